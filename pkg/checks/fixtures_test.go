@@ -1,0 +1,133 @@
+package checks_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/yaml"
+
+	"github.com/bulwark-k8s/bulwark/pkg/checks"
+	"github.com/bulwark-k8s/bulwark/pkg/podspec"
+)
+
+const fixtureRoot = "../../test/testdata/checks"
+
+// fixture is one test/testdata/checks/<check>/{pass,fail}/*.yaml file. Header comments set what is
+// expected and how the check is configured:
+//
+//	# field: <path>      (fail only, one line per expected violation, in report order)
+//	# params: <json>     (checks.Params for this fixture)
+type fixture struct {
+	path   string
+	fields []string
+	params checks.Params
+	pod    *podspec.Pod
+}
+
+func loadFixture(t *testing.T, path string) fixture {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fixture{path: path}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if !strings.HasPrefix(line, "#") {
+			break
+		}
+		key, val, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(line, "#")), ":")
+		val = strings.TrimSpace(val)
+		switch key {
+		case "field":
+			f.fields = append(f.fields, val)
+		case "params":
+			if err := json.Unmarshal([]byte(val), &f.params); err != nil {
+				t.Fatalf("%s: bad params header: %v", path, err)
+			}
+		}
+	}
+	f.pod = decodeManifest(t, path, data)
+	return f
+}
+
+func decodeManifest(t *testing.T, path string, data []byte) *podspec.Pod {
+	t.Helper()
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	var tm struct{ APIVersion, Kind string }
+	if err := json.Unmarshal(js, &tm); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	gv, err := schema.ParseGroupVersion(tm.APIVersion)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	pod, ok, err := podspec.Decode(gv.WithKind(tm.Kind).GroupKind(), js)
+	if err != nil || !ok {
+		t.Fatalf("%s: not a pod-bearing object (ok=%v): %v", path, ok, err)
+	}
+	return pod
+}
+
+// only returns settings in which id alone is enforced.
+func only(t *testing.T, id string, params checks.Params) *checks.Settings {
+	t.Helper()
+	s, err := checks.Compile(map[string]checks.Action{id: checks.Enforce}, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestFixtures runs every check against its pass and fail fixtures: a pass fixture has no
+// violation, a fail fixture has exactly the violations its "# field:" lines name, each with a
+// message and a fix.
+func TestFixtures(t *testing.T) {
+	for _, c := range checks.All() {
+		t.Run(c.ID, func(t *testing.T) {
+			for _, kind := range []string{"pass", "fail"} {
+				files, _ := filepath.Glob(filepath.Join(fixtureRoot, c.ID, kind, "*.yaml"))
+				for _, file := range files {
+					t.Run(kind+"/"+filepath.Base(file), func(t *testing.T) {
+						f := loadFixture(t, file)
+						vs := only(t, c.ID, f.params).Evaluate(f.pod)
+						var got []string
+						for _, v := range vs {
+							got = append(got, v.Field)
+							if v.Check != c.ID || v.Message == "" || v.Fix == "" || v.Action != checks.Enforce {
+								t.Errorf("incomplete violation: %+v", v)
+							}
+						}
+						switch {
+						case kind == "pass" && len(vs) > 0:
+							t.Errorf("pass fixture has violations:\n%s", render(vs))
+						case kind == "fail" && len(f.fields) == 0:
+							t.Errorf("fail fixture names no expected field (# field: ...)")
+						case kind == "fail" && !slices.Equal(got, f.fields):
+							t.Errorf("fields = %q, want %q\n%s", got, f.fields, render(vs))
+						}
+					})
+				}
+			}
+		})
+	}
+}
+
+func render(vs []checks.Violation) string {
+	var b strings.Builder
+	for _, v := range vs {
+		b.WriteString("  " + v.String() + "\n")
+	}
+	return b.String()
+}

@@ -1,0 +1,44 @@
+package checks
+
+import (
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/bulwark-k8s/bulwark/pkg/podspec"
+)
+
+func init() {
+	Register(Check{
+		ID:      "resource-limits",
+		Summary: "Containers must set cpu and memory limits, so one workload cannot starve the node (for example with a crypto miner).",
+		Evaluate: func(c *Context) {
+			var pod corev1.ResourceList
+			if r := c.Pod.Spec.Resources; r != nil {
+				pod = r.Limits
+			}
+			c.Pod.Containers(func(ct podspec.Container) bool {
+				if ct.Kind == podspec.EphemeralContainer {
+					return true // ephemeral containers cannot have resources
+				}
+				for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+					if _, ok := ct.Resources.Limits[name]; ok {
+						continue
+					}
+					if _, ok := pod[name]; ok {
+						continue // bounded by the pod-level limit
+					}
+					c.Report(ct.Field("resources.limits."+string(name)),
+						ct.Describe()+" has no "+string(name)+" limit and can use all the node's "+resourceNoun(name)+" at the expense of other workloads",
+						"set resources.limits."+string(name))
+				}
+				return true
+			})
+		},
+	})
+}
+
+func resourceNoun(name corev1.ResourceName) string {
+	if name == corev1.ResourceCPU {
+		return "CPU"
+	}
+	return string(name)
+}

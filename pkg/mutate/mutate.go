@@ -1,0 +1,245 @@
+// Package mutate adds the mutation defaults (seccomp, privilege-escalation, ...) to the pod
+// template of any kind that carries one. It works on the raw JSON object, never on a typed
+// round-trip, so fields that k8s.io/api does not know survive untouched. It only adds missing
+// fields: a value the user set is never changed or removed, and mutating the result again
+// adds nothing.
+package mutate
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/bulwark-k8s/bulwark/pkg/podspec"
+)
+
+// Operation is one RFC 6902 JSON Patch operation. Mutate only emits "add".
+type Operation struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"` // RFC 6901 pointer
+	Value any    `json:"value,omitempty"`
+}
+
+// Change is one field a default set, for warnings and reports.
+type Change struct {
+	// Default is the name of the mutation default, e.g. "seccomp".
+	Default string
+	// Field is the dotted path of the field that was set, e.g.
+	// spec.template.spec.containers[0].resources.limits.cpu.
+	Field string
+	// Value is the value set, rendered: "RuntimeDefault", "500m", "true", "[ALL]".
+	Value string
+}
+
+// String renders the change as "field=value (default)".
+func (c Change) String() string { return fmt.Sprintf("%s=%s (%s)", c.Field, c.Value, c.Default) }
+
+// Target restricts which containers may change.
+type Target struct {
+	// EphemeralOnly is for the pods/ephemeralcontainers subresource, where only ephemeral
+	// containers may change: only the ephemeral containers whose name is not in Existing are
+	// mutated, and the pod-level defaults seccomp and run-as-non-root are set on those
+	// containers' securityContext instead, when the pod has none.
+	EphemeralOnly bool
+	// Existing names the ephemeral containers the pod already had (consulted only with
+	// EphemeralOnly).
+	Existing map[string]bool
+}
+
+// Result is the outcome of Mutate.
+type Result struct {
+	// Patch adds the defaults to the object as received; empty when nothing was missing.
+	Patch []Operation
+	// Changes lists every field set, in the order of Patch.
+	Changes []Change
+	// Object is the mutated object as JSON (the input itself when Patch is empty).
+	Object []byte
+}
+
+// Mutate adds the defaults that opts turns on (NSADefaults when opts is nil) to obj, an object
+// of kind gk as JSON. Kinds without a pod template, and objects whose kind allows the template
+// to be absent and leaves it out, get no operations.
+//
+// Operations come in a fixed order: pod-level defaults first, then each container in document
+// order (initContainers, containers, ephemeralContainers), each with its defaults in the order
+// of Names.
+func Mutate(gk schema.GroupKind, obj []byte, opts *Options, target Target) (*Result, error) {
+	if opts == nil {
+		o := NSADefaults()
+		opts = &o
+	}
+	shape, ok := podspec.ShapeOf(gk)
+	if !ok {
+		return &Result{Object: obj}, nil
+	}
+	orig, err := decode(obj)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := orig.(map[string]any); !ok {
+		return nil, fmt.Errorf("%s is not a JSON object", gk.Kind)
+	}
+	work := deepCopy(orig)
+	spec := &object{m: work.(map[string]any)}
+	for _, seg := range shape.SpecPointer() {
+		if spec, err = spec.child(seg); err != nil {
+			return nil, err
+		}
+		if !spec.exists() {
+			return &Result{Object: obj}, nil
+		}
+	}
+
+	p, err := newPod(&mutator{orig: orig}, opts, spec, target)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.apply(); err != nil {
+		return nil, err
+	}
+	ops := p.patch(work)
+	if len(ops) == 0 {
+		return &Result{Object: obj}, nil
+	}
+	out, err := encode(work)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Patch: ops, Changes: p.changes, Object: out}, nil
+}
+
+// defaulter is one mutation default. pod runs once per pod (not for an ephemeral-only
+// target); container runs for every container that may change.
+type defaulter struct {
+	name      string
+	flag      func(*Options) *bool
+	pod       func(*pod) error
+	container func(*pod, *container) error
+}
+
+// defaults in their fixed order; each is defined in its own file.
+var defaults = []defaulter{
+	seccompDefault,
+	privilegeEscalationDefault,
+	dropCapabilitiesDefault,
+	runAsNonRootDefault,
+	readOnlyRootFilesystemDefault,
+	resourcesDefault,
+	automountServiceAccountTokenDefault,
+}
+
+type containerKind int
+
+const (
+	initContainer containerKind = iota
+	regularContainer
+	ephemeralContainer
+)
+
+var containerLists = []struct {
+	key  string
+	kind containerKind
+}{
+	{"initContainers", initContainer},
+	{"containers", regularContainer},
+	{"ephemeralContainers", ephemeralContainer},
+}
+
+// container is one container of the pod, in the working copy.
+type container struct {
+	*object
+	kind containerKind
+	name string
+}
+
+// securityContext returns the container's securityContext, which may not exist yet.
+func (c *container) securityContext() (*object, error) { return c.child("securityContext") }
+
+// pod is the pod spec being mutated.
+type pod struct {
+	*mutator
+	opts *Options
+	spec *object
+	// windows is set when spec.os.name is windows: the apiserver rejects the Linux-only
+	// security fields on such pods.
+	windows bool
+	// ephemeralOnly: pod-level defaults move to the targeted ephemeral containers.
+	ephemeralOnly bool
+	// all holds every container; targets those that may change.
+	all, targets []*container
+}
+
+func newPod(m *mutator, opts *Options, spec *object, target Target) (*pod, error) {
+	p := &pod{mutator: m, opts: opts, spec: spec, ephemeralOnly: target.EphemeralOnly}
+	osObj, err := spec.child("os")
+	if err != nil {
+		return nil, err
+	}
+	p.windows = osObj.get("name") == "windows"
+	for _, l := range containerLists {
+		items, err := spec.list(l.key)
+		if err != nil {
+			return nil, err
+		}
+		for i, item := range items {
+			field := fmt.Sprintf("%s.%s[%d]", spec.field, l.key, i)
+			m, ok := item.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("%s is not an object", field)
+			}
+			name, _ := m["name"].(string)
+			c := &container{
+				object: &object{m: m, ptr: appendSeg(spec.ptr, l.key, fmt.Sprint(i)), field: field},
+				kind:   l.kind,
+				name:   name,
+			}
+			// Validate the securityContext shape up front, for every container.
+			if _, err := c.securityContext(); err != nil {
+				return nil, err
+			}
+			p.all = append(p.all, c)
+			if !target.EphemeralOnly || (l.kind == ephemeralContainer && !target.Existing[name]) {
+				p.targets = append(p.targets, c)
+			}
+		}
+	}
+	return p, nil
+}
+
+func (p *pod) apply() error {
+	if !p.ephemeralOnly {
+		for _, d := range defaults {
+			if *d.flag(p.opts) && d.pod != nil {
+				if err := d.pod(p); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, c := range p.targets {
+		for _, d := range defaults {
+			if *d.flag(p.opts) && d.container != nil {
+				if err := d.container(p, c); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// annotation reports whether the pod template's metadata has the annotation key.
+func (p *pod) annotation(key string) (bool, error) {
+	meta, err := p.spec.parent.child("metadata")
+	if err != nil {
+		return false, err
+	}
+	annotations, err := meta.child("annotations")
+	if err != nil {
+		return false, err
+	}
+	return annotations.get(key) != nil, nil
+}
+
+// securityContext returns the pod's securityContext, which may not exist yet.
+func (p *pod) securityContext() (*object, error) { return p.spec.child("securityContext") }

@@ -1,0 +1,215 @@
+package mutate
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+var (
+	podGK        = schema.GroupKind{Kind: "Pod"}
+	deploymentGK = schema.GroupKind{Group: "apps", Kind: "Deployment"}
+)
+
+func TestMutateNoOps(t *testing.T) {
+	all := NSADefaults()
+	for _, n := range Names() {
+		must(t, all.Set(n, true))
+	}
+	var none Options
+	for _, tc := range []struct {
+		name string
+		gk   schema.GroupKind
+		obj  string
+		opts *Options
+	}{
+		{"unknown kind", schema.GroupKind{Kind: "ConfigMap"}, `{"kind":"ConfigMap","data":{"a":"b"}}`, &all},
+		{"unknown kind, not even JSON", schema.GroupKind{Kind: "Secret"}, `not json`, &all},
+		{"replication controller without template", schema.GroupKind{Kind: "ReplicationController"}, `{"spec":{"replicas":1}}`, &all},
+		{"deployment with null template", deploymentGK, `{"spec":{"template":null}}`, &all},
+		{"pod without spec", podGK, `{"metadata":{"name":"x"}}`, &all},
+		{"all defaults off", podGK, `{"spec":{"containers":[{"name":"a"}]}}`, &none},
+		{"no containers, nothing on at pod level", podGK, `{"spec":{}}`, &Options{PrivilegeEscalation: true, Resources: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Mutate(tc.gk, []byte(tc.obj), tc.opts, Target{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Patch) != 0 || len(res.Changes) != 0 || string(res.Object) != tc.obj {
+				t.Fatalf("got %+v", res)
+			}
+		})
+	}
+}
+
+func TestMutateErrors(t *testing.T) {
+	for _, tc := range []struct {
+		gk   schema.GroupKind
+		obj  string
+		want string
+	}{
+		{deploymentGK, `{"spec":{"template":{"spec":{"containers":{"name":"a"}}}}}`, "spec.template.spec.containers is not a list"},
+		{deploymentGK, `{"spec":{"template":"x"}}`, "spec.template is not an object"},
+		{deploymentGK, `{"spec":[]}`, "spec is not an object"},
+		{podGK, `{"spec":{"initContainers":["a"]}}`, "spec.initContainers[0] is not an object"},
+		{podGK, `{"spec":{"containers":[{"name":"a","securityContext":true}]}}`, "spec.containers[0].securityContext is not an object"},
+		{podGK, `{"spec":{"containers":[{"name":"a","securityContext":{"capabilities":[]}}]}}`, "spec.containers[0].securityContext.capabilities is not an object"},
+		{podGK, `{"spec":{"containers":[{"name":"a","resources":{"limits":"1"}}]}}`, "spec.containers[0].resources.limits is not an object"},
+		{podGK, `{"spec":{"securityContext":1,"containers":[]}}`, "spec.securityContext is not an object"},
+		{podGK, `{"spec":{"os":"linux"}}`, "spec.os is not an object"},
+		{podGK, `{"metadata":[],"spec":{}}`, "metadata is not an object"},
+		{podGK, `[1]`, "Pod is not a JSON object"},
+		{podGK, `{"spec":`, "decoding object"},
+		{podGK, `{"spec":{}} {}`, "data after the JSON value"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			_, err := Mutate(tc.gk, []byte(tc.obj), nil, Target{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestUnknownFieldsSurviveVerbatim checks, on raw JSON, that fields k8s.io/api does not know
+// and numbers no Go numeric type holds come out exactly as they went in.
+func TestUnknownFieldsSurviveVerbatim(t *testing.T) {
+	in := `{"apiVersion":"apps/v1","kind":"Deployment","spec":{"futureTop":123456789012345678901234567890,` +
+		`"template":{"spec":{"futureField":{"x":1,"y":1.50,"z":1e400,"s":"<&>"},` +
+		`"containers":[{"name":"app","futureThing":{"n":-0.0,"list":[1,{"deep":true}]}}]}}}}`
+	res, err := Mutate(deploymentGK, []byte(in), nil, Target{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`"futureTop":123456789012345678901234567890`,
+		`"futureField":{"s":"<&>","x":1,"y":1.50,"z":1e400}`,
+		`"futureThing":{"list":[1,{"deep":true}],"n":-0.0}`,
+	} {
+		if !bytes.Contains(res.Object, []byte(want)) {
+			t.Errorf("%s lost in %s", want, res.Object)
+		}
+	}
+	if len(res.Patch) == 0 {
+		t.Fatal("no operations")
+	}
+	for _, op := range res.Patch {
+		if strings.Contains(op.Path, "future") {
+			t.Errorf("operation on an unknown field: %s", op.Path)
+		}
+	}
+}
+
+func TestNilOptionsAreNSADefaults(t *testing.T) {
+	obj := []byte(`{"spec":{"containers":[{"name":"a"}]}}`)
+	nsa := NSADefaults()
+	a, err := Mutate(podGK, obj, nil, Target{})
+	must(t, err)
+	b, err := Mutate(podGK, obj, &nsa, Target{})
+	must(t, err)
+	if !reflect.DeepEqual(a, b) {
+		t.Fatalf("nil options: %+v\nNSADefaults: %+v", a, b)
+	}
+}
+
+// TestPatchJSON checks the wire form of the operations (false is kept, not omitted) and the
+// paths for a PodTemplate.
+func TestPatchJSON(t *testing.T) {
+	obj := []byte(`{"template":{"spec":{"containers":[{"name":"a","resources":{"limits":{"cpu":"1"}}}]}}}`)
+	opts := Options{PrivilegeEscalation: true}
+	res, err := Mutate(schema.GroupKind{Kind: "PodTemplate"}, obj, &opts, Target{})
+	must(t, err)
+	got, err := json.Marshal(res.Patch)
+	must(t, err)
+	want := `[{"op":"add","path":"/template/spec/containers/0/securityContext","value":{"allowPrivilegeEscalation":false}}]`
+	if string(got) != want {
+		t.Fatalf("patch %s\nwant  %s", got, want)
+	}
+	wantChanges := []Change{{Default: PrivilegeEscalation, Field: "template.spec.containers[0].securityContext.allowPrivilegeEscalation", Value: "false"}}
+	if !reflect.DeepEqual(res.Changes, wantChanges) {
+		t.Fatalf("changes %v", res.Changes)
+	}
+	p, err := jsonpatch.DecodePatch(got)
+	must(t, err)
+	out, err := p.Apply(obj)
+	must(t, err)
+	if !jsonpatch.Equal(out, res.Object) {
+		t.Fatalf("%s != %s", out, res.Object)
+	}
+}
+
+func TestPointer(t *testing.T) {
+	for _, segs := range [][]string{nil, {""}, {"a"}, {"a/b", "c~d", "~1", "0"}, {"x", "", "y"}} {
+		p := Pointer(segs)
+		back, err := ParsePointer(p)
+		must(t, err)
+		if len(segs) == 0 && len(back) == 0 {
+			continue
+		}
+		if !reflect.DeepEqual(back, segs) {
+			t.Errorf("%q -> %q -> %q", segs, p, back)
+		}
+	}
+	if got := Pointer([]string{"a/b", "c~d", "~1"}); got != "/a~1b/c~0d/~01" {
+		t.Errorf("Pointer = %q", got)
+	}
+	for _, bad := range []string{"a", "/a~", "/a~2"} {
+		if _, err := ParsePointer(bad); err == nil {
+			t.Errorf("ParsePointer(%q) accepted", bad)
+		}
+	}
+}
+
+func TestOptions(t *testing.T) {
+	want := []string{Seccomp, PrivilegeEscalation, DropCapabilities, RunAsNonRoot, ReadOnlyRootFilesystem, Resources, AutomountServiceAccountToken}
+	if !reflect.DeepEqual(Names(), want) {
+		t.Fatalf("Names() = %v", Names())
+	}
+	o := NSADefaults()
+	for _, n := range want {
+		on := n != ReadOnlyRootFilesystem && n != AutomountServiceAccountToken
+		if o.Enabled(n) != on {
+			t.Errorf("NSADefaults: %s on = %v", n, o.Enabled(n))
+		}
+	}
+	if o.Requests.CPU.String() != "100m" || o.Requests.Memory.String() != "128Mi" ||
+		o.Limits.CPU.String() != "500m" || o.Limits.Memory.String() != "512Mi" {
+		t.Errorf("NSADefaults quantities: %+v", o)
+	}
+	if err := o.Set("seccomp-profile", true); err == nil {
+		t.Error("Set accepted an unknown name")
+	}
+	must(t, o.Set(ReadOnlyRootFilesystem, true))
+	if !o.ReadOnlyRootFilesystem || o.Enabled("nope") {
+		t.Error("Set/Enabled")
+	}
+}
+
+// TestEphemeralOnlyLeavesTheRestAlone checks that with an ephemeral-only target nothing but
+// the new ephemeral containers changes, even with every default on.
+func TestEphemeralOnlyLeavesTheRestAlone(t *testing.T) {
+	obj := []byte(`{"spec":{"initContainers":[{"name":"i"}],"containers":[{"name":"a"}],` +
+		`"ephemeralContainers":[{"name":"old"},{"name":"new"},{"name":"newer","securityContext":{"seccompProfile":{"type":"Unconfined"}}}]}}`)
+	all := NSADefaults()
+	for _, n := range Names() {
+		must(t, all.Set(n, true))
+	}
+	res, err := Mutate(podGK, obj, &all, Target{EphemeralOnly: true, Existing: map[string]bool{"old": true}})
+	must(t, err)
+	var paths []string
+	for _, op := range res.Patch {
+		paths = append(paths, op.Path)
+	}
+	want := []string{"/spec/ephemeralContainers/1/securityContext", "/spec/ephemeralContainers/2/securityContext/allowPrivilegeEscalation",
+		"/spec/ephemeralContainers/2/securityContext/capabilities", "/spec/ephemeralContainers/2/securityContext/runAsNonRoot",
+		"/spec/ephemeralContainers/2/securityContext/readOnlyRootFilesystem"}
+	if !reflect.DeepEqual(paths, want) {
+		t.Fatalf("paths %q\nwant  %q", paths, want)
+	}
+}

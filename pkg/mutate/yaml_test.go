@@ -1,0 +1,147 @@
+package mutate
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+func applyYAMLString(t *testing.T, in string, ops []Operation) (string, error) {
+	t.Helper()
+	var doc yaml.Node
+	must(t, yaml.Unmarshal([]byte(in), &doc))
+	if err := ApplyYAML(&doc, ops); err != nil {
+		return "", err
+	}
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	must(t, enc.Encode(&doc))
+	must(t, enc.Close())
+	return out.String(), nil
+}
+
+func TestApplyYAML(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   string
+		ops  []Operation
+		want string
+	}{
+		{
+			name: "comments and key order kept, new keys last",
+			in: `# head
+spec: # line
+  # before z
+  z: 1
+  a: 2 # two
+  # foot of a
+`,
+			ops: []Operation{
+				{Op: "add", Path: "/spec/m", Value: map[string]any{"y": true, "b": "2"}},
+				{Op: "add", Path: "/top", Value: "x"},
+			},
+			want: `# head
+spec: # line
+  # before z
+  z: 1
+  a: 2 # two
+  # foot of a
+
+  m:
+    b: "2"
+    y: true
+top: x
+`,
+		},
+		{
+			name: "null replaced, its comment kept",
+			in:   "a:\n  sc: # fill me\n  b: null\n",
+			ops: []Operation{
+				{Op: "add", Path: "/a/sc", Value: map[string]any{"k": false}},
+				{Op: "add", Path: "/a/b", Value: []any{"ALL"}},
+			},
+			want: "a:\n  sc: # fill me\n    k: false\n  b:\n    - ALL\n",
+		},
+		{
+			name: "empty flow mapping becomes block, non-empty flow stays flow",
+			in:   "a: {}\nb: {x: 1}\nc: []\n",
+			ops: []Operation{
+				{Op: "add", Path: "/a/k", Value: "v"},
+				{Op: "add", Path: "/b/y", Value: map[string]any{"z": "1"}},
+				{Op: "add", Path: "/c/-", Value: "e"},
+			},
+			want: "a:\n  k: v\nb: {x: 1, y: {z: \"1\"}}\nc:\n  - e\n",
+		},
+		{
+			name: "sequence index insert and append",
+			in:   "l: [a, c]\n",
+			ops: []Operation{
+				{Op: "add", Path: "/l/1", Value: "b"},
+				{Op: "add", Path: "/l/-", Value: "d"},
+				{Op: "add", Path: "/l/4", Value: "e"},
+			},
+			want: "l: [a, b, c, d, e]\n",
+		},
+		{
+			name: "escaped keys",
+			in:   "m:\n  a/b:\n    c~d: {}\n",
+			ops:  []Operation{{Op: "add", Path: "/m/a~1b/c~0d/e", Value: "1"}},
+			want: "m:\n  a/b:\n    c~d:\n      e: \"1\"\n",
+		},
+		{
+			name: "key supplied by a merge key is copied before it changes",
+			in:   "base: &b\n  sc:\n    x: 1\nuse:\n  <<: *b\n  y: 2\n",
+			ops:  []Operation{{Op: "add", Path: "/use/sc/z", Value: "3"}},
+			want: "base: &b\n  sc:\n    x: 1\nuse:\n  <<: *b\n  y: 2\n  sc:\n    x: 1\n    z: \"3\"\n",
+		},
+		{
+			name: "strings that look like other types are quoted",
+			in:   "a: {}\n",
+			ops:  []Operation{{Op: "add", Path: "/a/b", Value: []any{"true", "1", "500m", "null", "~"}}},
+			want: "a:\n  b:\n    - \"true\"\n    - \"1\"\n    - 500m\n    - \"null\"\n    - \"~\"\n",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := applyYAMLString(t, tc.in, tc.ops)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Fatalf("got\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestApplyYAMLErrors(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		op   Operation
+		want string
+	}{
+		{"a: 1\n", Operation{Op: "replace", Path: "/a", Value: 2}, `unsupported operation "replace"`},
+		{"a: 1\n", Operation{Op: "add", Path: "/b/c", Value: 2}, "/b does not exist"},
+		{"a: null\n", Operation{Op: "add", Path: "/a/c", Value: 2}, "/a does not exist"},
+		{"a: 1\n", Operation{Op: "add", Path: "/a/c", Value: 2}, "parent is not a mapping or a sequence"},
+		{"l: [a]\n", Operation{Op: "add", Path: "/l/5", Value: 2}, `index "5" out of range`},
+		{"l: [a]\n", Operation{Op: "add", Path: "/l/01", Value: 2}, `index "01" out of range`},
+		{"a: 1\n", Operation{Op: "add", Path: "", Value: 2}, "cannot replace the whole document"},
+		{"a: 1\n", Operation{Op: "add", Path: "a", Value: 2}, "does not start with /"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			_, err := applyYAMLString(t, tc.in, []Operation{tc.op})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if err := ApplyYAML(nil, nil); err == nil {
+		t.Error("nil document accepted")
+	}
+	if err := ApplyYAML(&yaml.Node{Kind: yaml.DocumentNode}, nil); err == nil {
+		t.Error("empty document accepted")
+	}
+}

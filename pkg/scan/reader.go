@@ -1,0 +1,381 @@
+// Package scan is the manifest side of the offline CLI (bulwark scan, bulwark mutate): it reads
+// Kubernetes objects from files, directories and standard input (multi-document YAML, JSON,
+// List kinds), evaluates them with the same checks as the webhook, and writes the reports:
+// text for a terminal or CI log, JSON for tools, SARIF for GitHub code scanning.
+package scan
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// StdinName is the Source of documents read from standard input ("-").
+const StdinName = "<stdin>"
+
+// Document is one Kubernetes object read from a manifest.
+type Document struct {
+	// Source is the file path as given (joined below a directory argument), or "<stdin>".
+	Source string
+	// Index is the 1-based number of the YAML document within the source. Empty documents
+	// count, so the number matches the document separators a reader sees.
+	Index int
+	// Item is the 1-based number of the object inside a List, 0 for a top-level object.
+	Item int
+	// Line is the line where the object starts (its first key).
+	Line int
+	// APIVersion and Kind of the object.
+	APIVersion, Kind string
+	// JSON is the object as compact JSON, keys in the order written.
+	JSON []byte
+	// Node is the object's YAML mapping node, for line lookups and comment-preserving output.
+	Node *yaml.Node
+	// Root is the YAML document node that holds Node. The items of one List share it, so
+	// changes made to their Nodes show when Root is encoded.
+	Root *yaml.Node
+}
+
+// Where names the document for messages: "deploy.yaml: document 2 (line 14)" or
+// "list.yaml: document 1, item 3 (line 20)".
+func (d *Document) Where() string { return where(d.Source, d.Index, d.Item, d.Line) }
+
+func where(source string, doc, item, line int) string {
+	s := source
+	if doc > 0 {
+		s += ": document " + strconv.Itoa(doc)
+		if item > 0 {
+			s += ", item " + strconv.Itoa(item)
+		}
+	}
+	if line > 0 {
+		s += " (line " + strconv.Itoa(line) + ")"
+	}
+	return s
+}
+
+// Error is a problem with one source or one document in it. Document, Item and Line are 0
+// when unknown or not applicable.
+type Error struct {
+	Source   string
+	Document int
+	Item     int
+	Line     int
+	Err      error
+}
+
+// Error renders "scan: deploy.yaml: document 2 (line 14): <problem>".
+func (e *Error) Error() string {
+	return "scan: " + where(e.Source, e.Document, e.Item, e.Line) + ": " + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// docError is an error about d, at line (d.Line when line is 0).
+func docError(d *Document, line int, err error) *Error {
+	if line == 0 {
+		line = d.Line
+	}
+	return &Error{Source: d.Source, Document: d.Index, Item: d.Item, Line: line, Err: err}
+}
+
+// Read reads every Kubernetes object from paths, in order. A path is a file (read whatever
+// its name), a directory (every *.yaml, *.yml and *.json below it, recursively, in name
+// order; names starting with "." are skipped, so .git and .github stay out of a repository
+// scan), or "-" for stdin. Lists (a kind ending in "List" with items) are expanded into their
+// items; empty documents are skipped. Read stops at the first error and then returns no
+// documents; the error is an *Error naming the file, the document and the line.
+func Read(paths []string, stdin io.Reader) ([]*Document, error) {
+	r := reader{stdin: stdin}
+	for _, p := range paths {
+		if err := r.path(p); err != nil {
+			return nil, err
+		}
+	}
+	return r.docs, nil
+}
+
+type reader struct {
+	stdin io.Reader
+	docs  []*Document
+}
+
+func (r *reader) path(p string) error {
+	if p == "-" {
+		if r.stdin == nil {
+			return &Error{Source: StdinName, Err: errors.New("no standard input")}
+		}
+		data, err := io.ReadAll(r.stdin)
+		if err != nil {
+			return &Error{Source: StdinName, Err: err}
+		}
+		return r.parse(StdinName, data)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return &Error{Source: p, Err: pathError(err)}
+	}
+	if fi.IsDir() {
+		return r.dir(p, fi, nil)
+	}
+	return r.file(p)
+}
+
+type visitedDir struct {
+	path string
+	info os.FileInfo
+}
+
+// dir reads the manifests below dir. ancestors are the directories being walked above it:
+// reaching one of them again (through a symbolic link) is a loop.
+func (r *reader) dir(dir string, info os.FileInfo, ancestors []visitedDir) error {
+	for _, a := range ancestors {
+		if os.SameFile(a.info, info) {
+			return &Error{Source: dir, Err: fmt.Errorf("directory loop: it is %s again (through a symbolic link)", a.path)}
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return &Error{Source: dir, Err: pathError(err)}
+	}
+	ancestors = append(ancestors, visitedDir{path: dir, info: info})
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		fi, err := e.Info()
+		if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			fi, err = os.Stat(p)
+		}
+		if err != nil {
+			if !isManifestName(name) {
+				continue // e.g. a dangling link that would not have been read anyway
+			}
+			return &Error{Source: p, Err: pathError(err)}
+		}
+		switch {
+		case fi.IsDir():
+			if err := r.dir(p, fi, ancestors); err != nil {
+				return err
+			}
+		case fi.Mode().IsRegular() && isManifestName(name):
+			if err := r.file(p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func isManifestName(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
+// pathError drops the operation and path that os errors repeat ("open x: ..."): the Error
+// names the path already.
+func pathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func (r *reader) file(p string) error {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return &Error{Source: p, Err: pathError(err)}
+	}
+	return r.parse(p, data)
+}
+
+// parse reads every document of one source.
+func (r *reader) parse(source string, data []byte) error {
+	if err := checkText(data); err != nil {
+		return &Error{Source: source, Err: err}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for index := 1; ; index++ {
+		root := new(yaml.Node)
+		err := dec.Decode(root)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			line, msg := yamlErrorLine(err)
+			return &Error{Source: source, Document: index, Line: line, Err: errors.New(msg)}
+		}
+		if err := r.document(source, index, root); err != nil {
+			return err
+		}
+	}
+}
+
+// checkText rejects input that is not UTF-8 text, before the YAML parser reports something
+// obscure about it.
+func checkText(data []byte) error {
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		return fmt.Errorf("not a text file (NUL byte on line %d)", lineAt(data, i))
+	}
+	if !utf8.Valid(data) {
+		i := 0
+		for i < len(data) {
+			c, size := utf8.DecodeRune(data[i:])
+			if c == utf8.RuneError && size <= 1 {
+				break
+			}
+			i += size
+		}
+		return fmt.Errorf("not a text file (invalid UTF-8 on line %d)", lineAt(data, i))
+	}
+	return nil
+}
+
+func lineAt(data []byte, offset int) int { return bytes.Count(data[:offset], []byte("\n")) + 1 }
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yaml.v3 reports parser errors (as opposed to scanner errors) with a 0-based line; these are
+// its parser problems (parserc.go), whose line is one too small.
+var yamlParserProblems = map[string]bool{
+	"did not find expected <stream-start>":   true,
+	"did not find expected <document start>": true,
+	"did not find expected node content":     true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected key":              true,
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"found undefined tag handle":             true,
+	"found duplicate %YAML directive":        true,
+	"found duplicate %TAG directive":         true,
+	"found incompatible YAML document":       true,
+}
+
+// yamlErrorLine splits "yaml: line 14: problem" into 14 and "yaml: problem".
+func yamlErrorLine(err error) (int, string) {
+	msg := err.Error()
+	m := yamlLineRE.FindStringSubmatch(msg)
+	if m == nil {
+		return 0, msg
+	}
+	line, _ := strconv.Atoi(m[1])
+	if yamlParserProblems[m[2]] {
+		line++
+	}
+	return line, "yaml: " + m[2]
+}
+
+// document turns one decoded YAML document into Documents: none when it is empty, its items
+// when it is a List, else one.
+func (r *reader) document(source string, index int, root *yaml.Node) error {
+	if len(root.Content) == 0 {
+		return nil
+	}
+	obj := root.Content[0]
+	fail := func(line int, format string, args ...any) error {
+		return &Error{Source: source, Document: index, Line: line, Err: fmt.Errorf(format, args...)}
+	}
+	switch {
+	case obj.Kind == yaml.ScalarNode && obj.ShortTag() == "!!null":
+		return nil // only comments, or nothing between two separators
+	case obj.Kind != yaml.MappingNode:
+		return fail(obj.Line, "expected a Kubernetes object (a mapping), found %s", describeNode(obj))
+	}
+	data, err := toJSON(obj)
+	if err != nil {
+		var le *lineError
+		if errors.As(err, &le) {
+			return fail(le.line, "%v", le.err)
+		}
+		return fail(obj.Line, "%v", err)
+	}
+	top := &Document{Source: source, Index: index, Line: obj.Line, JSON: data, Node: obj, Root: root}
+	fields, err := typeMeta(top)
+	if err != nil {
+		return err
+	}
+	rawItems, isList := fields["items"]
+	if !strings.HasSuffix(top.Kind, "List") || !isList {
+		r.docs = append(r.docs, top)
+		return nil
+	}
+	_, itemsNode := lookup(obj, "items")
+	itemsNode = deref(itemsNode)
+	if itemsNode.Kind == yaml.ScalarNode && itemsNode.ShortTag() == "!!null" {
+		return nil
+	}
+	var items []json.RawMessage
+	if itemsNode.Kind != yaml.SequenceNode || json.Unmarshal(rawItems, &items) != nil || len(items) != len(itemsNode.Content) {
+		return fail(itemsNode.Line, "items of a %s must be a list of objects", top.Kind)
+	}
+	for i, raw := range items {
+		node := itemsNode.Content[i]
+		d := &Document{Source: source, Index: index, Item: i + 1, Line: node.Line, Node: deref(node), Root: root}
+		if d.Node.Kind != yaml.MappingNode {
+			return docError(d, 0, fmt.Errorf("expected a Kubernetes object (a mapping), found %s", describeNode(d.Node)))
+		}
+		d.JSON = append([]byte(nil), raw...)
+		if _, err := typeMeta(d); err != nil {
+			return err
+		}
+		r.docs = append(r.docs, d)
+	}
+	return nil
+}
+
+// typeMeta fills d.APIVersion and d.Kind from d.JSON and returns the object's fields.
+func typeMeta(d *Document) (map[string]json.RawMessage, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(d.JSON, &fields); err != nil {
+		return nil, docError(d, 0, err)
+	}
+	var missing []string
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"apiVersion", &d.APIVersion}, {"kind", &d.Kind}} {
+		raw, ok := fields[f.name]
+		if !ok || string(raw) == "null" || string(raw) == `""` {
+			missing = append(missing, f.name)
+			continue
+		}
+		if err := json.Unmarshal(raw, f.dst); err != nil {
+			return nil, docError(d, LineOf(d, f.name), fmt.Errorf("%s must be a string, found %s", f.name, raw))
+		}
+	}
+	switch len(missing) {
+	case 1:
+		return nil, docError(d, 0, fmt.Errorf("not a Kubernetes object: %s is missing", missing[0]))
+	case 2:
+		return nil, docError(d, 0, errors.New("not a Kubernetes object: apiVersion and kind are missing"))
+	}
+	return fields, nil
+}
+
+func describeNode(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("the scalar %q", n.Value)
+	}
+	return "an alias"
+}

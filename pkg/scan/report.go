@@ -1,0 +1,267 @@
+package scan
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/bulwark-k8s/bulwark/pkg/checks"
+	"github.com/bulwark-k8s/bulwark/pkg/podspec"
+)
+
+// Decisions of a Result, as the JSON report spells them.
+const (
+	DecisionDenied   = "denied"
+	DecisionWarned   = "warned"
+	DecisionAdmitted = "admitted"
+	DecisionSkipped  = "skipped"
+)
+
+// Result is the evaluation of one Document.
+type Result struct {
+	Doc *Document
+	// Name is metadata.name, or metadata.generateName followed by "*"; empty when neither is set.
+	Name      string
+	Namespace string
+	// Violations of the active checks, ordered by check ID, each with its action.
+	Violations []checks.Violation
+	// Skipped is true when the kind carries no pod template the engine knows.
+	Skipped bool
+}
+
+// Decision is what the webhook would do with the object: DecisionDenied (an enforced
+// violation), DecisionWarned (a warned one), DecisionAdmitted, or DecisionSkipped (no pod template).
+func (r Result) Decision() string {
+	switch {
+	case r.Skipped:
+		return DecisionSkipped
+	case checks.Denied(r.Violations):
+		return DecisionDenied
+	}
+	for _, v := range r.Violations {
+		if v.Action == checks.Warn {
+			return DecisionWarned
+		}
+	}
+	return DecisionAdmitted
+}
+
+// Object names the object for people: `Deployment "web"`, `Deployment "prod/web"` with a
+// namespace, `Deployment (no name)`.
+func (r Result) Object() string {
+	switch {
+	case r.Name == "":
+		return r.Doc.Kind + " (no name)"
+	case r.Namespace != "":
+		return fmt.Sprintf("%s %q", r.Doc.Kind, r.Namespace+"/"+r.Name)
+	}
+	return fmt.Sprintf("%s %q", r.Doc.Kind, r.Name)
+}
+
+// Evaluate runs the active checks of s over every document that carries a pod template, in
+// order. Other kinds are Skipped. A document that does not decode as its kind is an error
+// (an *Error naming it); no results are returned then. A nil s runs no checks.
+func Evaluate(docs []*Document, s *checks.Settings) ([]Result, error) {
+	if s == nil {
+		var err error
+		if s, err = checks.Compile(nil, checks.Params{}); err != nil {
+			return nil, err
+		}
+	}
+	results := make([]Result, 0, len(docs))
+	for _, d := range docs {
+		gv, err := schema.ParseGroupVersion(d.APIVersion)
+		if err != nil {
+			return nil, docError(d, LineOf(d, "apiVersion"), fmt.Errorf("invalid apiVersion %q", d.APIVersion))
+		}
+		r := Result{Doc: d}
+		pod, ok, err := podspec.Decode(gv.WithKind(d.Kind).GroupKind(), d.JSON)
+		switch {
+		case err != nil:
+			return nil, docError(d, decodeErrorLine(d, err), err)
+		case !ok:
+			r.Skipped = true
+			var o struct {
+				Metadata struct {
+					Name, GenerateName, Namespace string
+				}
+			}
+			_ = json.Unmarshal(d.JSON, &o) // best effort: the object is not evaluated
+			r.Name, r.Namespace = objectName(o.Metadata.Name, o.Metadata.GenerateName), o.Metadata.Namespace
+		default:
+			r.Name, r.Namespace = objectName(pod.Object.Name, pod.Object.GenerateName), pod.Object.Namespace
+			r.Violations = s.Evaluate(pod)
+		}
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+func objectName(name, generateName string) string {
+	if name == "" && generateName != "" {
+		return generateName + "*"
+	}
+	return name
+}
+
+// "json: cannot unmarshal string into Go struct field PodSpec.spec.template.spec.hostNetwork of type bool"
+var decodeFieldRE = regexp.MustCompile(`into Go struct field [^ .]*\.(\S+) of type`)
+
+// decodeErrorLine finds the line of the field a decoding error names, or 0.
+func decodeErrorLine(d *Document, err error) int {
+	if m := decodeFieldRE.FindStringSubmatch(err.Error()); m != nil {
+		return LineOf(d, m[1])
+	}
+	return 0
+}
+
+// Denied reports whether any result has an enforced violation: the webhook would deny it.
+func Denied(results []Result) bool {
+	for _, r := range results {
+		if checks.Denied(r.Violations) {
+			return true
+		}
+	}
+	return false
+}
+
+// Summary counts results by decision. Objects is the number of results.
+type Summary struct {
+	Objects  int `json:"objects"`
+	Denied   int `json:"denied"`
+	Warned   int `json:"warned"`
+	Admitted int `json:"admitted"`
+	Skipped  int `json:"skipped"`
+}
+
+// Summarize counts results by decision.
+func Summarize(results []Result) Summary {
+	s := Summary{Objects: len(results)}
+	for _, r := range results {
+		switch r.Decision() {
+		case DecisionDenied:
+			s.Denied++
+		case DecisionWarned:
+			s.Warned++
+		case DecisionAdmitted:
+			s.Admitted++
+		case DecisionSkipped:
+			s.Skipped++
+		}
+	}
+	return s
+}
+
+// WriteText writes the report for a terminal or a CI log: per object a header line with its
+// location and decision, then one line per violation with the field's location, and a summary.
+//
+//	deploy.yaml:3: Deployment "web": denied
+//	  deploy.yaml:21: enforce [host-network] spec.template.spec.hostNetwork: <message>
+//	      fix: <fix>
+//	deploy.yaml:30: Service "web": skipped (no pod template)
+//	2 objects scanned: 1 denied, 0 with warnings, 1 skipped (no pod template)
+func WriteText(w io.Writer, results []Result) error {
+	var b bytes.Buffer
+	for _, r := range results {
+		d := r.Doc
+		var decision string
+		switch r.Decision() {
+		case DecisionDenied:
+			decision = "denied"
+		case DecisionWarned:
+			decision = "admitted with warnings"
+		case DecisionSkipped:
+			decision = "skipped (no pod template)"
+		default:
+			decision = "admitted"
+			if len(r.Violations) == 0 {
+				decision = "ok"
+			}
+		}
+		fmt.Fprintf(&b, "%s:%d: %s: %s\n", d.Source, d.Line, r.Object(), decision)
+		for _, v := range r.Violations {
+			fmt.Fprintf(&b, "  %s:%d: %s [%s] %s: %s\n", d.Source, LineOf(d, v.Field), v.Action, v.Check, v.Field, v.Message)
+			if v.Fix != "" {
+				fmt.Fprintf(&b, "      fix: %s\n", v.Fix)
+			}
+		}
+	}
+	s := Summarize(results)
+	fmt.Fprintf(&b, "%s scanned: %d denied, %d with warnings, %d skipped (no pod template)\n",
+		plural(s.Objects, "object"), s.Denied, s.Warned, s.Skipped)
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+type jsonReport struct {
+	Results []jsonResult `json:"results"`
+	Summary Summary      `json:"summary"`
+}
+
+type jsonResult struct {
+	Source     string          `json:"source"`
+	Document   int             `json:"document"`
+	Item       int             `json:"item"`
+	Line       int             `json:"line"`
+	APIVersion string          `json:"apiVersion"`
+	Kind       string          `json:"kind"`
+	Name       string          `json:"name"`
+	Namespace  string          `json:"namespace"`
+	Decision   string          `json:"decision"`
+	Violations []jsonViolation `json:"violations"`
+}
+
+type jsonViolation struct {
+	Check   string        `json:"check"`
+	Field   string        `json:"field"`
+	Message string        `json:"message"`
+	Fix     string        `json:"fix"`
+	Action  checks.Action `json:"action"`
+	Line    int           `json:"line"`
+}
+
+// WriteJSON writes the report as one indented JSON object: "results" (one per object, in
+// input order, item 0 outside a List) and "summary" (counts by decision).
+func WriteJSON(w io.Writer, results []Result) error {
+	rep := jsonReport{Results: make([]jsonResult, 0, len(results)), Summary: Summarize(results)}
+	for _, r := range results {
+		d := r.Doc
+		jr := jsonResult{
+			Source: d.Source, Document: d.Index, Item: d.Item, Line: d.Line,
+			APIVersion: d.APIVersion, Kind: d.Kind, Name: r.Name, Namespace: r.Namespace,
+			Decision: r.Decision(), Violations: make([]jsonViolation, 0, len(r.Violations)),
+		}
+		for _, v := range r.Violations {
+			jr.Violations = append(jr.Violations, jsonViolation{
+				Check: v.Check, Field: v.Field, Message: v.Message, Fix: v.Fix, Action: v.Action,
+				Line: LineOf(d, v.Field),
+			})
+		}
+		rep.Results = append(rep.Results, jr)
+	}
+	return writeIndented(w, rep)
+}
+
+func writeIndented(w io.Writer, v any) error {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}

@@ -1,0 +1,141 @@
+package scan
+
+import (
+	"io"
+	"net/url"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/bulwark-k8s/bulwark/pkg/checks"
+)
+
+// SARIF 2.1.0, the subset GitHub code scanning reads.
+const (
+	sarifSchema  = "https://json.schemastore.org/sarif-2.1.0.json"
+	sarifVersion = "2.1.0"
+)
+
+type sarifLog struct {
+	Schema  string     `json:"$schema"`
+	Version string     `json:"version"`
+	Runs    []sarifRun `json:"runs"`
+}
+
+type sarifRun struct {
+	Tool    sarifTool     `json:"tool"`
+	Results []sarifResult `json:"results"`
+}
+
+type sarifTool struct {
+	Driver sarifDriver `json:"driver"`
+}
+
+type sarifDriver struct {
+	Name    string      `json:"name"`
+	Version string      `json:"version,omitempty"`
+	Rules   []sarifRule `json:"rules"`
+}
+
+type sarifRule struct {
+	ID               string    `json:"id"`
+	ShortDescription sarifText `json:"shortDescription"`
+}
+
+type sarifText struct {
+	Text string `json:"text"`
+}
+
+type sarifResult struct {
+	RuleID    string          `json:"ruleId"`
+	RuleIndex *int            `json:"ruleIndex,omitempty"`
+	Level     string          `json:"level"`
+	Message   sarifText       `json:"message"`
+	Locations []sarifLocation `json:"locations"`
+}
+
+type sarifLocation struct {
+	PhysicalLocation sarifPhysicalLocation  `json:"physicalLocation"`
+	LogicalLocations []sarifLogicalLocation `json:"logicalLocations,omitempty"`
+}
+
+type sarifPhysicalLocation struct {
+	ArtifactLocation sarifArtifactLocation `json:"artifactLocation"`
+	Region           sarifRegion           `json:"region"`
+}
+
+type sarifArtifactLocation struct {
+	URI string `json:"uri"`
+}
+
+type sarifRegion struct {
+	StartLine int `json:"startLine"`
+}
+
+type sarifLogicalLocation struct {
+	FullyQualifiedName string `json:"fullyQualifiedName"`
+}
+
+// WriteSARIF writes the report as SARIF 2.1.0 for GitHub code scanning: one run of the tool
+// "bulwark" (at version, omitted when empty) whose rules are every registered check, and one
+// result per violation, located at the field's line in its source file. Objects without
+// violations produce no result.
+func WriteSARIF(w io.Writer, results []Result, version string) error {
+	all := checks.All()
+	index := make(map[string]int, len(all))
+	rules := make([]sarifRule, 0, len(all))
+	for i, c := range all {
+		index[c.ID] = i
+		rules = append(rules, sarifRule{ID: c.ID, ShortDescription: sarifText{Text: c.Summary}})
+	}
+	run := sarifRun{
+		Tool:    sarifTool{Driver: sarifDriver{Name: "bulwark", Version: version, Rules: rules}},
+		Results: []sarifResult{},
+	}
+	for _, r := range results {
+		uri := sarifURI(r.Doc.Source)
+		for _, v := range r.Violations {
+			res := sarifResult{
+				RuleID:  v.Check,
+				Level:   sarifLevel(v.Action),
+				Message: sarifText{Text: strings.TrimSuffix(v.Message, ".") + ". Fix: " + v.Fix},
+				Locations: []sarifLocation{{
+					PhysicalLocation: sarifPhysicalLocation{
+						ArtifactLocation: sarifArtifactLocation{URI: uri},
+						Region:           sarifRegion{StartLine: max(LineOf(r.Doc, v.Field), 1)},
+					},
+					LogicalLocations: []sarifLogicalLocation{{FullyQualifiedName: v.Field}},
+				}},
+			}
+			if i, ok := index[v.Check]; ok {
+				res.RuleIndex = &i
+			}
+			run.Results = append(run.Results, res)
+		}
+	}
+	return writeIndented(w, sarifLog{Schema: sarifSchema, Version: sarifVersion, Runs: []sarifRun{run}})
+}
+
+func sarifLevel(a checks.Action) string {
+	switch a {
+	case checks.Enforce:
+		return "error"
+	case checks.Warn:
+		return "warning"
+	}
+	return "note"
+}
+
+// sarifURI turns a source path into a URI reference: relative paths stay relative (GitHub
+// resolves them against the repository root), slash-separated and percent-encoded; absolute
+// paths become file URIs.
+func sarifURI(source string) string {
+	p := filepath.ToSlash(source)
+	if filepath.IsAbs(source) {
+		if !strings.HasPrefix(p, "/") {
+			p = "/" + p // a Windows drive path, C:/x -> /C:/x
+		}
+		return (&url.URL{Scheme: "file", Path: p}).String()
+	}
+	return (&url.URL{Path: path.Clean(p)}).String()
+}

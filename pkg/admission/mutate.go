@@ -1,0 +1,120 @@
+package admission
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"gomodules.xyz/jsonpatch/v2"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/bulwark-k8s/bulwark/pkg/metrics"
+	"github.com/bulwark-k8s/bulwark/pkg/mutate"
+)
+
+// Mutator answers the mutating webhook: it adds the policy's missing securityContext and
+// resource defaults as JSON Patch operations against the object the apiserver sent, and lists
+// what it set as warnings.
+type Mutator struct{ Options }
+
+var _ admission.Handler = &Mutator{}
+
+// NewMutator returns the mutating handler.
+func NewMutator(o Options) *Mutator { return &Mutator{o} }
+
+// Handle implements admission.Handler.
+func (m *Mutator) Handle(_ context.Context, req admission.Request) admission.Response {
+	start := time.Now()
+	rec := m.recorder()
+	s, err := inspect(&req)
+	if err != nil {
+		rec.Decision("mutate", req.Resource.Resource, strings.ToLower(string(req.Operation)), metrics.Errored, time.Since(start))
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	snap := m.Policy.Current()
+	switch {
+	case s.skip != "":
+	case snap.Mutation == nil:
+		s.skip = "mutation is off in the policy"
+	case s.gk.Kind == "Pod" && s.gk.Group == "" && !s.ephemeral && s.oldPod != nil:
+		// A Pod's spec cannot change after creation; only new ephemeral containers can be added.
+		s.skip = "pods are mutated on creation only"
+	case !s.pod.HasTemplate:
+		s.skip = "the object has no pod template"
+	}
+	if s.skip != "" {
+		rec.Decision("mutate", s.resource, s.operation, metrics.Skipped, time.Since(start))
+		return admission.Allowed(s.skip)
+	}
+
+	target := mutate.Target{}
+	if s.ephemeral {
+		target.EphemeralOnly = true
+		target.Existing = map[string]bool{}
+		if s.oldPod != nil {
+			for _, c := range s.oldPod.Spec.EphemeralContainers {
+				target.Existing[c.Name] = true
+			}
+		}
+	}
+	res, err := mutate.Mutate(s.gk, req.Object.Raw, snap.Mutation, target)
+	if err != nil {
+		rec.Decision("mutate", s.resource, s.operation, metrics.Errored, time.Since(start))
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	ops := make([]jsonpatch.JsonPatchOperation, len(res.Patch))
+	for i, op := range res.Patch {
+		ops[i] = jsonpatch.JsonPatchOperation{Operation: op.Op, Path: op.Path, Value: op.Value}
+	}
+	for _, c := range res.Changes {
+		rec.Mutation(c.Default)
+	}
+	resp := admission.Patched("", ops...)
+	resp.Warnings = changeWarnings(res.Changes)
+	rec.Decision("mutate", s.resource, s.operation, metrics.Allowed, time.Since(start))
+	return resp
+}
+
+// changeWarnings lists what was set, one warning per pod spec or container, e.g.
+// `bulwark set defaults in spec.template.spec.containers[0]: securityContext.allowPrivilegeEscalation=false, ...`.
+func changeWarnings(changes []mutate.Change) []string {
+	if len(changes) == 0 {
+		return nil
+	}
+	var owners []string
+	byOwner := map[string][]string{}
+	for _, c := range changes {
+		owner, rest := splitOwner(c.Field)
+		if _, ok := byOwner[owner]; !ok {
+			owners = append(owners, owner)
+		}
+		byOwner[owner] = append(byOwner[owner], rest+"="+c.Value)
+	}
+	// Pod-level defaults first, then containers in document order.
+	sort.SliceStable(owners, func(i, j int) bool {
+		return !strings.Contains(owners[i], "[") && strings.Contains(owners[j], "[")
+	})
+	var w warningBudget
+	for _, o := range owners {
+		w.add("bulwark set defaults in " + o + ": " + strings.Join(byOwner[o], ", "))
+	}
+	return w.list()
+}
+
+// splitOwner splits a field path after its container (".containers[0]") or, for pod-level
+// fields, after the pod spec.
+func splitOwner(field string) (owner, rest string) {
+	for _, list := range []string{".initContainers[", ".containers[", ".ephemeralContainers["} {
+		if i := strings.Index(field, list); i >= 0 {
+			if j := strings.Index(field[i:], "]."); j >= 0 {
+				return field[:i+j+1], field[i+j+2:]
+			}
+		}
+	}
+	if i := strings.LastIndex(field, "spec."); i >= 0 {
+		return field[:i+4], field[i+5:]
+	}
+	return "the object", field
+}

@@ -1,0 +1,112 @@
+package admission
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/bulwark-k8s/bulwark/pkg/checks"
+	"github.com/bulwark-k8s/bulwark/pkg/metrics"
+)
+
+// Validator answers the validating webhook: enforce violations deny, warn violations become
+// warnings, audit violations become audit annotations; every violation is counted.
+type Validator struct{ Options }
+
+var _ admission.Handler = &Validator{}
+
+// NewValidator returns the validating handler.
+func NewValidator(o Options) *Validator { return &Validator{o} }
+
+// Handle implements admission.Handler.
+func (v *Validator) Handle(_ context.Context, req admission.Request) admission.Response {
+	start := time.Now()
+	rec := v.recorder()
+	s, err := inspect(&req)
+	if err != nil {
+		rec.Decision("validate", req.Resource.Resource, strings.ToLower(string(req.Operation)), metrics.Errored, time.Since(start))
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	if s.skip != "" {
+		rec.Decision("validate", s.resource, s.operation, metrics.Skipped, time.Since(start))
+		return admission.Allowed(s.skip)
+	}
+	snap := v.Policy.Current()
+	violations := snap.Checks.Evaluate(s.pod)
+	if s.ephemeral && s.oldPod != nil {
+		violations = introduced(violations, snap.Checks.Evaluate(s.oldPod))
+	}
+
+	var denials []string
+	var warnings warningBudget
+	audit := map[string]string{}
+	for _, vi := range violations {
+		rec.Violation(vi.Check, string(vi.Action), s.resource)
+		switch vi.Action {
+		case checks.Enforce:
+			denials = append(denials, vi.String())
+		case checks.Warn:
+			warnings.add(vi.String())
+		case checks.Audit:
+			line := vi.Field + ": " + vi.Message
+			if prev, ok := audit[vi.Check]; ok {
+				line = prev + "; " + line
+			}
+			audit[vi.Check] = line
+		}
+	}
+
+	name := objectName(&req, s.pod)
+	var resp admission.Response
+	if len(denials) > 0 {
+		msg := fmt.Sprintf("%s violates %d Bulwark %s (%s):\n%s", name, len(denials),
+			plural(len(denials), "check", "checks"), snap.Source, joinLines(denials))
+		resp = admission.Denied(msg)
+		ids := make([]string, 0, len(denials))
+		for _, vi := range violations {
+			if vi.Action == checks.Enforce {
+				ids = append(ids, vi.Check)
+			}
+		}
+		v.Log.Info("denied", "uid", req.UID, "kind", req.Kind.Kind, "namespace", req.Namespace,
+			"name", name, "user", req.UserInfo.Username, "operation", s.operation, "dryRun", req.DryRun != nil && *req.DryRun,
+			"checks", ids)
+		rec.Decision("validate", s.resource, s.operation, metrics.Denied, time.Since(start))
+	} else {
+		resp = admission.Allowed("")
+		rec.Decision("validate", s.resource, s.operation, metrics.Allowed, time.Since(start))
+	}
+	resp.Warnings = warnings.list()
+	if len(audit) > 0 {
+		resp.AuditAnnotations = audit
+	}
+	return resp
+}
+
+// introduced keeps the violations that old did not already have. It serves the
+// pods/ephemeralcontainers subresource, through which only ephemeral containers can be added:
+// the rest of the pod was admitted when it was created and cannot change there.
+func introduced(current, old []checks.Violation) []checks.Violation {
+	seen := make(map[checks.Violation]bool, len(old))
+	for _, v := range old {
+		seen[v] = true
+	}
+	var out []checks.Violation
+	for _, v := range current {
+		if !seen[v] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+
+	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/bulwark-k8s/bulwark/pkg/mutate"
+	"github.com/bulwark-k8s/bulwark/pkg/scan"
+)
+
+func mutateCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var pf policyFlags
+	fs := flag.NewFlagSet("bulwark mutate", flag.ContinueOnError)
+	pf.register(fs)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: bulwark mutate [--profile P | --policy FILE] PATH...\n\n"+
+			"Prints every document as the mutating webhook would admit it, as YAML separated by ---.\n"+
+			"Comments, key order and fields unknown to Bulwark are kept; the defaults set are listed on stderr.\n\n")
+		fs.PrintDefaults()
+	}
+	if code, done := parseCommand(fs, args, stderr); done {
+		return code
+	}
+	snap, err := pf.load()
+	if err != nil {
+		fmt.Fprintf(stderr, "bulwark mutate: policy: %v\n", err)
+		return exitUsage
+	}
+	docs, err := scan.Read(fs.Args(), stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "bulwark %v\n", err)
+		return exitUsage
+	}
+
+	// The items of a List share their Root: each Root is printed once, after all its items
+	// have been mutated in place.
+	var roots []*yaml.Node
+	seen := map[*yaml.Node]bool{}
+	var notes bytes.Buffer
+	for _, d := range docs {
+		if !seen[d.Root] {
+			seen[d.Root] = true
+			roots = append(roots, d.Root)
+		}
+		if snap.Mutation == nil {
+			continue
+		}
+		gk := schema.FromAPIVersionAndKind(d.APIVersion, d.Kind).GroupKind()
+		res, err := mutate.Mutate(gk, d.JSON, snap.Mutation, mutate.Target{})
+		if err != nil {
+			fmt.Fprintf(stderr, "bulwark mutate: %s: %v\n", d.Where(), err)
+			return exitUsage
+		}
+		if len(res.Patch) == 0 {
+			continue
+		}
+		if err := mutate.ApplyYAML(d.Node, res.Patch); err != nil {
+			fmt.Fprintf(stderr, "bulwark mutate: %s: %v\n", d.Where(), err)
+			return exitUsage
+		}
+		fmt.Fprintf(&notes, "%s: set %d defaults\n", d.Where(), len(res.Changes))
+		for _, c := range res.Changes {
+			fmt.Fprintf(&notes, "  %s\n", c)
+		}
+	}
+
+	var out bytes.Buffer
+	for i, root := range roots {
+		if i > 0 {
+			out.WriteString("---\n")
+		}
+		enc := yaml.NewEncoder(&out)
+		enc.SetIndent(2)
+		if err := enc.Encode(root); err != nil {
+			fmt.Fprintf(stderr, "bulwark mutate: encoding the output: %v\n", err)
+			return exitUsage
+		}
+		_ = enc.Close()
+	}
+	if _, err := stdout.Write(out.Bytes()); err != nil {
+		fmt.Fprintf(stderr, "bulwark mutate: writing the output: %v\n", err)
+		return exitUsage
+	}
+	_, _ = stderr.Write(notes.Bytes())
+	return exitOK
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/go-logr/zapr"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/bulwark-k8s/bulwark/pkg/policy"
+	"github.com/bulwark-k8s/bulwark/pkg/server"
+)
+
+type serveFlags struct {
+	kubeconfig      string
+	bindAddress     string
+	port            int
+	certDir         string
+	profile         string
+	policyFile      string
+	metricsAddr     string
+	probeAddr       string
+	enableHTTP2     bool
+	logLevel        string
+	logFormat       string
+	shutdownTimeout time.Duration
+}
+
+func serve(args []string, stderr io.Writer) int {
+	var f serveFlags
+	fs := flag.NewFlagSet("bulwark serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file; empty for in-cluster configuration or $KUBECONFIG")
+	fs.StringVar(&f.bindAddress, "bind-address", "", "address the webhook server listens on (empty for all)")
+	fs.IntVar(&f.port, "port", 9443, "port of the HTTPS webhook server")
+	fs.StringVar(&f.certDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory with tls.crt and tls.key; reloaded when they change")
+	fs.StringVar(&f.profile, "profile", policy.NSA, "policy profile: nsa, baseline or restricted (ignored with --policy-file)")
+	fs.StringVar(&f.policyFile, "policy-file", "", "policy document (bulwark.dev/v1alpha1 Policy, or a ConfigMap holding one under policy.yaml)")
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
+	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "serve HTTP/2 on the webhook and metrics servers (off: HTTP/2 rapid-reset exposure)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, error")
+	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json or console")
+	fs.DurationVar(&f.shutdownTimeout, "graceful-shutdown-timeout", 25*time.Second, "time to finish in-flight requests after SIGTERM")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bulwark serve: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if err := runServer(f); err != nil {
+		fmt.Fprintf(stderr, "bulwark serve: %v\n", err)
+		return 1
+	}
+	return exitOK
+}
+
+func newLogger(level, format string) (*zap.Logger, error) {
+	var lvl zapcore.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	cfg := zap.NewProductionConfig()
+	switch format {
+	case "json":
+	case "console":
+		cfg.Encoding = "console"
+		cfg.EncoderConfig.EncodeLevel = zapcore.CapitalLevelEncoder
+	default:
+		return nil, fmt.Errorf("--log-format: want json or console, got %q", format)
+	}
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.EncoderConfig.TimeKey = "ts"
+	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	cfg.Sampling = nil
+	return cfg.Build()
+}
+
+func loadPolicy(profile, file string) (*policy.Snapshot, error) {
+	if file != "" {
+		return policy.LoadFile(file)
+	}
+	return policy.FromProfile(profile)
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", kubeconfig)
+	}
+	return ctrl.GetConfig()
+}
+
+func runServer(f serveFlags) error {
+	zl, err := newLogger(f.logLevel, f.logFormat)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = zl.Sync() }()
+	logger := zapr.NewLogger(zl)
+	ctrl.SetLogger(logger)
+	klog.SetLogger(logger.WithName("client-go"))
+
+	snap, err := loadPolicy(f.profile, f.policyFile)
+	if err != nil {
+		return err
+	}
+	cfg, err := restConfig(f.kubeconfig)
+	if err != nil {
+		return fmt.Errorf("kubernetes client configuration: %w", err)
+	}
+	logger.Info("bulwark", "version", version)
+	return server.Run(ctrl.SetupSignalHandler(), server.Options{
+		RestConfig: cfg, Host: f.bindAddress, Port: f.port, CertDir: f.certDir, Policy: snap,
+		MetricsAddr: f.metricsAddr, ProbeAddr: f.probeAddr, EnableHTTP2: f.enableHTTP2,
+		ShutdownTimeout: f.shutdownTimeout, Log: logger.WithName("bulwark"),
+	})
+}

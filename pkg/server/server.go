@@ -79,6 +79,8 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
+	// The manager runs the webhook server only once it has been asked for it.
+	hookServer = mgr.GetWebhookServer()
 	hopts := admission.Options{Policy: policy.NewHolder(o.Policy), Metrics: rec, Log: o.Log.WithName("admission")}
 	hookServer.Register(ValidatePath, &webhook.Admission{Handler: admission.NewValidator(hopts)})
 	hookServer.Register(MutatePath, &webhook.Admission{Handler: admission.NewMutator(hopts)})

@@ -1,0 +1,157 @@
+// Package integration runs Bulwark against a real kube-apiserver and etcd (envtest with the
+// binaries hack/tools.sh builds) and drives it through the Kubernetes API and the real kubectl.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/zapr"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/bulwark-k8s/bulwark/pkg/policy"
+	"github.com/bulwark-k8s/bulwark/pkg/server"
+	"github.com/bulwark-k8s/bulwark/test/framework"
+)
+
+var (
+	cluster    *framework.Cluster
+	kubeconfig string
+	metricsURL string
+	serverLogs syncBuffer
+)
+
+// syncBuffer collects the server's JSON log lines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) Sync() error { return nil }
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	var err error
+	cluster, err = framework.Start(framework.Options{ExemptNamespaces: []string{"kube-system"}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
+	defer func() { _ = cluster.Stop() }()
+
+	dir, err := os.MkdirTemp("", "bulwark-integration-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	kubeconfig = filepath.Join(dir, "kubeconfig")
+	if err := cluster.WriteKubeconfig(kubeconfig); err != nil {
+		fmt.Fprintln(os.Stderr, "integration: kubeconfig:", err)
+		return 1
+	}
+
+	metricsPort, _ := framework.FreePort()
+	probePort, _ := framework.FreePort()
+	metricsURL = "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics"
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), &serverLogs, zapcore.InfoLevel)
+	logger := zapr.NewLogger(zap.New(core))
+	ctrl.SetLogger(logger)
+
+	snap, err := policy.FromProfile(policy.NSA)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- server.Run(ctx, server.Options{
+			RestConfig: cluster.Config, Host: cluster.WebhookHost, Port: cluster.WebhookPort, CertDir: cluster.CertDir,
+			Policy: snap, MetricsAddr: "127.0.0.1:" + strconv.Itoa(metricsPort), ProbeAddr: "127.0.0.1:" + strconv.Itoa(probePort),
+			ShutdownTimeout: 5 * time.Second, Log: logger,
+		})
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	if err := cluster.WaitForWebhook(done, 60*time.Second); err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err, "\nserver logs:\n", serverLogs.String())
+		return 1
+	}
+	return m.Run()
+}
+
+// clientWithWarnings returns a clientset whose requests record the warnings the apiserver
+// relays (kubectl prints the same headers).
+func clientWithWarnings(t *testing.T) (*kubernetes.Clientset, *warnings) {
+	t.Helper()
+	w := &warnings{}
+	cfg := rest.CopyConfig(cluster.Config)
+	cfg.WarningHandler = w
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs, w
+}
+
+type warnings struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.list = append(w.list, text)
+}
+
+func (w *warnings) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.list
+	w.list = nil
+	return out
+}
+
+// scrape returns the metrics endpoint's text.
+func scrape(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get(metricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	return b.String()
+}

@@ -15,8 +15,8 @@ const usage = `bulwark enforces the NSA/CISA Kubernetes hardening guidance at ad
 Usage:
   bulwark serve   [flags]                                   run the admission webhook
   bulwark scan    [--profile P | --policy FILE] [-o text|json|sarif] PATH...
-                                                            report what the webhook would deny or warn about
-  bulwark mutate  [--profile P | --policy FILE] PATH...     print manifests as the webhook would admit them
+                                                            check manifests; exit 1 if the webhook would deny one
+  bulwark mutate  [--profile P | --policy FILE] PATH...     print manifests with the mutation defaults added
   bulwark version                                           print the version
 
 PATH is a file, a directory (searched recursively for *.yaml, *.yml, *.json) or - for stdin.

@@ -18,12 +18,28 @@ func mutateCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bulwark mutate", flag.ContinueOnError)
 	pf.register(fs)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: bulwark mutate [--profile P | --policy FILE] PATH...\n\n"+
-			"Prints every document as the mutating webhook would admit it, as YAML separated by ---.\n"+
-			"Comments, key order and fields unknown to Bulwark are kept; the defaults set are listed on stderr.\n\n")
+		fmt.Fprint(fs.Output(), `Usage: bulwark mutate [--profile P | --policy FILE] PATH...
+
+Prints the Kubernetes objects in each PATH as the mutating webhook would admit them: the
+defaults the policy turns on are added where a field is missing, and a value that is set is
+never changed. PATH is a file, a directory (searched recursively for *.yaml, *.yml and *.json)
+or - for stdin.
+
+The output is YAML on stdout, one document per input document that holds an object, separated
+by ---. A List keeps its shape, with its items mutated. Other kinds, and every object when
+mutation is off (profiles baseline and restricted), are printed unchanged. Comments, key order
+and fields unknown to Bulwark are kept; the YAML is re-indented by two spaces, and documents
+without an object (only comments, an empty List) are left out. Mutating the output again
+changes nothing. The defaults set are listed on stderr.
+
+Exit status: 0, or 2 on a usage error or bad input; nothing is written to stdout then.
+
+Flags (before or after the PATHs):
+`)
 		fs.PrintDefaults()
 	}
-	if code, done := parseCommand(fs, args, stderr); done {
+	paths, code, done := parseCommand(fs, args, stderr)
+	if done {
 		return code
 	}
 	snap, err := pf.load()
@@ -31,9 +47,9 @@ func mutateCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bulwark mutate: policy: %v\n", err)
 		return exitUsage
 	}
-	docs, err := scan.Read(fs.Args(), stdin)
+	docs, err := scan.Read(paths, stdin)
 	if err != nil {
-		fmt.Fprintf(stderr, "bulwark %v\n", err)
+		inputError(stderr, fs.Name(), err)
 		return exitUsage
 	}
 

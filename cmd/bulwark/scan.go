@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
 	"github.com/bulwark-k8s/bulwark/pkg/scan"
@@ -32,21 +33,48 @@ func (p *policyFlags) load() (*policy.Snapshot, error) {
 	return policy.FromProfile(p.profile)
 }
 
-// parseCommand parses the flags of a scan-like command that takes at least one PATH. It
-// returns done with the exit code when the command should stop (help, or a usage error).
-func parseCommand(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, done bool) {
+// parseCommand parses the flags of a scan-like command that takes at least one PATH and
+// returns the PATHs. Flags may also follow a PATH (bulwark scan deploy.yaml -o json); after
+// "--" every argument is a PATH. It returns done with the exit code when the command should
+// stop (help, or a usage error).
+func parseCommand(fs *flag.FlagSet, args []string, stderr io.Writer) (paths []string, code int, done bool) {
 	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, true
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitOK, true
+			}
+			return nil, exitUsage, true
 		}
-		return exitUsage, true
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		// Parse stops at the first argument that is not a flag ("-" included), or after "--",
+		// which it consumes.
+		if i := len(args) - len(rest) - 1; i >= 0 && args[i] == "--" {
+			paths = append(paths, rest...)
+			break
+		}
+		paths = append(paths, rest[0])
+		args = rest[1:]
 	}
-	if fs.NArg() == 0 {
+	if len(paths) == 0 {
 		fmt.Fprintf(stderr, "%s: no PATH given (a file, a directory, or - for stdin)\n", fs.Name())
-		return exitUsage, true
+		return nil, exitUsage, true
 	}
-	return 0, false
+	return paths, 0, false
+}
+
+// inputError prints an error about the input (a *scan.Error names the source, document and
+// line) as "bulwark scan: deploy.yaml: document 2 (line 14): problem".
+func inputError(stderr io.Writer, cmd string, err error) {
+	var se *scan.Error
+	msg := err.Error()
+	if errors.As(err, &se) {
+		msg = strings.TrimPrefix(se.Error(), "scan: ")
+	}
+	fmt.Fprintf(stderr, "%s: %s\n", cmd, msg)
 }
 
 func scanCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -56,11 +84,27 @@ func scanCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	pf.register(fs)
 	fs.StringVar(&output, "o", "text", "output format: text, json or sarif")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: bulwark scan [--profile P | --policy FILE] [-o text|json|sarif] PATH...\n\n"+
-			"Reports what the webhook would deny (exit 1) or warn about (exit 0). Exit 2 on bad input.\n\n")
+		fmt.Fprint(fs.Output(), `Usage: bulwark scan [--profile P | --policy FILE] [-o text|json|sarif] PATH...
+
+Evaluates the Kubernetes objects in each PATH with the webhook's checks and reports every
+violation with its action, check ID, field and fix. PATH is a file, a directory (searched
+recursively for *.yaml, *.yml and *.json, skipping names that start with ".") or - for stdin.
+Lists are expanded into their items; kinds without a pod template are reported as skipped.
+
+Objects are evaluated as written, before mutation, so the report also lists what the mutating
+webhook would add. To check objects as the validating webhook receives them:
+  bulwark mutate deploy.yaml | bulwark scan -
+
+Exit status: 0 when no object would be denied (warnings and audits do not count), 1 when one
+would be (an enforced violation), 2 on a usage error or bad input; nothing is written to
+stdout then.
+
+Flags (before or after the PATHs):
+`)
 		fs.PrintDefaults()
 	}
-	if code, done := parseCommand(fs, args, stderr); done {
+	paths, code, done := parseCommand(fs, args, stderr)
+	if done {
 		return code
 	}
 	var write func(io.Writer, []scan.Result) error
@@ -80,14 +124,14 @@ func scanCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bulwark scan: policy: %v\n", err)
 		return exitUsage
 	}
-	docs, err := scan.Read(fs.Args(), stdin)
+	docs, err := scan.Read(paths, stdin)
 	if err != nil {
-		fmt.Fprintf(stderr, "bulwark %v\n", err)
+		inputError(stderr, fs.Name(), err)
 		return exitUsage
 	}
 	results, err := scan.Evaluate(docs, snap.Checks)
 	if err != nil {
-		fmt.Fprintf(stderr, "bulwark %v\n", err)
+		inputError(stderr, fs.Name(), err)
 		return exitUsage
 	}
 	// The report is written only once it is complete, so a failure never leaves half of one.

@@ -85,6 +85,9 @@ func StartLocal(o LocalOptions) (*Local, error) {
 	say("starting %s %v", o.Binary, args)
 	l.cmd = exec.Command(o.Binary, args...)
 	l.cmd.Stdout, l.cmd.Stderr = o.Logs, o.Logs
+	// Its own process group, as envtest does for etcd and kube-apiserver: Ctrl-C reaches the
+	// parent only, which then stops bulwark with SIGTERM and waits for it.
+	l.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := l.cmd.Start(); err != nil {
 		_ = c.Stop()
 		return nil, fmt.Errorf("starting bulwark: %w", err)

@@ -1,0 +1,235 @@
+// Package e2e runs the bulwark binary as `make run` does (a separate process behind a real
+// kube-apiserver) and drives it with the real kubectl, asserting what a developer sees.
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/bulwark-k8s/bulwark/test/framework"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden kubectl transcripts in testdata/")
+
+// repoRoot is where kubectl runs, so file names in its messages read as in the README.
+const repoRoot = "../.."
+
+var (
+	local *framework.Local
+	logs  lockedBuffer
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "bulwark-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binary := filepath.Join(dir, "bulwark")
+	build := exec.Command("go", "build", "-o", binary, "./cmd/bulwark")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: building bulwark: %v\n%s", err, out)
+		return 1
+	}
+	local, err = framework.StartLocal(framework.LocalOptions{
+		Binary: binary, Kubeconfig: filepath.Join(dir, "kubeconfig"), Logs: &logs,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\nbulwark logs:\n%s", err, logs.String())
+		return 1
+	}
+	code := m.Run()
+	if err := local.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: stopping: %v\n", err)
+		code = 1
+	}
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "bulwark logs:\n%s", logs.String())
+	}
+	return code
+}
+
+// kubectl runs the control plane's kubectl v1.37.1 from the repository root and returns its
+// combined output (warnings go to stderr, as a developer sees them interleaved).
+func kubectl(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(local.Assets, "kubectl"), append([]string{"--kubeconfig", local.Kubeconfig}, args...)...)
+	cmd.Dir = repoRoot
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// golden compares got with testdata/NAME, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("kubectl printed:\n%s\nwant (%s):\n%s", got, path, want)
+	}
+}
+
+// TestKubectlDenials applies the denied samples and pins the exact text kubectl prints.
+func TestKubectlDenials(t *testing.T) {
+	for _, tc := range []struct{ file, golden string }{
+		{"config/samples/workloads/denied-hostnetwork-pod.yaml", "denied-hostnetwork-pod.txt"},
+		{"config/samples/workloads/denied-privileged-deployment.yaml", "denied-privileged-deployment.txt"},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			out, err := kubectl(t, "apply", "-f", tc.file)
+			if err == nil {
+				t.Fatalf("kubectl apply succeeded:\n%s", out)
+			}
+			if !strings.Contains(out, `Error from server (Forbidden): error when creating "`+tc.file+`": admission webhook "validate.bulwark.dev" denied the request: `) {
+				t.Errorf("not a Forbidden denial from Bulwark:\n%s", out)
+			}
+			golden(t, tc.golden, out)
+		})
+	}
+}
+
+// TestKubectlSamples applies every sample into a namespace created for it: denied-* samples are
+// refused, admitted-* are created, and a server-side dry run behaves as the real apply.
+func TestKubectlSamples(t *testing.T) {
+	if out, err := kubectl(t, "create", "namespace", "team-a"); err != nil {
+		t.Fatalf("create namespace: %v\n%s", err, out)
+	}
+	files, err := filepath.Glob(filepath.Join(repoRoot, "config/samples/workloads/*.yaml"))
+	if err != nil || len(files) < 4 {
+		t.Fatalf("samples: %v %v", files, err)
+	}
+	for _, f := range files {
+		rel, _ := filepath.Rel(repoRoot, f)
+		base := filepath.Base(f)
+		t.Run(base, func(t *testing.T) {
+			dry, dryErr := kubectl(t, "apply", "-n", "team-a", "--dry-run=server", "-f", rel)
+			out, err := kubectl(t, "apply", "-n", "team-a", "-f", rel)
+			switch {
+			case strings.HasPrefix(base, "denied-"):
+				if err == nil || dryErr == nil {
+					t.Errorf("admitted:\n%s\ndry run:\n%s", out, dry)
+				}
+				if !strings.Contains(dry, "denied the request") {
+					t.Errorf("dry run not denied by the webhook:\n%s", dry)
+				}
+			case strings.HasPrefix(base, "admitted-"):
+				if err != nil || dryErr != nil {
+					t.Errorf("refused: %v\n%s\ndry run: %v\n%s", err, out, dryErr, dry)
+				}
+				if !regexp.MustCompile(`(?m) created( \(server dry run\))?$`).MatchString(dry) || !regexp.MustCompile(`(?m) created$`).MatchString(out) {
+					t.Errorf("not created:\n%s\ndry run:\n%s", out, dry)
+				}
+			default:
+				t.Fatalf("sample %s is neither denied-* nor admitted-*", base)
+			}
+		})
+	}
+}
+
+// TestKubectlMinimalDeployment shows the defaults arriving as warnings and in the stored object.
+func TestKubectlMinimalDeployment(t *testing.T) {
+	if out, err := kubectl(t, "create", "namespace", "team-b"); err != nil {
+		t.Fatalf("create namespace: %v\n%s", err, out)
+	}
+	out, err := kubectl(t, "apply", "-n", "team-b", "-f", "config/samples/workloads/admitted-minimal-deployment.yaml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "Warning: bulwark set defaults in spec.template.spec: securityContext.seccompProfile.type=RuntimeDefault") {
+		t.Errorf("kubectl shows no mutation warning:\n%s", out)
+	}
+	js, err := kubectl(t, "get", "-n", "team-b", "deployments", "-o", "json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, js)
+	}
+	var list struct {
+		Items []struct {
+			Spec struct {
+				Template struct {
+					Spec struct {
+						SecurityContext map[string]any   `json:"securityContext"`
+						Containers      []map[string]any `json:"containers"`
+					} `json:"spec"`
+				} `json:"template"`
+			} `json:"spec"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(js), &list); err != nil || len(list.Items) != 1 {
+		t.Fatalf("decoding %s: %v", js, err)
+	}
+	pod := list.Items[0].Spec.Template.Spec
+	if got := fmt.Sprint(pod.SecurityContext); got != "map[runAsNonRoot:true seccompProfile:map[type:RuntimeDefault]]" {
+		t.Errorf("stored pod securityContext = %s", got)
+	}
+	for _, c := range pod.Containers {
+		if got := fmt.Sprint(c["securityContext"]); !strings.Contains(got, "allowPrivilegeEscalation:false") || !strings.Contains(got, "drop:[ALL]") {
+			t.Errorf("container %v securityContext = %s", c["name"], got)
+		}
+	}
+}
+
+// TestDenialLogLine: the process logs one JSON line per denial, with the request UID.
+func TestDenialLogLine(t *testing.T) {
+	if _, err := kubectl(t, "apply", "-f", "config/samples/workloads/denied-hostnetwork-pod.yaml"); err == nil {
+		t.Fatal("admitted")
+	}
+	n := 0
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var e map[string]any
+		if json.Unmarshal([]byte(line), &e) != nil || e["msg"] != "denied" || e["dryRun"] == true {
+			continue
+		}
+		n++
+		if uid, _ := e["uid"].(string); !regexp.MustCompile(`^[0-9a-f-]{36}$`).MatchString(uid) {
+			t.Errorf("denial without a request UID: %s", line)
+		}
+		if e["level"] != "info" || e["logger"] == nil {
+			t.Errorf("denial line lacks level or logger: %s", line)
+		}
+	}
+	if n == 0 {
+		t.Errorf("no denial lines in the logs:\n%s", logs.String())
+	}
+}

@@ -15,14 +15,16 @@ import (
 )
 
 func main() {
-	binary := flag.String("binary", "bin/bulwark", "the bulwark executable")
-	kubeconfig := flag.String("kubeconfig", ".local/kubeconfig", "where to write the admin kubeconfig")
-	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "Usage: go run ./hack/run [flags] [-- bulwark serve flags]\n\n")
-		flag.PrintDefaults()
+	// Its own flag set: controller-runtime registers a global --kubeconfig flag.
+	fs := flag.NewFlagSet("run", flag.ExitOnError)
+	binary := fs.String("binary", "bin/bulwark", "the bulwark executable")
+	kubeconfig := fs.String("kubeconfig", ".local/kubeconfig", "where to write the admin kubeconfig")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: go run ./hack/run [flags] [-- bulwark serve flags]\n\n")
+		fs.PrintDefaults()
 	}
-	flag.Parse()
-	if err := run(*binary, *kubeconfig, flag.Args()); err != nil {
+	_ = fs.Parse(os.Args[1:])
+	if err := run(*binary, *kubeconfig, fs.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "run:", err)
 		os.Exit(1)
 	}

@@ -12,13 +12,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 )
 
 // WaitForWebhook waits until Bulwark serves TLS on the webhook port and the apiserver calls
 // it: a server-side dry run of a hostNetwork Pod is denied by the host-network check. It gives
 // up when exited delivers (the server stopped) or after timeout.
 func (c *Cluster) WaitForWebhook(exited <-chan error, timeout time.Duration) error {
-	cs, err := kubernetes.NewForConfig(c.Config)
+	cfg := rest.CopyConfig(c.Config)
+	cfg.WarningHandler = rest.NoWarnings{} // the probe's own warnings are not news
+	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
 	}

@@ -54,11 +54,31 @@ type Document struct {
 
 // CheckOverride changes one check.
 type CheckOverride struct {
-	Action checks.Action `json:"action,omitempty"`
+	Action ActionValue `json:"action,omitempty"`
 	// AllowedCapabilities (capabilities only) extends the baseline allow-list.
 	AllowedCapabilities []string `json:"allowedCapabilities,omitempty"`
 	// AllowedRegistries (image-registry only) lists the registries images may come from.
 	AllowedRegistries []string `json:"allowedRegistries,omitempty"`
+}
+
+// ActionValue is a check action as the document spells it. YAML 1.1, which Kubernetes
+// manifests follow, reads an unquoted off as the boolean false; that is taken as "off", since
+// it is what the author wrote. Any other non-string value is kept as written and reported as
+// an unknown action, with its field path, together with the document's other errors.
+type ActionValue checks.Action
+
+// UnmarshalJSON accepts a string, or false for "off".
+func (a *ActionValue) UnmarshalJSON(data []byte) error {
+	if string(data) == "false" {
+		*a = ActionValue(checks.Off)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		s = string(data)
+	}
+	*a = ActionValue(s)
+	return nil
 }
 
 // MutationSpec overrides the mutation defaults.
@@ -79,8 +99,34 @@ type ResourceDefaults struct {
 
 // CPUMemory holds two quantities, e.g. cpu: 100m, memory: 128Mi.
 type CPUMemory struct {
-	CPU    string `json:"cpu,omitempty"`
-	Memory string `json:"memory,omitempty"`
+	CPU    Quantity `json:"cpu,omitempty"`
+	Memory Quantity `json:"memory,omitempty"`
+}
+
+// Quantity is a resource quantity as the document spells it: a string ("500m", "1Gi") or, as
+// in Kubernetes manifests, a plain number (cpu: 1, cpu: 0.5). It is validated when the
+// policy is compiled.
+type Quantity string
+
+// UnmarshalJSON accepts a JSON string or number.
+func (q *Quantity) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		return nil
+	}
+	if len(data) > 0 && data[0] == '"' {
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil {
+			return err
+		}
+		*q = Quantity(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(data, &n); err != nil {
+		return fmt.Errorf("a quantity must be a string such as \"500m\" or a number, not %s", data)
+	}
+	*q = Quantity(n.String())
+	return nil
 }
 
 // FromProfile builds the snapshot of a built-in profile.
@@ -89,7 +135,7 @@ func FromProfile(name string) (*Snapshot, error) {
 		name = NSA
 	}
 	doc := &Document{APIVersion: APIVersion, Kind: Kind, Profile: name}
-	return doc.compile("profile " + name)
+	return doc.compile("profile "+name, nil)
 }
 
 // LoadFile reads a policy document, or a ConfigMap manifest holding one under policy.yaml.
@@ -138,29 +184,29 @@ func Parse(data []byte, source string) (*Snapshot, error) {
 	if doc.Kind != Kind {
 		errs = append(errs, fmt.Errorf("kind: got %q, want %q", doc.Kind, Kind))
 	}
-	if len(errs) > 0 {
-		return nil, joinErrors(source, errs)
-	}
-	return doc.compile(source)
+	return doc.compile(source, errs)
 }
 
-func (d *Document) compile(source string) (*Snapshot, error) {
+// compile builds the snapshot, or reports errs (the errors found while decoding) together
+// with every error of the document's content.
+func (d *Document) compile(source string, errs []error) (*Snapshot, error) {
 	actions, params, mutationOn, err := profileSpec(d.Profile)
 	if err != nil {
-		return nil, joinErrors(source, []error{fmt.Errorf("profile: %w", err)})
+		// Keep going with no actions, so the rest of the document is checked too.
+		errs = append(errs, fmt.Errorf("profile: %w", err))
+		actions = map[string]checks.Action{}
 	}
-	var errs []error
 	for _, id := range sortedKeys(d.Checks) {
 		o := d.Checks[id]
 		if _, ok := checks.Get(id); !ok {
 			errs = append(errs, fmt.Errorf("checks.%s: unknown check ID (known: %s)", id, strings.Join(checks.IDs(), ", ")))
 			continue
 		}
-		if o.Action != "" {
-			if !o.Action.Valid() {
-				errs = append(errs, fmt.Errorf("checks.%s.action: unknown action %q (want enforce, warn, audit or off)", id, o.Action))
+		if a := checks.Action(o.Action); a != "" {
+			if !a.Valid() {
+				errs = append(errs, fmt.Errorf("checks.%s.action: unknown action %q (want enforce, warn, audit or off)", id, a))
 			} else {
-				actions[id] = o.Action
+				actions[id] = a
 			}
 		}
 		if len(o.AllowedCapabilities) > 0 {
@@ -180,11 +226,13 @@ func (d *Document) compile(source string) (*Snapshot, error) {
 	if m := d.Mutation; m != nil && m.Enabled != nil {
 		mutationOn = *m.Enabled
 	}
+	// The mutation section is validated even while mutation is off, so a mistake in it does
+	// not wait for the day mutation is turned on.
+	opts := mutate.NSADefaults()
+	if m := d.Mutation; m != nil {
+		errs = append(errs, applyMutationSpec(&opts, m)...)
+	}
 	if mutationOn {
-		opts := mutate.NSADefaults()
-		if m := d.Mutation; m != nil {
-			errs = append(errs, applyMutationSpec(&opts, m)...)
-		}
 		mut = &opts
 	}
 	settings, err := checks.Compile(actions, params)
@@ -228,11 +276,11 @@ func applyMutationSpec(o *mutate.Options, m *MutationSpec) []error {
 		*p = m.Defaults[name]
 	}
 	if r := m.Resources; r != nil {
-		set := func(field, value string, dst *resource.Quantity) {
+		set := func(field string, value Quantity, dst *resource.Quantity) {
 			if value == "" {
 				return
 			}
-			q, err := resource.ParseQuantity(value)
+			q, err := resource.ParseQuantity(string(value))
 			if err != nil || q.Sign() <= 0 {
 				errs = append(errs, fmt.Errorf("mutation.resources.%s: %q is not a positive quantity", field, value))
 				return

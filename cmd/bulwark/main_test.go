@@ -195,7 +195,7 @@ func TestScanBadInput(t *testing.T) {
 		{
 			name: "wrong type",
 			file: "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  hostNetwork: \"yes\"\n  containers: []\n",
-			want: []string{"bad.yaml: document 1 (line 6): ", "hostNetwork", "bool"},
+			want: []string{"bad.yaml: document 1 (line 6): ", "decoding Pod: spec.hostNetwork: got a string, want true or false"},
 		},
 		{
 			name: "duplicate key",

@@ -6,7 +6,9 @@ package admission
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -14,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/bulwark-k8s/bulwark/pkg/checks"
 	"github.com/bulwark-k8s/bulwark/pkg/metrics"
 	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
@@ -47,11 +50,8 @@ type subject struct {
 func inspect(req *admission.Request) (*subject, error) {
 	s := &subject{
 		gk:        schema.GroupKind{Group: req.Kind.Group, Kind: req.Kind.Kind},
-		resource:  req.Resource.Resource,
-		operation: strings.ToLower(string(req.Operation)),
-	}
-	if req.SubResource != "" {
-		s.resource += "/" + req.SubResource
+		resource:  resourceLabel(req),
+		operation: operationLabel(req),
 	}
 	switch req.Operation {
 	case admissionv1.Create, admissionv1.Update:
@@ -92,6 +92,18 @@ func inspect(req *admission.Request) (*subject, error) {
 	return s, nil
 }
 
+// resourceLabel is the resource of a request as metrics label it, with its subresource:
+// "pods", "deployments", "pods/ephemeralcontainers".
+func resourceLabel(req *admission.Request) string {
+	if req.SubResource != "" {
+		return req.Resource.Resource + "/" + req.SubResource
+	}
+	return req.Resource.Resource
+}
+
+// operationLabel is the operation of a request as metrics label it: "create", "update".
+func operationLabel(req *admission.Request) string { return strings.ToLower(string(req.Operation)) }
+
 // templateUnchanged compares what the checks read: the pod template's spec and metadata
 // annotations (AppArmor annotations are checked).
 func templateUnchanged(a, b *podspec.Pod) bool {
@@ -102,43 +114,82 @@ func templateUnchanged(a, b *podspec.Pod) bool {
 		apiequality.Semantic.DeepEqual(a.Meta.Annotations, b.Meta.Annotations)
 }
 
-// objectName names the object of a request for messages: `Deployment "web"`.
+// objectName names the object of a request for messages: `Deployment "web"`, `Pod "web-*"`
+// for a generateName, or the bare kind when the object has no name yet.
 func objectName(req *admission.Request, pod *podspec.Pod) string {
+	kind, name := req.Kind.Kind, ""
 	if pod != nil {
-		if pod.Object.Name == "" && pod.Object.GenerateName == "" && req.Name != "" {
-			pod.Object.Name = req.Name
+		kind = pod.GroupKind.Kind
+		switch {
+		case pod.Object.Name != "":
+			name = pod.Object.Name
+		case pod.Object.GenerateName != "":
+			name = pod.Object.GenerateName + "*"
 		}
-		return pod.Name()
 	}
-	if req.Name != "" {
-		return req.Kind.Kind + " " + `"` + req.Name + `"`
+	if name == "" {
+		name = req.Name
 	}
-	return req.Kind.Kind
+	if name == "" {
+		return kind
+	}
+	return kind + " " + strconv.Quote(name)
 }
 
-// warningBudget keeps the warnings of one response under the apiserver's limit (4096
-// characters in all, each at most 256), keeping the first ones and counting the rest.
+// warningBudget keeps the warnings of one response within the apiserver's limits, keeping
+// the first ones and counting the rest. The apiserver relays up to 4096 characters of warnings
+// per request, from both webhooks together, and cuts every warning to 256 once that total is
+// exceeded; so each webhook keeps to its share (validate: maxWarningTotal, mutate:
+// maxMutationWarnings, together under 4096 with the closing "more warnings" lines) and no
+// warning is longer than 256.
 type warningBudget struct {
+	// limit is the share of this response; 0 means maxWarningTotal.
+	limit   int
 	out     []string
 	used    int
 	dropped int
 }
 
 const (
-	maxWarning      = 256
-	maxWarningTotal = 3800
+	maxWarning          = 256
+	maxWarningTotal     = 2700
+	maxMutationWarnings = 1100
 )
 
 func (w *warningBudget) add(s string) {
-	if len(s) > maxWarning {
-		s = s[:maxWarning-3] + "..."
+	limit := w.limit
+	if limit == 0 {
+		limit = maxWarningTotal
 	}
-	if w.used+len(s) > maxWarningTotal {
+	s = truncate(s, maxWarning)
+	if w.used+len(s) > limit {
 		w.dropped++
 		return
 	}
 	w.out = append(w.out, s)
 	w.used += len(s)
+}
+
+// violationWarning is the warning for a warn violation: the whole violation when it fits in
+// one warning, otherwise "[check] field: fix"; `bulwark scan` gives the full text.
+func violationWarning(v checks.Violation) string {
+	if full := v.String(); len(full) <= maxWarning {
+		return full
+	}
+	return fmt.Sprintf("[%s] %s: %s", v.Check, v.Field, v.Fix)
+}
+
+// truncate cuts s to at most max bytes, ending in "...", on a UTF-8 character boundary: the
+// apiserver drops a warning that is not valid UTF-8.
+func truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 func (w *warningBudget) list() []string {

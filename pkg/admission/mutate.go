@@ -30,7 +30,7 @@ func (m *Mutator) Handle(_ context.Context, req admission.Request) admission.Res
 	rec := m.recorder()
 	s, err := inspect(&req)
 	if err != nil {
-		rec.Decision("mutate", req.Resource.Resource, strings.ToLower(string(req.Operation)), metrics.Errored, time.Since(start))
+		rec.Decision("mutate", resourceLabel(&req), operationLabel(&req), metrics.Errored, time.Since(start))
 		return admission.Errored(http.StatusBadRequest, err)
 	}
 	snap := m.Policy.Current()
@@ -77,8 +77,8 @@ func (m *Mutator) Handle(_ context.Context, req admission.Request) admission.Res
 	return resp
 }
 
-// changeWarnings lists what was set, one warning per pod spec or container, e.g.
-// `bulwark set defaults in spec.template.spec.containers[0]: securityContext.allowPrivilegeEscalation=false, ...`.
+// changeWarnings lists what was set, one warning per securityContext, resources or spec, e.g.
+// `bulwark set defaults in spec.template.spec.containers[0].securityContext: allowPrivilegeEscalation=false, capabilities.drop=[ALL]`.
 func changeWarnings(changes []mutate.Change) []string {
 	if len(changes) == 0 {
 		return nil
@@ -96,25 +96,49 @@ func changeWarnings(changes []mutate.Change) []string {
 	sort.SliceStable(owners, func(i, j int) bool {
 		return !strings.Contains(owners[i], "[") && strings.Contains(owners[j], "[")
 	})
-	var w warningBudget
+	w := warningBudget{limit: maxMutationWarnings}
 	for _, o := range owners {
-		w.add("bulwark set defaults in " + o + ": " + strings.Join(byOwner[o], ", "))
+		// One warning per owner, continued on another when it would pass maxWarning.
+		prefix := "bulwark set defaults in " + o + ": "
+		line := ""
+		for _, item := range byOwner[o] {
+			if line != "" && len(prefix)+len(line)+len(", ")+len(item) > maxWarning {
+				w.add(prefix + line)
+				line = ""
+			}
+			if line != "" {
+				line += ", "
+			}
+			line += item
+		}
+		w.add(prefix + line)
 	}
 	return w.list()
 }
 
-// splitOwner splits a field path after its container (".containers[0]") or, for pod-level
-// fields, after the pod spec.
+// splitOwner splits a field path after what it sets: a container's or the pod's
+// securityContext or resources ("...containers[0].securityContext", "spec.securityContext"),
+// or else the container or the pod spec itself.
 func splitOwner(field string) (owner, rest string) {
+	owner, rest = "the object", field
+	found := false
 	for _, list := range []string{".initContainers[", ".containers[", ".ephemeralContainers["} {
 		if i := strings.Index(field, list); i >= 0 {
 			if j := strings.Index(field[i:], "]."); j >= 0 {
-				return field[:i+j+1], field[i+j+2:]
+				owner, rest, found = field[:i+j+1], field[i+j+2:], true
+				break
 			}
 		}
 	}
-	if i := strings.LastIndex(field, "spec."); i >= 0 {
-		return field[:i+4], field[i+5:]
+	if !found {
+		if i := strings.LastIndex(field, "spec."); i >= 0 {
+			owner, rest = field[:i+4], field[i+5:]
+		}
 	}
-	return "the object", field
+	for _, group := range []string{"securityContext.", "resources."} {
+		if strings.HasPrefix(rest, group) {
+			return owner + "." + strings.TrimSuffix(group, "."), rest[len(group):]
+		}
+	}
+	return owner, rest
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -28,7 +27,7 @@ func (v *Validator) Handle(_ context.Context, req admission.Request) admission.R
 	rec := v.recorder()
 	s, err := inspect(&req)
 	if err != nil {
-		rec.Decision("validate", req.Resource.Resource, strings.ToLower(string(req.Operation)), metrics.Errored, time.Since(start))
+		rec.Decision("validate", resourceLabel(&req), operationLabel(&req), metrics.Errored, time.Since(start))
 		return admission.Errored(http.StatusBadRequest, err)
 	}
 	if s.skip != "" {
@@ -50,7 +49,7 @@ func (v *Validator) Handle(_ context.Context, req admission.Request) admission.R
 		case checks.Enforce:
 			denials = append(denials, vi.String())
 		case checks.Warn:
-			warnings.add(vi.String())
+			warnings.add(violationWarning(vi))
 		case checks.Audit:
 			line := vi.Field + ": " + vi.Message
 			if prev, ok := audit[vi.Check]; ok {
@@ -63,15 +62,16 @@ func (v *Validator) Handle(_ context.Context, req admission.Request) admission.R
 	name := objectName(&req, s.pod)
 	var resp admission.Response
 	if len(denials) > 0 {
-		msg := fmt.Sprintf("%s violates %d Bulwark %s (%s):\n%s", name, len(denials),
-			plural(len(denials), "check", "checks"), snap.Source, joinLines(denials))
-		resp = admission.Denied(msg)
-		ids := make([]string, 0, len(denials))
+		// Violations come ordered by check ID: one check may fail at several fields.
+		var ids []string
 		for _, vi := range violations {
-			if vi.Action == checks.Enforce {
+			if vi.Action == checks.Enforce && (len(ids) == 0 || ids[len(ids)-1] != vi.Check) {
 				ids = append(ids, vi.Check)
 			}
 		}
+		msg := fmt.Sprintf("%s violates %d Bulwark %s (%s):\n%s", name, len(ids),
+			plural(len(ids), "check", "checks"), snap.Source, joinLines(denials))
+		resp = admission.Denied(msg)
 		v.Log.Info("denied", "uid", req.UID, "kind", req.Kind.Kind, "namespace", req.Namespace,
 			"name", name, "user", req.UserInfo.Username, "operation", s.operation, "dryRun", req.DryRun != nil && *req.DryRun,
 			"checks", ids)

@@ -4,8 +4,6 @@
 package podspec
 
 import (
-	"fmt"
-
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -162,7 +160,7 @@ func Decode(gk schema.GroupKind, obj []byte) (pod *Pod, ok bool, err error) {
 		}
 	}
 	if decodeErr != nil {
-		return nil, true, fmt.Errorf("decoding %s: %w", gk.Kind, decodeErr)
+		return nil, true, decodeError(gk.Kind, decodeErr)
 	}
 	return pod, true, nil
 }

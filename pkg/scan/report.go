@@ -3,9 +3,9 @@ package scan
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -109,13 +109,11 @@ func objectName(name, generateName string) string {
 	return name
 }
 
-// "json: cannot unmarshal string into Go struct field PodSpec.spec.template.spec.hostNetwork of type bool"
-var decodeFieldRE = regexp.MustCompile(`into Go struct field [^ .]*\.(\S+) of type`)
-
 // decodeErrorLine finds the line of the field a decoding error names, or 0.
 func decodeErrorLine(d *Document, err error) int {
-	if m := decodeFieldRE.FindStringSubmatch(err.Error()); m != nil {
-		return LineOf(d, m[1])
+	var de *podspec.DecodeError
+	if errors.As(err, &de) && de.Field != "" && de.Field != "the object" {
+		return LineOf(d, de.Field)
 	}
 	return 0
 }

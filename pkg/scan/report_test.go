@@ -94,13 +94,13 @@ func TestEvaluateErrors(t *testing.T) {
 		{
 			name:  "field of the wrong type",
 			paths: []string{"errors/bad-hostnetwork.yaml"},
-			want:  "scan: errors/bad-hostnetwork.yaml: document 1 (line 6): decoding Pod: json: cannot unmarshal string into Go struct field PodSpec.spec.hostNetwork of type bool",
+			want:  "scan: errors/bad-hostnetwork.yaml: document 1 (line 6): decoding Pod: spec.hostNetwork: got a string, want true or false",
 		},
 		{
 			name:  "field of the wrong type in a container of a template: the line of the list",
 			paths: []string{"-"},
 			stdin: "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: a\n          image: [x]\n",
-			want:  "scan: <stdin>: document 1 (line 6): decoding Deployment: json: cannot unmarshal array into Go struct field Container.spec.template.spec.containers.image of type string",
+			want:  "scan: <stdin>: document 1 (line 6): decoding Deployment: spec.template.spec.containers.image: got an array, want a string",
 		},
 		{
 			name:  "invalid apiVersion",

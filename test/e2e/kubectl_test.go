@@ -177,7 +177,7 @@ func TestKubectlMinimalDeployment(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if !strings.Contains(out, "Warning: bulwark set defaults in spec.template.spec: securityContext.seccompProfile.type=RuntimeDefault") {
+	if !strings.Contains(out, "Warning: bulwark set defaults in spec.template.spec.securityContext: seccompProfile.type=RuntimeDefault, runAsNonRoot=true") {
 		t.Errorf("kubectl shows no mutation warning:\n%s", out)
 	}
 	js, err := kubectl(t, "get", "-n", "team-b", "deployments", "-o", "json")

@@ -219,8 +219,9 @@ func TestDefaultsInjected(t *testing.T) {
 		t.Fatal(err)
 	}
 	requireDefaults(t, "Pod", pod.Spec)
-	requireWarning(t, podWarnings, "bulwark set defaults in spec: securityContext.seccompProfile.type=RuntimeDefault, securityContext.runAsNonRoot=true")
-	requireWarning(t, podWarnings, "bulwark set defaults in spec.containers[0]: securityContext.allowPrivilegeEscalation=false")
+	requireWarning(t, podWarnings, "bulwark set defaults in spec.securityContext: seccompProfile.type=RuntimeDefault, runAsNonRoot=true")
+	requireWarning(t, podWarnings, "bulwark set defaults in spec.containers[0].securityContext: allowPrivilegeEscalation=false, capabilities.drop=[ALL]")
+	requireWarning(t, podWarnings, "bulwark set defaults in spec.containers[0].resources: requests.cpu=100m, requests.memory=128Mi, limits.cpu=500m, limits.memory=512Mi")
 
 	_, err = cs.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
@@ -235,7 +236,7 @@ func TestDefaultsInjected(t *testing.T) {
 		t.Fatal(err)
 	}
 	requireDefaults(t, "Deployment", dep.Spec.Template.Spec)
-	requireWarning(t, depWarnings, "bulwark set defaults in spec.template.spec.containers[0]: ")
+	requireWarning(t, depWarnings, "bulwark set defaults in spec.template.spec.containers[0].securityContext: ")
 	// read-only-root-filesystem is warn in nsa and not a default that is on: validation warns.
 	requireWarning(t, depWarnings, "[read-only-root-filesystem] spec.template.spec.containers[0].securityContext.readOnlyRootFilesystem: ")
 }

@@ -24,7 +24,16 @@ timed() {
   local what=$1; shift
   local start=$SECONDS
   log "building $what (first build only; later runs use the cache in $BIN)"
-  "$@"
+  "$@" &
+  local pid=$! next=30
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 2
+    if ((SECONDS - start >= next)); then
+      log "still building $what: $((SECONDS - start))s"
+      next=$((next + 30))
+    fi
+  done
+  wait "$pid"
   log "built $what in $((SECONDS - start))s"
 }
 

@@ -13,12 +13,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/bulwark-k8s/bulwark/internal/yamljson"
 )
 
 // StdinName is the Source of documents read from standard input ("-").
@@ -218,7 +219,7 @@ func (r *reader) parse(source string, data []byte) error {
 			return nil
 		}
 		if err != nil {
-			line, msg := yamlErrorLine(err)
+			line, msg := yamljson.ErrorLine(err)
 			return &Error{Source: source, Document: index, Line: line, Err: errors.New(msg)}
 		}
 		if err := r.document(source, index, root); err != nil {
@@ -249,38 +250,6 @@ func checkText(data []byte) error {
 
 func lineAt(data []byte, offset int) int { return bytes.Count(data[:offset], []byte("\n")) + 1 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// yaml.v3 reports parser errors (as opposed to scanner errors) with a 0-based line; these are
-// its parser problems (parserc.go), whose line is one too small.
-var yamlParserProblems = map[string]bool{
-	"did not find expected <stream-start>":   true,
-	"did not find expected <document start>": true,
-	"did not find expected node content":     true,
-	"did not find expected '-' indicator":    true,
-	"did not find expected key":              true,
-	"did not find expected ',' or ']'":       true,
-	"did not find expected ',' or '}'":       true,
-	"found undefined tag handle":             true,
-	"found duplicate %YAML directive":        true,
-	"found duplicate %TAG directive":         true,
-	"found incompatible YAML document":       true,
-}
-
-// yamlErrorLine splits "yaml: line 14: problem" into 14 and "yaml: problem".
-func yamlErrorLine(err error) (int, string) {
-	msg := err.Error()
-	m := yamlLineRE.FindStringSubmatch(msg)
-	if m == nil {
-		return 0, msg
-	}
-	line, _ := strconv.Atoi(m[1])
-	if yamlParserProblems[m[2]] {
-		line++
-	}
-	return line, "yaml: " + m[2]
-}
-
 // document turns one decoded YAML document into Documents: none when it is empty, its items
 // when it is a List, else one.
 func (r *reader) document(source string, index int, root *yaml.Node) error {
@@ -295,13 +264,13 @@ func (r *reader) document(source string, index int, root *yaml.Node) error {
 	case obj.Kind == yaml.ScalarNode && obj.ShortTag() == "!!null":
 		return nil // only comments, or nothing between two separators
 	case obj.Kind != yaml.MappingNode:
-		return fail(obj.Line, "expected a Kubernetes object (a mapping), found %s", describeNode(obj))
+		return fail(obj.Line, "expected a Kubernetes object (a mapping), found %s", yamljson.Describe(obj))
 	}
-	data, err := toJSON(obj)
+	data, err := yamljson.ToJSON(obj)
 	if err != nil {
-		var le *lineError
+		var le *yamljson.LineError
 		if errors.As(err, &le) {
-			return fail(le.line, "%v", le.err)
+			return fail(le.Line, "%v", le.Err)
 		}
 		return fail(obj.Line, "%v", err)
 	}
@@ -315,8 +284,8 @@ func (r *reader) document(source string, index int, root *yaml.Node) error {
 		r.docs = append(r.docs, top)
 		return nil
 	}
-	_, itemsNode := lookup(obj, "items")
-	itemsNode = deref(itemsNode)
+	_, itemsNode := yamljson.Lookup(obj, "items")
+	itemsNode = yamljson.Deref(itemsNode)
 	if itemsNode.Kind == yaml.ScalarNode && itemsNode.ShortTag() == "!!null" {
 		return nil
 	}
@@ -326,9 +295,9 @@ func (r *reader) document(source string, index int, root *yaml.Node) error {
 	}
 	for i, raw := range items {
 		node := itemsNode.Content[i]
-		d := &Document{Source: source, Index: index, Item: i + 1, Line: node.Line, Node: deref(node), Root: root}
+		d := &Document{Source: source, Index: index, Item: i + 1, Line: node.Line, Node: yamljson.Deref(node), Root: root}
 		if d.Node.Kind != yaml.MappingNode {
-			return docError(d, 0, fmt.Errorf("expected a Kubernetes object (a mapping), found %s", describeNode(d.Node)))
+			return docError(d, 0, fmt.Errorf("expected a Kubernetes object (a mapping), found %s", yamljson.Describe(d.Node)))
 		}
 		d.JSON = append([]byte(nil), raw...)
 		if _, err := typeMeta(d); err != nil {
@@ -366,16 +335,4 @@ func typeMeta(d *Document) (map[string]json.RawMessage, error) {
 		return nil, docError(d, 0, errors.New("not a Kubernetes object: apiVersion and kind are missing"))
 	}
 	return fields, nil
-}
-
-func describeNode(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.ScalarNode:
-		return fmt.Sprintf("the scalar %q", n.Value)
-	}
-	return "an alias"
 }

@@ -1,4 +1,7 @@
-package scan
+// Package yamljson converts YAML (go.yaml.in/yaml/v3 node trees, YAML 1.2) to JSON for
+// decoding, and finds the line of a field path in the tree, so that decoding errors can name
+// the line they are about. pkg/scan and pkg/policy share it.
+package yamljson
 
 import (
 	"bytes"
@@ -11,21 +14,24 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// lineError is a conversion problem at a line of the document.
-type lineError struct {
-	line int
-	err  error
+// LineError is a conversion problem at a line of the document.
+type LineError struct {
+	Line int
+	Err  error
 }
 
-func (e *lineError) Error() string { return fmt.Sprintf("line %d: %v", e.line, e.err) }
+func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
 
-// toJSON converts a YAML node to compact JSON, keeping the key order. Scalars follow their
+func (e *LineError) Unwrap() error { return e.Err }
+
+// ToJSON converts a YAML node to compact JSON, keeping the key order. Scalars follow their
 // resolved tag: strings, integers, floats, booleans and null as such; timestamps and binary
 // values as the string written. Aliases are expanded and merge keys (<<) merged, explicit keys
 // winning over merged ones and earlier merged mappings over later ones. Mapping keys must be
 // strings; duplicate keys, values JSON cannot hold (.inf, .nan), aliases that contain
-// themselves and excessive aliasing (a "billion laughs" document) are errors.
-func toJSON(n *yaml.Node) ([]byte, error) {
+// themselves and excessive aliasing (a "billion laughs" document) are errors, each a
+// *LineError.
+func ToJSON(n *yaml.Node) ([]byte, error) {
 	c := converter{expanding: map[*yaml.Node]bool{}}
 	if err := c.value(n); err != nil {
 		return nil, err
@@ -42,7 +48,7 @@ type converter struct {
 }
 
 func (c *converter) fail(n *yaml.Node, format string, args ...any) error {
-	return &lineError{line: n.Line, err: fmt.Errorf(format, args...)}
+	return &LineError{Line: n.Line, Err: fmt.Errorf(format, args...)}
 }
 
 // count guards against exponential alias expansion with the ratio yaml.v3 uses when it
@@ -231,7 +237,7 @@ func (c *converter) entries(m *yaml.Node) ([]entry, error) {
 		}
 		add := func(src *yaml.Node) error {
 			if src.Kind != yaml.MappingNode {
-				return c.fail(src, "the merge key << takes a mapping or a list of mappings, found %s", describeNode(src))
+				return c.fail(src, "the merge key << takes a mapping or a list of mappings, found %s", Describe(src))
 			}
 			sub, err := c.entries(src)
 			if err != nil {
@@ -275,10 +281,10 @@ func (c *converter) entries(m *yaml.Node) ([]entry, error) {
 func (c *converter) key(k *yaml.Node) (string, error) {
 	n := k
 	if n.Kind == yaml.AliasNode {
-		n = deref(n)
+		n = Deref(n)
 	}
 	if n == nil || n.Kind != yaml.ScalarNode {
-		return "", c.fail(k, "mapping keys must be strings, found %s", describeNode(k))
+		return "", c.fail(k, "mapping keys must be strings, found %s", Describe(k))
 	}
 	if tag := n.ShortTag(); tag != "!!str" {
 		return "", c.fail(k, "mapping keys must be strings, found %s (%s)", n.Value, strings.TrimPrefix(tag, "!!"))
@@ -286,18 +292,18 @@ func (c *converter) key(k *yaml.Node) (string, error) {
 	return n.Value, nil
 }
 
-// deref follows aliases to the node they name.
-func deref(n *yaml.Node) *yaml.Node {
+// Deref follows aliases to the node they name.
+func Deref(n *yaml.Node) *yaml.Node {
 	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
 		n = n.Alias
 	}
 	return n
 }
 
-// lookup finds key in mapping m (explicit keys first, then merged mappings in order) and
-// returns its key and value nodes, or nils. It is for documents toJSON accepted, so it need
+// Lookup finds key in mapping m (explicit keys first, then merged mappings in order) and
+// returns its key and value nodes, or nils. It is for documents ToJSON accepted, so it need
 // not guard against every malformation, only against endless recursion.
-func lookup(m *yaml.Node, key string) (k, v *yaml.Node) { return lookupDepth(deref(m), key, 0) }
+func Lookup(m *yaml.Node, key string) (k, v *yaml.Node) { return lookupDepth(Deref(m), key, 0) }
 
 func lookupDepth(m *yaml.Node, key string, depth int) (*yaml.Node, *yaml.Node) {
 	if m == nil || m.Kind != yaml.MappingNode || depth > 50 {
@@ -308,7 +314,7 @@ func lookupDepth(m *yaml.Node, key string, depth int) (*yaml.Node, *yaml.Node) {
 		if isMergeKey(k) {
 			continue
 		}
-		if dk := deref(k); dk != nil && dk.Kind == yaml.ScalarNode && dk.Value == key {
+		if dk := Deref(k); dk != nil && dk.Kind == yaml.ScalarNode && dk.Value == key {
 			return k, m.Content[i+1]
 		}
 	}
@@ -316,13 +322,13 @@ func lookupDepth(m *yaml.Node, key string, depth int) (*yaml.Node, *yaml.Node) {
 		if !isMergeKey(m.Content[i]) {
 			continue
 		}
-		v := deref(m.Content[i+1])
+		v := Deref(m.Content[i+1])
 		srcs := []*yaml.Node{v}
 		if v != nil && v.Kind == yaml.SequenceNode {
 			srcs = v.Content
 		}
 		for _, src := range srcs {
-			if k, v := lookupDepth(deref(src), key, depth+1); k != nil {
+			if k, v := lookupDepth(Deref(src), key, depth+1); k != nil {
 				return k, v
 			}
 		}

@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -167,80 +168,151 @@ func TestParseHash(t *testing.T) {
 }
 
 // TestParseErrors pins every error message of Parse. Each case lists substrings that must all
-// appear; count is the number in the "invalid policy <source> (N errors):" header, 0 for the
-// errors that have no header (the document could not be decoded at all).
+// appear; count is the number in the "invalid policy <source> (N errors):" header. Every
+// problem is on its own line, indented by two spaces and starting with its line number
+// ("line 3: "), or for the policy of a ConfigMap manifest "data.policy.yaml line 3: ".
 func TestParseErrors(t *testing.T) {
 	known := "(known: " + strings.Join(checks.IDs(), ", ") + ")"
+	kinds := "(want one of CronJob, DaemonSet, Deployment, Job, Pod, PodTemplate, ReplicaSet, ReplicationController, StatefulSet)"
 	tests := []struct {
 		name  string
 		doc   string
 		count int
 		want  []string
 	}{
-		// decoding
-		{"YAML syntax", "a: [", 0, []string{"src: yaml: line 1: did not find expected node content"}},
-		{"not an object", "- a\n- b\n", 0, []string{"src: json: cannot unmarshal array into Go value of type struct"}},
-		{"kind of the wrong type", "kind: 5\n", 0, []string{"src: json: cannot unmarshal number into Go struct field .kind of type string"}},
-		{"profile of the wrong type", head + "profile: 5\n", 0, []string{"src: json: cannot unmarshal number into Go struct field Document.profile of type string"}},
-		{"checks of the wrong type", head + "checks: [privileged]\n", 0, []string{"src: json: cannot unmarshal array into Go struct field Document.checks of type map[string]policy.CheckOverride"}},
+		// decoding: one problem stops the document
+		{"YAML syntax", "a: [", 1, []string{"invalid policy src (1 error):\n  line 1: yaml: did not find expected node content"}},
+		{"YAML syntax on a later line", head + "checks:\n  privileged: {action: warn\n", 1, []string{"line 4: yaml: did not find expected ',' or '}'"}},
+		{"duplicate key", head + "profile: nsa\nprofile: baseline\n", 1, []string{`line 4: mapping key "profile" already defined at line 3`}},
+		{"non-string key", head + "checks:\n  1: {action: warn}\n", 1, []string{"line 4: mapping keys must be strings, found 1 (int)"}},
+		{"second document", head + "---\nfoo: 1\n", 1, []string{"line 4: a second YAML document: a policy file holds one document"}},
+		{"not an object", "- a\n- b\n", 1, []string{"line 1: expected a policy document (a mapping with apiVersion bulwark.dev/v1alpha1 and kind Policy), found a list"}},
+		{"a scalar", "policy\n", 1, []string{`line 1: expected a policy document (a mapping with apiVersion bulwark.dev/v1alpha1 and kind Policy), found the string "policy"`}},
+
+		// values of the wrong type: each reported at its field, together with the rest
+		{"kind of the wrong type", "kind: 5\n", 2, []string{"line 1: kind: expected a string, found the number 5", `line 1: apiVersion: got "", want "bulwark.dev/v1alpha1"`}},
+		{"profile of the wrong type", head + "profile: 5\n", 1, []string{"line 3: profile: expected a string, found the number 5"}},
+		{"checks of the wrong type", head + "checks: [privileged]\n", 1, []string{"line 3: checks: expected a mapping, found a list"}},
 		{"action of the wrong type", head + "checks: {privileged: {action: 1}, host-pid: {action: true}}\n", 2, []string{
-			`checks.host-pid.action: unknown action "true" (want enforce, warn, audit or off)`, `checks.privileged.action: unknown action "1" (want enforce, warn, audit or off)`}},
-		{"allowedCapabilities of the wrong type", head + "checks: {capabilities: {allowedCapabilities: NET_RAW}}\n", 0, []string{"src: json: cannot unmarshal string into Go struct field CheckOverride.checks.allowedCapabilities of type []string"}},
-		{"enabled of the wrong type", head + "mutation: {enabled: maybe}\n", 0, []string{"src: json: cannot unmarshal string into Go struct field MutationSpec.mutation.enabled of type bool"}},
-		{"defaults of the wrong type", head + "mutation: {defaults: {seccomp: 1}}\n", 0, []string{"src: json: cannot unmarshal number into Go struct field MutationSpec.mutation.defaults of type bool"}},
-		{"quantity of the wrong type", head + "mutation: {resources: {limits: {cpu: true}}}\n", 0, []string{`src: a quantity must be a string such as "500m" or a number, not true`}},
+			`line 3: checks.host-pid.action: unknown action "true" (want enforce, warn, audit or off)`, `line 3: checks.privileged.action: unknown action "1" (want enforce, warn, audit or off)`}},
+		{"allowedCapabilities of the wrong type", head + "checks: {capabilities: {allowedCapabilities: NET_RAW}}\n", 1, []string{`line 3: checks.capabilities.allowedCapabilities: expected a list, found the string "NET_RAW"`}},
+		{"list item of the wrong type", head + "checks:\n  image-registry:\n    allowedRegistries:\n      - docker.io\n      - {host: ghcr.io}\n", 1, []string{"line 7: checks.image-registry.allowedRegistries[1]: expected a string, found a mapping"}},
+		{"enabled of the wrong type", head + "mutation: {enabled: maybe}\n", 1, []string{`line 3: mutation.enabled: expected true or false, found the string "maybe"`}},
+		{"defaults of the wrong type", head + "mutation:\n  defaults:\n    seccomp: 1\n", 1, []string{"line 5: mutation.defaults.seccomp: expected true or false, found the number 1"}},
+		{"quantity of the wrong type", head + "mutation: {resources: {limits: {cpu: true}}}\n", 1, []string{`line 3: mutation.resources.limits.cpu: a quantity must be a string such as "500m" or a number, not true`}},
+		{"a wrong type does not also fail the checks of its parent", head + "mutation:\n  resources:\n    requests: {cpu: [1]}\n    limits: {cpu: 10m}\n", 1, []string{"line 5: mutation.resources.requests.cpu: a quantity must be"}},
+		{"wrong types and other errors together", head + "profile: [nsa]\nchecks:\n  privileged: {action: deny}\nnamespaces:\n  exempt: kube-system\nexemptions: {name: x}\n", 4, []string{
+			"line 3: profile: expected a string, found a list", `line 5: checks.privileged.action: unknown action "deny"`,
+			`line 7: namespaces.exempt: expected a list, found the string "kube-system"`, "line 8: exemptions: expected a list, found a mapping"}},
 
 		// unknown fields
-		{"unknown field", head + "foo: 1\n", 1, []string{"invalid policy src (1 error):\n  unknown field \"foo\""}},
+		{"unknown field", head + "foo: 1\n", 1, []string{"invalid policy src (1 error):\n  line 3: unknown field \"foo\""}},
 		{"unknown nested fields", head + "checks:\n  privileged: {acton: warn}\nmutation:\n  enable: true\n  resources: {requests: {gpu: 1}}\n", 3, []string{
-			`unknown field "checks.privileged.acton"`, `unknown field "mutation.enable"`, `unknown field "mutation.resources.requests.gpu"`}},
+			`line 4: unknown field "checks.privileged.acton"`, `line 6: unknown field "mutation.enable"`, `line 7: unknown field "mutation.resources.requests.gpu"`}},
 		{"field names are case-sensitive", "apiversion: bulwark.dev/v1alpha1\nKind: Policy\n", 4, []string{
-			`unknown field "apiversion"`, `unknown field "Kind"`, `apiVersion: got "", want "bulwark.dev/v1alpha1"`, `kind: got "", want "Policy"`}},
+			`line 1: unknown field "apiversion"`, `line 2: unknown field "Kind"`, `line 1: apiVersion: got "", want "bulwark.dev/v1alpha1"`, `line 1: kind: got "", want "Policy"`}},
+		{"unknown fields in rules and exemptions", head + "namespaces:\n  rules:\n    - name: a\n      names: [a]\n      action: warn\n      selctor: {}\n      checks: {image-tag: {action: warn, allowedRegistries: []}}\nexemptions:\n  - name: b\n    reason: r\n    user: [alice]\n", 4, []string{
+			`line 8: unknown field "namespaces.rules[0].selctor"`, `line 9: unknown field "namespaces.rules[0].checks.image-tag.allowedRegistries"`, `line 13: unknown field "exemptions[0].user"`,
+			"line 11: exemptions[0]: an exemption needs at least one of"}},
 
 		// apiVersion and kind
-		{"wrong apiVersion", "apiVersion: bulwark.dev/v1\nkind: Policy\n", 1, []string{`apiVersion: got "bulwark.dev/v1", want "bulwark.dev/v1alpha1"`}},
-		{"wrong kind", "apiVersion: bulwark.dev/v1alpha1\nkind: PolicyDocument\n", 1, []string{`kind: got "PolicyDocument", want "Policy"`}},
-		{"empty document", "", 2, []string{`apiVersion: got "", want "bulwark.dev/v1alpha1"`, `kind: got "", want "Policy"`}},
+		{"wrong apiVersion", "apiVersion: bulwark.dev/v1\nkind: Policy\n", 1, []string{`line 1: apiVersion: got "bulwark.dev/v1", want "bulwark.dev/v1alpha1"`}},
+		{"wrong kind", "apiVersion: bulwark.dev/v1alpha1\nkind: PolicyDocument\n", 1, []string{`line 2: kind: got "PolicyDocument", want "Policy"`}},
+		{"empty document", "", 2, []string{`line 1: apiVersion: got "", want "bulwark.dev/v1alpha1"`, `line 1: kind: got "", want "Policy"`}},
 
 		// content
-		{"unknown profile", head + "profile: strict\n", 1, []string{`profile: unknown profile "strict" (want one of nsa, baseline, restricted)`}},
-		{"profile names are case-sensitive", head + "profile: Baseline\n", 1, []string{`profile: unknown profile "Baseline"`}},
-		{"unknown check ID", head + "checks: {privileged-container: {action: warn}}\n", 1, []string{"checks.privileged-container: unknown check ID " + known}},
-		{"unknown action", head + "checks: {privileged: {action: deny}}\n", 1, []string{`checks.privileged.action: unknown action "deny" (want enforce, warn, audit or off)`}},
-		{"actions are case-sensitive", head + "checks: {privileged: {action: Enforce}}\n", 1, []string{`checks.privileged.action: unknown action "Enforce"`}},
-		{"allowedCapabilities on another check", head + "checks: {drop-capabilities: {allowedCapabilities: [SYS_ADMIN]}}\n", 1, []string{"checks.drop-capabilities.allowedCapabilities: only the capabilities check takes this parameter"}},
-		{"allowedRegistries on another check", head + "checks: {image-tag: {allowedRegistries: [docker.io]}}\n", 1, []string{"checks.image-tag.allowedRegistries: only the image-registry check takes this parameter"}},
+		{"unknown profile", head + "profile: strict\n", 1, []string{`line 3: profile: unknown profile "strict" (want one of nsa, baseline, restricted)`}},
+		{"profile names are case-sensitive", head + "profile: Baseline\n", 1, []string{`line 3: profile: unknown profile "Baseline"`}},
+		{"unknown check ID", head + "checks: {privileged-container: {action: warn}}\n", 1, []string{"line 3: checks.privileged-container: unknown check ID " + known}},
+		{"unknown check ID on its own line", head + "checks:\n  host-network: {action: warn}\n  host-nework: {action: warn}\n", 1, []string{"line 5: checks.host-nework: unknown check ID " + known}},
+		{"unknown action", head + "checks: {privileged: {action: deny}}\n", 1, []string{`line 3: checks.privileged.action: unknown action "deny" (want enforce, warn, audit or off)`}},
+		{"actions are case-sensitive", head + "checks: {privileged: {action: Enforce}}\n", 1, []string{`line 3: checks.privileged.action: unknown action "Enforce"`}},
+		{"allowedCapabilities on another check", head + "checks: {drop-capabilities: {allowedCapabilities: [SYS_ADMIN]}}\n", 1, []string{"line 3: checks.drop-capabilities.allowedCapabilities: only the capabilities check takes this parameter"}},
+		{"allowedRegistries on another check", head + "checks: {image-tag: {allowedRegistries: [docker.io]}}\n", 1, []string{"line 3: checks.image-tag.allowedRegistries: only the image-registry check takes this parameter"}},
 		{"unknown mutation default", head + "mutation: {defaults: {readonly-root-filesystem: true}}\n", 1, []string{
-			"mutation.defaults.readonly-root-filesystem: unknown default (known: automount-service-account-token, drop-capabilities, privilege-escalation, read-only-root-filesystem, resources, run-as-non-root, seccomp)"}},
-		{"bad quantity", head + "mutation: {resources: {requests: {cpu: abc}}}\n", 1, []string{`mutation.resources.requests.cpu: "abc" is not a positive quantity`}},
+			"line 3: mutation.defaults.readonly-root-filesystem: unknown default (known: automount-service-account-token, drop-capabilities, privilege-escalation, read-only-root-filesystem, resources, run-as-non-root, seccomp)"}},
+		{"bad quantity", head + "mutation: {resources: {requests: {cpu: abc}}}\n", 1, []string{`line 3: mutation.resources.requests.cpu: "abc" is not a positive quantity`}},
 		{"zero and negative quantities", head + "mutation: {resources: {requests: {cpu: \"0\", memory: -1Mi}, limits: {cpu: 1Gx, memory: 0}}}\n", 4, []string{
-			`mutation.resources.requests.cpu: "0" is not a positive quantity`, `mutation.resources.requests.memory: "-1Mi" is not a positive quantity`,
-			`mutation.resources.limits.cpu: "1Gx" is not a positive quantity`, `mutation.resources.limits.memory: "0" is not a positive quantity`}},
+			`line 3: mutation.resources.requests.cpu: "0" is not a positive quantity`, `line 3: mutation.resources.requests.memory: "-1Mi" is not a positive quantity`,
+			`line 3: mutation.resources.limits.cpu: "1Gx" is not a positive quantity`, `line 3: mutation.resources.limits.memory: "0" is not a positive quantity`}},
 		{"requests above limits", head + "mutation: {resources: {requests: {cpu: 1, memory: 1Gi}}}\n", 2, []string{
-			"mutation.resources: requests.cpu 1 is above limits.cpu 500m", "mutation.resources: requests.memory 1Gi is above limits.memory 512Mi"}},
+			"line 3: mutation.resources: requests.cpu 1 is above limits.cpu 500m", "line 3: mutation.resources: requests.memory 1Gi is above limits.memory 512Mi"}},
 		{"mutation is validated while off", head + "profile: baseline\nmutation: {enabled: false, defaults: {secomp: true}, resources: {limits: {cpu: lots}}}\n", 2, []string{
-			"mutation.defaults.secomp: unknown default", `mutation.resources.limits.cpu: "lots" is not a positive quantity`}},
+			"line 4: mutation.defaults.secomp: unknown default", `line 4: mutation.resources.limits.cpu: "lots" is not a positive quantity`}},
 
-		// ConfigMap form
-		{"ConfigMap without policy.yaml", "apiVersion: v1\nkind: ConfigMap\ndata:\n  policy.yml: \"\"\n", 0, []string{`src: ConfigMap has no data key "policy.yaml"`}},
-		{"ConfigMap without data", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: p}\n", 0, []string{`src: ConfigMap has no data key "policy.yaml"`}},
-		{"ConfigMap data of the wrong type", "apiVersion: v1\nkind: ConfigMap\ndata: [policy.yaml]\n", 0, []string{"src: json: cannot unmarshal array into Go struct field .data of type map[string]string"}},
-		{"ConfigMap with an invalid policy", "apiVersion: v1\nkind: ConfigMap\ndata:\n  policy.yaml: |\n    apiVersion: bulwark.dev/v1alpha1\n    kind: Policy\n    profile: nope\n", 1, []string{
-			"invalid policy src: data.policy.yaml (1 error):\n  profile: unknown profile \"nope\""}},
-		{"ConfigMap with broken YAML", "apiVersion: v1\nkind: ConfigMap\ndata:\n  policy.yaml: \"a: [\"\n", 0, []string{"src: data.policy.yaml: yaml: "}},
+		// namespaces
+		{"exempt namespace names", head + "namespaces:\n  exempt:\n    - kube-system\n    - Kube_Public\n    - kube-system\n", 2, []string{
+			`line 6: namespaces.exempt[1]: "Kube_Public" is not a namespace name: a lowercase RFC 1123 label must consist of`,
+			`line 7: namespaces.exempt[2]: "kube-system" is listed twice`}},
+		{"rule without a name, names or selector, action or checks", head + "namespaces:\n  rules:\n    - {}\n", 3, []string{
+			"line 5: namespaces.rules[0].name: required: every rule has a unique name",
+			"line 5: namespaces.rules[0]: a rule needs names (namespace name patterns), a selector (on namespace labels) or both",
+			"line 5: namespaces.rules[0]: a rule needs an action, checks or both"}},
+		{"duplicate and bad rule names", head + "namespaces:\n  rules:\n    - {name: a, names: [x], action: warn}\n    - {name: a, names: [y], action: warn}\n    - {name: -b, names: [z], action: warn}\n", 2, []string{
+			`line 6: namespaces.rules[1].name: duplicate rule name "a" (also namespaces.rules[0])`,
+			`line 7: namespaces.rules[2].name: "-b" must be 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`}},
+		{"bad patterns", head + "namespaces:\n  rules:\n    - name: a\n      names: [\"team-[\", \"\"]\n      action: warn\n", 2, []string{
+			`line 6: namespaces.rules[0].names[0]: bad pattern "team-[": syntax error in pattern (patterns use *, ? and [a-z], as path.Match)`,
+			"line 6: namespaces.rules[0].names[1]: an empty pattern matches nothing; remove it"}},
+		{"bad selectors", head + "namespaces:\n  rules:\n    - name: a\n      selector:\n        matchLabels:\n          app.kubernetes.io/name: ok\n          \"bad key\": x\n        matchExpressions:\n          - {key: team, operator: In, values: [a]}\n          - {key: team, operator: Near, values: [a]}\n          - {key: tier, operator: Exists, values: [a]}\n      action: warn\n", 3, []string{
+			`line 9: namespaces.rules[0].selector.matchLabels[bad key]: key: Invalid value: "bad key": name part must consist of`,
+			`line 12: namespaces.rules[0].selector.matchExpressions[1]: "Near" is not a valid label selector operator`,
+			`line 13: namespaces.rules[0].selector.matchExpressions[2]: values: Invalid value: ["a"]: values set must be empty for exists and does not exist`}},
+		{"rule actions and checks", head + "namespaces:\n  rules:\n    - name: a\n      names: [a]\n      action: block\n      checks:\n        host-nework: {action: warn}\n        image-tag: {action: loud}\n        privileged: {}\n", 4, []string{
+			`line 7: namespaces.rules[0].action: unknown action "block" (want enforce, warn, audit or off)`,
+			"line 9: namespaces.rules[0].checks.host-nework: unknown check ID " + known,
+			`line 10: namespaces.rules[0].checks.image-tag.action: unknown action "loud" (want enforce, warn, audit or off)`,
+			"line 11: namespaces.rules[0].checks.privileged.action: required (enforce, warn, audit or off)"}},
 
-		// everything at once, in a fixed order: decoding, header, profile, checks, mutation
-		{"multiple errors reported together", "apiVersion: bulwark.dev/v2\nkind: Policy\nprofile: strict\nextra: true\nchecks:\n  nope: {action: warn}\n  privileged: {action: deny}\nmutation:\n  defaults: {nope: true}\n  resources: {requests: {cpu: abc}}\n", 7, []string{
-			"invalid policy src (7 errors):\n" +
-				"  unknown field \"extra\"\n" +
-				"  apiVersion: got \"bulwark.dev/v2\", want \"bulwark.dev/v1alpha1\"\n" +
-				"  profile: unknown profile \"strict\" (want one of nsa, baseline, restricted)\n" +
-				"  checks.nope: unknown check ID " + known + "\n" +
-				"  checks.privileged.action: unknown action \"deny\" (want enforce, warn, audit or off)\n" +
-				"  mutation.defaults.nope: unknown default (known: automount-service-account-token, drop-capabilities, privilege-escalation, read-only-root-filesystem, resources, run-as-non-root, seccomp)\n" +
-				"  mutation.resources.requests.cpu: \"abc\" is not a positive quantity"}},
+		// exemptions
+		{"exemption without name, reason or selector", head + "exemptions:\n  - checks: [host-path]\n", 3, []string{
+			"line 4: exemptions[0].name: required: every exemption has a unique name",
+			"line 4: exemptions[0].reason: required: say why the exemption exists (a ticket, an owner, a date)",
+			"line 4: exemptions[0]: an exemption needs at least one of users, groups, serviceAccounts, namespace, kinds or names"}},
+		{"duplicate exemption names, blank reason", head + "exemptions:\n  - {name: x, reason: r, users: [a]}\n  - {name: x, reason: \" \", users: [b]}\n", 2, []string{
+			`line 5: exemptions[1].name: duplicate exemption name "x" (also exemptions[0])`, "line 5: exemptions[1].reason: required"}},
+		{"exemption expiry", head + "exemptions:\n  - name: a\n    reason: r\n    users: [a]\n    expires: 2026-13-01\n  - name: b\n    reason: r\n    users: [b]\n    expires: next week\n", 2, []string{
+			`line 7: exemptions[0].expires: "2026-13-01" is neither a date (2026-12-31) nor an RFC 3339 time (2026-12-31T18:00:00Z)`,
+			`line 11: exemptions[1].expires: "next week" is neither a date`}},
+		{"exemption selectors", head + "exemptions:\n  - name: a\n    reason: r\n    users: [\"\"]\n    groups: [\"\"]\n    serviceAccounts: [deployer, ci/, ci/a/b, CI/deployer, ci/Deployer]\n    namespace: Billing\n    kinds: [deployment, Deployment]\n    names: [\"legacy-[\"]\n    checks: [host-path, hostpath]\n", 11, []string{
+			"line 6: exemptions[0].users[0]: an empty user name matches nobody; remove it",
+			"line 7: exemptions[0].groups[0]: an empty group name matches nobody; remove it",
+			`line 8: exemptions[0].serviceAccounts[0]: "deployer" is not namespace/name (e.g. ci/deployer)`,
+			`line 8: exemptions[0].serviceAccounts[1]: "ci/" is not namespace/name`,
+			`line 8: exemptions[0].serviceAccounts[2]: "ci/a/b" is not namespace/name`,
+			`line 8: exemptions[0].serviceAccounts[3]: "CI/deployer": "CI" is not a namespace name`,
+			`line 8: exemptions[0].serviceAccounts[4]: "ci/Deployer": "Deployer" is not a service account name`,
+			`line 9: exemptions[0].namespace: "Billing" is not a namespace name`,
+			`line 10: exemptions[0].kinds[0]: unknown kind "deployment" ` + kinds,
+			`line 11: exemptions[0].names[0]: bad pattern "legacy-[": syntax error in pattern`,
+			`line 12: exemptions[0].checks[1]: unknown check ID "hostpath" ` + known}},
+
+		// ConfigMap form: problems of the manifest at its lines, of the policy at the policy's
+		{"ConfigMap without policy.yaml", "apiVersion: v1\nkind: ConfigMap\ndata:\n  policy.yml: \"\"\n", 1, []string{`line 3: data: the ConfigMap has no data key "policy.yaml"`}},
+		{"ConfigMap without data", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: p}\n", 1, []string{"invalid policy src (1 error):\n  line 1: data: the ConfigMap has no data key \"policy.yaml\""}},
+		{"ConfigMap data of the wrong type", "apiVersion: v1\nkind: ConfigMap\ndata: [policy.yaml]\n", 1, []string{"line 3: data: expected a mapping, found a list"}},
+		{"ConfigMap policy.yaml of the wrong type", "apiVersion: v1\nkind: ConfigMap\ndata:\n  policy.yaml: {profile: nsa}\n", 1, []string{"line 4: data[policy.yaml]: expected a string (the policy document), found a mapping"}},
+		{"ConfigMap with an invalid policy", "apiVersion: v1\nkind: ConfigMap\ndata:\n  policy.yaml: |\n    apiVersion: bulwark.dev/v1alpha1\n    kind: Policy\n    profile: nope\n    namespaces:\n      rules:\n        - name: a\n          names: [a]\n          action: warn\n          selctor: {}\n", 2, []string{
+			"invalid policy src: data.policy.yaml (2 errors):\n" +
+				"  data.policy.yaml line 3: profile: unknown profile \"nope\" (want one of nsa, baseline, restricted)\n" +
+				"  data.policy.yaml line 9: unknown field \"namespaces.rules[0].selctor\""}},
+		{"ConfigMap with broken YAML", "apiVersion: v1\nkind: ConfigMap\ndata:\n  policy.yaml: \"a: [\"\n", 1, []string{"invalid policy src: data.policy.yaml (1 error):\n  data.policy.yaml line 1: yaml: did not find expected node content"}},
+
+		// everything at once, ordered by line
+		{"multiple errors reported together", "apiVersion: bulwark.dev/v2\nkind: Policy\nprofile: strict\nextra: true\nchecks:\n  nope: {action: warn}\n  privileged: {action: deny}\nmutation:\n  defaults: {nope: true}\n  resources: {requests: {cpu: abc}}\nnamespaces:\n  rules:\n    - name: r\n      names: [\"[\"]\n      action: warn\nexemptions:\n  - name: e\n    users: [a]\n", 9, []string{
+			"invalid policy src (9 errors):\n" +
+				"  line 1: apiVersion: got \"bulwark.dev/v2\", want \"bulwark.dev/v1alpha1\"\n" +
+				"  line 3: profile: unknown profile \"strict\" (want one of nsa, baseline, restricted)\n" +
+				"  line 4: unknown field \"extra\"\n" +
+				"  line 6: checks.nope: unknown check ID " + known + "\n" +
+				"  line 7: checks.privileged.action: unknown action \"deny\" (want enforce, warn, audit or off)\n" +
+				"  line 9: mutation.defaults.nope: unknown default (known: automount-service-account-token, drop-capabilities, privilege-escalation, read-only-root-filesystem, resources, run-as-non-root, seccomp)\n" +
+				"  line 10: mutation.resources.requests.cpu: \"abc\" is not a positive quantity\n" +
+				"  line 14: namespaces.rules[0].names[0]: bad pattern \"[\": syntax error in pattern (patterns use *, ? and [a-z], as path.Match)\n" +
+				"  line 17: exemptions[0].reason: required: say why the exemption exists (a ticket, an owner, a date)"}},
 	}
 	header := regexp.MustCompile(`^invalid policy (.+) \((\d+) (error|errors)\):\n`)
+	problemLine := regexp.MustCompile(`^  (data\.policy\.yaml )?line [1-9][0-9]*: \S`)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := policy.Parse([]byte(tc.doc), "src")
@@ -256,13 +328,12 @@ func TestParseErrors(t *testing.T) {
 					t.Errorf("error lacks %q:\n%s", w, msg)
 				}
 			}
+			var pe *policy.Error
+			if !errors.As(err, &pe) || len(pe.Problems) != tc.count {
+				t.Errorf("want a *policy.Error with %d problems, got %#v", tc.count, err)
+			}
 			m := header.FindStringSubmatch(msg)
-			switch {
-			case tc.count == 0 && m != nil:
-				t.Errorf("want an error without a header, got:\n%s", msg)
-			case tc.count == 0:
-				return
-			case m == nil:
+			if m == nil {
 				t.Fatalf("no \"invalid policy <source> (N errors):\" header:\n%s", msg)
 			}
 			n, _ := strconv.Atoi(m[2])
@@ -273,9 +344,17 @@ func TestParseErrors(t *testing.T) {
 			if (n == 1) != (m[3] == "error") {
 				t.Errorf("header %q: wrong plural", m[0])
 			}
+			last := 0
 			for _, l := range lines {
-				if !strings.HasPrefix(l, "  ") || strings.TrimSpace(l) == "" {
-					t.Errorf("error line %q is not indented by two spaces", l)
+				if !problemLine.MatchString(l) {
+					t.Errorf("error line %q does not start with two spaces and its line number", l)
+				}
+				_, rest, _ := strings.Cut(l, "line ")
+				num, _, _ := strings.Cut(rest, ":")
+				if k, _ := strconv.Atoi(num); k < last {
+					t.Errorf("problems out of line order:\n%s", msg)
+				} else {
+					last = k
 				}
 			}
 		})

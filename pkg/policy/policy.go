@@ -4,14 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/api/resource"
-	kjson "sigs.k8s.io/json"
-	"sigs.k8s.io/yaml"
 
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
 	"github.com/bulwark-k8s/bulwark/pkg/mutate"
@@ -38,6 +36,24 @@ type Snapshot struct {
 	Mutation *mutate.Options
 	// Hash identifies the effective policy (sha256 of the document it was built from).
 	Hash string
+
+	// mutationOn and mutation are the mutation section: Mutation points at mutation when on.
+	mutationOn bool
+	mutation   mutate.Options
+	// exempt holds the exempt namespaces of the document (default: kube-system), exemptList
+	// the same in the document's order.
+	exempt     map[string]bool
+	exemptList []string
+	rules      []rule
+	exemptions []exemption
+	// document is the document the policy was built from, as JSON.
+	document []byte
+	// narrowed holds the settings of the policy (base 0) and of each rule (base i+1) with
+	// the checks of one exemption turned off, for every exemption that names checks.
+	narrowed map[narrowKey]*checks.Settings
+	// combined caches the settings for requests that several exemptions with checks match
+	// at once (string key: base and check IDs), filled on first use.
+	combined *sync.Map
 }
 
 // Document is the policy file format (apiVersion bulwark.dev/v1alpha1, kind Policy).
@@ -50,6 +66,10 @@ type Document struct {
 	Checks map[string]CheckOverride `json:"checks,omitempty"`
 	// Mutation overrides the profile's mutation defaults.
 	Mutation *MutationSpec `json:"mutation,omitempty"`
+	// Namespaces lists the exempt namespaces and the namespace rules.
+	Namespaces *NamespacesSpec `json:"namespaces,omitempty"`
+	// Exemptions exempt users and workloads from every check or from some.
+	Exemptions []Exemption `json:"exemptions,omitempty"`
 }
 
 // CheckOverride changes one check.
@@ -61,10 +81,11 @@ type CheckOverride struct {
 	AllowedRegistries []string `json:"allowedRegistries,omitempty"`
 }
 
-// ActionValue is a check action as the document spells it. YAML 1.1, which Kubernetes
-// manifests follow, reads an unquoted off as the boolean false; that is taken as "off", since
-// it is what the author wrote. Any other non-string value is kept as written and reported as
-// an unknown action, with its field path, together with the document's other errors.
+// ActionValue is a check action as the document spells it. The document is read as YAML 1.2,
+// where an unquoted off is the string "off"; Kubernetes tooling reads YAML 1.1, where it is the
+// boolean false, so false (from JSON, or written as such) is taken as "off" too, since it is
+// what the author meant. Any other non-string value is kept as written and reported as an
+// unknown action, with its field path, together with the document's other errors.
 type ActionValue checks.Action
 
 // UnmarshalJSON accepts a string, or false for "off".
@@ -135,7 +156,12 @@ func FromProfile(name string) (*Snapshot, error) {
 		name = NSA
 	}
 	doc := &Document{APIVersion: APIVersion, Kind: Kind, Profile: name}
-	return doc.compile("profile "+name, nil)
+	var ps problems
+	s := doc.compile("profile "+name, &ps)
+	if len(ps.list) > 0 {
+		return nil, &Error{Source: "profile " + name, Problems: ps.list}
+	}
+	return s, nil
 }
 
 // LoadFile reads a policy document, or a ConfigMap manifest holding one under policy.yaml.
@@ -147,82 +173,109 @@ func LoadFile(path string) (*Snapshot, error) {
 	return Parse(data, path)
 }
 
-// Parse decodes and compiles a policy document (YAML or JSON). Unknown fields, unknown check
-// IDs and actions, and bad quantities are errors; all of them are reported together.
+// Parse decodes and compiles a policy document (YAML or JSON), or a ConfigMap manifest that
+// holds one under the key policy.yaml. Unknown fields, values of the wrong type, unknown
+// check IDs and actions, bad quantities, patterns, selectors and dates are errors; all of
+// them are reported together, each with its line and field path, as an *Error.
 func Parse(data []byte, source string) (*Snapshot, error) {
-	js, err := yaml.YAMLToJSON(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", source, err)
+	p, perr := parseYAML(data)
+	if perr != nil {
+		return nil, &Error{Source: source, Problems: []Problem{*perr}}
 	}
-	var head struct {
-		APIVersion string            `json:"apiVersion"`
-		Kind       string            `json:"kind"`
-		Data       map[string]string `json:"data"`
+	if m, ok := p.value.(map[string]any); ok && m["kind"] == "ConfigMap" {
+		return parseConfigMap(p, m, source)
 	}
-	if err := json.Unmarshal(js, &head); err != nil {
-		return nil, fmt.Errorf("%s: %w", source, err)
-	}
-	if head.Kind == "ConfigMap" {
-		inner, ok := head.Data[ConfigMapKey]
-		if !ok {
-			return nil, fmt.Errorf("%s: ConfigMap has no data key %q", source, ConfigMapKey)
-		}
-		return Parse([]byte(inner), source+": data."+ConfigMapKey)
-	}
-	var doc Document
-	strictErrs, err := kjson.UnmarshalStrict(js, &doc)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", source, err)
-	}
-	var errs []error
-	for _, e := range strictErrs {
-		errs = append(errs, e)
-	}
-	if doc.APIVersion != APIVersion {
-		errs = append(errs, fmt.Errorf("apiVersion: got %q, want %q", doc.APIVersion, APIVersion))
-	}
-	if doc.Kind != Kind {
-		errs = append(errs, fmt.Errorf("kind: got %q, want %q", doc.Kind, Kind))
-	}
-	return doc.compile(source, errs)
+	return parseDocument(p, source, "")
 }
 
-// compile builds the snapshot, or reports errs (the errors found while decoding) together
-// with every error of the document's content.
-func (d *Document) compile(source string, errs []error) (*Snapshot, error) {
+// parseConfigMap parses the policy held in a ConfigMap manifest's data.policy.yaml. Its
+// problems are reported with lines counted from the first line of that text.
+func parseConfigMap(p *parsed, m map[string]any, source string) (*Snapshot, error) {
+	fail := func(field, msg string) error {
+		return &Error{Source: source, Problems: []Problem{{Line: p.lineOf(field), Field: field, Message: field + ": " + msg}}}
+	}
+	data, ok := m["data"]
+	if !ok || data == nil {
+		return nil, fail("data", fmt.Sprintf("the ConfigMap has no data key %q", ConfigMapKey))
+	}
+	dm, ok := data.(map[string]any)
+	if !ok {
+		return nil, fail("data", "expected a mapping, found "+describe(data))
+	}
+	inner, ok := dm[ConfigMapKey]
+	if !ok {
+		return nil, fail("data", fmt.Sprintf("the ConfigMap has no data key %q", ConfigMapKey))
+	}
+	text, ok := inner.(string)
+	if !ok {
+		return nil, fail(join("data", ConfigMapKey), "expected a string (the policy document), found "+describe(inner))
+	}
+	source += ": data." + ConfigMapKey
+	embedded := "data." + ConfigMapKey
+	ip, perr := parseYAML([]byte(text))
+	if perr != nil {
+		return nil, &Error{Source: source, Embedded: embedded, Problems: []Problem{*perr}}
+	}
+	return parseDocument(ip, source, embedded)
+}
+
+// parseDocument decodes, validates and compiles one policy document.
+func parseDocument(p *parsed, source, embedded string) (*Snapshot, error) {
+	var ps problems
+	doc, bad := decodeDocument(p, &ps)
+	decodeProblems := len(ps.list)
+	var s *Snapshot
+	if doc != nil {
+		if doc.APIVersion != APIVersion {
+			ps.add("apiVersion", "got %q, want %q", doc.APIVersion, APIVersion)
+		}
+		if doc.Kind != Kind {
+			ps.add("kind", "got %q, want %q", doc.Kind, Kind)
+		}
+		s = doc.compile(source, &ps)
+	}
+	if list := finish(p, &ps, decodeProblems, bad); len(list) > 0 {
+		return nil, &Error{Source: source, Embedded: embedded, Problems: list}
+	}
+	return s, nil
+}
+
+// compile builds the snapshot, recording every problem of the document's content in ps. It
+// returns nil when there was one (in ps, or recorded before).
+func (d *Document) compile(source string, ps *problems) *Snapshot {
 	actions, params, mutationOn, err := profileSpec(d.Profile)
 	if err != nil {
 		// Keep going with no actions, so the rest of the document is checked too.
-		errs = append(errs, fmt.Errorf("profile: %w", err))
+		ps.add("profile", "%v", err)
 		actions = map[string]checks.Action{}
 	}
 	for _, id := range sortedKeys(d.Checks) {
 		o := d.Checks[id]
+		field := join("checks", id)
 		if _, ok := checks.Get(id); !ok {
-			errs = append(errs, fmt.Errorf("checks.%s: unknown check ID (known: %s)", id, strings.Join(checks.IDs(), ", ")))
+			ps.add(field, "unknown check ID (known: %s)", strings.Join(checks.IDs(), ", "))
 			continue
 		}
 		if a := checks.Action(o.Action); a != "" {
 			if !a.Valid() {
-				errs = append(errs, fmt.Errorf("checks.%s.action: unknown action %q (want enforce, warn, audit or off)", id, a))
+				ps.add(field+".action", "unknown action %q (want enforce, warn, audit or off)", a)
 			} else {
 				actions[id] = a
 			}
 		}
 		if len(o.AllowedCapabilities) > 0 {
 			if id != "capabilities" {
-				errs = append(errs, fmt.Errorf("checks.%s.allowedCapabilities: only the capabilities check takes this parameter", id))
+				ps.add(field+".allowedCapabilities", "only the capabilities check takes this parameter")
 			}
 			params.AllowedCapabilities = append(params.AllowedCapabilities, o.AllowedCapabilities...)
 		}
 		if len(o.AllowedRegistries) > 0 {
 			if id != "image-registry" {
-				errs = append(errs, fmt.Errorf("checks.%s.allowedRegistries: only the image-registry check takes this parameter", id))
+				ps.add(field+".allowedRegistries", "only the image-registry check takes this parameter")
 			}
 			params.AllowedRegistries = append(params.AllowedRegistries, o.AllowedRegistries...)
 		}
 	}
-	var mut *mutate.Options
 	if m := d.Mutation; m != nil && m.Enabled != nil {
 		mutationOn = *m.Enabled
 	}
@@ -230,17 +283,16 @@ func (d *Document) compile(source string, errs []error) (*Snapshot, error) {
 	// not wait for the day mutation is turned on.
 	opts := mutate.NSADefaults()
 	if m := d.Mutation; m != nil {
-		errs = append(errs, applyMutationSpec(&opts, m)...)
-	}
-	if mutationOn {
-		mut = &opts
+		applyMutationSpec(&opts, m, ps)
 	}
 	settings, err := checks.Compile(actions, params)
 	if err != nil {
-		errs = append(errs, err)
+		ps.add("checks", "%v", err)
 	}
-	if len(errs) > 0 {
-		return nil, joinErrors(source, errs)
+	ns := d.compileNamespaces(actions, params, ps)
+	exemptions := d.compileExemptions(ps)
+	if len(ps.list) > 0 {
+		return nil
 	}
 	canonical, _ := json.Marshal(d)
 	sum := sha256.Sum256(canonical)
@@ -248,7 +300,17 @@ func (d *Document) compile(source string, errs []error) (*Snapshot, error) {
 	if profile == "" {
 		profile = NSA
 	}
-	return &Snapshot{Source: source, Profile: profile, Checks: settings, Mutation: mut, Hash: hex.EncodeToString(sum[:8])}, nil
+	s := &Snapshot{
+		Source: source, Profile: profile, Checks: settings, Hash: hex.EncodeToString(sum[:8]),
+		mutationOn: mutationOn, mutation: opts,
+		exempt: ns.exempt, exemptList: ns.exemptList, rules: ns.rules, exemptions: exemptions,
+		document: canonical,
+	}
+	if mutationOn {
+		s.Mutation = &s.mutation
+	}
+	s.precompile()
+	return s
 }
 
 // mutationDefaults maps each default's name to its switch in mutate.Options.
@@ -264,13 +326,12 @@ func mutationDefaults(o *mutate.Options) map[string]*bool {
 	}
 }
 
-func applyMutationSpec(o *mutate.Options, m *MutationSpec) []error {
-	var errs []error
+func applyMutationSpec(o *mutate.Options, m *MutationSpec, ps *problems) {
 	switches := mutationDefaults(o)
 	for _, name := range sortedKeys(m.Defaults) {
 		p, ok := switches[name]
 		if !ok {
-			errs = append(errs, fmt.Errorf("mutation.defaults.%s: unknown default (known: %s)", name, strings.Join(sortedKeys(switches), ", ")))
+			ps.add(join("mutation.defaults", name), "unknown default (known: %s)", strings.Join(sortedKeys(switches), ", "))
 			continue
 		}
 		*p = m.Defaults[name]
@@ -282,7 +343,7 @@ func applyMutationSpec(o *mutate.Options, m *MutationSpec) []error {
 			}
 			q, err := resource.ParseQuantity(string(value))
 			if err != nil || q.Sign() <= 0 {
-				errs = append(errs, fmt.Errorf("mutation.resources.%s: %q is not a positive quantity", field, value))
+				ps.add("mutation.resources."+field, "%q is not a positive quantity", value)
 				return
 			}
 			*dst = q
@@ -296,22 +357,12 @@ func applyMutationSpec(o *mutate.Options, m *MutationSpec) []error {
 			set("limits.memory", r.Limits.Memory, &o.Limits.Memory)
 		}
 		if o.Requests.CPU.Cmp(o.Limits.CPU) > 0 {
-			errs = append(errs, fmt.Errorf("mutation.resources: requests.cpu %s is above limits.cpu %s", o.Requests.CPU.String(), o.Limits.CPU.String()))
+			ps.add("mutation.resources", "requests.cpu %s is above limits.cpu %s", o.Requests.CPU.String(), o.Limits.CPU.String())
 		}
 		if o.Requests.Memory.Cmp(o.Limits.Memory) > 0 {
-			errs = append(errs, fmt.Errorf("mutation.resources: requests.memory %s is above limits.memory %s", o.Requests.Memory.String(), o.Limits.Memory.String()))
+			ps.add("mutation.resources", "requests.memory %s is above limits.memory %s", o.Requests.Memory.String(), o.Limits.Memory.String())
 		}
 	}
-	return errs
-}
-
-// joinErrors renders every error on its own line under the source.
-func joinErrors(source string, errs []error) error {
-	lines := make([]string, len(errs))
-	for i, e := range errs {
-		lines[i] = "  " + e.Error()
-	}
-	return errors.New(fmt.Sprintf("invalid policy %s (%d %s):\n%s", source, len(errs), plural(len(errs), "error", "errors"), strings.Join(lines, "\n")))
 }
 
 func plural(n int, one, many string) string {

@@ -1,0 +1,69 @@
+package policy
+
+import (
+	"encoding/json"
+	"slices"
+
+	"github.com/bulwark-k8s/bulwark/pkg/checks"
+	"github.com/bulwark-k8s/bulwark/pkg/mutate"
+)
+
+// Effective returns the policy as one complete document, every default spelled out: the
+// profile, every check with its action (and the parameters of capabilities and
+// image-registry), the mutation section with every default and the resource values, the
+// exempt namespaces, and the rules and exemptions as written. Parsing it gives the same
+// policy. The document is the caller's to change.
+func (s *Snapshot) Effective() *Document {
+	d := &Document{APIVersion: APIVersion, Kind: Kind, Profile: s.Profile, Checks: map[string]CheckOverride{}}
+	params := s.Checks.Params()
+	for _, id := range checks.IDs() {
+		o := CheckOverride{Action: ActionValue(s.Checks.Action(id))}
+		switch id {
+		case "capabilities":
+			o.AllowedCapabilities = slices.Clone(params.AllowedCapabilities)
+		case "image-registry":
+			o.AllowedRegistries = slices.Clone(params.AllowedRegistries)
+		}
+		d.Checks[id] = o
+	}
+	on := s.mutationOn
+	m := s.mutation
+	defaults := map[string]bool{}
+	for _, name := range mutate.Names() {
+		defaults[name] = m.Enabled(name)
+	}
+	d.Mutation = &MutationSpec{
+		Enabled:  &on,
+		Defaults: defaults,
+		Resources: &ResourceDefaults{
+			Requests: &CPUMemory{CPU: Quantity(m.Requests.CPU.String()), Memory: Quantity(m.Requests.Memory.String())},
+			Limits:   &CPUMemory{CPU: Quantity(m.Limits.CPU.String()), Memory: Quantity(m.Limits.Memory.String())},
+		},
+	}
+	var written Document
+	_ = json.Unmarshal(s.document, &written) // a copy of what compile accepted
+	d.Namespaces = &NamespacesSpec{Exempt: append([]string{}, s.exemptList...)}
+	if written.Namespaces != nil {
+		d.Namespaces.Rules = written.Namespaces.Rules
+	}
+	d.Exemptions = written.Exemptions
+	return d
+}
+
+// RuleNames returns the names of the namespace rules, in order.
+func (s *Snapshot) RuleNames() []string {
+	out := make([]string, len(s.rules))
+	for i, r := range s.rules {
+		out[i] = r.name
+	}
+	return out
+}
+
+// ExemptionNames returns the names of the exemptions, in order.
+func (s *Snapshot) ExemptionNames() []string {
+	out := make([]string, len(s.exemptions))
+	for i, e := range s.exemptions {
+		out[i] = e.name
+	}
+	return out
+}

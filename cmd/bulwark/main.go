@@ -17,16 +17,18 @@ Usage:
   bulwark scan    [--profile P | --policy FILE] [-o text|json|sarif] PATH...
                                                             check manifests; exit 1 if the webhook would deny one
   bulwark mutate  [--profile P | --policy FILE] PATH...     print manifests with the mutation defaults added
+  bulwark policy  validate FILE...                          check policy documents; exit 1 if one is invalid
+  bulwark policy  show [--profile P | --policy FILE]        print the full effective policy as YAML
   bulwark version                                           print the version
 
 PATH is a file, a directory (searched recursively for *.yaml, *.yml, *.json) or - for stdin.
 Run "bulwark COMMAND -h" for the flags of a command.
 `
 
-// Exit codes of scan and mutate.
+// Exit codes of scan, mutate and policy.
 const (
 	exitOK     = 0
-	exitDenied = 1
+	exitDenied = 1 // scan: an object would be denied; policy validate: a policy is invalid
 	exitUsage  = 2
 )
 
@@ -46,6 +48,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return scanCmd(args[1:], stdin, stdout, stderr)
 	case "mutate":
 		return mutateCmd(args[1:], stdin, stdout, stderr)
+	case "policy":
+		return policyCmd(args[1:], stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "bulwark %s\n", version)
 		return exitOK

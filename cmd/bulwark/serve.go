@@ -1,19 +1,24 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/go-logr/zapr"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
 	"github.com/bulwark-k8s/bulwark/pkg/server"
@@ -26,6 +31,8 @@ type serveFlags struct {
 	certDir         string
 	profile         string
 	policyFile      string
+	policyConfigMap string
+	namespace       string
 	metricsAddr     string
 	probeAddr       string
 	enableHTTP2     bool
@@ -44,6 +51,8 @@ func serve(args []string, stderr io.Writer) int {
 	fs.StringVar(&f.certDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory with tls.crt and tls.key; reloaded when they change")
 	fs.StringVar(&f.profile, "profile", policy.NSA, "policy profile: nsa, baseline or restricted (ignored with --policy-file)")
 	fs.StringVar(&f.policyFile, "policy-file", "", "policy document (bulwark.dev/v1alpha1 Policy, or a ConfigMap holding one under policy.yaml)")
+	fs.StringVar(&f.policyConfigMap, "policy-configmap", "", "NAMESPACE/NAME of a ConfigMap holding the policy under policy.yaml; watched, and changes apply without a restart")
+	fs.StringVar(&f.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the namespace Bulwark runs in, always exempt (default $POD_NAMESPACE)")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "serve HTTP/2 on the webhook and metrics servers (off: HTTP/2 rapid-reset exposure)")
@@ -88,11 +97,35 @@ func newLogger(level, format string) (*zap.Logger, error) {
 	return cfg.Build()
 }
 
-func loadPolicy(profile, file string) (*policy.Snapshot, error) {
-	if file != "" {
-		return policy.LoadFile(file)
+// policySource parses --policy-configmap; nil when not given.
+func policySource(f serveFlags) (*types.NamespacedName, error) {
+	if f.policyConfigMap == "" {
+		return nil, nil
 	}
-	return policy.FromProfile(profile)
+	if f.policyFile != "" {
+		return nil, errors.New("--policy-file and --policy-configmap are mutually exclusive")
+	}
+	ns, name, ok := strings.Cut(f.policyConfigMap, "/")
+	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		return nil, fmt.Errorf("--policy-configmap: want NAMESPACE/NAME, got %q", f.policyConfigMap)
+	}
+	return &types.NamespacedName{Namespace: ns, Name: name}, nil
+}
+
+func loadPolicy(ctx context.Context, cfg *rest.Config, f serveFlags, cm *types.NamespacedName) (*policy.Snapshot, error) {
+	switch {
+	case cm != nil:
+		c, err := client.New(cfg, client.Options{})
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return server.LoadConfigMap(ctx, c, *cm)
+	case f.policyFile != "":
+		return policy.LoadFile(f.policyFile)
+	}
+	return policy.FromProfile(f.profile)
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {
@@ -112,7 +145,7 @@ func runServer(f serveFlags) error {
 	ctrl.SetLogger(logger)
 	klog.SetLogger(logger.WithName("client-go"))
 
-	snap, err := loadPolicy(f.profile, f.policyFile)
+	cm, err := policySource(f)
 	if err != nil {
 		return err
 	}
@@ -120,10 +153,16 @@ func runServer(f serveFlags) error {
 	if err != nil {
 		return fmt.Errorf("kubernetes client configuration: %w", err)
 	}
+	ctx := ctrl.SetupSignalHandler()
+	snap, err := loadPolicy(ctx, cfg, f, cm)
+	if err != nil {
+		return err
+	}
 	logger.Info("bulwark", "version", version)
-	return server.Run(ctrl.SetupSignalHandler(), server.Options{
-		RestConfig: cfg, Host: f.bindAddress, Port: f.port, CertDir: f.certDir, Policy: snap,
-		MetricsAddr: f.metricsAddr, ProbeAddr: f.probeAddr, EnableHTTP2: f.enableHTTP2,
+	return server.Run(ctx, server.Options{
+		RestConfig: cfg, Host: f.bindAddress, Port: f.port, CertDir: f.certDir, Policy: snap, PolicyConfigMap: cm,
+		OwnNamespace: f.namespace,
+		MetricsAddr:  f.metricsAddr, ProbeAddr: f.probeAddr, EnableHTTP2: f.enableHTTP2,
 		ShutdownTimeout: f.shutdownTimeout, Log: logger.WithName("bulwark"),
 	})
 }

@@ -5,9 +5,11 @@ package admission
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/go-logr/logr"
@@ -22,11 +24,24 @@ import (
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
 )
 
+// NamespaceLabels returns the labels of a namespace, from a cache: never an API call per
+// request.
+type NamespaceLabels func(ctx context.Context, name string) (map[string]string, error)
+
 // Options configure both handlers.
 type Options struct {
 	Policy  policy.Source
 	Metrics metrics.Recorder
-	Log     logr.Logger
+	// PolicyMetrics counts expired exemptions; nil records nothing.
+	PolicyMetrics metrics.PolicyRecorder
+	// Namespaces looks up namespace labels for namespace rules and the bulwark.dev/mode label;
+	// nil treats every namespace as unlabelled.
+	Namespaces NamespaceLabels
+	// OwnNamespace is Bulwark's namespace, always exempt.
+	OwnNamespace string
+	// Now is the clock exemption expiry is judged by; nil is time.Now.
+	Now func() time.Time
+	Log logr.Logger
 }
 
 func (o *Options) recorder() metrics.Recorder {
@@ -34,6 +49,33 @@ func (o *Options) recorder() metrics.Recorder {
 		return metrics.Nop{}
 	}
 	return o.Metrics
+}
+
+// resolve asks the policy how it applies to this request: its namespace (and labels), the
+// requesting user, and the object.
+func (o *Options) resolve(ctx context.Context, req *admission.Request, s *subject, snap *policy.Snapshot) policy.Decision {
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	r := policy.Request{
+		Namespace: req.Namespace, OwnNamespace: o.OwnNamespace,
+		UserName: req.UserInfo.Username, Groups: req.UserInfo.Groups,
+		Kind: s.gk.Kind, Name: req.Name, Now: now(),
+	}
+	if s.pod != nil && s.pod.Object.Name != "" {
+		r.Name = s.pod.Object.Name
+	}
+	if o.Namespaces != nil && req.Namespace != "" {
+		labels, err := o.Namespaces(ctx, req.Namespace)
+		if err != nil {
+			o.Log.Error(err, "namespace labels unavailable; namespace rules and the mode label do not apply to this request",
+				"namespace", req.Namespace, "uid", req.UID)
+		} else {
+			r.NamespaceLabels = labels
+		}
+	}
+	return snap.Resolve(r)
 }
 
 // subject is what a request asks the engine to look at, or why it should not.

@@ -25,7 +25,7 @@ var _ admission.Handler = &Mutator{}
 func NewMutator(o Options) *Mutator { return &Mutator{o} }
 
 // Handle implements admission.Handler.
-func (m *Mutator) Handle(_ context.Context, req admission.Request) admission.Response {
+func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	start := time.Now()
 	rec := m.recorder()
 	s, err := inspect(&req)
@@ -34,6 +34,7 @@ func (m *Mutator) Handle(_ context.Context, req admission.Request) admission.Res
 		return admission.Errored(http.StatusBadRequest, err)
 	}
 	snap := m.Policy.Current()
+	var opts *mutate.Options
 	switch {
 	case s.skip != "":
 	case snap.Mutation == nil:
@@ -43,6 +44,18 @@ func (m *Mutator) Handle(_ context.Context, req admission.Request) admission.Res
 		s.skip = "pods are mutated on creation only"
 	case !s.pod.HasTemplate:
 		s.skip = "the object has no pod template"
+	default:
+		// Exempt requests are not changed, and an exemption from a check also turns off the
+		// defaults that serve it.
+		dec := m.resolve(ctx, &req, s, snap)
+		switch {
+		case dec.Exempt:
+			s.skip = dec.Reason
+		case dec.Mutation == nil:
+			s.skip = "mutation is off for this request"
+		default:
+			opts = dec.Mutation
+		}
 	}
 	if s.skip != "" {
 		rec.Decision("mutate", s.resource, s.operation, metrics.Skipped, time.Since(start))
@@ -59,7 +72,7 @@ func (m *Mutator) Handle(_ context.Context, req admission.Request) admission.Res
 			}
 		}
 	}
-	res, err := mutate.Mutate(s.gk, req.Object.Raw, snap.Mutation, target)
+	res, err := mutate.Mutate(s.gk, req.Object.Raw, opts, target)
 	if err != nil {
 		rec.Decision("mutate", s.resource, s.operation, metrics.Errored, time.Since(start))
 		return admission.Errored(http.StatusBadRequest, err)

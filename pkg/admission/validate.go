@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -22,7 +23,7 @@ var _ admission.Handler = &Validator{}
 func NewValidator(o Options) *Validator { return &Validator{o} }
 
 // Handle implements admission.Handler.
-func (v *Validator) Handle(_ context.Context, req admission.Request) admission.Response {
+func (v *Validator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	start := time.Now()
 	rec := v.recorder()
 	s, err := inspect(&req)
@@ -35,13 +36,28 @@ func (v *Validator) Handle(_ context.Context, req admission.Request) admission.R
 		return admission.Allowed(s.skip)
 	}
 	snap := v.Policy.Current()
-	violations := snap.Checks.Evaluate(s.pod)
+	dec := v.resolve(ctx, &req, s, snap)
+	for _, e := range dec.Expired {
+		if v.PolicyMetrics != nil {
+			v.PolicyMetrics.ExemptionExpired(e.Name)
+		}
+	}
+	var warnings warningBudget
+	for _, w := range dec.Warnings {
+		warnings.add(w)
+	}
+	if dec.Exempt {
+		rec.Decision("validate", s.resource, s.operation, metrics.Skipped, time.Since(start))
+		resp := admission.Allowed(dec.Reason)
+		resp.Warnings = warnings.list()
+		return resp
+	}
+	violations := dec.Apply(dec.Checks.Evaluate(s.pod))
 	if s.ephemeral && s.oldPod != nil {
-		violations = introduced(violations, snap.Checks.Evaluate(s.oldPod))
+		violations = introduced(violations, dec.Apply(dec.Checks.Evaluate(s.oldPod)))
 	}
 
 	var denials []string
-	var warnings warningBudget
 	audit := map[string]string{}
 	for _, vi := range violations {
 		rec.Violation(vi.Check, string(vi.Action), s.resource)
@@ -69,8 +85,12 @@ func (v *Validator) Handle(_ context.Context, req admission.Request) admission.R
 				ids = append(ids, vi.Check)
 			}
 		}
+		source := snap.Source
+		if dec.Rule != "" {
+			source += ", namespace rule " + strconv.Quote(dec.Rule)
+		}
 		msg := fmt.Sprintf("%s violates %d Bulwark %s (%s):\n%s", name, len(ids),
-			plural(len(ids), "check", "checks"), snap.Source, joinLines(denials))
+			plural(len(ids), "check", "checks"), source, joinLines(denials))
 		resp = admission.Denied(msg)
 		v.Log.Info("denied", "uid", req.UID, "kind", req.Kind.Kind, "namespace", req.Namespace,
 			"name", name, "user", req.UserInfo.Username, "operation", s.operation, "dryRun", req.DryRun != nil && *req.DryRun,

@@ -87,7 +87,7 @@ func TestDeniedKinds(t *testing.T) {
 				}, metav1.CreateOptions{})
 				return err
 			},
-			object: `Pod "sniffer" violates 1 Bulwark check (profile nsa)`,
+			object: `Pod "sniffer" violates 1 Bulwark check (ConfigMap bulwark-system/bulwark-policy)`,
 			want:   []string{"[host-network] spec.hostNetwork: "},
 		},
 		{
@@ -99,7 +99,7 @@ func TestDeniedKinds(t *testing.T) {
 				}, metav1.CreateOptions{})
 				return err
 			},
-			object: `Deployment "web" violates 1 Bulwark check (profile nsa)`,
+			object: `Deployment "web" violates 1 Bulwark check (ConfigMap bulwark-system/bulwark-policy)`,
 			want:   []string{"[privileged] spec.template.spec.containers[1].securityContext.privileged: "},
 		},
 		{
@@ -114,7 +114,7 @@ func TestDeniedKinds(t *testing.T) {
 				}, metav1.CreateOptions{})
 				return err
 			},
-			object: `StatefulSet "db" violates 2 Bulwark checks (profile nsa)`,
+			object: `StatefulSet "db" violates 2 Bulwark checks (ConfigMap bulwark-system/bulwark-policy)`,
 			want:   []string{"[host-ipc] spec.template.spec.hostIPC: ", "[host-pid] spec.template.spec.hostPID: "},
 		},
 		{
@@ -130,7 +130,7 @@ func TestDeniedKinds(t *testing.T) {
 				}, metav1.CreateOptions{})
 				return err
 			},
-			object: `DaemonSet "miner" violates 3 Bulwark checks (profile nsa)`,
+			object: `DaemonSet "miner" violates 3 Bulwark checks (ConfigMap bulwark-system/bulwark-policy)`,
 			want: []string{
 				"[host-path] spec.template.spec.volumes[0].hostPath: ",
 				"[host-pid] spec.template.spec.hostPID: ",
@@ -149,7 +149,7 @@ func TestDeniedKinds(t *testing.T) {
 				}, metav1.CreateOptions{})
 				return err
 			},
-			object: `Job "backup" violates 1 Bulwark check (profile nsa)`,
+			object: `Job "backup" violates 1 Bulwark check (ConfigMap bulwark-system/bulwark-policy)`,
 			want:   []string{"[host-path] spec.template.spec.volumes[0].hostPath: "},
 		},
 		{
@@ -169,7 +169,7 @@ func TestDeniedKinds(t *testing.T) {
 				}, metav1.CreateOptions{})
 				return err
 			},
-			object: `CronJob "nightly" violates 1 Bulwark check (profile nsa)`,
+			object: `CronJob "nightly" violates 1 Bulwark check (ConfigMap bulwark-system/bulwark-policy)`,
 			want:   []string{"[capabilities] spec.jobTemplate.spec.template.spec.initContainers[0].securityContext.capabilities.add[0]: "},
 		},
 	}

@@ -30,6 +30,7 @@ var (
 	cluster    *framework.Cluster
 	kubeconfig string
 	metricsURL string
+	readyzURL  string
 	serverLogs syncBuffer
 )
 
@@ -59,7 +60,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	var err error
-	cluster, err = framework.Start(framework.Options{ExemptNamespaces: []string{"kube-system"}})
+	cluster, err = framework.Start(framework.Options{ExemptNamespaces: []string{"kube-system", ownNamespace}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration:", err)
 		return 1
@@ -81,11 +82,17 @@ func run(m *testing.M) int {
 	metricsPort, _ := framework.FreePort()
 	probePort, _ := framework.FreePort()
 	metricsURL = "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics"
+	readyzURL = "http://127.0.0.1:" + strconv.Itoa(probePort) + "/readyz"
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), &serverLogs, zapcore.InfoLevel)
 	logger := zapr.NewLogger(zap.New(core))
 	ctrl.SetLogger(logger)
 
-	snap, err := policy.FromProfile(policy.NSA)
+	// The policy comes from a ConfigMap, as in a cluster, so that the tests can change it.
+	if err := createPolicyConfigMap(cluster.Config, basePolicy); err != nil {
+		fmt.Fprintln(os.Stderr, "integration: policy ConfigMap:", err)
+		return 1
+	}
+	snap, err := policy.Parse([]byte(basePolicy), server.ConfigMapSource(policyKey))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -95,7 +102,7 @@ func run(m *testing.M) int {
 	go func() {
 		done <- server.Run(ctx, server.Options{
 			RestConfig: cluster.Config, Host: cluster.WebhookHost, Port: cluster.WebhookPort, CertDir: cluster.CertDir,
-			Policy: snap, MetricsAddr: "127.0.0.1:" + strconv.Itoa(metricsPort), ProbeAddr: "127.0.0.1:" + strconv.Itoa(probePort),
+			Policy: snap, PolicyConfigMap: &policyKey, OwnNamespace: ownNamespace, MetricsAddr: "127.0.0.1:" + strconv.Itoa(metricsPort), ProbeAddr: "127.0.0.1:" + strconv.Itoa(probePort),
 			ShutdownTimeout: 5 * time.Second, Log: logger,
 		})
 	}()

@@ -2,14 +2,17 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/bulwark-k8s/bulwark/pkg/mutate"
+	"github.com/bulwark-k8s/bulwark/pkg/policy"
 	"github.com/bulwark-k8s/bulwark/pkg/scan"
 )
 
@@ -66,8 +69,23 @@ Flags (before or after the PATHs):
 		if snap.Mutation == nil {
 			continue
 		}
+		// As the webhook: exempt objects are left alone, and an exemption from a check turns
+		// off the defaults that serve it.
+		var meta struct {
+			Metadata struct{ Name, Namespace string }
+		}
+		_ = json.Unmarshal(d.JSON, &meta) // a malformed object fails in Mutate, with its location
+		dec := snap.Resolve(policy.Request{
+			Namespace: meta.Metadata.Namespace, Kind: d.Kind, Name: meta.Metadata.Name, Now: time.Now(),
+		})
+		if dec.Exempt || dec.Mutation == nil {
+			if dec.Exempt {
+				fmt.Fprintf(&notes, "%s: not mutated: %s\n", d.Where(), dec.Reason)
+			}
+			continue
+		}
 		gk := schema.FromAPIVersionAndKind(d.APIVersion, d.Kind).GroupKind()
-		res, err := mutate.Mutate(gk, d.JSON, snap.Mutation, mutate.Target{})
+		res, err := mutate.Mutate(gk, d.JSON, dec.Mutation, mutate.Target{})
 		if err != nil {
 			fmt.Fprintf(stderr, "bulwark mutate: %s: %v\n", d.Where(), err)
 			return exitUsage

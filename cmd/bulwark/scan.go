@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
 	"github.com/bulwark-k8s/bulwark/pkg/scan"
@@ -129,7 +130,7 @@ Flags (before or after the PATHs):
 		inputError(stderr, fs.Name(), err)
 		return exitUsage
 	}
-	results, err := scan.Evaluate(docs, snap.Checks)
+	results, err := scan.EvaluatePolicy(docs, snap, time.Now())
 	if err != nil {
 		inputError(stderr, fs.Name(), err)
 		return exitUsage

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
 	"github.com/bulwark-k8s/bulwark/pkg/podspec"
+	"github.com/bulwark-k8s/bulwark/pkg/policy"
 )
 
 // Decisions of a Result, as the JSON report spells them.
@@ -20,6 +22,7 @@ const (
 	DecisionWarned   = "warned"
 	DecisionAdmitted = "admitted"
 	DecisionSkipped  = "skipped"
+	DecisionExempt   = "exempt"
 )
 
 // Result is the evaluation of one Document.
@@ -32,6 +35,12 @@ type Result struct {
 	Violations []checks.Violation
 	// Skipped is true when the kind carries no pod template the engine knows.
 	Skipped bool
+	// Exempt says why the policy exempts the object (an exempt namespace, an exemption); it
+	// is then not evaluated.
+	Exempt string
+	// Notes are what the webhook would tell the developer besides violations, such as an
+	// exemption that has expired.
+	Notes []string
 }
 
 // Decision is what the webhook would do with the object: DecisionDenied (an enforced
@@ -40,6 +49,8 @@ func (r Result) Decision() string {
 	switch {
 	case r.Skipped:
 		return DecisionSkipped
+	case r.Exempt != "":
+		return DecisionExempt
 	case checks.Denied(r.Violations):
 		return DecisionDenied
 	}
@@ -73,6 +84,29 @@ func Evaluate(docs []*Document, s *checks.Settings) ([]Result, error) {
 			return nil, err
 		}
 	}
+	return evaluate(docs, func(r *Result, pod *podspec.Pod) { r.Violations = s.Evaluate(pod) })
+}
+
+// EvaluatePolicy evaluates as the webhook would under snap, as far as a manifest tells:
+// exempt namespaces, namespace rules matched by name, and exemptions matched by namespace,
+// kind and name apply (the object's metadata.namespace is its namespace). Namespace labels
+// (rules by selector, the bulwark.dev/mode label) and the requesting user are not known
+// offline, so what depends on them does not apply. Expiry is judged at now.
+func EvaluatePolicy(docs []*Document, snap *policy.Snapshot, now time.Time) ([]Result, error) {
+	return evaluate(docs, func(r *Result, pod *podspec.Pod) {
+		dec := snap.Resolve(policy.Request{
+			Namespace: pod.Object.Namespace, Kind: pod.GroupKind.Kind, Name: pod.Object.Name, Now: now,
+		})
+		r.Notes = dec.Warnings
+		if dec.Exempt {
+			r.Exempt = dec.Reason
+			return
+		}
+		r.Violations = dec.Apply(dec.Checks.Evaluate(pod))
+	})
+}
+
+func evaluate(docs []*Document, eval func(*Result, *podspec.Pod)) ([]Result, error) {
 	results := make([]Result, 0, len(docs))
 	for _, d := range docs {
 		gv, err := schema.ParseGroupVersion(d.APIVersion)
@@ -95,7 +129,7 @@ func Evaluate(docs []*Document, s *checks.Settings) ([]Result, error) {
 			r.Name, r.Namespace = objectName(o.Metadata.Name, o.Metadata.GenerateName), o.Metadata.Namespace
 		default:
 			r.Name, r.Namespace = objectName(pod.Object.Name, pod.Object.GenerateName), pod.Object.Namespace
-			r.Violations = s.Evaluate(pod)
+			eval(&r, pod)
 		}
 		results = append(results, r)
 	}
@@ -135,6 +169,7 @@ type Summary struct {
 	Warned   int `json:"warned"`
 	Admitted int `json:"admitted"`
 	Skipped  int `json:"skipped"`
+	Exempt   int `json:"exempt,omitempty"`
 }
 
 // Summarize counts results by decision.
@@ -150,6 +185,8 @@ func Summarize(results []Result) Summary {
 			s.Admitted++
 		case DecisionSkipped:
 			s.Skipped++
+		case DecisionExempt:
+			s.Exempt++
 		}
 	}
 	return s
@@ -175,6 +212,8 @@ func WriteText(w io.Writer, results []Result) error {
 			decision = "admitted with warnings"
 		case DecisionSkipped:
 			decision = "skipped (no pod template)"
+		case DecisionExempt:
+			decision = "exempt: " + r.Exempt
 		default:
 			decision = "admitted"
 			if len(r.Violations) == 0 {
@@ -182,6 +221,9 @@ func WriteText(w io.Writer, results []Result) error {
 			}
 		}
 		fmt.Fprintf(&b, "%s:%d: %s: %s\n", d.Source, d.Line, r.Object(), decision)
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "  %s:%d: note: %s\n", d.Source, d.Line, n)
+		}
 		for _, v := range r.Violations {
 			fmt.Fprintf(&b, "  %s:%d: %s [%s] %s: %s\n", d.Source, LineOf(d, v.Field), v.Action, v.Check, v.Field, v.Message)
 			if v.Fix != "" {
@@ -190,8 +232,12 @@ func WriteText(w io.Writer, results []Result) error {
 		}
 	}
 	s := Summarize(results)
-	fmt.Fprintf(&b, "%s scanned: %d denied, %d with warnings, %d skipped (no pod template)\n",
+	fmt.Fprintf(&b, "%s scanned: %d denied, %d with warnings, %d skipped (no pod template)",
 		plural(s.Objects, "object"), s.Denied, s.Warned, s.Skipped)
+	if s.Exempt > 0 {
+		fmt.Fprintf(&b, ", %d exempt", s.Exempt)
+	}
+	b.WriteByte('\n')
 	_, err := w.Write(b.Bytes())
 	return err
 }
@@ -218,6 +264,8 @@ type jsonResult struct {
 	Name       string          `json:"name"`
 	Namespace  string          `json:"namespace"`
 	Decision   string          `json:"decision"`
+	Exempt     string          `json:"exempt,omitempty"`
+	Notes      []string        `json:"notes,omitempty"`
 	Violations []jsonViolation `json:"violations"`
 }
 
@@ -239,7 +287,7 @@ func WriteJSON(w io.Writer, results []Result) error {
 		jr := jsonResult{
 			Source: d.Source, Document: d.Index, Item: d.Item, Line: d.Line,
 			APIVersion: d.APIVersion, Kind: d.Kind, Name: r.Name, Namespace: r.Namespace,
-			Decision: r.Decision(), Violations: make([]jsonViolation, 0, len(r.Violations)),
+			Decision: r.Decision(), Exempt: r.Exempt, Notes: r.Notes, Violations: make([]jsonViolation, 0, len(r.Violations)),
 		}
 		for _, v := range r.Violations {
 			jr.Violations = append(jr.Violations, jsonViolation{

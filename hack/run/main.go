@@ -51,13 +51,16 @@ func run(binary, kubeconfig string, serveArgs []string) error {
 	}
 	kubectl := filepath.Join(l.Assets, "kubectl")
 	fmt.Printf(`
-Bulwark is running (profile nsa unless overridden after --). In another terminal:
+Bulwark is running. In another terminal:
 
   export KUBECONFIG=%[1]s
   alias kubectl=%[2]s
   kubectl apply -f config/samples/workloads/denied-hostnetwork-pod.yaml
   kubectl apply -f config/samples/workloads/admitted-minimal-deployment.yaml
   bin/bulwark scan config/samples/workloads/
+
+The policy is the ConfigMap bulwark-system/bulwark-policy (profile nsa); edit it, or apply one
+of config/samples/policies/, and it applies at once (docs/policy.md).
 
 The kubectl above is v1.37.1, built with the control plane. There is no controller-manager
 or kubelet: objects are admitted and stored, but no pods run. The ServiceAccount admission

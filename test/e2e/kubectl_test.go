@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/bulwark-k8s/bulwark/test/framework"
 )
@@ -24,8 +25,9 @@ var update = flag.Bool("update", false, "rewrite the golden kubectl transcripts 
 const repoRoot = "../.."
 
 var (
-	local *framework.Local
-	logs  lockedBuffer
+	local  *framework.Local
+	logs   lockedBuffer
+	binary string // the bulwark executable under test
 )
 
 type lockedBuffer struct {
@@ -57,7 +59,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	binary := filepath.Join(dir, "bulwark")
+	binary = filepath.Join(dir, "bulwark")
 	build := exec.Command("go", "build", "-o", binary, "./cmd/bulwark")
 	build.Dir = repoRoot
 	if out, err := build.CombinedOutput(); err != nil {
@@ -231,5 +233,109 @@ func TestDenialLogLine(t *testing.T) {
 	}
 	if n == 0 {
 		t.Errorf("no denial lines in the logs:\n%s", logs.String())
+	}
+}
+
+// TestKubectlPolicyConfigMap: a platform engineer applies a sample policy with kubectl and it
+// is in force at the next request, without a restart; a broken one is refused with an Event.
+func TestKubectlPolicyConfigMap(t *testing.T) {
+	for _, ns := range []string{"sandbox-bob", "plain-ns"} {
+		if out, err := kubectl(t, "create", "namespace", ns); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+	}
+	pod := "config/samples/workloads/denied-hostnetwork-pod.yaml"
+	if out, err := kubectl(t, "apply", "-n", "sandbox-bob", "--dry-run=server", "-f", pod); err == nil {
+		t.Fatalf("admitted under the default policy:\n%s", out)
+	}
+	out, err := kubectl(t, "apply", "-f", "config/samples/policies/mixed-teams.yaml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		// Back to the default policy for the other tests.
+		restore := filepath.Join(t.TempDir(), "default.yaml")
+		doc := "    " + strings.ReplaceAll(strings.TrimSpace(framework.DefaultPolicy), "\n", "\n    ")
+		_ = os.WriteFile(restore, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: "+framework.PolicyConfigMap+
+			", namespace: "+framework.PolicyNamespace+"}\ndata:\n  policy.yaml: |\n"+doc+"\n"), 0o644)
+		if out, err := kubectl(t, "apply", "-f", restore); err != nil {
+			t.Errorf("restoring the default policy: %v\n%s", err, out)
+		}
+	})
+	// mixed-teams warns only in sandbox-* namespaces: the same Pod is admitted there now.
+	var last string
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		last, err = kubectl(t, "apply", "-n", "sandbox-bob", "--dry-run=server", "-f", pod)
+		if err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("the new policy is not in force after 30s:\n%s", last)
+	}
+	if !strings.Contains(last, "Warning: [host-network] spec.hostNetwork:") {
+		t.Errorf("no host-network warning under the sandbox rule:\n%s", last)
+	}
+	if out, err := kubectl(t, "apply", "-n", "plain-ns", "--dry-run=server", "-f", pod); err == nil {
+		t.Errorf("admitted outside the sandbox rule:\n%s", out)
+	}
+
+	// A broken policy: kubectl succeeds (it is just a ConfigMap), the webhook keeps the last
+	// good policy and says why in an Event.
+	broken := filepath.Join(t.TempDir(), "broken.yaml")
+	if err := os.WriteFile(broken, []byte(`apiVersion: v1
+kind: ConfigMap
+metadata: {name: `+framework.PolicyConfigMap+`, namespace: `+framework.PolicyNamespace+`}
+data:
+  policy.yaml: |
+    apiVersion: bulwark.dev/v1alpha1
+    kind: Policy
+    profile: nsa
+    checks:
+      host-network: {action: maybe}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := kubectl(t, "apply", "-f", broken); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var events string
+	deadline = time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && !strings.Contains(events, "PolicyInvalid") {
+		events, _ = kubectl(t, "get", "events", "-n", framework.PolicyNamespace, "-o", "custom-columns=REASON:.reason,MESSAGE:.message")
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(events, "PolicyInvalid") || !strings.Contains(events, `unknown action "maybe"`) {
+		t.Errorf("no PolicyInvalid event naming the error:\n%s", events)
+	}
+	if out, err := kubectl(t, "apply", "-n", "sandbox-bob", "--dry-run=server", "-f", pod); err != nil {
+		t.Errorf("the last good policy (mixed-teams) is not in force:\n%s", out)
+	}
+}
+
+// TestServeStartupPolicyErrors: a missing or invalid policy at start-up stops bulwark serve
+// with a message that says which, instead of serving a default.
+func TestServeStartupPolicyErrors(t *testing.T) {
+	if out, err := kubectl(t, "create", "configmap", "-n", framework.PolicyNamespace, "broken-policy",
+		"--from-literal=policy.yaml=apiVersion: bulwark.dev/v1alpha1\nkind: Policy\nprofile: strict\n"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, tc := range []struct{ configMap, want string }{
+		{framework.PolicyNamespace + "/absent", "policy ConfigMap bulwark-system/absent not found"},
+		{framework.PolicyNamespace + "/broken-policy", `profile: unknown profile "strict"`},
+		{"no-slash", "--policy-configmap: want NAMESPACE/NAME"},
+	} {
+		cmd := exec.Command(binary, "serve", "--kubeconfig", local.Kubeconfig, "--policy-configmap", tc.configMap,
+			"--port", "0", "--metrics-bind-address", "0", "--health-probe-bind-address", "0")
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Errorf("%s: serve started", tc.configMap)
+			continue
+		}
+		if !strings.Contains(string(out), tc.want) {
+			t.Errorf("%s: output lacks %q:\n%s", tc.configMap, tc.want, out)
+		}
 	}
 }

@@ -17,8 +17,11 @@ type LocalOptions struct {
 	Binary string
 	// Kubeconfig is where the admin kubeconfig for the cluster is written.
 	Kubeconfig string
-	// ServeArgs are extra flags for bulwark serve (e.g. --profile restricted).
+	// ServeArgs are extra flags for bulwark serve.
 	ServeArgs []string
+	// Policy is the policy document bulwark starts with, stored in the ConfigMap
+	// bulwark-system/bulwark-policy and watched from there; empty for the nsa profile.
+	Policy string
 	// Logs receives bulwark's standard output and error.
 	Logs io.Writer
 	// Progress receives one line per step; nil for none.
@@ -52,7 +55,7 @@ func StartLocal(o LocalOptions) (*Local, error) {
 	}
 	say("starting etcd and kube-apiserver")
 	start := time.Now()
-	c, err := Start(Options{ExemptNamespaces: []string{"kube-system"}})
+	c, err := Start(Options{ExemptNamespaces: []string{"kube-system", PolicyNamespace}})
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +77,17 @@ func StartLocal(o LocalOptions) (*Local, error) {
 	}
 	l.MetricsURL = "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics"
 	l.ReadyzURL = "http://127.0.0.1:" + strconv.Itoa(probePort) + "/readyz"
+	policyDoc := o.Policy
+	if policyDoc == "" {
+		policyDoc = DefaultPolicy
+	}
+	if err := CreatePolicyConfigMap(c.Config, policyDoc); err != nil {
+		_ = c.Stop()
+		return nil, fmt.Errorf("creating the policy ConfigMap: %w", err)
+	}
 	args := append([]string{"serve",
+		"--policy-configmap", PolicyNamespace + "/" + PolicyConfigMap,
+		"--namespace", PolicyNamespace,
 		"--kubeconfig", o.Kubeconfig,
 		"--bind-address", c.WebhookHost,
 		"--port", strconv.Itoa(c.WebhookPort),

@@ -88,7 +88,7 @@ func run(m *testing.M) int {
 	ctrl.SetLogger(logger)
 
 	// The policy comes from a ConfigMap, as in a cluster, so that the tests can change it.
-	if err := createPolicyConfigMap(cluster.Config, basePolicy); err != nil {
+	if err := framework.CreatePolicyConfigMap(cluster.Config, basePolicy); err != nil {
 		fmt.Fprintln(os.Stderr, "integration: policy ConfigMap:", err)
 		return 1
 	}

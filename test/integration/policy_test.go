@@ -11,7 +11,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -19,34 +18,15 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
+	"github.com/bulwark-k8s/bulwark/test/framework"
 )
 
-const ownNamespace = "bulwark-system"
+const ownNamespace = framework.PolicyNamespace
 
-var policyKey = types.NamespacedName{Namespace: ownNamespace, Name: "bulwark-policy"}
+var policyKey = types.NamespacedName{Namespace: ownNamespace, Name: framework.PolicyConfigMap}
 
 // basePolicy is the policy the server starts with and every test returns to: the nsa profile.
-const basePolicy = `apiVersion: bulwark.dev/v1alpha1
-kind: Policy
-profile: nsa
-`
-
-func createPolicyConfigMap(cfg *rest.Config, doc string) error {
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	ctx := context.Background()
-	_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ownNamespace}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return err
-	}
-	_, err = cs.CoreV1().ConfigMaps(ownNamespace).Create(ctx, &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: policyKey.Name},
-		Data:       map[string]string{policy.ConfigMapKey: doc},
-	}, metav1.CreateOptions{})
-	return err
-}
+const basePolicy = framework.DefaultPolicy
 
 // writePolicy replaces the policy document in the ConfigMap.
 func writePolicy(t *testing.T, doc string) {
@@ -318,4 +298,58 @@ exemptions:
 	if err, _ := dryRunPod(t, cs, w, ns, pod); err == nil {
 		t.Error("the same pod from an admin was admitted")
 	}
+}
+
+// TestNamespaceRules: a rule picks namespaces by label selector or name pattern and changes the
+// actions there; the first matching rule wins, and the denial names the rule.
+func TestNamespaceRules(t *testing.T) {
+	cs, w := clientWithWarnings(t)
+	ctx := context.Background()
+	usePolicy(t, `apiVersion: bulwark.dev/v1alpha1
+kind: Policy
+profile: nsa
+namespaces:
+  rules:
+    - name: payments-enforce-all
+      selector: {matchLabels: {team: payments}}
+      action: enforce
+    - name: sandboxes-warn
+      names: ["sandbox-*"]
+      action: warn
+`)
+	payments := newNamespace(t, cs)
+	nsObj, err := cs.CoreV1().Namespaces().Get(ctx, payments, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsObj.Labels["team"] = "payments"
+	if _, err := cs.CoreV1().Namespaces().Update(ctx, nsObj, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "sandbox-alice"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	plain := newNamespace(t, cs)
+
+	// A minimal pod: after mutation only read-only-root-filesystem (warn in nsa) is left.
+	minimal := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "minimal"}, Spec: podSpec(nil)}
+	var err2 error
+	for i := 0; i < 50; i++ { // the label reaches the webhook through its namespace cache
+		if err2, _ = dryRunPod(t, cs, w, payments, minimal); err2 != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err2 == nil || !strings.Contains(err2.Error(), `namespace rule "payments-enforce-all"`) ||
+		!strings.Contains(err2.Error(), "[read-only-root-filesystem] spec.containers[0].securityContext.readOnlyRootFilesystem") {
+		t.Errorf("team=payments: got %v, want a denial by the rule for read-only-root-filesystem", err2)
+	}
+	if err, _ := dryRunPod(t, cs, w, plain, minimal); err != nil {
+		t.Errorf("unlabelled namespace: %v", err)
+	}
+	err, warns := dryRunPod(t, cs, w, "sandbox-alice", hostNetworkPod("p"))
+	if err != nil {
+		t.Errorf("sandbox-*: hostNetwork denied, want a warning: %v", err)
+	}
+	requireWarning(t, warns, "[host-network] spec.hostNetwork: ")
 }

@@ -353,3 +353,16 @@ namespaces:
 	}
 	requireWarning(t, warns, "[host-network] spec.hostNetwork: ")
 }
+
+// TestWorkloadCannotExemptItself: the mode label and exemptions come from the namespace and the
+// policy, which admins control; the same label or annotation on the workload does nothing.
+func TestWorkloadCannotExemptItself(t *testing.T) {
+	cs, w := clientWithWarnings(t)
+	ns := newNamespace(t, cs)
+	pod := hostNetworkPod("sneaky")
+	pod.Labels = map[string]string{"bulwark.dev/mode": "off"}
+	pod.Annotations = map[string]string{"bulwark.dev/mode": "off", "bulwark.dev/exempt": "true"}
+	if err, _ := dryRunPod(t, cs, w, ns, pod); err == nil || !strings.Contains(err.Error(), "[host-network]") {
+		t.Errorf("a pod labelled bulwark.dev/mode=off: got %v, want the host-network denial", err)
+	}
+}

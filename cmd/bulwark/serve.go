@@ -20,6 +20,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/bulwark-k8s/bulwark/pkg/certs"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
 	"github.com/bulwark-k8s/bulwark/pkg/server"
 )
@@ -39,6 +40,10 @@ type serveFlags struct {
 	logLevel        string
 	logFormat       string
 	shutdownTimeout time.Duration
+	tlsSecret       string
+	serviceName     string
+	webhookConfig   string
+	leaderElect     bool
 }
 
 func serve(args []string, stderr io.Writer) int {
@@ -59,6 +64,10 @@ func serve(args []string, stderr io.Writer) int {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, error")
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json or console")
 	fs.DurationVar(&f.shutdownTimeout, "graceful-shutdown-timeout", 25*time.Second, "time to finish in-flight requests after SIGTERM")
+	fs.StringVar(&f.tlsSecret, "tls-secret", "", "built-in TLS: keep a CA and a serving certificate in this Secret (in --namespace), write them to --cert-dir and inject the CA bundle into the webhook configurations; empty: use the files in --cert-dir as given")
+	fs.StringVar(&f.serviceName, "service-name", "", "the Service in front of the webhook; the built-in certificate is for NAME.NAMESPACE.svc and NAME.NAMESPACE.svc.cluster.local")
+	fs.StringVar(&f.webhookConfig, "webhook-config-name", server.ConfigName, "the ValidatingWebhookConfiguration and MutatingWebhookConfiguration that get the built-in CA bundle")
+	fs.BoolVar(&f.leaderElect, "leader-elect", false, "leader election (Lease "+server.LeaderElectionID+" in --namespace): certificate creation and renewal run on the leader only")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -128,6 +137,37 @@ func loadPolicy(ctx context.Context, cfg *rest.Config, f serveFlags, cm *types.N
 	return policy.FromProfile(f.profile)
 }
 
+// builtinTLS checks the built-in TLS flags; nil without --tls-secret.
+func builtinTLS(f serveFlags) (*certs.Options, error) {
+	if f.leaderElect && f.namespace == "" {
+		return nil, errors.New("--leader-elect needs --namespace (or $POD_NAMESPACE): the Lease " + server.LeaderElectionID + " lives there")
+	}
+	if f.tlsSecret == "" {
+		return nil, nil
+	}
+	var missing []string
+	if f.namespace == "" {
+		missing = append(missing, "--namespace (or $POD_NAMESPACE), where the Secret lives")
+	}
+	if f.serviceName == "" {
+		missing = append(missing, "--service-name, the Service the certificate is for")
+	}
+	if f.webhookConfig == "" {
+		missing = append(missing, "--webhook-config-name, the webhook configurations that get the CA bundle")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("--tls-secret needs %s", strings.Join(missing, " and "))
+	}
+	o := &certs.Options{
+		SecretName: f.tlsSecret, Namespace: f.namespace, ServiceName: f.serviceName, WebhookConfigName: f.webhookConfig,
+		CertDir: f.certDir,
+	}
+	if _, err := certs.New(*o); err != nil {
+		return nil, fmt.Errorf("--tls-secret: %w", err)
+	}
+	return o, nil
+}
+
 func restConfig(kubeconfig string) (*rest.Config, error) {
 	if kubeconfig != "" {
 		return clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -149,6 +189,10 @@ func runServer(f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	tlsOpts, err := builtinTLS(f)
+	if err != nil {
+		return err
+	}
 	cfg, err := restConfig(f.kubeconfig)
 	if err != nil {
 		return fmt.Errorf("kubernetes client configuration: %w", err)
@@ -163,6 +207,6 @@ func runServer(f serveFlags) error {
 		RestConfig: cfg, Host: f.bindAddress, Port: f.port, CertDir: f.certDir, Policy: snap, PolicyConfigMap: cm,
 		OwnNamespace: f.namespace,
 		MetricsAddr:  f.metricsAddr, ProbeAddr: f.probeAddr, EnableHTTP2: f.enableHTTP2,
-		ShutdownTimeout: f.shutdownTimeout, Log: logger.WithName("bulwark"),
+		ShutdownTimeout: f.shutdownTimeout, TLS: tlsOpts, LeaderElect: f.leaderElect, Log: logger.WithName("bulwark"),
 	})
 }

@@ -8,7 +8,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -29,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/bulwark-k8s/bulwark/pkg/admission"
+	"github.com/bulwark-k8s/bulwark/pkg/certs"
 	"github.com/bulwark-k8s/bulwark/pkg/metrics"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
 )
@@ -38,6 +41,9 @@ const (
 	ValidatePath = "/validate"
 	MutatePath   = "/mutate"
 )
+
+// LeaderElectionID is the Lease the replicas compete for (in OwnNamespace).
+const LeaderElectionID = "bulwark-leader"
 
 // Options configure the server.
 type Options struct {
@@ -60,7 +66,16 @@ type Options struct {
 	EnableHTTP2 bool
 	// ShutdownTimeout bounds the time in-flight requests get after the context ends.
 	ShutdownTimeout time.Duration
-	Log             logr.Logger
+	// TLS, when set, is built-in TLS (package certs): the CA and the serving certificate live in
+	// a Secret in OwnNamespace, every replica writes the serving certificate to CertDir, and the
+	// leader creates and renews them and injects the CA bundle into the webhook configurations.
+	// Run fills in its Namespace (when empty), CertDir, WebhookAddr and Log.
+	TLS *certs.Options
+	// LeaderElect runs the leader-only work (built-in TLS renewal and injection) on one replica,
+	// elected through the Lease LeaderElectionID in OwnNamespace. Everything else runs on every
+	// replica.
+	LeaderElect bool
+	Log         logr.Logger
 }
 
 // TLSConfig applies Bulwark's TLS settings: TLS 1.2 at least, HTTP/1.1 only unless enabled.
@@ -78,6 +93,16 @@ func Run(ctx context.Context, o Options) error {
 	if o.Policy == nil {
 		return fmt.Errorf("no policy")
 	}
+	if o.LeaderElect && o.OwnNamespace == "" {
+		return errors.New("leader election needs the namespace of the Lease (OwnNamespace)")
+	}
+	var tlsManager *certs.Manager
+	if o.TLS != nil {
+		var err error
+		if tlsManager, err = builtinTLS(ctx, o); err != nil {
+			return err
+		}
+	}
 	tlsOpts := []func(*tls.Config){TLSConfig(o.EnableHTTP2)}
 	hookServer := webhook.NewServer(webhook.Options{Host: o.Host, Port: o.Port, CertDir: o.CertDir, TLSOpts: tlsOpts})
 	timeout := o.ShutdownTimeout
@@ -90,13 +115,24 @@ func Run(ctx context.Context, o Options) error {
 			}},
 		}}
 	}
+	if tlsManager != nil {
+		if cacheOpts.ByObject == nil {
+			cacheOpts.ByObject = map[client.Object]cache.ByObject{}
+		}
+		obj, by := tlsManager.CacheConfig()
+		cacheOpts.ByObject[obj] = by
+	}
 	mgr, err := ctrl.NewManager(o.RestConfig, ctrl.Options{
-		Cache:                   cacheOpts,
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr, TLSOpts: tlsOpts},
-		HealthProbeBindAddress:  o.ProbeAddr,
-		WebhookServer:           hookServer,
-		GracefulShutdownTimeout: &timeout,
-		Logger:                  o.Log,
+		Cache:                         cacheOpts,
+		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr, TLSOpts: tlsOpts},
+		HealthProbeBindAddress:        o.ProbeAddr,
+		WebhookServer:                 hookServer,
+		GracefulShutdownTimeout:       &timeout,
+		LeaderElection:                o.LeaderElect,
+		LeaderElectionID:              LeaderElectionID,
+		LeaderElectionNamespace:       o.OwnNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		Logger:                        o.Log,
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -154,6 +190,15 @@ func Run(ctx context.Context, o Options) error {
 	if err := mgr.AddReadyzCheck("webhook", hookServer.StartedChecker()); err != nil {
 		return err
 	}
+	if tlsManager != nil {
+		if err := tlsManager.Setup(mgr); err != nil {
+			return fmt.Errorf("built-in TLS: %w", err)
+		}
+		// Ready once the served certificate is valid under the caBundle of every webhook.
+		if err := mgr.AddReadyzCheck("tls", tlsManager.ReadyCheck); err != nil {
+			return err
+		}
+	}
 	// Ready once the namespaces (and the policy ConfigMap) are in the cache.
 	if err := mgr.AddReadyzCheck("informers", func(*http.Request) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -166,6 +211,34 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	o.Log.Info("starting", "policy", o.Policy.Source, "policyHash", o.Policy.Hash,
-		"webhook", fmt.Sprintf("%s:%d", o.Host, o.Port), "certDir", o.CertDir, "mutation", o.Policy.Mutation != nil)
+		"webhook", fmt.Sprintf("%s:%d", o.Host, o.Port), "certDir", o.CertDir, "mutation", o.Policy.Mutation != nil,
+		"builtinTLS", o.TLS != nil, "leaderElection", o.LeaderElect)
 	return mgr.Start(ctx)
+}
+
+// builtinTLS prepares the certificate manager and writes the certificate files before the
+// webhook server starts (it fails at start when tls.crt is missing): the Secret is read
+// straight from the apiserver, as the policy is.
+func builtinTLS(ctx context.Context, o Options) (*certs.Manager, error) {
+	to := *o.TLS
+	if to.Namespace == "" {
+		to.Namespace = o.OwnNamespace
+	}
+	to.CertDir = o.CertDir
+	to.WebhookAddr = net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+	to.Log = o.Log.WithName("tls")
+	m, err := certs.New(to)
+	if err != nil {
+		return nil, fmt.Errorf("built-in TLS: %w", err)
+	}
+	c, err := client.New(o.RestConfig, client.Options{})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := m.Bootstrap(ctx, c); err != nil {
+		return nil, fmt.Errorf("built-in TLS: %w", err)
+	}
+	return m, nil
 }

@@ -1,0 +1,435 @@
+package helm
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/bulwark-k8s/bulwark/test/framework"
+)
+
+// cluster is a kube-apiserver and etcd (envtest) with an admin kubeconfig, and no Bulwark:
+// the chart's webhooks point at a Service that has no endpoints (there is no kubelet).
+type cluster struct {
+	cfg        *rest.Config
+	cs         *kubernetes.Clientset
+	c          client.Client
+	kubeconfig string
+}
+
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	assets, err := framework.AssetsDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	helmBinary(t) // fail before starting anything when helm is missing
+	env := &envtest.Environment{BinaryAssetsDirectory: assets}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("starting kube-apiserver and etcd from %s: %v", assets, err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Errorf("stopping the control plane: %v", err)
+		}
+	})
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := (&framework.Cluster{Env: env}).WriteKubeconfig(kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.WarningHandler = rest.NoWarnings{}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &cluster{cfg: cfg, cs: cs, c: c, kubeconfig: kubeconfig}
+}
+
+// webhooks reads back the two webhook configurations named name.
+func (c *cluster) webhooks(t *testing.T, name string) (*admissionregistrationv1.ValidatingWebhookConfiguration, *admissionregistrationv1.MutatingWebhookConfiguration) {
+	t.Helper()
+	ctx := context.Background()
+	v, err := c.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("reading the ValidatingWebhookConfiguration: %v", err)
+	}
+	m, err := c.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("reading the MutatingWebhookConfiguration: %v", err)
+	}
+	return v, m
+}
+
+// createPod creates (server-side dry run: the webhooks are still called, nothing is stored)
+// a minimal compliant pod in namespace and returns the apiserver's answer.
+func (c *cluster) createPod(namespace string) error {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: namespace},
+		Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{Name: "app", Image: "registry.example.com/app:1.0"}},
+		},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := c.cs.CoreV1().Pods(namespace).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	return err
+}
+
+// expectWebhookFailure asserts the documented failure mode: with failurePolicy Fail and no
+// Bulwark serving, the apiserver refuses a pod in a covered namespace because it cannot call
+// the webhook.
+func (c *cluster) expectWebhookFailure(t *testing.T, namespace string) {
+	t.Helper()
+	err := c.createPod(namespace)
+	if err == nil {
+		t.Fatalf("a pod in %s was admitted although the webhook cannot be reached and failurePolicy is Fail", namespace)
+	}
+	t.Logf("as documented, a pod in %s is refused: %v", namespace, err)
+	if !strings.Contains(err.Error(), "failed calling webhook") || !strings.Contains(err.Error(), ".bulwark.dev") {
+		t.Fatalf("a pod in %s was refused, but not because the webhook cannot be reached: %v", namespace, err)
+	}
+}
+
+func (c *cluster) expectAdmitted(t *testing.T, namespace, why string) {
+	t.Helper()
+	if err := c.createPod(namespace); err != nil {
+		t.Fatalf("a pod in %s was refused (%s): %v", namespace, why, err)
+	}
+}
+
+// checkReleaseObjects reads back every object of the release's manifest: each was accepted.
+func (c *cluster) checkReleaseObjects(t *testing.T, h *helmCLI, wantKinds ...string) {
+	t.Helper()
+	manifest := h.mustRun(t, "get", "manifest", releaseName, "--namespace", releaseNamespace)
+	kinds := map[string]bool{}
+	for _, o := range parseManifest(t, manifest) {
+		u := &unstructured.Unstructured{}
+		u.SetAPIVersion(o.APIVersion)
+		u.SetKind(o.Kind)
+		if err := c.c.Get(context.Background(), types.NamespacedName{Namespace: o.Namespace, Name: o.Name}, u); err != nil {
+			t.Errorf("%s of the release is not in the cluster: %v", o, err)
+			continue
+		}
+		if got := u.GetLabels()["app.kubernetes.io/managed-by"]; got != "Helm" {
+			t.Errorf("%s: app.kubernetes.io/managed-by %q", o, got)
+		}
+		kinds[o.Kind] = true
+	}
+	for _, k := range wantKinds {
+		if !kinds[k] {
+			t.Errorf("the release has no %s", k)
+		}
+	}
+}
+
+type releaseStatus struct {
+	Name    string `json:"name"`
+	Version int    `json:"version"`
+	Info    struct {
+		Status string `json:"status"`
+	} `json:"info"`
+}
+
+func status(t *testing.T, h *helmCLI) releaseStatus {
+	t.Helper()
+	var s releaseStatus
+	if err := json.Unmarshal([]byte(h.mustRun(t, "status", releaseName, "--namespace", releaseNamespace, "-o", "json")), &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// kubectl runs the real kubectl against the cluster and returns its output.
+func (c *cluster) kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	assets, err := framework.AssetsDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(assets, "kubectl"), append([]string{"--kubeconfig", c.kubeconfig}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// selfSignedCA returns a PEM CA certificate, as the certificate manager would inject.
+func selfSignedCA(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "bulwark-ca"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// canI asks the apiserver whether Bulwark's ServiceAccount may do something.
+func (c *cluster) canI(t *testing.T, attrs authorizationv1.ResourceAttributes) bool {
+	t.Helper()
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User:               "system:serviceaccount:" + releaseNamespace + ":bulwark",
+		Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:" + releaseNamespace, "system:authenticated"},
+		ResourceAttributes: &attrs,
+	}}
+	got, err := c.cs.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), sar, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got.Status.Allowed
+}
+
+// TestInstallUpgradeUninstall installs the chart with the real helm into a real apiserver,
+// upgrades it, and uninstalls it: every object is accepted, the webhook configurations read
+// back equal pkg/server's, the RBAC grants what the contract says and nothing near it, a
+// schema violation is refused, and the failure mode and the break-glass steps of the README
+// behave as documented. Without a kubelet no pod runs, so helm runs without --wait.
+//
+// The cert-manager variant is not installed: cert-manager's CRDs are not in this cluster, so
+// its Certificate and Issuers would be refused (helm install --dry-run=server refuses them as
+// well). The golden helm template output covers it.
+func TestInstallUpgradeUninstall(t *testing.T) {
+	cl := startCluster(t)
+	h := newHelm(t, cl.kubeconfig)
+	ctx := context.Background()
+
+	t.Log("helm install")
+	notes := h.mustRun(t, "install", releaseName, chartDir, "--namespace", releaseNamespace, "--create-namespace")
+	// NOTES.txt tells the admin how to see a denial.
+	for _, want := range []string{
+		`kubectl -n bulwark-demo run node-sniffer`, `"hostNetwork":true`, `[host-network] spec.hostNetwork`,
+		"kubectl get events -A --field-selector reason=FailedCreate", "kubectl get events -n bulwark-system",
+		"kubectl -n bulwark-system rollout status deployment/bulwark",
+	} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("helm install's notes lack %q:\n%s", want, notes)
+		}
+	}
+	if s := status(t, h); s.Info.Status != "deployed" || s.Version != 1 {
+		t.Fatalf("release after install: %+v", s)
+	}
+	cl.checkReleaseObjects(t, h, "Deployment", "Service", "ServiceAccount", "ConfigMap", "PodDisruptionBudget",
+		"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
+
+	v, m := cl.webhooks(t, "bulwark")
+	wantV, wantM := wantWebhooks("bulwark", releaseNamespace, []string{"kube-system", releaseNamespace}, admissionregistrationv1.Fail, 5)
+	checkWebhooks(t, v, m, wantV, wantM)
+
+	// RBAC as stored, and as the authorizer applies it.
+	wantCluster, wantRole := contractRules("bulwark", releaseNamespace)
+	cr, err := cl.cs.RbacV1().ClusterRoles().Get(ctx, "bulwark", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareRules(t, "stored ClusterRole", cr.Rules, wantCluster)
+	role, err := cl.cs.RbacV1().Roles(releaseNamespace).Get(ctx, "bulwark", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareRules(t, "stored Role", role.Rules, wantRole)
+	for _, c := range []struct {
+		attrs authorizationv1.ResourceAttributes
+		want  bool
+	}{
+		{authorizationv1.ResourceAttributes{Verb: "watch", Resource: "namespaces"}, true},
+		{authorizationv1.ResourceAttributes{Verb: "patch", Group: "admissionregistration.k8s.io", Resource: "validatingwebhookconfigurations", Name: "bulwark"}, true},
+		{authorizationv1.ResourceAttributes{Verb: "update", Group: "admissionregistration.k8s.io", Resource: "mutatingwebhookconfigurations", Name: "bulwark"}, true},
+		{authorizationv1.ResourceAttributes{Verb: "watch", Namespace: releaseNamespace, Resource: "configmaps"}, true},
+		{authorizationv1.ResourceAttributes{Verb: "update", Namespace: releaseNamespace, Resource: "secrets", Name: "bulwark-tls"}, true},
+		{authorizationv1.ResourceAttributes{Verb: "watch", Namespace: releaseNamespace, Resource: "secrets", Name: "bulwark-tls"}, true},
+		{authorizationv1.ResourceAttributes{Verb: "create", Namespace: releaseNamespace, Resource: "secrets"}, true},
+		{authorizationv1.ResourceAttributes{Verb: "create", Namespace: releaseNamespace, Group: "events.k8s.io", Resource: "events"}, true},
+		{authorizationv1.ResourceAttributes{Verb: "update", Namespace: releaseNamespace, Group: "coordination.k8s.io", Resource: "leases", Name: "bulwark-leader"}, true},
+		// Near misses: other webhook configurations, other secrets, other namespaces, deletes.
+		{authorizationv1.ResourceAttributes{Verb: "patch", Group: "admissionregistration.k8s.io", Resource: "validatingwebhookconfigurations", Name: "someone-else"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "create", Group: "admissionregistration.k8s.io", Resource: "validatingwebhookconfigurations"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "delete", Group: "admissionregistration.k8s.io", Resource: "mutatingwebhookconfigurations", Name: "bulwark"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "update", Namespace: releaseNamespace, Resource: "secrets", Name: "sh.helm.release.v1.bulwark.v1"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "get", Namespace: releaseNamespace, Resource: "secrets", Name: "sh.helm.release.v1.bulwark.v1"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "list", Namespace: releaseNamespace, Resource: "secrets"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "watch", Namespace: releaseNamespace, Resource: "secrets"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "delete", Namespace: releaseNamespace, Resource: "secrets", Name: "bulwark-tls"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "get", Namespace: "default", Resource: "secrets", Name: "bulwark-tls"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "list", Namespace: "default", Resource: "configmaps"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "update", Resource: "namespaces", Name: "default"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "list", Namespace: "default", Resource: "pods"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "delete", Namespace: releaseNamespace, Group: "coordination.k8s.io", Resource: "leases", Name: "bulwark-leader"}, false},
+	} {
+		if got := cl.canI(t, c.attrs); got != c.want {
+			t.Errorf("bulwark's ServiceAccount may %s %s/%s %q in %q: %v, want %v", c.attrs.Verb, c.attrs.Group, c.attrs.Resource, c.attrs.Name, c.attrs.Namespace, got, c.want)
+		}
+	}
+
+	// The documented failure mode: no Bulwark serving and failurePolicy Fail refuse pods in
+	// covered namespaces; the release namespace and kube-system are never sent to Bulwark.
+	cl.expectWebhookFailure(t, "default")
+	cl.expectAdmitted(t, releaseNamespace, "the release namespace is excluded by the namespaceSelector")
+	cl.expectAdmitted(t, "kube-system", "kube-system is excluded by the namespaceSelector")
+
+	// The built-in certificate manager injects the CA bundle with its own field manager; an
+	// upgrade must leave it in place (the chart does not render the field).
+	bundle := selfSignedCA(t)
+	v.Webhooks[0].ClientConfig.CABundle = bundle
+	if _, err := cl.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Update(ctx, v, metav1.UpdateOptions{FieldManager: "bulwark"}); err != nil {
+		t.Fatal(err)
+	}
+	m.Webhooks[0].ClientConfig.CABundle = bundle
+	if _, err := cl.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, m, metav1.UpdateOptions{FieldManager: "bulwark"}); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Log("helm upgrade: 3 replicas, failurePolicy Ignore, an extra exempt namespace, a stricter policy, the NetworkPolicy")
+	h.mustRun(t, "upgrade", releaseName, chartDir, "--namespace", releaseNamespace,
+		"--set", "replicaCount=3", "--set", "failurePolicy=Ignore", "--set", "exemptNamespaces={team-a}",
+		"--set", "policy.profile=restricted", "--set", "networkPolicy.enabled=true", "--set", "timeoutSeconds=3")
+	if s := status(t, h); s.Info.Status != "deployed" || s.Version != 2 {
+		t.Fatalf("release after upgrade: %+v", s)
+	}
+	cl.checkReleaseObjects(t, h, "NetworkPolicy", "PodDisruptionBudget")
+	v, m = cl.webhooks(t, "bulwark")
+	wantV, wantM = wantWebhooks("bulwark", releaseNamespace, []string{"kube-system", releaseNamespace, "team-a"}, admissionregistrationv1.Ignore, 3)
+	checkWebhooks(t, v, m, wantV, wantM)
+	if string(v.Webhooks[0].ClientConfig.CABundle) != string(bundle) || string(m.Webhooks[0].ClientConfig.CABundle) != string(bundle) {
+		t.Errorf("helm upgrade removed the injected caBundle (validating %d bytes, mutating %d bytes)",
+			len(v.Webhooks[0].ClientConfig.CABundle), len(m.Webhooks[0].ClientConfig.CABundle))
+	}
+	dep, err := cl.cs.AppsV1().Deployments(releaseNamespace).Get(ctx, "bulwark", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ptr.Deref(dep.Spec.Replicas, 0); got != 3 {
+		t.Errorf("Deployment replicas %d after the upgrade, want 3", got)
+	}
+	cm, err := cl.cs.CoreV1().ConfigMaps(releaseNamespace).Get(ctx, "bulwark-policy", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(cm.Data["policy.yaml"], "profile: restricted") {
+		t.Errorf("policy after the upgrade:\n%s", cm.Data["policy.yaml"])
+	}
+	// failurePolicy Ignore: the unreachable webhook no longer blocks (break glass by upgrade).
+	cl.expectAdmitted(t, "default", "failurePolicy is Ignore")
+
+	t.Log("a values.schema.json violation is refused by helm upgrade and helm install")
+	if _, err := h.run("upgrade", releaseName, chartDir, "--namespace", releaseNamespace, "--reuse-values", "--set", "timeoutSeconds=60"); err == nil {
+		t.Error("helm upgrade accepted timeoutSeconds=60")
+	} else if !strings.Contains(err.Error(), "/timeoutSeconds") {
+		t.Errorf("helm upgrade's error does not name timeoutSeconds: %v", err)
+	}
+	if s := status(t, h); s.Version != 2 || s.Info.Status != "deployed" {
+		t.Errorf("a refused upgrade changed the release: %+v", s)
+	}
+	for _, c := range []struct{ set, want string }{
+		{"failurePolicy=Sometimes", "at '/failurePolicy': value must be one of 'Fail', 'Ignore'"},
+		{"replicaCount=two", "at '/replicaCount': got string, want integer"},
+		{"replica=2", "additional properties 'replica' not allowed"},
+	} {
+		_, err := h.run("install", "refused", chartDir, "--namespace", "refused", "--create-namespace", "--set", c.set)
+		if err == nil {
+			t.Errorf("helm install accepted --set %s", c.set)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("helm install --set %s: the error does not say %q:\n%v", c.set, c.want, err)
+		}
+	}
+	if _, err := cl.cs.CoreV1().Namespaces().Get(ctx, "refused", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("a refused install created its namespace (err %v)", err)
+	}
+	if out := h.mustRun(t, "list", "--all-namespaces", "-q"); strings.TrimSpace(out) != releaseName {
+		t.Errorf("releases after the refused installs: %q, want only %s", out, releaseName)
+	}
+
+	t.Log("one namespace: the bulwark.dev/mode=off label needs Bulwark up, exemptNamespaces does not")
+	h.mustRun(t, "upgrade", releaseName, chartDir, "--namespace", releaseNamespace, "--reset-values", "--set", "exemptNamespaces={team-a}")
+	v, m = cl.webhooks(t, "bulwark")
+	wantV, wantM = wantWebhooks("bulwark", releaseNamespace, []string{"kube-system", releaseNamespace, "team-a"}, admissionregistrationv1.Fail, 5)
+	checkWebhooks(t, v, m, wantV, wantM)
+	cl.kubectl(t, "create", "namespace", "team-a")
+	cl.kubectl(t, "create", "namespace", "team-b")
+	cl.kubectl(t, "label", "namespace", "team-b", "bulwark.dev/mode=off")
+	cl.expectWebhookFailure(t, "default")
+	cl.expectWebhookFailure(t, "team-b") // the apiserver still calls Bulwark, which is down
+	cl.expectAdmitted(t, "team-a", "team-a is in exemptNamespaces")
+
+	t.Log("break glass by deleting the webhook configurations; helm upgrade restores them")
+	cl.kubectl(t, "delete", "validatingwebhookconfiguration,mutatingwebhookconfiguration", "bulwark")
+	cl.expectAdmitted(t, "default", "the webhook configurations were deleted")
+	h.mustRun(t, "upgrade", releaseName, chartDir, "--namespace", releaseNamespace, "--reuse-values")
+	v, m = cl.webhooks(t, "bulwark")
+	checkWebhooks(t, v, m, wantV, wantM)
+	cl.expectWebhookFailure(t, "default")
+
+	t.Log("break glass with kubectl patch (failurePolicy Ignore); helm upgrade restores Fail")
+	for _, kind := range []string{"validatingwebhookconfiguration", "mutatingwebhookconfiguration"} {
+		cl.kubectl(t, "patch", kind, "bulwark", "--type=json", "-p", `[{"op":"replace","path":"/webhooks/0/failurePolicy","value":"Ignore"}]`)
+	}
+	cl.expectAdmitted(t, "default", "failurePolicy was patched to Ignore")
+	// kubectl now owns failurePolicy: a plain helm upgrade stops at the server-side apply
+	// conflict (as the README says) and --force-conflicts takes the field back.
+	if _, err := h.run("upgrade", releaseName, chartDir, "--namespace", releaseNamespace, "--reuse-values"); err == nil {
+		t.Error("helm upgrade overwrote failurePolicy set with kubectl patch without --force-conflicts; the README says it stops at a conflict")
+	} else if !strings.Contains(err.Error(), "conflict") || !strings.Contains(err.Error(), "failurePolicy") {
+		t.Errorf("helm upgrade after kubectl patch failed, but not with the conflict the README describes: %v", err)
+	}
+	h.mustRun(t, "upgrade", releaseName, chartDir, "--namespace", releaseNamespace, "--reuse-values", "--force-conflicts")
+	v, m = cl.webhooks(t, "bulwark")
+	checkWebhooks(t, v, m, wantV, wantM)
+	cl.expectWebhookFailure(t, "default")
+
+	t.Log("helm uninstall")
+	h.mustRun(t, "uninstall", releaseName, "--namespace", releaseNamespace)
+	if _, err := cl.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, "bulwark", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("ValidatingWebhookConfiguration after uninstall: %v", err)
+	}
+	if _, err := cl.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "bulwark", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("MutatingWebhookConfiguration after uninstall: %v", err)
+	}
+	if _, err := cl.cs.RbacV1().ClusterRoles().Get(ctx, "bulwark", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("ClusterRole after uninstall: %v", err)
+	}
+	cl.expectAdmitted(t, "default", "the release is uninstalled")
+}

@@ -1,0 +1,611 @@
+package helm
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/bulwark-k8s/bulwark/pkg/checks"
+	"github.com/bulwark-k8s/bulwark/pkg/policy"
+	"github.com/bulwark-k8s/bulwark/pkg/scan"
+	"github.com/bulwark-k8s/bulwark/pkg/server"
+	"github.com/bulwark-k8s/bulwark/test/framework"
+)
+
+// renders are the value sets the golden files pin; each is also checked below.
+var renders = []struct {
+	name, release, namespace string
+	flags                    []string
+	certManager              bool
+}{
+	{name: "default", release: releaseName, namespace: releaseNamespace},
+	// The issue's non-default set: cert-manager on, 3 replicas, failurePolicy Ignore, extra
+	// exempt namespaces.
+	{name: "nondefault", release: releaseName, namespace: releaseNamespace, flags: []string{"-f", "testdata/values-nondefault.yaml"}, certManager: true},
+	// Every optional template, an external issuer, a release name without "bulwark".
+	{name: "extras", release: "prod", namespace: "security", flags: []string{"-f", "testdata/values-extras.yaml"}, certManager: true},
+}
+
+func render(t *testing.T, h *helmCLI, release, namespace string, flags ...string) string {
+	t.Helper()
+	args := append([]string{"template", release, chartDir, "--namespace", namespace}, flags...)
+	return h.mustRun(t, args...)
+}
+
+func TestLint(t *testing.T) {
+	h := newHelm(t, "")
+	h.mustRun(t, "lint", "--strict", chartDir)
+	for _, r := range renders[1:] {
+		h.mustRun(t, append([]string{"lint", "--strict", chartDir, "--namespace", r.namespace}, r.flags...)...)
+	}
+}
+
+func TestTemplateGolden(t *testing.T) {
+	h := newHelm(t, "")
+	for _, r := range renders {
+		t.Run(r.name, func(t *testing.T) {
+			golden(t, "template-"+r.name+".golden.yaml", render(t, h, r.release, r.namespace, r.flags...))
+		})
+	}
+}
+
+// TestTemplateDecodesStrictly decodes every rendered object of a built-in kind into its
+// k8s.io/api type, refusing unknown fields: a misspelled field in a template fails here.
+func TestTemplateDecodesStrictly(t *testing.T) {
+	h := newHelm(t, "")
+	types := map[string]func() any{
+		"Deployment":                     func() any { return &appsv1.Deployment{} },
+		"Service":                        func() any { return &corev1.Service{} },
+		"ServiceAccount":                 func() any { return &corev1.ServiceAccount{} },
+		"ConfigMap":                      func() any { return &corev1.ConfigMap{} },
+		"PodDisruptionBudget":            func() any { return &policyv1.PodDisruptionBudget{} },
+		"NetworkPolicy":                  func() any { return &networkingv1.NetworkPolicy{} },
+		"ClusterRole":                    func() any { return &rbacv1.ClusterRole{} },
+		"ClusterRoleBinding":             func() any { return &rbacv1.ClusterRoleBinding{} },
+		"Role":                           func() any { return &rbacv1.Role{} },
+		"RoleBinding":                    func() any { return &rbacv1.RoleBinding{} },
+		"ValidatingWebhookConfiguration": func() any { return &admissionregistrationv1.ValidatingWebhookConfiguration{} },
+		"MutatingWebhookConfiguration":   func() any { return &admissionregistrationv1.MutatingWebhookConfiguration{} },
+	}
+	// Custom resources whose CRDs are not in k8s.io/api; the golden files pin them.
+	custom := map[string]bool{"Issuer": true, "Certificate": true, "ServiceMonitor": true, "PrometheusRule": true}
+	for _, r := range renders {
+		t.Run(r.name, func(t *testing.T) {
+			for _, o := range parseManifest(t, render(t, h, r.release, r.namespace, r.flags...)) {
+				switch {
+				case types[o.Kind] != nil:
+					decode(t, o, types[o.Kind]())
+				case custom[o.Kind]:
+				default:
+					t.Errorf("%s (%s): a kind this test does not know; add it", o, o.Source)
+				}
+				if o.Kind != "ClusterRole" && o.Kind != "ClusterRoleBinding" && !strings.HasSuffix(o.Kind, "WebhookConfiguration") && o.Namespace != r.namespace {
+					t.Errorf("%s: namespace %q, want the release namespace %q", o, o.Namespace, r.namespace)
+				}
+			}
+		})
+	}
+}
+
+// TestSchemaRejects: a wrong value fails at helm template (and so at helm install and
+// upgrade) with a message naming the field.
+func TestSchemaRejects(t *testing.T) {
+	h := newHelm(t, "")
+	for _, c := range []struct {
+		set  []string
+		want []string
+	}{
+		{[]string{"failurePolicy=Sometimes"}, []string{"at '/failurePolicy': value must be one of 'Fail', 'Ignore'"}},
+		{[]string{"replicaCount=two"}, []string{"at '/replicaCount': got string, want integer"}},
+		{[]string{"replicaCount=0"}, []string{"at '/replicaCount'", "minimum"}},
+		{[]string{"replicas=2"}, []string{"additional properties 'replicas' not allowed"}},
+		{[]string{"timeoutSeconds=0"}, []string{"at '/timeoutSeconds'", "minimum"}},
+		{[]string{"timeoutSeconds=31"}, []string{"at '/timeoutSeconds': maximum: got 31, want 30"}},
+		{[]string{"exemptNamespaces={Team_A}"}, []string{"at '/exemptNamespaces/0'"}},
+		{[]string{"image.tagg=1.0"}, []string{"at '/image': additional properties 'tagg' not allowed"}},
+		{[]string{"image.pullPolicy=Sometimes"}, []string{"at '/image/pullPolicy'"}},
+		{[]string{"logLevel=verbose"}, []string{"at '/logLevel'"}},
+		{[]string{"policy.profile=strict"}, []string{"at '/policy/profile': value must be one of 'nsa', 'baseline', 'restricted'"}},
+		{[]string{"policy.apiVersion=bulwark.dev/v1"}, []string{"at '/policy/apiVersion'"}},
+		{[]string{"certManager.enabled=yes"}, []string{"at '/certManager/enabled': got string, want boolean"}},
+		{[]string{"certManager.issuerRef.kind=ClusterIssuer"}, []string{"at '/certManager/issuerRef': missing property 'name'"}},
+		{[]string{"resources.limits.cpu=lots"}, []string{"at '/resources/limits/cpu'"}},
+		{[]string{"podDisruptionBudget.minAvailable=half"}, []string{"at '/podDisruptionBudget/minAvailable'"}},
+		{[]string{"metrics.serviceMonitor.enable=true"}, []string{"at '/metrics/serviceMonitor': additional properties 'enable' not allowed"}},
+		{[]string{"networkPolicy.enabled=1"}, []string{"at '/networkPolicy/enabled'"}},
+		// Not a schema rule: the template checks the grace period against the preStop sleep.
+		{[]string{"terminationGracePeriodSeconds=12"}, []string{"terminationGracePeriodSeconds (12) must be at least preStopSleepSeconds (5) + 10"}},
+	} {
+		t.Run(strings.Join(c.set, ","), func(t *testing.T) {
+			args := []string{"template", releaseName, chartDir, "--namespace", releaseNamespace}
+			for _, s := range c.set {
+				args = append(args, "--set", s)
+			}
+			_, err := h.run(args...)
+			if err == nil {
+				t.Fatalf("helm template accepted --set %v", c.set)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not contain %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// contractRules are the exact RBAC rules of the install contract for a release, as
+// test/framework states them for every part of the install (the certificate manager's tests
+// run Bulwark with exactly these, so the chart's rules are also known to be sufficient).
+func contractRules(fullname, namespace string) (cluster, namespaced []rbacv1.PolicyRule) {
+	n := framework.RBACNames{Namespace: namespace, Name: fullname, WebhookConfig: fullname, TLSSecret: fullname + "-tls"}
+	return framework.ClusterRules(n), framework.NamespaceRules(n)
+}
+
+// literalRules pin the contract's rules for the default release once more, written out, so
+// that a change to the shared definition in test/framework shows here too.
+var literalRules = struct{ cluster, namespaced []rbacv1.PolicyRule }{
+	cluster: []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
+		{
+			APIGroups:     []string{"admissionregistration.k8s.io"},
+			Resources:     []string{"validatingwebhookconfigurations", "mutatingwebhookconfigurations"},
+			ResourceNames: []string{"bulwark"},
+			Verbs:         []string{"get", "update", "patch"},
+		},
+	},
+	namespaced: []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"bulwark-tls"}, Verbs: []string{"get", "update", "patch", "list", "watch"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create"}},
+		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "create", "update"}},
+	},
+}
+
+// normalizeRules sorts every list in each rule and the rules themselves, so rules compare
+// as sets; any extra verb, resource, group or name, or a missing resourceNames, differs.
+func normalizeRules(rules []rbacv1.PolicyRule) []string {
+	out := make([]string, 0, len(rules))
+	for _, r := range rules {
+		field := func(name string, v []string) string {
+			v = slices.Clone(v)
+			sort.Strings(v)
+			return name + "=" + strconv.Quote(strings.Join(v, ","))
+		}
+		out = append(out, strings.Join([]string{
+			field("apiGroups", r.APIGroups), field("resources", r.Resources), field("resourceNames", r.ResourceNames),
+			field("nonResourceURLs", r.NonResourceURLs), field("verbs", r.Verbs),
+		}, " "))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func compareRules(t *testing.T, what string, got, want []rbacv1.PolicyRule) {
+	t.Helper()
+	g, w := normalizeRules(got), normalizeRules(want)
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("%s rules differ from the install contract:\n got:\n  %s\n want:\n  %s", what, strings.Join(g, "\n  "), strings.Join(w, "\n  "))
+	}
+}
+
+// TestRBACExactRules asserts the ClusterRole and Role rules, and the bindings, in every
+// rendering: a broadened (or narrowed) permission fails here.
+func TestRBACExactRules(t *testing.T) {
+	h := newHelm(t, "")
+	for _, r := range renders {
+		t.Run(r.name, func(t *testing.T) {
+			fullname := r.release
+			if !strings.Contains(fullname, "bulwark") {
+				fullname += "-bulwark"
+			}
+			objs := parseManifest(t, render(t, h, r.release, r.namespace, r.flags...))
+			wantCluster, wantRole := contractRules(fullname, r.namespace)
+			if r.name == "default" {
+				compareRules(t, "test/framework's ClusterRules", wantCluster, literalRules.cluster)
+				compareRules(t, "test/framework's NamespaceRules", wantRole, literalRules.namespaced)
+			}
+			var cr rbacv1.ClusterRole
+			decode(t, find(t, objs, "ClusterRole", fullname), &cr)
+			compareRules(t, "ClusterRole", cr.Rules, wantCluster)
+			if cr.AggregationRule != nil {
+				t.Errorf("ClusterRole has an aggregationRule: %+v", cr.AggregationRule)
+			}
+			var role rbacv1.Role
+			decode(t, find(t, objs, "Role", fullname), &role)
+			compareRules(t, "Role", role.Rules, wantRole)
+
+			subjects := []rbacv1.Subject{{Kind: "ServiceAccount", Name: fullname, Namespace: r.namespace}}
+			var crb rbacv1.ClusterRoleBinding
+			decode(t, find(t, objs, "ClusterRoleBinding", fullname), &crb)
+			if want := (rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: fullname}); crb.RoleRef != want || !reflect.DeepEqual(crb.Subjects, subjects) {
+				t.Errorf("ClusterRoleBinding: roleRef %+v subjects %+v, want %+v %+v", crb.RoleRef, crb.Subjects, want, subjects)
+			}
+			var rb rbacv1.RoleBinding
+			decode(t, find(t, objs, "RoleBinding", fullname), &rb)
+			if want := (rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: fullname}); rb.RoleRef != want || !reflect.DeepEqual(rb.Subjects, subjects) {
+				t.Errorf("RoleBinding: roleRef %+v subjects %+v, want %+v %+v", rb.RoleRef, rb.Subjects, want, subjects)
+			}
+			// No other RBAC object sneaks in.
+			for _, o := range objs {
+				if strings.HasPrefix(o.APIVersion, "rbac.authorization.k8s.io/") && o.Name != fullname {
+					t.Errorf("unexpected RBAC object %s", o)
+				}
+			}
+		})
+	}
+}
+
+// wantWebhooks are the webhook configurations pkg/server builds for a release, which the
+// chart must render.
+func wantWebhooks(fullname, namespace string, exempt []string, failure admissionregistrationv1.FailurePolicyType, timeout int32) (*admissionregistrationv1.ValidatingWebhookConfiguration, *admissionregistrationv1.MutatingWebhookConfiguration) {
+	v, m := server.WebhookConfigurations(server.WebhookOptions{
+		ClientConfig: func(path string) admissionregistrationv1.WebhookClientConfig {
+			return admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
+				Namespace: namespace, Name: fullname, Path: ptr.To(path), Port: ptr.To[int32](443),
+			}}
+		},
+		ExemptNamespaces: exempt,
+		FailurePolicy:    failure,
+	})
+	v.Name, m.Name = fullname, fullname
+	v.Webhooks[0].TimeoutSeconds = ptr.To(timeout)
+	m.Webhooks[0].TimeoutSeconds = ptr.To(timeout)
+	return v, m
+}
+
+// checkWebhooks compares the webhooks of rendered or stored configurations with pkg/server's:
+// rules (exactly server.Rules()), namespaceSelector, failurePolicy, sideEffects, timeout,
+// matchPolicy, admissionReviewVersions, reinvocationPolicy, the Service. The caBundle is not
+// compared: the certificate manager owns it.
+func checkWebhooks(t *testing.T, gotV *admissionregistrationv1.ValidatingWebhookConfiguration, gotM *admissionregistrationv1.MutatingWebhookConfiguration,
+	wantV *admissionregistrationv1.ValidatingWebhookConfiguration, wantM *admissionregistrationv1.MutatingWebhookConfiguration) {
+	t.Helper()
+	if len(gotV.Webhooks) != 1 || len(gotM.Webhooks) != 1 {
+		t.Fatalf("want one webhook per configuration, got %d validating and %d mutating", len(gotV.Webhooks), len(gotM.Webhooks))
+	}
+	v, m := gotV.Webhooks[0].DeepCopy(), gotM.Webhooks[0].DeepCopy()
+	// The apiserver defaults an absent objectSelector to {}: the same selection.
+	if v.ObjectSelector != nil && v.ObjectSelector.Size() == 0 {
+		v.ObjectSelector = nil
+	}
+	if m.ObjectSelector != nil && m.ObjectSelector.Size() == 0 {
+		m.ObjectSelector = nil
+	}
+	v.ClientConfig.CABundle, m.ClientConfig.CABundle = nil, nil
+	if !reflect.DeepEqual(v.Rules, server.Rules()) {
+		t.Errorf("validating webhook rules differ from server.Rules():\n got  %+v\n want %+v", v.Rules, server.Rules())
+	}
+	if !reflect.DeepEqual(m.Rules, server.Rules()) {
+		t.Errorf("mutating webhook rules differ from server.Rules():\n got  %+v\n want %+v", m.Rules, server.Rules())
+	}
+	if !reflect.DeepEqual(*v, wantV.Webhooks[0]) {
+		t.Errorf("validating webhook differs from pkg/server's:\n got  %s\n want %s", webhookString(*v), webhookString(wantV.Webhooks[0]))
+	}
+	if !reflect.DeepEqual(*m, wantM.Webhooks[0]) {
+		t.Errorf("mutating webhook differs from pkg/server's:\n got  %s\n want %s", webhookString(*m), webhookString(wantM.Webhooks[0]))
+	}
+	if gotV.Name != wantV.Name || gotM.Name != wantM.Name {
+		t.Errorf("configuration names %q, %q; want %q", gotV.Name, gotM.Name, wantV.Name)
+	}
+}
+
+func webhookString(w any) string {
+	switch w := w.(type) {
+	case admissionregistrationv1.ValidatingWebhook:
+		return fmt.Sprintf("name=%s service=%+v path=%s selector=%s failurePolicy=%s sideEffects=%s timeout=%d matchPolicy=%s versions=%v",
+			w.Name, *w.ClientConfig.Service, ptr.Deref(w.ClientConfig.Service.Path, ""), w.NamespaceSelector, ptr.Deref(w.FailurePolicy, ""), ptr.Deref(w.SideEffects, ""),
+			ptr.Deref(w.TimeoutSeconds, 0), ptr.Deref(w.MatchPolicy, ""), w.AdmissionReviewVersions)
+	case admissionregistrationv1.MutatingWebhook:
+		return fmt.Sprintf("name=%s service=%+v path=%s selector=%s failurePolicy=%s sideEffects=%s timeout=%d matchPolicy=%s versions=%v reinvocation=%s",
+			w.Name, *w.ClientConfig.Service, ptr.Deref(w.ClientConfig.Service.Path, ""), w.NamespaceSelector, ptr.Deref(w.FailurePolicy, ""), ptr.Deref(w.SideEffects, ""),
+			ptr.Deref(w.TimeoutSeconds, 0), ptr.Deref(w.MatchPolicy, ""), w.AdmissionReviewVersions, ptr.Deref(w.ReinvocationPolicy, ""))
+	}
+	return fmt.Sprint(w)
+}
+
+func TestWebhookConfigurationsRendered(t *testing.T) {
+	h := newHelm(t, "")
+	for _, c := range []struct {
+		render   int
+		fullname string
+		exempt   []string
+		failure  admissionregistrationv1.FailurePolicyType
+		timeout  int32
+	}{
+		{0, "bulwark", []string{"kube-system", "bulwark-system"}, admissionregistrationv1.Fail, 5},
+		{1, "bulwark", []string{"kube-system", "bulwark-system", "monitoring", "ci"}, admissionregistrationv1.Ignore, 5},
+		{2, "prod-bulwark", []string{"kube-system", "security"}, admissionregistrationv1.Fail, 10},
+	} {
+		r := renders[c.render]
+		t.Run(r.name, func(t *testing.T) {
+			objs := parseManifest(t, render(t, h, r.release, r.namespace, r.flags...))
+			var v admissionregistrationv1.ValidatingWebhookConfiguration
+			var m admissionregistrationv1.MutatingWebhookConfiguration
+			decode(t, find(t, objs, "ValidatingWebhookConfiguration", c.fullname), &v)
+			decode(t, find(t, objs, "MutatingWebhookConfiguration", c.fullname), &m)
+			wantV, wantM := wantWebhooks(c.fullname, r.namespace, c.exempt, c.failure, c.timeout)
+			checkWebhooks(t, &v, &m, wantV, wantM)
+			// The caBundle is left to the certificate manager; cert-manager's cainjector is
+			// pointed at the serving Certificate.
+			for _, cfg := range []struct {
+				name        string
+				annotations map[string]string
+				bundle      []byte
+			}{{"validating", v.Annotations, v.Webhooks[0].ClientConfig.CABundle}, {"mutating", m.Annotations, m.Webhooks[0].ClientConfig.CABundle}} {
+				if len(cfg.bundle) != 0 {
+					t.Errorf("%s: the chart renders a caBundle", cfg.name)
+				}
+				want := ""
+				if r.certManager {
+					want = r.namespace + "/" + c.fullname + "-serving-cert"
+				}
+				if got := cfg.annotations["cert-manager.io/inject-ca-from"]; got != want {
+					t.Errorf("%s: cert-manager.io/inject-ca-from = %q, want %q", cfg.name, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestDeployment checks the Deployment's contract: the args, POD_NAMESPACE, probes, the
+// grace period against the shutdown timeout, the cert dir volume per TLS mode, and the PDB.
+func TestDeployment(t *testing.T) {
+	h := newHelm(t, "")
+	common := []string{
+		"serve",
+		"--namespace=$(POD_NAMESPACE)",
+		"--policy-configmap=$(POD_NAMESPACE)/bulwark-policy",
+		"--service-name=bulwark",
+		"--webhook-config-name=bulwark",
+		"--leader-elect",
+		"--cert-dir=/tmp/k8s-webhook-server/serving-certs",
+	}
+	for _, c := range []struct {
+		name        string
+		flags       []string
+		args        []string
+		certVolume  corev1.VolumeSource
+		replicas    int32
+		pdb         bool
+		grace       int64
+		priority    string
+		shutdownArg string
+	}{
+		{
+			name: "built-in TLS", args: append(slices.Clone(common), "--tls-secret=bulwark-tls", "--log-level=info", "--graceful-shutdown-timeout=25s"),
+			certVolume: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}, replicas: 2, pdb: true, grace: 35,
+		},
+		{
+			name: "cert-manager", flags: []string{"--set", "certManager.enabled=true", "--set", "replicaCount=1", "--set", "priorityClassName=system-cluster-critical",
+				"--set", "terminationGracePeriodSeconds=60", "--set", "preStopSleepSeconds=0", "--set", "logLevel=debug"},
+			args:       append(slices.Clone(common), "--log-level=debug", "--graceful-shutdown-timeout=55s"),
+			certVolume: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "bulwark-tls"}}, replicas: 1, pdb: false, grace: 60,
+			priority: "system-cluster-critical",
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			objs := parseManifest(t, h.template(t, c.flags...))
+			var d appsv1.Deployment
+			decode(t, find(t, objs, "Deployment", "bulwark"), &d)
+			spec := d.Spec.Template.Spec
+			if len(spec.Containers) != 1 {
+				t.Fatalf("%d containers, want 1", len(spec.Containers))
+			}
+			ctr := spec.Containers[0]
+			if !reflect.DeepEqual(ctr.Args, c.args) {
+				t.Errorf("args:\n got  %q\n want %q", ctr.Args, c.args)
+			}
+			if ctr.Image != "ghcr.io/bulwark-k8s/bulwark:0.1.0" {
+				t.Errorf("image %q", ctr.Image)
+			}
+			wantEnv := []corev1.EnvVar{{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}}}
+			if !reflect.DeepEqual(ctr.Env, wantEnv) {
+				t.Errorf("env %+v, want POD_NAMESPACE from metadata.namespace", ctr.Env)
+			}
+			probe := func(name string, p *corev1.Probe, path string) {
+				if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != path || p.HTTPGet.Port.String() != "health" {
+					t.Errorf("%s probe %+v, want GET %s on the health port", name, p, path)
+				}
+			}
+			probe("liveness", ctr.LivenessProbe, "/healthz")
+			probe("readiness", ctr.ReadinessProbe, "/readyz")
+			ports := map[string]int32{}
+			for _, p := range ctr.Ports {
+				ports[p.Name] = p.ContainerPort
+			}
+			if want := map[string]int32{"webhook": 9443, "metrics": 8080, "health": 8081}; !reflect.DeepEqual(ports, want) {
+				t.Errorf("ports %v, want %v", ports, want)
+			}
+			if ctr.Resources.Requests.Cpu().IsZero() || ctr.Resources.Requests.Memory().IsZero() || ctr.Resources.Limits.Cpu().IsZero() || ctr.Resources.Limits.Memory().IsZero() {
+				t.Errorf("resources %+v: want cpu and memory requests and limits", ctr.Resources)
+			}
+			// The kubelet waits for the preStop sleep and the graceful shutdown before SIGKILL.
+			var shutdown time.Duration
+			for _, a := range ctr.Args {
+				if v, ok := strings.CutPrefix(a, "--graceful-shutdown-timeout="); ok {
+					var err error
+					if shutdown, err = time.ParseDuration(v); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			var preStop time.Duration
+			if ctr.Lifecycle != nil && ctr.Lifecycle.PreStop != nil && ctr.Lifecycle.PreStop.Sleep != nil {
+				preStop = time.Duration(ctr.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+			}
+			grace := time.Duration(ptr.Deref(spec.TerminationGracePeriodSeconds, 30)) * time.Second
+			if ptr.Deref(spec.TerminationGracePeriodSeconds, 0) != c.grace || grace <= preStop+shutdown {
+				t.Errorf("terminationGracePeriodSeconds %s, preStop sleep %s, graceful shutdown %s: want grace %ds > sleep + shutdown", grace, preStop, shutdown, c.grace)
+			}
+			if !ptr.Deref(spec.AutomountServiceAccountToken, false) {
+				t.Error("automountServiceAccountToken is not true: Bulwark talks to the API")
+			}
+			if spec.ServiceAccountName != "bulwark" {
+				t.Errorf("serviceAccountName %q", spec.ServiceAccountName)
+			}
+			if spec.PriorityClassName != c.priority {
+				t.Errorf("priorityClassName %q, want %q", spec.PriorityClassName, c.priority)
+			}
+			if ptr.Deref(d.Spec.Replicas, 0) != c.replicas {
+				t.Errorf("replicas %d, want %d", ptr.Deref(d.Spec.Replicas, 0), c.replicas)
+			}
+			if len(spec.TopologySpreadConstraints) == 0 || spec.TopologySpreadConstraints[0].TopologyKey != "kubernetes.io/hostname" ||
+				spec.TopologySpreadConstraints[0].LabelSelector == nil {
+				t.Errorf("topologySpreadConstraints %+v, want a spread over kubernetes.io/hostname selecting the release's pods", spec.TopologySpreadConstraints)
+			}
+			volumes := map[string]corev1.Volume{}
+			for _, v := range spec.Volumes {
+				volumes[v.Name] = v
+			}
+			mounts := map[string]string{}
+			for _, m := range ctr.VolumeMounts {
+				mounts[m.MountPath] = m.Name
+			}
+			if tmp := volumes[mounts["/tmp"]]; tmp.EmptyDir == nil {
+				t.Errorf("/tmp is not an emptyDir: %+v", tmp)
+			}
+			cert := volumes[mounts["/tmp/k8s-webhook-server/serving-certs"]]
+			switch {
+			case c.certVolume.EmptyDir != nil && cert.EmptyDir == nil:
+				t.Errorf("cert dir volume %+v, want an emptyDir", cert)
+			case c.certVolume.Secret != nil && (cert.Secret == nil || cert.Secret.SecretName != c.certVolume.Secret.SecretName):
+				t.Errorf("cert dir volume %+v, want the Secret %s", cert, c.certVolume.Secret.SecretName)
+			}
+			hasPDB := false
+			for _, o := range objs {
+				if o.Kind == "PodDisruptionBudget" {
+					hasPDB = true
+					var pdb policyv1.PodDisruptionBudget
+					decode(t, o, &pdb)
+					if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 ||
+						!reflect.DeepEqual(pdb.Spec.Selector.MatchLabels, d.Spec.Selector.MatchLabels) {
+						t.Errorf("PodDisruptionBudget %+v, want minAvailable 1 over the Deployment's pods", pdb.Spec)
+					}
+				}
+			}
+			if hasPDB != c.pdb {
+				t.Errorf("PodDisruptionBudget rendered: %v, want %v (only with more than one replica)", hasPDB, c.pdb)
+			}
+		})
+	}
+}
+
+// TestPodPassesOwnProfiles: Bulwark's own pod passes its restricted profile with no
+// violation, and the default nsa profile with only the audit of the service account token
+// (which Bulwark needs), in every rendering.
+func TestPodPassesOwnProfiles(t *testing.T) {
+	h := newHelm(t, "")
+	restricted, err := policy.FromProfile(policy.Restricted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsa, err := policy.FromProfile(policy.NSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range renders {
+		t.Run(r.name, func(t *testing.T) {
+			var deployment string
+			for _, o := range parseManifest(t, render(t, h, r.release, r.namespace, r.flags...)) {
+				if o.Kind == "Deployment" {
+					deployment = string(o.YAML)
+				}
+			}
+			docs, err := scan.Read([]string{"-"}, strings.NewReader(deployment))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(docs) != 1 {
+				t.Fatalf("%d documents, want the Deployment", len(docs))
+			}
+			res, err := scan.EvaluatePolicy(docs, restricted, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res[0].Exempt != "" || res[0].Skipped {
+				t.Fatalf("the Deployment was not evaluated: exempt %q, skipped %v", res[0].Exempt, res[0].Skipped)
+			}
+			for _, v := range res[0].Violations {
+				t.Errorf("restricted: %s", v)
+			}
+			res, err = scan.EvaluatePolicy(docs, nsa, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range res[0].Violations {
+				if v.Check != "automount-service-account-token" || v.Action != checks.Audit {
+					t.Errorf("nsa: %s (%s)", v, v.Action)
+				}
+			}
+		})
+	}
+}
+
+// TestPolicyConfigMap: the policy rendered from values is a valid Bulwark policy (as
+// `bulwark serve` validates it at start), under the key and name the Deployment reads.
+func TestPolicyConfigMap(t *testing.T) {
+	h := newHelm(t, "")
+	for _, c := range []struct {
+		render  int
+		name    string
+		profile string
+	}{
+		{0, "bulwark-policy", policy.NSA},
+		{1, "bulwark-policy", policy.Restricted},
+		{2, "prod-bulwark-policy", policy.NSA},
+	} {
+		r := renders[c.render]
+		t.Run(r.name, func(t *testing.T) {
+			objs := parseManifest(t, render(t, h, r.release, r.namespace, r.flags...))
+			var cm corev1.ConfigMap
+			decode(t, find(t, objs, "ConfigMap", c.name), &cm)
+			doc, ok := cm.Data[policy.ConfigMapKey]
+			if !ok || len(cm.Data) != 1 {
+				t.Fatalf("ConfigMap data keys %v, want only %s", keys(cm.Data), policy.ConfigMapKey)
+			}
+			snap, err := policy.Parse([]byte(doc), "ConfigMap "+c.name)
+			if err != nil {
+				t.Fatalf("the rendered policy is invalid: %v\n%s", err, doc)
+			}
+			if !strings.Contains(doc, "profile: "+c.profile+"\n") {
+				t.Errorf("policy.yaml does not select profile %s:\n%s", c.profile, doc)
+			}
+			_ = snap
+		})
+	}
+	// The non-default policy keeps its per-check actions through Helm's YAML 1.1: the quoted
+	// "off" stays a string.
+	objs := parseManifest(t, h.template(t, "-f", "testdata/values-nondefault.yaml"))
+	var cm corev1.ConfigMap
+	decode(t, find(t, objs, "ConfigMap", "bulwark-policy"), &cm)
+	for _, want := range []string{"image-tag:\n    action: enforce", "read-only-root-filesystem:\n    action: \"off\""} {
+		if !strings.Contains(cm.Data[policy.ConfigMapKey], want) {
+			t.Errorf("policy.yaml lacks %q:\n%s", want, cm.Data[policy.ConfigMapKey])
+		}
+	}
+}
+
+func keys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -6,6 +6,7 @@ package admission
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	kjson "sigs.k8s.io/json"
 
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
 	"github.com/bulwark-k8s/bulwark/pkg/metrics"
@@ -95,6 +97,19 @@ func inspect(req *admission.Request) (*subject, error) {
 		resource:  resourceLabel(req),
 		operation: operationLabel(req),
 	}
+	// The apiserver always sends a uid, an operation, a kind and a resource; without them
+	// the AdmissionReview had no request at all (controller-runtime decodes a missing request
+	// as an empty one).
+	switch {
+	case req.UID == "" && req.Operation == "" && req.Kind.Kind == "" && req.Resource.Resource == "":
+		return nil, errors.New("the AdmissionReview has no request")
+	case req.UID == "":
+		return nil, errors.New("the AdmissionReview request has no uid")
+	case req.Operation == "":
+		return nil, errors.New("the AdmissionReview request has no operation")
+	case req.Kind.Kind == "" || req.Resource.Resource == "":
+		return nil, errors.New("the AdmissionReview request has no kind or no resource")
+	}
 	switch req.Operation {
 	case admissionv1.Create, admissionv1.Update:
 	default:
@@ -109,12 +124,18 @@ func inspect(req *admission.Request) (*subject, error) {
 		s.skip = "subresource " + req.SubResource + " is not evaluated"
 		return s, nil
 	}
+	if err := kindMatchesResource(req); err != nil {
+		return nil, err
+	}
 	if _, ok := podspec.ShapeOf(s.gk); !ok {
 		s.skip = "kind " + s.gk.String() + " carries no pod template Bulwark knows"
 		return s, nil
 	}
 	if len(req.Object.Raw) == 0 {
 		return nil, fmt.Errorf("the AdmissionReview request has no object")
+	}
+	if err := objectKindMatches(req); err != nil {
+		return nil, err
 	}
 	pod, _, err := podspec.Decode(s.gk, req.Object.Raw)
 	if err != nil {
@@ -132,6 +153,62 @@ func inspect(req *admission.Request) (*subject, error) {
 		}
 	}
 	return s, nil
+}
+
+// resourceOf is the resource the apiserver serves a kind Bulwark evaluates as: the lower-case
+// plural, which for every such kind is the kind with an "s" ("pods", "cronjobs").
+func resourceOf(gk schema.GroupKind) schema.GroupResource {
+	return schema.GroupResource{Group: gk.Group, Resource: strings.ToLower(gk.Kind) + "s"}
+}
+
+// kindMatchesResource rejects a request whose kind is not the kind of its resource when
+// either one is a kind Bulwark evaluates: the decision follows the kind, so a Pod sent as
+// "deployments" (or a "pods" request that claims to be some other kind, to be skipped) is
+// bad input, not something to evaluate or admit.
+func kindMatchesResource(req *admission.Request) error {
+	gk := schema.GroupKind{Group: req.Kind.Group, Kind: req.Kind.Kind}
+	gr := schema.GroupResource{Group: req.Resource.Group, Resource: req.Resource.Resource}
+	_, known := podspec.ShapeOf(gk)
+	if known && resourceOf(gk) == gr {
+		return nil
+	}
+	resourceKnown := false
+	for _, k := range podspec.Kinds() {
+		if resourceOf(k) == gr {
+			resourceKnown = true
+			break
+		}
+	}
+	if !known && !resourceKnown {
+		return nil
+	}
+	return fmt.Errorf("the AdmissionReview request's kind %s does not match its resource %s", gk, gr)
+}
+
+// objectKindMatches rejects an object whose own apiVersion group or kind differ from the
+// request's kind: it would be decoded as something it is not. An object without them is
+// decoded as the request's kind.
+func objectKindMatches(req *admission.Request) error {
+	var tm struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+	}
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(req.Object.Raw, &tm); err != nil {
+		return nil // podspec.Decode reports it, with the field
+	}
+	if tm.Kind == "" && tm.APIVersion == "" {
+		return nil
+	}
+	gv, err := schema.ParseGroupVersion(tm.APIVersion)
+	if err != nil {
+		return fmt.Errorf("the object's apiVersion %q: %w", tm.APIVersion, err)
+	}
+	if tm.Kind != req.Kind.Kind || gv.Group != req.Kind.Group {
+		got := schema.GroupKind{Group: gv.Group, Kind: tm.Kind}
+		want := schema.GroupKind{Group: req.Kind.Group, Kind: req.Kind.Kind}
+		return fmt.Errorf("the object is a %s, but the AdmissionReview request says %s", got, want)
+	}
+	return nil
 }
 
 // resourceLabel is the resource of a request as metrics label it, with its subresource:

@@ -8,19 +8,48 @@ const (
 )
 
 // seccomp sets the pod's securityContext.seccompProfile.type to RuntimeDefault when the pod
-// has no seccompProfile in any form (nor the legacy pod annotation). For an ephemeral-only
-// target it sets it on each new ephemeral container instead, when neither the pod nor the
-// container has one. Not on Windows pods, where the apiserver rejects seccompProfile.
+// has no seccompProfile field and no legacy pod annotation that says otherwise. For an
+// ephemeral-only target it sets it on each new ephemeral container instead, when neither the
+// pod nor the container has one. Not on Windows pods, where the apiserver rejects
+// seccompProfile.
+//
+// The legacy annotations: the apiserver rejects a pod whose annotation and field disagree,
+// and kubelets no longer read the annotation, so a pod with only the annotation runs without
+// a profile unless the field is set. The field is set when every annotation that applies says
+// runtime/default (or its older spelling docker/default), which RuntimeDefault agrees with;
+// any other value (unconfined, localhost/...) is left alone.
 var seccompDefault = defaulter{
 	name: Seccomp,
 	flag: func(o *Options) *bool { return &o.Seccomp },
 	pod: func(p *pod) error {
-		if has, err := p.annotation(seccompPodAnnotation); has || err != nil {
+		if ok, err := seccompAnnotationsAllowDefault(p, seccompPodAnnotation); !ok || err != nil {
 			return err
 		}
 		return seccompOn(p, p.securityContext)
 	},
 	container: seccompContainer,
+}
+
+// seccompAnnotationsAllowDefault reports whether setting RuntimeDefault agrees with every one
+// of the legacy annotations keys the pod template has: each absent, runtime/default or
+// docker/default.
+func seccompAnnotationsAllowDefault(p *pod, keys ...string) (bool, error) {
+	meta, err := p.spec.parent.child("metadata")
+	if err != nil {
+		return false, err
+	}
+	annotations, err := meta.child("annotations")
+	if err != nil {
+		return false, err
+	}
+	for _, k := range keys {
+		switch v := annotations.get(k); v {
+		case nil, "runtime/default", "docker/default":
+		default:
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 func seccompContainer(p *pod, c *container) error {
@@ -34,10 +63,8 @@ func seccompContainer(p *pod, c *container) error {
 	if podSC.get("seccompProfile") != nil {
 		return nil
 	}
-	for _, a := range []string{seccompPodAnnotation, seccompContainerAnnotationPrefix + c.name} {
-		if has, err := p.annotation(a); has || err != nil {
-			return err
-		}
+	if ok, err := seccompAnnotationsAllowDefault(p, seccompPodAnnotation, seccompContainerAnnotationPrefix+c.name); !ok || err != nil {
+		return err
 	}
 	return seccompOn(p, c.securityContext)
 }

@@ -90,7 +90,7 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 			source += ", namespace rule " + strconv.Quote(dec.Rule)
 		}
 		msg := fmt.Sprintf("%s violates %d Bulwark %s (%s):\n%s", name, len(ids),
-			plural(len(ids), "check", "checks"), source, joinLines(denials))
+			plural(len(ids), "check", "checks"), source, joinLines(capDenials(denials)))
 		resp = admission.Denied(msg)
 		v.Log.Info("denied", "uid", req.UID, "kind", req.Kind.Kind, "namespace", req.Namespace,
 			"name", name, "user", req.UserInfo.Username, "operation", s.operation, "dryRun", req.DryRun != nil && *req.DryRun,
@@ -129,4 +129,17 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// maxDenialLines bounds the violations a denial lists: a pod with hundreds of containers would
+// otherwise send back a message of hundreds of kilobytes.
+const maxDenialLines = 50
+
+// capDenials keeps the first maxDenialLines violations and says how many more there are.
+func capDenials(lines []string) []string {
+	if len(lines) <= maxDenialLines {
+		return lines
+	}
+	out := append([]string{}, lines[:maxDenialLines]...)
+	return append(out, fmt.Sprintf("... and %d more; run `bulwark scan` on the manifest to see them all", len(lines)-maxDenialLines))
 }

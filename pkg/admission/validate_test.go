@@ -685,3 +685,28 @@ func filter(m map[string]float64, substr string) map[string]float64 {
 	}
 	return out
 }
+
+// TestDenialIsBounded: a pod with many violating containers gets a denial listing the first
+// violations and how many more there are, not a message of hundreds of kilobytes.
+func TestDenialIsBounded(t *testing.T) {
+	h := newHarness(t, profile(t, "nsa"))
+	var containers []string
+	for i := 0; i < 200; i++ {
+		containers = append(containers, fmt.Sprintf(`{"name":"c%d","image":"nginx:1","securityContext":{"privileged":true}}`, i))
+	}
+	spec := `{"containers":[` + strings.Join(containers, ",") + `]}`
+	resp := h.v.Handle(context.Background(), request(admissionv1.Create, kPod, "x", kPod.object("x", spec), ""))
+	if resp.Allowed {
+		t.Fatal("admitted")
+	}
+	lines := strings.Split(resp.Result.Message, "\n")
+	if got := len(lines); got != 1+maxDenialLines+1 {
+		t.Fatalf("%d lines, want the header, %d violations and a trailer", got, maxDenialLines)
+	}
+	if want := `Pod "x" violates 1 Bulwark check (profile nsa):`; lines[0] != want {
+		t.Errorf("header %q, want %q", lines[0], want)
+	}
+	if want := "... and 150 more; run `bulwark scan` on the manifest to see them all"; lines[len(lines)-1] != want {
+		t.Errorf("trailer %q, want %q", lines[len(lines)-1], want)
+	}
+}

@@ -17,7 +17,7 @@ GO_BUILD_FLAGS := -trimpath -ldflags "$(LDFLAGS)"
 TEST_TOOLS := etcd kube-apiserver kubectl helm
 RUN_TOOLS  := etcd kube-apiserver kubectl
 
-.PHONY: all build docker-build tools test unit vet fmt-check run clean
+.PHONY: all build docker-build tools test unit vet fmt-check run clean bench
 
 all: build
 
@@ -55,6 +55,38 @@ run: build
 	@hack/tools.sh $(RUN_TOOLS) >/dev/null
 	$(GO) build -o bin/local-cluster ./hack/run
 	bin/local-cluster --binary $(BIN) --kubeconfig .local/kubeconfig
+
+## bench: the hot-path benchmarks beside the upstream Pod Security admission, and `bulwark scan`
+## over 10,000 generated manifests (docs/performance.md); raw results in .local/bench. Not part
+## of `make test`. BENCH selects benchmarks, BENCH_COUNT rounds, BENCH_TIME is -benchtime. The
+## rounds run every benchmark once each, so that load from elsewhere spreads over all of them.
+BENCH       ?= .
+BENCH_COUNT ?= 6
+BENCH_TIME  ?= 1s
+BENCH_OUT   := .local/bench
+BENCHSTAT   ?= $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+bench: build
+	@mkdir -p $(BENCH_OUT)
+	$(GO) test -c -o $(BENCH_OUT)/bench.test ./test/bench/
+	@rm -f $(BENCH_OUT)/hotpath.txt
+	@for i in $$(seq $(BENCH_COUNT)); do \
+		echo "== round $$i of $(BENCH_COUNT): go test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCH_TIME) ./test/bench/"; \
+		(cd test/bench && $(CURDIR)/$(BENCH_OUT)/bench.test -test.run '^$$' -test.bench '$(BENCH)' -test.benchmem \
+			-test.benchtime $(BENCH_TIME) -test.timeout 60m) | tee -a $(BENCH_OUT)/hotpath.txt; \
+		[[ $${PIPESTATUS[0]} == 0 ]] || exit 1; \
+	done
+	@echo "== bulwark scan over 10,000 generated manifests (hack/bench/scan)"
+	$(GO) run ./hack/bench/scan --binary $(BIN) --runs $(BENCH_COUNT) | tee $(BENCH_OUT)/scan.txt
+	@echo "== every benchmark: median and 95% confidence interval"
+	@$(BENCHSTAT) $(BENCH_OUT)/hotpath.txt | tee $(BENCH_OUT)/summary.txt
+	@$(BENCHSTAT) $(BENCH_OUT)/scan.txt | tee -a $(BENCH_OUT)/summary.txt
+	@for step in Decode Evaluate DecodeEvaluate Mutate Handle ServeHTTP; do \
+		echo "== $$step: Bulwark beside PSA, per fixture (vs base: against the first column, PSA)"; \
+		$(BENCHSTAT) -filter ".name:$$step" -col /engine -row /fixture $(BENCH_OUT)/hotpath.txt | tee -a $(BENCH_OUT)/summary.txt; \
+	done
+	@echo "== the target: Bulwark's whole request (ServeHTTP) against PSA's bare evaluator plus JSON decoding"
+	@$(BENCHSTAT) -filter "(.name:DecodeEvaluate /engine:psa-restricted) OR (.name:ServeHTTP (/engine:bulwark-validate-restricted OR /engine:bulwark-validate-nsa)) OR (.name:Handle (/engine:bulwark-validate-restricted OR /engine:bulwark-validate-nsa))" \
+		-col .name,/engine -row /fixture $(BENCH_OUT)/hotpath.txt | tee -a $(BENCH_OUT)/summary.txt
 
 clean:
 	rm -rf bin .local

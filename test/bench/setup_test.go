@@ -1,0 +1,356 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/go-logr/zapr"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	admissionv1 "k8s.io/api/admission/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	corev1listers "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/component-base/metrics"
+	psaadmission "k8s.io/pod-security-admission/admission"
+	psaload "k8s.io/pod-security-admission/admission/api/load"
+	psaapi "k8s.io/pod-security-admission/api"
+	psametrics "k8s.io/pod-security-admission/metrics"
+	psapolicy "k8s.io/pod-security-admission/policy"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	cradmission "sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	kjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+
+	bulwarkadmission "github.com/bulwark-k8s/bulwark/pkg/admission"
+	bulwarkmetrics "github.com/bulwark-k8s/bulwark/pkg/metrics"
+	"github.com/bulwark-k8s/bulwark/pkg/policy"
+)
+
+// fixture is one object of test/testdata/bench, as the kube-apiserver sends it.
+type fixture struct {
+	name     string
+	file     string
+	gvk      metav1.GroupVersionKind
+	resource string
+	// manager is the field manager that created the object: kubectl-client-side-apply (which
+	// also writes the last-applied-configuration annotation) or a controller.
+	manager string
+	// What the engines must decide, checked once before measuring so that a benchmark never
+	// times a short-cut by mistake.
+	psaAllowed    bool // PSA restricted
+	restrictedOK  bool // Bulwark restricted: no violation at all
+	nsaDenied     bool // Bulwark nsa: an enforced violation
+	mutatePatches bool // Bulwark nsa mutation adds something
+
+	gk     schema.GroupKind
+	raw    []byte // the object, compact JSON
+	review []byte // the AdmissionReview request body
+	req    cradmission.Request
+}
+
+var fixtures = []*fixture{
+	{name: "restricted-pod", file: "restricted-pod.yaml", gvk: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, resource: "pods",
+		manager: "kube-controller-manager", psaAllowed: true, restrictedOK: true},
+	{name: "violating-pod", file: "violating-pod.yaml", gvk: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, resource: "pods",
+		manager: kubectlApply, nsaDenied: true, mutatePatches: true},
+	{name: "minimal-pod", file: "minimal-pod.yaml", gvk: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, resource: "pods",
+		manager: kubectlApply, mutatePatches: true},
+	{name: "deployment", file: "deployment.yaml", gvk: metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, resource: "deployments",
+		manager: kubectlApply, psaAllowed: true, restrictedOK: true, mutatePatches: true},
+}
+
+const (
+	namespace    = "team-a"
+	kubectlApply = "kubectl-client-side-apply"
+)
+
+var (
+	setupOnce sync.Once
+	setupErr  error
+	env       *environment
+)
+
+// environment is everything the benchmarks share: Bulwark's handlers wired as `bulwark serve`
+// wires them, and the upstream Pod Security admission wired as its webhook wires it.
+type environment struct {
+	nsa, restricted *policy.Snapshot
+
+	validateNSA, validateRestricted, mutateNSA *bulwarkadmission.Options
+	// The controller-runtime webhooks, instrumented as the webhook server registers them.
+	httpValidateNSA, httpValidateRestricted, httpMutateNSA http.Handler
+
+	psaEval      psapolicy.Evaluator
+	psaRestrict  psaapi.LevelVersion
+	psaAdmission *psaadmission.Admission
+	psaWebhook   http.Handler
+}
+
+func setup(b *testing.B) *environment {
+	b.Helper()
+	setupOnce.Do(func() { env, setupErr = newEnvironment() })
+	if setupErr != nil {
+		b.Fatal(setupErr)
+	}
+	return env
+}
+
+func newEnvironment() (*environment, error) {
+	for _, f := range fixtures {
+		if err := f.load(); err != nil {
+			return nil, err
+		}
+	}
+	e := &environment{}
+	var err error
+	if e.nsa, err = policy.FromProfile(policy.NSA); err != nil {
+		return nil, err
+	}
+	if e.restricted, err = policy.FromProfile(policy.Restricted); err != nil {
+		return nil, err
+	}
+
+	// The logger `bulwark serve` builds: zap JSON at info, no sampling; here into io.Discard.
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.TimeKey = "ts"
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	zl := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(encCfg), zapcore.AddSync(io.Discard), zap.InfoLevel),
+		zap.AddCaller(), zap.AddStacktrace(zap.ErrorLevel))
+	log := zapr.NewLogger(zl)
+	ctrllog.SetLogger(log)
+
+	// Namespace labels from an informer cache, as the server reads them: the controller-runtime
+	// cache returns a deep copy of the cached Namespace.
+	nsIndexer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	if err := nsIndexer.Add(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace, Labels: map[string]string{
+		"kubernetes.io/metadata.name":        namespace,
+		psaapi.EnforceLevelLabel:             string(psaapi.LevelRestricted),
+		"app.kubernetes.io/part-of":          "shop",
+		"team.example.com/cost-center":       "cc-1234",
+		"team.example.com/on-call-rotation":  "shop-primary",
+		"kubernetes.io/metadata.environment": "production",
+	}}}); err != nil {
+		return nil, err
+	}
+	nsLister := corev1listers.NewNamespaceLister(nsIndexer)
+	namespaces := func(_ context.Context, name string) (map[string]string, error) {
+		ns, err := nsLister.Get(name)
+		if err != nil {
+			return nil, err
+		}
+		return ns.DeepCopy().Labels, nil
+	}
+	options := func(snap *policy.Snapshot) (*bulwarkadmission.Options, error) {
+		rec, err := bulwarkmetrics.NewPrometheus(prometheus.NewRegistry())
+		if err != nil {
+			return nil, err
+		}
+		return &bulwarkadmission.Options{
+			Policy: policy.NewHolder(snap), Metrics: rec, Namespaces: namespaces,
+			OwnNamespace: "bulwark-system", Log: log.WithName("admission"),
+		}, nil
+	}
+	if e.validateNSA, err = options(e.nsa); err != nil {
+		return nil, err
+	}
+	if e.validateRestricted, err = options(e.restricted); err != nil {
+		return nil, err
+	}
+	e.mutateNSA = e.validateNSA
+	instrumented := func(path string, h cradmission.Handler) (http.Handler, error) {
+		return cradmission.StandaloneWebhook(&webhook.Admission{Handler: h}, cradmission.StandaloneOptions{MetricsPath: path})
+	}
+	if e.httpValidateNSA, err = instrumented("/validate", bulwarkadmission.NewValidator(*e.validateNSA)); err != nil {
+		return nil, err
+	}
+	if e.httpValidateRestricted, err = instrumented("/validate-restricted", bulwarkadmission.NewValidator(*e.validateRestricted)); err != nil {
+		return nil, err
+	}
+	if e.httpMutateNSA, err = instrumented("/mutate", bulwarkadmission.NewMutator(*e.mutateNSA)); err != nil {
+		return nil, err
+	}
+
+	// The upstream Pod Security admission, as k8s.io/pod-security-admission/cmd/webhook sets
+	// it up (server.Setup): the default configuration, the namespace from an informer lister
+	// (its enforce label at restricted), Prometheus metrics.
+	if e.psaEval, err = psapolicy.NewEvaluator(psapolicy.DefaultChecks(), nil); err != nil {
+		return nil, err
+	}
+	e.psaRestrict = psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()}
+	cfg, err := psaload.LoadFromData(nil)
+	if err != nil {
+		return nil, err
+	}
+	rec := psametrics.NewPrometheusRecorder(psaapi.GetAPIVersion())
+	rec.MustRegister(metrics.NewKubeRegistry().MustRegister)
+	e.psaAdmission = &psaadmission.Admission{
+		Configuration: cfg, Evaluator: e.psaEval, Metrics: rec,
+		PodSpecExtractor: psaadmission.DefaultPodSpecExtractor{},
+		NamespaceGetter:  psaadmission.NamespaceGetterFromListerAndClient(nsLister, nil),
+		PodLister:        noPods{},
+	}
+	if err := e.psaAdmission.CompleteConfiguration(); err != nil {
+		return nil, err
+	}
+	if err := e.psaAdmission.ValidateConfiguration(); err != nil {
+		return nil, err
+	}
+	e.psaWebhook = &psaWebhook{delegate: e.psaAdmission}
+	return e, e.check()
+}
+
+type noPods struct{}
+
+func (noPods) ListPods(context.Context, string) ([]*corev1.Pod, error) { return nil, nil }
+
+// load reads the fixture and builds the AdmissionReview a kube-apiserver sends for its CREATE
+// by kubectl apply.
+func (f *fixture) load() error {
+	y, err := os.ReadFile(filepath.Join("..", "testdata", "bench", f.file))
+	if err != nil {
+		return err
+	}
+	written, err := yaml.YAMLToJSON(y)
+	if err != nil {
+		return err
+	}
+	if f.raw, err = asStored(written, f.manager); err != nil {
+		return err
+	}
+	f.gk = schema.GroupKind{Group: f.gvk.Group, Kind: f.gvk.Kind}
+	var meta struct {
+		Metadata metav1.ObjectMeta `json:"metadata"`
+	}
+	if err := json.Unmarshal(f.raw, &meta); err != nil {
+		return err
+	}
+	gvr := metav1.GroupVersionResource{Group: f.gvk.Group, Version: f.gvk.Version, Resource: f.resource}
+	dryRun := false
+	review := admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{
+			UID:  "705ab4f5-6393-11e8-b7cc-42010a800002",
+			Kind: f.gvk, Resource: gvr, RequestKind: &f.gvk, RequestResource: &gvr,
+			Name: meta.Metadata.Name, Namespace: namespace, Operation: admissionv1.Create,
+			UserInfo: authenticationv1.UserInfo{
+				Username: "alice@example.com", UID: "b0b1c2d3-0000-4000-8000-00000000a11c",
+				Groups: []string{"developers", "system:authenticated"},
+			},
+			Object:  runtime.RawExtension{Raw: f.raw},
+			DryRun:  &dryRun,
+			Options: runtime.RawExtension{Raw: []byte(`{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1","fieldManager":"kubectl-client-side-apply","fieldValidation":"Strict"}`)},
+		},
+	}
+	if f.review, err = json.Marshal(review); err != nil {
+		return err
+	}
+	// The request as controller-runtime hands it to a handler.
+	return json.Unmarshal(f.review, &struct {
+		Request *admissionv1.AdmissionRequest `json:"request"`
+	}{&f.req.AdmissionRequest})
+}
+
+// psaTemplate decodes the fixture's object into its typed form and returns the pod template,
+// as PSA's DefaultPodSpecExtractor sees it.
+func (f *fixture) psaTemplate() (*metav1.ObjectMeta, *corev1.PodSpec, error) {
+	if f.gvk.Kind == "Pod" {
+		var pod corev1.Pod
+		if err := kjson.UnmarshalCaseSensitivePreserveInts(f.raw, &pod); err != nil {
+			return nil, nil, err
+		}
+		return &pod.ObjectMeta, &pod.Spec, nil
+	}
+	var d appsv1.Deployment
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(f.raw, &d); err != nil {
+		return nil, nil, err
+	}
+	return &d.Spec.Template.ObjectMeta, &d.Spec.Template.Spec, nil
+}
+
+// serve sends body through an http.Handler as the webhook server does and returns the
+// AdmissionReview response.
+func serve(h http.Handler, body []byte) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodPost, "/validate?timeout=10s", bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func decodeResponse(w *httptest.ResponseRecorder) (*admissionv1.AdmissionResponse, error) {
+	var out admissionv1.AdmissionReview
+	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+		return nil, err
+	}
+	if out.Response == nil {
+		return nil, errNoResponse
+	}
+	return out.Response, nil
+}
+
+// psaScheme and psaCodecs are the scheme and codecs of the upstream webhook
+// (k8s.io/pod-security-admission/cmd/webhook/server/scheme.go).
+var (
+	psaScheme = runtime.NewScheme()
+	psaCodecs = serializer.NewCodecFactory(psaScheme)
+)
+
+func init() {
+	utilruntime.Must(corev1.AddToScheme(psaScheme))
+	utilruntime.Must(appsv1.AddToScheme(psaScheme))
+	utilruntime.Must(batchv1.AddToScheme(psaScheme))
+	utilruntime.Must(admissionv1.AddToScheme(psaScheme))
+}
+
+// psaWebhook is the request path of the upstream webhook's Server.HandleValidate
+// (k8s.io/pod-security-admission/cmd/webhook/server/server.go v0.37.1), which cannot be
+// imported without its Kubernetes client: read the body, decode the AdmissionReview with the
+// scheme's universal deserializer, Validate, encode the review with encoding/json. Its
+// timeout handling and logging at V(1) (off by default) are left out.
+type psaWebhook struct{ delegate *psaadmission.Admission }
+
+func (s *psaWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer r.Body.Close()
+	limited := &io.LimitedReader{R: r.Body, N: 3 * 1024 * 1024}
+	body, err := io.ReadAll(limited)
+	if err != nil {
+		http.Error(w, "unable to read the body from the incoming request", http.StatusBadRequest)
+		return
+	}
+	if r.Header.Get("Content-Type") != "application/json" {
+		http.Error(w, "unable to process a request with a non-json content type", http.StatusBadRequest)
+		return
+	}
+	kind := admissionv1.SchemeGroupVersion.WithKind("AdmissionReview")
+	obj, gvk, err := psaCodecs.UniversalDeserializer().Decode(body, &kind, nil)
+	if err != nil || *gvk != kind {
+		http.Error(w, "unable to decode the request", http.StatusBadRequest)
+		return
+	}
+	review := obj.(*admissionv1.AdmissionReview)
+	attrs := psaapi.RequestAttributes(review.Request, psaCodecs.UniversalDeserializer())
+	resp := s.delegate.Validate(r.Context(), attrs)
+	resp.UID = review.Request.UID
+	review.Response = resp
+	if err := json.NewEncoder(w).Encode(review); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	}
+}

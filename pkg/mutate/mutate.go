@@ -64,48 +64,75 @@ type Result struct {
 // order (initContainers, containers, ephemeralContainers), each with its defaults in the order
 // of Names.
 func Mutate(gk schema.GroupKind, obj []byte, opts *Options, target Target) (*Result, error) {
+	res, doc, err := mutate(gk, obj, opts, target)
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Patch) == 0 {
+		res.Object = obj
+		return res, nil
+	}
+	if res.Object, err = encode(doc); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Patch is Mutate without Result.Object, which it leaves nil: the operations and the changes
+// are all the webhook answers with, and encoding the whole mutated object would cost as much
+// as decoding it.
+func Patch(gk schema.GroupKind, obj []byte, opts *Options, target Target) (*Result, error) {
+	res, _, err := mutate(gk, obj, opts, target)
+	return res, err
+}
+
+// mutate computes the operations and changes, and returns the mutated document.
+func mutate(gk schema.GroupKind, obj []byte, opts *Options, target Target) (*Result, any, error) {
 	if opts == nil {
 		o := NSADefaults()
 		opts = &o
 	}
 	shape, ok := podspec.ShapeOf(gk)
 	if !ok {
-		return &Result{Object: obj}, nil
+		return &Result{}, nil, nil
 	}
-	orig, err := decode(obj)
+	// The document is decoded for this call only, so the defaults are written into it in place.
+	// Only the pod spec and the template's annotations (legacy seccomp annotations) are read:
+	// the top-level member that holds the pod spec is decoded whole (decoding it level by level
+	// would scan it again at each level), and of the rest only the template's annotations (a
+	// Pod's own), so the object's metadata with its managedFields stays raw.
+	specPtr := shape.SpecPointer()
+	annotations := append(specPtr[:len(specPtr)-1:len(specPtr)-1], "metadata", "annotations")
+	doc, err := decodeFor(obj, specPtr[:1], annotations)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if _, ok := orig.(map[string]any); !ok {
-		return nil, fmt.Errorf("%s is not a JSON object", gk.Kind)
+	root, ok := doc.(map[string]any)
+	if !ok {
+		return nil, nil, fmt.Errorf("%s is not a JSON object", gk.Kind)
 	}
-	work := deepCopy(orig)
-	spec := &object{m: work.(map[string]any)}
-	for _, seg := range shape.SpecPointer() {
+	spec := &object{m: root}
+	for _, seg := range specPtr {
 		if spec, err = spec.child(seg); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !spec.exists() {
-			return &Result{Object: obj}, nil
+			return &Result{}, nil, nil
 		}
 	}
 
-	p, err := newPod(&mutator{orig: orig}, opts, spec, target)
+	p, err := newPod(&mutator{}, opts, spec, target)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := p.apply(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ops := p.patch(work)
+	ops := p.patch(doc)
 	if len(ops) == 0 {
-		return &Result{Object: obj}, nil
+		return &Result{}, nil, nil
 	}
-	out, err := encode(work)
-	if err != nil {
-		return nil, err
-	}
-	return &Result{Patch: ops, Changes: p.changes, Object: out}, nil
+	return &Result{Patch: ops, Changes: p.changes}, doc, nil
 }
 
 // defaulter is one mutation default. pod runs once per pod (not for an ephemeral-only

@@ -213,3 +213,58 @@ func TestEphemeralOnlyLeavesTheRestAlone(t *testing.T) {
 		t.Fatalf("paths %q\nwant  %q", paths, want)
 	}
 }
+
+// TestOnlyTheTemplateIsDecoded: members off the pod spec and the template's annotations (the
+// object's metadata with its managedFields, status, a workload's own fields) are kept as raw
+// JSON, so they come out byte for byte; the legacy seccomp annotation is still seen wherever
+// the template keeps it, and the operations are those of the object without the extra
+// members.
+func TestOnlyTheTemplateIsDecoded(t *testing.T) {
+	const managed = `"managedFields":[{"manager":"kubectl-client-side-apply","operation":"Update","apiVersion":"v1","time":"2026-11-24T06:00:00Z",` +
+		`"fieldsType":"FieldsV1","fieldsV1":{"f:metadata":{"f:annotations":{".":{},"f:note":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{".":{}}}}}}]`
+	const cronJob = `{"apiVersion":"batch/v1","kind":"CronJob","metadata":{"name":"cj","annotations":{"note":"\u003cb\u003e 1.50"},` + managed + `},` +
+		`"spec":{"schedule":"*/5 * * * *","startingDeadlineSeconds":1.0e2,"jobTemplate":{"metadata":{"labels":{"x":"y"}},"spec":{"template":{` +
+		`"metadata":{"annotations":{"seccomp.security.alpha.kubernetes.io/pod":"unconfined"}},"spec":{"containers":[{"name":"app","image":"app:1"}]}}}}},` +
+		`"status":{"lastScheduleTime":"2026-11-24T06:00:00Z"}}`
+	res, err := Mutate(schema.GroupKind{Group: "batch", Kind: "CronJob"}, []byte(cronJob), nil, Target{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`"metadata":{"name":"cj","annotations":{"note":"\u003cb\u003e 1.50"},` + managed + `}`,
+		`"startingDeadlineSeconds":1.0e2`,
+		`"jobTemplate":{"metadata":{"labels":{"x":"y"}}`,
+		`"status":{"lastScheduleTime":"2026-11-24T06:00:00Z"}`,
+	} {
+		if !bytes.Contains(res.Object, []byte(want)) {
+			t.Errorf("%s not kept verbatim in %s", want, res.Object)
+		}
+	}
+	for _, c := range res.Changes {
+		if c.Default == Seccomp {
+			t.Errorf("seccompProfile added despite the template's legacy annotation: %s", c)
+		}
+	}
+
+	// A Pod's template metadata is the object's: with managedFields and the legacy annotation,
+	// the same operations as without managedFields, and no seccompProfile.
+	plain := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","annotations":{"seccomp.security.alpha.kubernetes.io/pod":"unconfined"}},` +
+		`"spec":{"containers":[{"name":"app","image":"app:1"}]}}`
+	withManaged := strings.Replace(plain, `"name":"p",`, `"name":"p",`+managed+`,`, 1)
+	want, err := Patch(podGK, []byte(plain), nil, Target{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Patch(podGK, []byte(withManaged), nil, Target{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) || len(got.Patch) == 0 || got.Object != nil {
+		t.Fatalf("with managedFields: %+v\nwithout: %+v", got, want)
+	}
+	for _, c := range got.Changes {
+		if c.Default == Seccomp {
+			t.Errorf("seccompProfile added despite the pod's legacy annotation: %s", c)
+		}
+	}
+}

@@ -20,6 +20,9 @@ type object struct {
 	ptr      []string // JSON pointer segments from the document root
 	field    string   // dotted field path, e.g. spec.containers[0].securityContext
 	children map[string]*object
+	// created is set when materialize made the object: it was missing (or null) in the
+	// document as received.
+	created bool
 }
 
 // exists reports whether the object is there (present and not null).
@@ -59,6 +62,7 @@ func (o *object) materialize() map[string]any {
 	if o.m == nil {
 		p := o.parent.materialize()
 		o.m = map[string]any{}
+		o.created = true
 		p[o.key] = o.m
 	}
 	return o.m
@@ -88,9 +92,12 @@ func appendSeg(ptr []string, seg ...string) []string {
 	return append(append(make([]string, 0, len(ptr)+len(seg)), ptr...), seg...)
 }
 
-// mutator records the writes made to the working copy, in order.
+// mutator records the writes made to the document, in order. The document is the one decoded
+// for this call, written in place: what it held when received is told by the objects'
+// created flags, not by a copy.
 type mutator struct {
-	orig    any // the document as received; never written
+	// writes holds, per write, the path that its add operation adds: the outermost member on
+	// the way to the write that was missing (or null) in the document as received.
 	writes  [][]string
 	changes []Change
 }
@@ -102,35 +109,48 @@ func (m *mutator) add(def string, o *object, key string, value any, rendered str
 		return false
 	}
 	o.materialize()[key] = value
-	m.writes = append(m.writes, appendSeg(o.ptr, key))
+	// The key was missing or null (or it would hold a value); the objects this mutation
+	// created on the way were too, and the outermost of them is what the operation adds.
+	path := appendSeg(o.ptr, key)
+	for c := o; c != nil && c.created; c = c.parent {
+		path = c.ptr
+	}
+	m.writes = append(m.writes, path)
 	m.changes = append(m.changes, Change{Default: def, Field: joinField(o.field, key), Value: rendered})
 	return true
 }
 
 // patch turns the recorded writes into add operations valid against the original document:
 // each operation adds the outermost missing (or null) member on the way to a write, with
-// everything written below it, and no path is added twice.
-func (m *mutator) patch(work any) []Operation {
+// everything written below it (taken from doc, the document after every write), and no path
+// is added twice.
+func (m *mutator) patch(doc any) []Operation {
 	var ops []Operation
 	done := map[string]bool{}
-	for _, w := range m.writes {
-		path := w[:firstMissing(m.orig, w)]
+	var b strings.Builder
+	for _, path := range m.writes {
+		// A path is covered when it or one of its prefixes was added already.
+		b.Reset()
 		covered := false
-		for i := 1; i <= len(path) && !covered; i++ {
-			covered = done[Pointer(path[:i])]
+		for _, seg := range path {
+			b.WriteByte('/')
+			b.WriteString(pointerEscaper.Replace(seg))
+			if covered = done[b.String()]; covered {
+				break
+			}
 		}
 		if covered {
 			continue
 		}
-		p := Pointer(path)
+		p := b.String()
 		done[p] = true
-		ops = append(ops, Operation{Op: "add", Path: p, Value: lookup(work, path)})
+		ops = append(ops, Operation{Op: "add", Path: p, Value: lookup(doc, path)})
 	}
 	return ops
 }
 
 // firstMissing returns the length of the shortest prefix of path that is missing or null in
-// doc.
+// doc. (The tests check the operations against the original document with it.)
 func firstMissing(doc any, path []string) int {
 	cur := doc
 	for i, seg := range path {
@@ -215,6 +235,63 @@ func decode(data []byte) (any, error) {
 	return v, nil
 }
 
+// decodeFor decodes a JSON document for a mutation that reads and writes only below paths
+// (object keys from the root): the members on the way to each path, and everything below its
+// end, are decoded as decode does, while every other member stays raw JSON (json.RawMessage),
+// which is never read nor written and encodes back as it came. So metadata such as
+// managedFields and the last-applied-configuration annotation, often half of what the
+// apiserver sends, is never turned into maps.
+func decodeFor(data []byte, paths ...[]string) (any, error) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(data, &members); err != nil {
+		// Not JSON, more than one value, or not an object: decode says which, as ever (and
+		// returns what is not an object for the caller to reject).
+		return decode(data)
+	}
+	if members == nil {
+		return nil, nil // null
+	}
+	return decodeMembers(members, paths)
+}
+
+// decodeMembers decodes the members of an object on paths (relative to the object).
+func decodeMembers(members map[string]json.RawMessage, paths [][]string) (map[string]any, error) {
+	out := make(map[string]any, len(members))
+	for key, raw := range members {
+		var below [][]string
+		whole := false
+		for _, p := range paths {
+			if len(p) > 0 && p[0] == key {
+				below = append(below, p[1:])
+				whole = whole || len(p) == 1
+			}
+		}
+		if below == nil {
+			out[key] = raw
+			continue
+		}
+		v, err := decodeBelow(raw, below, whole)
+		if err != nil {
+			return nil, err
+		}
+		out[key] = v
+	}
+	return out, nil
+}
+
+// decodeBelow decodes one member on paths: whole when a path ends there (or the value is not
+// an object), else its own members on the rest of the paths.
+func decodeBelow(raw json.RawMessage, paths [][]string, whole bool) (any, error) {
+	if trimmed := bytes.TrimLeft(raw, " \t\r\n"); whole || len(trimmed) == 0 || trimmed[0] != '{' {
+		return decode(raw)
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil {
+		return nil, fmt.Errorf("decoding object: %w", err)
+	}
+	return decodeMembers(members, paths)
+}
+
 func encode(v any) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
@@ -223,25 +300,6 @@ func encode(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
-
-func deepCopy(v any) any {
-	switch c := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(c))
-		for k, e := range c {
-			out[k] = deepCopy(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(c))
-		for i, e := range c {
-			out[i] = deepCopy(e)
-		}
-		return out
-	default:
-		return v // string, json.Number, bool, nil: immutable
-	}
 }
 
 // isZero reports whether v is the JSON number 0.

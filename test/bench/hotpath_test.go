@@ -34,7 +34,7 @@ import (
 //	DecodeEvaluate  both: the reference, "PSA's bare evaluator plus JSON decoding"
 //	DecodeReview    the AdmissionReview body to an admission request (what controller-runtime
 //	                and PSA's webhook do before any handler runs)
-//	Mutate          the nsa mutation's JSON Patch (mutate.Mutate)
+//	Mutate          the nsa mutation's JSON Patch (mutate.Patch, as the mutating webhook runs it)
 //	Encode          the response as controller-runtime writes it (Response.Complete, then the
 //	                AdmissionReview through encoding/json)
 //	Handle          the handler on a decoded admission.Request (Validator.Handle,
@@ -207,7 +207,7 @@ func BenchmarkMutate(b *testing.B) {
 	for _, f := range fixtures {
 		b.Run("fixture="+f.name+"/engine=bulwark-nsa", func(b *testing.B) {
 			run(b, func() {
-				if _, err := mutate.Mutate(f.gk, f.raw, e.nsa.Mutation, mutate.Target{}); err != nil {
+				if _, err := mutate.Patch(f.gk, f.raw, e.nsa.Mutation, mutate.Target{}); err != nil {
 					b.Fatal(err)
 				}
 			})

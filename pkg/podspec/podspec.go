@@ -72,7 +72,10 @@ func Kinds() []schema.GroupKind {
 type Pod struct {
 	// GroupKind of the object that carries the template.
 	GroupKind schema.GroupKind
-	// Object is the object's own metadata (name, namespace, labels).
+	// TypeMeta is the object's own apiVersion and kind, as written. Decode goes by gk and
+	// does not check them.
+	TypeMeta TypeMeta
+	// Object is the object's own metadata (name, namespace, labels), without managedFields.
 	Object metav1.ObjectMeta
 	// Meta is the pod template's metadata (for a Pod, the same as Object).
 	Meta metav1.ObjectMeta
@@ -106,6 +109,55 @@ func (p *Pod) SpecField(field string) string { return p.Shape.SpecPath() + "." +
 // MetaField returns the dotted path of a pod metadata field.
 func (p *Pod) MetaField(field string) string { return p.Shape.MetaPath() + "." + field }
 
+// TypeMeta is an object's own apiVersion and kind, read in the same pass as the rest.
+type TypeMeta struct {
+	// APIVersion and Kind are "" when missing or null.
+	APIVersion, Kind string
+	// NotStrings is set when either is some other JSON value. Decode does not reject that:
+	// it decodes by the kind it is given.
+	NotStrings bool
+}
+
+// typeMeta reads TypeMeta's fields as Decode's structs embed them.
+type typeMeta struct {
+	APIVersion typeField `json:"apiVersion"`
+	Kind       typeField `json:"kind"`
+}
+
+func (t *typeMeta) get() TypeMeta {
+	return TypeMeta{APIVersion: t.APIVersion.s, Kind: t.Kind.s, NotStrings: t.APIVersion.notString || t.Kind.notString}
+}
+
+// typeField is a string member that may hold any JSON value without failing the decoding.
+type typeField struct {
+	s         string
+	notString bool
+}
+
+func (f *typeField) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		return nil
+	}
+	if data[0] != '"' || kjson.UnmarshalCaseSensitivePreserveInts(data, &f.s) != nil {
+		f.notString = true
+	}
+	return nil
+}
+
+// objectMeta is an object's metadata as Decode reads it: metav1.ObjectMeta without
+// managedFields, which the apiserver adds to every object it sends (often as large as the pod
+// spec) and which nothing in the engine reads. The outer field hides the embedded one of the
+// same JSON name; its value is skipped, not decoded.
+type objectMeta struct {
+	metav1.ObjectMeta
+	ManagedFields skipped `json:"managedFields"`
+}
+
+// skipped is a JSON value that is not decoded.
+type skipped struct{}
+
+func (*skipped) UnmarshalJSON([]byte) error { return nil }
+
 // Decode decodes obj (JSON) as a gk and returns its pod template. ok is false when gk carries
 // no pod template the engine knows. Decoding is case-sensitive, as the apiserver's.
 func Decode(gk schema.GroupKind, obj []byte) (pod *Pod, ok bool, err error) {
@@ -118,33 +170,39 @@ func Decode(gk schema.GroupKind, obj []byte) (pod *Pod, ok bool, err error) {
 	switch len(shape.Template) {
 	case 0: // Pod
 		var o struct {
-			Metadata metav1.ObjectMeta `json:"metadata"`
-			Spec     corev1.PodSpec    `json:"spec"`
+			typeMeta
+			Metadata objectMeta     `json:"metadata"`
+			Spec     corev1.PodSpec `json:"spec"`
 		}
 		decodeErr = kjson.UnmarshalCaseSensitivePreserveInts(obj, &o)
-		pod.Object, pod.Meta, pod.Spec, pod.HasTemplate = o.Metadata, o.Metadata, o.Spec, true
+		pod.TypeMeta = o.get()
+		pod.Object, pod.Meta, pod.Spec, pod.HasTemplate = o.Metadata.ObjectMeta, o.Metadata.ObjectMeta, o.Spec, true
 	case 1: // PodTemplate
 		var o struct {
-			Metadata metav1.ObjectMeta      `json:"metadata"`
+			typeMeta
+			Metadata objectMeta             `json:"metadata"`
 			Template corev1.PodTemplateSpec `json:"template"`
 		}
 		decodeErr = kjson.UnmarshalCaseSensitivePreserveInts(obj, &o)
-		pod.Object, pod.Meta, pod.Spec, pod.HasTemplate = o.Metadata, o.Template.ObjectMeta, o.Template.Spec, true
+		pod.TypeMeta = o.get()
+		pod.Object, pod.Meta, pod.Spec, pod.HasTemplate = o.Metadata.ObjectMeta, o.Template.ObjectMeta, o.Template.Spec, true
 	case 2: // spec.template
 		var o struct {
-			Metadata metav1.ObjectMeta `json:"metadata"`
+			typeMeta
+			Metadata objectMeta `json:"metadata"`
 			Spec     struct {
 				Template *corev1.PodTemplateSpec `json:"template"`
 			} `json:"spec"`
 		}
 		decodeErr = kjson.UnmarshalCaseSensitivePreserveInts(obj, &o)
-		pod.Object = o.Metadata
+		pod.TypeMeta, pod.Object = o.get(), o.Metadata.ObjectMeta
 		if t := o.Spec.Template; t != nil {
 			pod.Meta, pod.Spec, pod.HasTemplate = t.ObjectMeta, t.Spec, true
 		}
 	default: // CronJob: spec.jobTemplate.spec.template
 		var o struct {
-			Metadata metav1.ObjectMeta `json:"metadata"`
+			typeMeta
+			Metadata objectMeta `json:"metadata"`
 			Spec     struct {
 				JobTemplate struct {
 					Spec struct {
@@ -154,7 +212,7 @@ func Decode(gk schema.GroupKind, obj []byte) (pod *Pod, ok bool, err error) {
 			} `json:"spec"`
 		}
 		decodeErr = kjson.UnmarshalCaseSensitivePreserveInts(obj, &o)
-		pod.Object = o.Metadata
+		pod.TypeMeta, pod.Object = o.get(), o.Metadata.ObjectMeta
 		if t := o.Spec.JobTemplate.Spec.Template; t != nil {
 			pod.Meta, pod.Spec, pod.HasTemplate = t.ObjectMeta, t.Spec, true
 		}

@@ -1,0 +1,77 @@
+package podspec
+
+import (
+	"testing"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// TestDecodeSkipsManagedFields: managedFields, which the apiserver adds to every object, are
+// not decoded (nothing reads them), while the rest of the metadata is.
+func TestDecodeSkipsManagedFields(t *testing.T) {
+	const managed = `"managedFields":[{"manager":"kubectl-client-side-apply","operation":"Update","apiVersion":"v1",` +
+		`"time":"2026-11-24T06:00:00Z","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{".":{}}}}}}]`
+	cases := []struct {
+		gk  schema.GroupKind
+		obj string
+	}{
+		{schema.GroupKind{Kind: "Pod"}, `{"metadata":{"name":"web","namespace":"team-a","annotations":{"a":"b"},` + managed + `},` +
+			`"spec":{"containers":[{"name":"app","image":"nginx:1.27"}]}}`},
+		{schema.GroupKind{Kind: "PodTemplate"}, `{"metadata":{"name":"web","namespace":"team-a",` + managed + `},` +
+			`"template":{"metadata":{"annotations":{"a":"b"}},"spec":{"containers":[{"name":"app","image":"nginx:1.27"}]}}}`},
+		{schema.GroupKind{Group: "apps", Kind: "Deployment"}, `{"metadata":{"name":"web","namespace":"team-a",` + managed + `},` +
+			`"spec":{"template":{"metadata":{"annotations":{"a":"b"}},"spec":{"containers":[{"name":"app","image":"nginx:1.27"}]}}}}`},
+		{schema.GroupKind{Group: "batch", Kind: "CronJob"}, `{"metadata":{"name":"web","namespace":"team-a",` + managed + `},` +
+			`"spec":{"jobTemplate":{"spec":{"template":{"metadata":{"annotations":{"a":"b"}},"spec":{"containers":[{"name":"app","image":"nginx:1.27"}]}}}}}}`},
+		// Not decoded, so not an error either: the apiserver never sends such an object.
+		{schema.GroupKind{Kind: "Pod"}, `{"metadata":{"name":"web","namespace":"team-a","annotations":{"a":"b"},"managedFields":"x"},` +
+			`"spec":{"containers":[{"name":"app","image":"nginx:1.27"}]}}`},
+	}
+	for _, c := range cases {
+		pod, ok, err := Decode(c.gk, []byte(c.obj))
+		if err != nil || !ok {
+			t.Fatalf("%s: ok=%v, %v", c.gk.Kind, ok, err)
+		}
+		if pod.Object.Name != "web" || pod.Object.Namespace != "team-a" || pod.Meta.Annotations["a"] != "b" ||
+			len(pod.Spec.Containers) != 1 || pod.Spec.Containers[0].Image != "nginx:1.27" {
+			t.Errorf("%s: decoded %+v %+v %+v", c.gk.Kind, pod.Object, pod.Meta, pod.Spec.Containers)
+		}
+		if pod.Object.ManagedFields != nil || pod.Meta.ManagedFields != nil {
+			t.Errorf("%s: managedFields decoded", c.gk.Kind)
+		}
+	}
+}
+
+// TestDecodeTypeMeta: the object's apiVersion and kind are read in the decoding pass, as
+// written; other JSON values there do not fail the decoding.
+func TestDecodeTypeMeta(t *testing.T) {
+	spec := `"spec":{"containers":[{"name":"app","image":"nginx:1.27"}]}`
+	cases := []struct {
+		obj  string
+		want TypeMeta
+	}{
+		{`{"apiVersion":"v1","kind":"Pod",` + spec + `}`, TypeMeta{APIVersion: "v1", Kind: "Pod"}},
+		{`{` + spec + `}`, TypeMeta{}},
+		{`{"apiVersion":null,"kind":null,` + spec + `}`, TypeMeta{}},
+		{`{"apiVersion":"apps/v1","kind":"Deployment",` + spec + `}`, TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}},
+		{`{"apiVersion":"v\u0031","kind":"Pod",` + spec + `}`, TypeMeta{APIVersion: "v1", Kind: "Pod"}},
+		{`{"apiVersion":1,"kind":"Pod",` + spec + `}`, TypeMeta{Kind: "Pod", NotStrings: true}},
+		{`{"apiVersion":"v1","kind":["Pod"],` + spec + `}`, TypeMeta{APIVersion: "v1", NotStrings: true}},
+		{`{"ApiVersion":"v1","Kind":"Pod",` + spec + `}`, TypeMeta{}}, // case-sensitive, as the apiserver
+	}
+	for _, c := range cases {
+		pod, _, err := Decode(schema.GroupKind{Kind: "Pod"}, []byte(c.obj))
+		if err != nil {
+			t.Fatalf("%s: %v", c.obj, err)
+		}
+		if pod.TypeMeta != c.want || len(pod.Spec.Containers) != 1 {
+			t.Errorf("%s: %+v, want %+v", c.obj, pod.TypeMeta, c.want)
+		}
+	}
+	for _, gk := range []schema.GroupKind{{Kind: "PodTemplate"}, {Group: "apps", Kind: "Deployment"}, {Group: "batch", Kind: "CronJob"}} {
+		pod, _, err := Decode(gk, []byte(`{"apiVersion":"x/v1","kind":"`+gk.Kind+`"}`))
+		if err != nil || pod.TypeMeta != (TypeMeta{APIVersion: "x/v1", Kind: gk.Kind}) {
+			t.Errorf("%s: %+v, %v", gk, pod, err)
+		}
+	}
+}

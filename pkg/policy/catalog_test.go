@@ -3,12 +3,12 @@ package policy_test
 import (
 	"bufio"
 	"bytes"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 
@@ -151,7 +151,7 @@ func TestCatalog(t *testing.T) {
 				t.Errorf("nsa: mutation default %s on=%v, CHECKS.md says %v", name, got, on)
 			}
 		}
-		if names := sortedKeys(mutationDefaults); !slices.Equal(sorted(mutate.Names()), names) {
+		if names := slices.Sorted(maps.Keys(mutationDefaults)); !slices.Equal(slices.Sorted(slices.Values(mutate.Names())), names) {
 			t.Errorf("mutate.Names() = %q, CHECKS.md lists %q", mutate.Names(), names)
 		}
 		if p, _ := policy.FromProfile(""); p == nil || p.Profile != policy.NSA {
@@ -172,7 +172,7 @@ func TestCatalog(t *testing.T) {
 		doc := parseChecksDoc(t, data)
 		t.Logf("%s: %d check IDs, baseline names %d, restricted %d, %d mutation defaults",
 			checksDoc, len(doc.ids), len(doc.baseline), len(doc.restricted), len(doc.mutation))
-		if got := sorted(doc.ids); !slices.Equal(got, sorted(ids)) {
+		if got := slices.Sorted(slices.Values(doc.ids)); !slices.Equal(got, slices.Sorted(slices.Values(ids))) {
 			t.Errorf("check IDs of CHECKS.md:\n  %q\nliteral catalog of this test:\n  %q", doc.ids, ids)
 		}
 		nsa := profile(t, policy.NSA)
@@ -185,8 +185,8 @@ func TestCatalog(t *testing.T) {
 			if len(want) < 10 {
 				t.Errorf("CHECKS.md: parsed only %q for profile %s; the parser is broken", want, name)
 			}
-			if got := enforced(profile(t, name)); !slices.Equal(got, sorted(want)) {
-				t.Errorf("profile %s enforces\n  %q\nCHECKS.md names\n  %q", name, got, sorted(want))
+			if got := enforced(profile(t, name)); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+				t.Errorf("profile %s enforces\n  %q\nCHECKS.md names\n  %q", name, got, slices.Sorted(slices.Values(want)))
 			}
 		}
 		if len(doc.mutation) < 5 {
@@ -311,21 +311,6 @@ func parseChecksDoc(t *testing.T, data []byte) checksDocument {
 		t.Fatal("CHECKS.md: no check table found")
 	}
 	return doc
-}
-
-func sorted(s []string) []string {
-	out := slices.Clone(s)
-	sort.Strings(out)
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func mapsEqual(a, b map[string]bool) bool {

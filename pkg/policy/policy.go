@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -313,28 +314,11 @@ func (d *Document) compile(source string, ps *problems) *Snapshot {
 	return s
 }
 
-// mutationDefaults maps each default's name to its switch in mutate.Options.
-func mutationDefaults(o *mutate.Options) map[string]*bool {
-	return map[string]*bool{
-		"seccomp":                         &o.Seccomp,
-		"privilege-escalation":            &o.PrivilegeEscalation,
-		"drop-capabilities":               &o.DropCapabilities,
-		"run-as-non-root":                 &o.RunAsNonRoot,
-		"read-only-root-filesystem":       &o.ReadOnlyRootFilesystem,
-		"resources":                       &o.Resources,
-		"automount-service-account-token": &o.AutomountServiceAccountToken,
-	}
-}
-
 func applyMutationSpec(o *mutate.Options, m *MutationSpec, ps *problems) {
-	switches := mutationDefaults(o)
 	for _, name := range sortedKeys(m.Defaults) {
-		p, ok := switches[name]
-		if !ok {
-			ps.add(join("mutation.defaults", name), "unknown default (known: %s)", strings.Join(sortedKeys(switches), ", "))
-			continue
+		if err := o.Set(name, m.Defaults[name]); err != nil {
+			ps.add(join("mutation.defaults", name), "unknown default (known: %s)", strings.Join(slices.Sorted(slices.Values(mutate.Names())), ", "))
 		}
-		*p = m.Defaults[name]
 	}
 	if r := m.Resources; r != nil {
 		set := func(field string, value Quantity, dst *resource.Quantity) {

@@ -85,7 +85,7 @@ Flags (before or after the PATHs):
 			continue
 		}
 		gk := schema.FromAPIVersionAndKind(d.APIVersion, d.Kind).GroupKind()
-		res, err := mutate.Mutate(gk, d.JSON, dec.Mutation, mutate.Target{})
+		res, err := mutate.Patch(gk, d.JSON, dec.Mutation, mutate.Target{})
 		if err != nil {
 			fmt.Fprintf(stderr, "bulwark mutate: %s: %v\n", d.Where(), err)
 			return exitUsage

@@ -255,18 +255,5 @@ func (p *pod) apply() error {
 	return nil
 }
 
-// annotation reports whether the pod template's metadata has the annotation key.
-func (p *pod) annotation(key string) (bool, error) {
-	meta, err := p.spec.parent.child("metadata")
-	if err != nil {
-		return false, err
-	}
-	annotations, err := meta.child("annotations")
-	if err != nil {
-		return false, err
-	}
-	return annotations.get(key) != nil, nil
-}
-
 // securityContext returns the pod's securityContext, which may not exist yet.
 func (p *pod) securityContext() (*object, error) { return p.spec.child("securityContext") }

@@ -106,19 +106,20 @@ func Run(ctx context.Context, o Options) error {
 	tlsOpts := []func(*tls.Config){TLSConfig(o.EnableHTTP2)}
 	hookServer := webhook.NewServer(webhook.Options{Host: o.Host, Port: o.Port, CertDir: o.CertDir, TLSOpts: tlsOpts})
 	timeout := o.ShutdownTimeout
-	var cacheOpts cache.Options
+	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{
+		// Namespaces are read on every admission request, for their labels only: the cache
+		// hands out its own object instead of a deep copy, and keeps no managedFields.
+		&corev1.Namespace{}: {UnsafeDisableDeepCopy: ptr.To(true), Transform: cache.TransformStripManagedFields()},
+	}}
 	if key := o.PolicyConfigMap; key != nil {
 		// Only the one ConfigMap is cached and watched, not every ConfigMap of its namespace.
-		cacheOpts.ByObject = map[client.Object]cache.ByObject{&corev1.ConfigMap{}: {
+		cacheOpts.ByObject[&corev1.ConfigMap{}] = cache.ByObject{
 			Namespaces: map[string]cache.Config{key.Namespace: {
 				FieldSelector: fields.OneTermEqualSelector("metadata.name", key.Name),
 			}},
-		}}
+		}
 	}
 	if tlsManager != nil {
-		if cacheOpts.ByObject == nil {
-			cacheOpts.ByObject = map[client.Object]cache.ByObject{}
-		}
 		obj, by := tlsManager.CacheConfig()
 		cacheOpts.ByObject[obj] = by
 	}
@@ -172,7 +173,7 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("watching namespaces: %w", err)
 	}
 	namespaces := func(ctx context.Context, name string) (map[string]string, error) {
-		var ns corev1.Namespace
+		var ns corev1.Namespace // shares the cache's labels: read only
 		if err := mgr.GetCache().Get(ctx, types.NamespacedName{Name: name}, &ns); err != nil {
 			return nil, err
 		}

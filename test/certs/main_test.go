@@ -44,7 +44,7 @@ import (
 var (
 	cluster   *framework.Cluster
 	admin     *kubernetes.Clientset
-	runtimeLg syncBuffer // controller-runtime's own log (certwatcher, leader election)
+	runtimeLg framework.LogBuffer // controller-runtime's own log (certwatcher, leader election)
 )
 
 func TestMain(m *testing.M) {
@@ -68,26 +68,6 @@ func run(m *testing.M) int {
 	}
 	ctrl.SetLogger(newLogger(&runtimeLg))
 	return m.Run()
-}
-
-// syncBuffer collects JSON log lines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Sync() error { return nil }
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // newLogger is a JSON logger writing to w, at debug level.
@@ -181,7 +161,7 @@ type replica struct {
 	port   int
 	addr   string // 127.0.0.1:port
 	readyz string
-	logs   *syncBuffer
+	logs   *framework.LogBuffer
 	cancel context.CancelFunc
 	done   chan error
 
@@ -212,7 +192,7 @@ func (e *env) start(name string, port int, leaderElect bool, o tlscerts.Options)
 	}
 	r := &replica{
 		name: name, port: port, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		readyz: "http://127.0.0.1:" + strconv.Itoa(probe) + "/readyz", logs: &syncBuffer{}, done: make(chan error, 1),
+		readyz: "http://127.0.0.1:" + strconv.Itoa(probe) + "/readyz", logs: &framework.LogBuffer{}, done: make(chan error, 1),
 	}
 	c, err := client.New(e.saConfig, client.Options{})
 	if err != nil {

@@ -78,20 +78,7 @@ func kubectl(t *testing.T, args ...string) (string, error) {
 // golden compares got with testdata/NAME, or rewrites it with -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("kubectl printed:\n%s\nwant (%s):\n%s", got, path, want)
-	}
+	framework.Golden(t, filepath.Join("testdata", name), got, *update)
 }
 
 // TestKubectlDenials applies the denied samples and pins the exact text kubectl prints.

@@ -176,44 +176,5 @@ func decode(t *testing.T, o object, into any) {
 // golden compares got with testdata/name, or rewrites the file with -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./test/helm/ -update to create it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("helm template output differs from %s (run go test ./test/helm/ -update to accept the change, then review the diff):\n%s",
-			path, lineDiff(string(want), got))
-	}
-}
-
-// lineDiff shows the first lines where want and got differ, with a little context.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	shown := 0
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl == gl {
-			continue
-		}
-		fmt.Fprintf(&b, "line %d:\n  want: %s\n  got:  %s\n", i+1, wl, gl)
-		if shown++; shown == 10 {
-			b.WriteString("  ...\n")
-			break
-		}
-	}
-	return b.String()
+	framework.Golden(t, filepath.Join("testdata", name), got, *update)
 }

@@ -27,7 +27,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/bulwark-k8s/bulwark/test/framework"
 )
@@ -43,26 +42,21 @@ type cluster struct {
 
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	assets, err := framework.AssetsDir()
+	helmBinary(t) // fail before starting anything when helm is missing
+	cp, err := framework.StartControlPlane()
 	if err != nil {
 		t.Fatal(err)
 	}
-	helmBinary(t) // fail before starting anything when helm is missing
-	env := &envtest.Environment{BinaryAssetsDirectory: assets}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting kube-apiserver and etcd from %s: %v", assets, err)
-	}
 	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
+		if err := cp.Stop(); err != nil {
 			t.Errorf("stopping the control plane: %v", err)
 		}
 	})
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := (&framework.Cluster{Env: env}).WriteKubeconfig(kubeconfig); err != nil {
+	if err := cp.WriteKubeconfig(kubeconfig); err != nil {
 		t.Fatal(err)
 	}
-	cfg = rest.CopyConfig(cfg)
+	cfg := rest.CopyConfig(cp.Config)
 	cfg.WarningHandler = rest.NoWarnings{}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {

@@ -14,8 +14,6 @@ import (
 	"strings"
 	"testing"
 
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-
 	"github.com/bulwark-k8s/bulwark/test/framework"
 )
 
@@ -31,37 +29,23 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	var err error
-	if assets, err = framework.AssetsDir(); err != nil {
+	// A bare control plane: no webhooks, so the apiserver judges the objects alone.
+	cp, err := framework.StartControlPlane()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "kustomize:", err)
 		return 1
 	}
-	// A bare control plane: no webhooks, so the apiserver judges the objects alone.
-	env := &envtest.Environment{BinaryAssetsDirectory: assets}
-	if _, err := env.Start(); err != nil {
-		fmt.Fprintf(os.Stderr, "kustomize: starting kube-apiserver and etcd from %s: %v\n", assets, err)
-		return 1
-	}
-	defer func() { _ = env.Stop() }()
+	defer func() { _ = cp.Stop() }()
+	assets = cp.Assets
 	dir, err := os.MkdirTemp("", "bulwark-kustomize-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	user, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "kustomize: adding the admin user:", err)
-		return 1
-	}
-	data, err := user.KubeConfig()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "kustomize: kubeconfig:", err)
-		return 1
-	}
 	kubeconfig = filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, data, 0o600); err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	if err := cp.WriteKubeconfig(kubeconfig); err != nil {
+		fmt.Fprintln(os.Stderr, "kustomize: kubeconfig:", err)
 		return 1
 	}
 	return m.Run()

@@ -111,19 +111,6 @@ func TestBaselineParityEdgeCases(t *testing.T) {
 			f((*corev1.Container)(&s.EphemeralContainers[0].EphemeralContainerCommon))
 		})
 	}
-	sc := func(c *corev1.Container) *corev1.SecurityContext {
-		if c.SecurityContext == nil {
-			c.SecurityContext = &corev1.SecurityContext{}
-		}
-		return c.SecurityContext
-	}
-	podSC := func(s *corev1.PodSpec) *corev1.PodSecurityContext {
-		if s.SecurityContext == nil {
-			s.SecurityContext = &corev1.PodSecurityContext{}
-		}
-		return s.SecurityContext
-	}
-	boolean := func(b bool) *bool { return &b }
 
 	add("plain", func(*corev1.PodSpec, *metav1.ObjectMeta) {})
 	add("windows", func(s *corev1.PodSpec, _ *metav1.ObjectMeta) { s.OS = &corev1.PodOS{Name: corev1.Windows} })
@@ -140,12 +127,12 @@ func TestBaselineParityEdgeCases(t *testing.T) {
 	})
 	for _, v := range []bool{true, false} {
 		add(fmt.Sprintf("pod hostProcess=%v", v), func(s *corev1.PodSpec, _ *metav1.ObjectMeta) {
-			podSC(s).WindowsOptions = &corev1.WindowsSecurityContextOptions{HostProcess: boolean(v)}
+			podSC(s).WindowsOptions = &corev1.WindowsSecurityContextOptions{HostProcess: ptrTo(v)}
 		})
 		container(fmt.Sprintf("hostProcess=%v", v), func(c *corev1.Container) {
-			sc(c).WindowsOptions = &corev1.WindowsSecurityContextOptions{HostProcess: boolean(v)}
+			containerSC(c).WindowsOptions = &corev1.WindowsSecurityContextOptions{HostProcess: ptrTo(v)}
 		})
-		container(fmt.Sprintf("privileged=%v", v), func(c *corev1.Container) { sc(c).Privileged = boolean(v) })
+		container(fmt.Sprintf("privileged=%v", v), func(c *corev1.Container) { containerSC(c).Privileged = ptrTo(v) })
 	}
 	add("pod windowsOptions without hostProcess", func(s *corev1.PodSpec, _ *metav1.ObjectMeta) {
 		podSC(s).WindowsOptions = &corev1.WindowsSecurityContextOptions{}
@@ -189,16 +176,16 @@ func TestBaselineParityEdgeCases(t *testing.T) {
 		"NET_RAW", "SYS_ADMIN", "ALL", "all", "CAP_CHOWN", "chown", " CHOWN", "CHOWN ", "CAP_SYS_ADMIN", "sys_admin", "",
 	} {
 		container(fmt.Sprintf("capabilities.add=%q", capability), func(c *corev1.Container) {
-			sc(c).Capabilities = &corev1.Capabilities{Add: []corev1.Capability{corev1.Capability(capability)}}
+			containerSC(c).Capabilities = &corev1.Capabilities{Add: []corev1.Capability{corev1.Capability(capability)}}
 		})
 	}
 	container("capabilities.drop=ALL", func(c *corev1.Container) {
-		sc(c).Capabilities = &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}
+		containerSC(c).Capabilities = &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}
 	})
 
 	// procMount, alone and in and out of a user namespace
 	for _, pm := range []corev1.ProcMountType{corev1.DefaultProcMount, corev1.UnmaskedProcMount, "", "default"} {
-		for _, hostUsers := range []*bool{nil, boolean(true), boolean(false)} {
+		for _, hostUsers := range []*bool{nil, ptrTo(true), ptrTo(false)} {
 			name := "procMount=" + string(pm) + " hostUsers="
 			if hostUsers == nil {
 				name += "unset"
@@ -207,11 +194,11 @@ func TestBaselineParityEdgeCases(t *testing.T) {
 			}
 			add("container/"+name, func(s *corev1.PodSpec, _ *metav1.ObjectMeta) {
 				s.HostUsers = hostUsers
-				sc(&s.Containers[0]).ProcMount = &pm
+				containerSC(&s.Containers[0]).ProcMount = &pm
 			})
 			add("ephemeral/"+name, func(s *corev1.PodSpec, _ *metav1.ObjectMeta) {
 				s.HostUsers = hostUsers
-				sc((*corev1.Container)(&s.EphemeralContainers[0].EphemeralContainerCommon)).ProcMount = &pm
+				containerSC((*corev1.Container)(&s.EphemeralContainers[0].EphemeralContainerCommon)).ProcMount = &pm
 			})
 		}
 	}
@@ -236,7 +223,7 @@ func TestBaselineParityEdgeCases(t *testing.T) {
 			podSC(s).AppArmorProfile = &corev1.AppArmorProfile{Type: typ}
 		})
 		container(fmt.Sprintf("appArmorProfile.type=%q", typ), func(c *corev1.Container) {
-			sc(c).AppArmorProfile = &corev1.AppArmorProfile{Type: typ}
+			containerSC(c).AppArmorProfile = &corev1.AppArmorProfile{Type: typ}
 		})
 	}
 	for _, key := range []string{
@@ -262,7 +249,7 @@ func TestBaselineParityEdgeCases(t *testing.T) {
 			podSC(s).SELinuxOptions = &opts
 		})
 		container(fmt.Sprintf("seLinuxOptions=%+v", opts), func(c *corev1.Container) {
-			sc(c).SELinuxOptions = &opts
+			containerSC(c).SELinuxOptions = &opts
 		})
 	}
 
@@ -272,7 +259,7 @@ func TestBaselineParityEdgeCases(t *testing.T) {
 			podSC(s).SeccompProfile = &corev1.SeccompProfile{Type: typ}
 		})
 		container(fmt.Sprintf("seccompProfile.type=%q", typ), func(c *corev1.Container) {
-			sc(c).SeccompProfile = &corev1.SeccompProfile{Type: typ}
+			containerSC(c).SeccompProfile = &corev1.SeccompProfile{Type: typ}
 		})
 	}
 	add("legacy seccomp annotations", func(_ *corev1.PodSpec, m *metav1.ObjectMeta) {
@@ -308,4 +295,19 @@ func TestBaselineParityEdgeCases(t *testing.T) {
 	if len(cases) < 300 {
 		t.Errorf("only %d cases: the case builders are broken", len(cases))
 	}
+}
+
+// containerSC and podSC return a container's or a pod's securityContext, creating it.
+func containerSC(c *corev1.Container) *corev1.SecurityContext {
+	if c.SecurityContext == nil {
+		c.SecurityContext = &corev1.SecurityContext{}
+	}
+	return c.SecurityContext
+}
+
+func podSC(s *corev1.PodSpec) *corev1.PodSecurityContext {
+	if s.SecurityContext == nil {
+		s.SecurityContext = &corev1.PodSecurityContext{}
+	}
+	return s.SecurityContext
 }

@@ -126,18 +126,6 @@ func restrictedEdgeCases() map[string]*podspec.Pod {
 			f((*corev1.Container)(&s.EphemeralContainers[0].EphemeralContainerCommon))
 		})
 	}
-	sc := func(c *corev1.Container) *corev1.SecurityContext {
-		if c.SecurityContext == nil {
-			c.SecurityContext = &corev1.SecurityContext{}
-		}
-		return c.SecurityContext
-	}
-	podSC := func(s *corev1.PodSpec) *corev1.PodSecurityContext {
-		if s.SecurityContext == nil {
-			s.SecurityContext = &corev1.PodSecurityContext{}
-		}
-		return s.SecurityContext
-	}
 	// every container of the pod; with the pod-level edit, what "compliant" looks like
 	all := func(f func(*corev1.Container)) edit {
 		return func(s *corev1.PodSpec) {
@@ -156,8 +144,8 @@ func restrictedEdgeCases() map[string]*podspec.Pod {
 		podSC(s).RunAsNonRoot = ptrTo(true)
 		podSC(s).SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
 		all(func(c *corev1.Container) {
-			sc(c).AllowPrivilegeEscalation = ptrTo(false)
-			sc(c).Capabilities = &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}
+			containerSC(c).AllowPrivilegeEscalation = ptrTo(false)
+			containerSC(c).Capabilities = &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}
 		})(s)
 	}
 	// each case is tried on an empty pod and on an otherwise compliant one
@@ -171,32 +159,32 @@ func restrictedEdgeCases() map[string]*podspec.Pod {
 	// runAsNonRoot and runAsUser
 	for _, v := range []*bool{nil, ptrTo(true), ptrTo(false)} {
 		both(fmt.Sprintf("pod runAsNonRoot=%s", showPtr(v)), func(s *corev1.PodSpec) { podSC(s).RunAsNonRoot = v })
-		both(fmt.Sprintf("all runAsNonRoot=%s", showPtr(v)), all(func(c *corev1.Container) { sc(c).RunAsNonRoot = v }))
-		container(fmt.Sprintf("runAsNonRoot=%s", showPtr(v)), func(c *corev1.Container) { sc(c).RunAsNonRoot = v })
+		both(fmt.Sprintf("all runAsNonRoot=%s", showPtr(v)), all(func(c *corev1.Container) { containerSC(c).RunAsNonRoot = v }))
+		container(fmt.Sprintf("runAsNonRoot=%s", showPtr(v)), func(c *corev1.Container) { containerSC(c).RunAsNonRoot = v })
 		for _, w := range []*bool{ptrTo(true), ptrTo(false)} {
 			for _, kind := range []string{"init", "sidecar", "container", "ephemeral"} {
 				k := kind
 				add(fmt.Sprintf("%s: pod runAsNonRoot=%s, rest true, runAsNonRoot=%s", k, showPtr(v), showPtr(w)), func(s *corev1.PodSpec) {
 					podSC(s).RunAsNonRoot = v
-					all(func(c *corev1.Container) { sc(c).RunAsNonRoot = ptrTo(true) })(s)
-					sc(pickContainer(s, k)).RunAsNonRoot = w
+					all(func(c *corev1.Container) { containerSC(c).RunAsNonRoot = ptrTo(true) })(s)
+					containerSC(pickContainer(s, k)).RunAsNonRoot = w
 				})
 			}
 		}
 	}
 	for _, uid := range []int64{0, 1, 1000} {
 		both(fmt.Sprintf("pod runAsUser=%d", uid), func(s *corev1.PodSpec) { podSC(s).RunAsUser = ptrTo(uid) })
-		container(fmt.Sprintf("runAsUser=%d", uid), func(c *corev1.Container) { sc(c).RunAsUser = ptrTo(uid) })
+		container(fmt.Sprintf("runAsUser=%d", uid), func(c *corev1.Container) { containerSC(c).RunAsUser = ptrTo(uid) })
 	}
 
 	// allowPrivilegeEscalation
 	for _, v := range []*bool{nil, ptrTo(true), ptrTo(false)} {
-		both(fmt.Sprintf("all allowPrivilegeEscalation=%s", showPtr(v)), all(func(c *corev1.Container) { sc(c).AllowPrivilegeEscalation = v }))
+		both(fmt.Sprintf("all allowPrivilegeEscalation=%s", showPtr(v)), all(func(c *corev1.Container) { containerSC(c).AllowPrivilegeEscalation = v }))
 		for _, kind := range []string{"init", "sidecar", "container", "ephemeral"} {
 			k := kind
 			add(fmt.Sprintf("compliant %s allowPrivilegeEscalation=%s", k, showPtr(v)), func(s *corev1.PodSpec) {
 				compliant(s)
-				sc(pickContainer(s, k)).AllowPrivilegeEscalation = v
+				containerSC(pickContainer(s, k)).AllowPrivilegeEscalation = v
 			})
 		}
 	}
@@ -209,18 +197,18 @@ func restrictedEdgeCases() map[string]*podspec.Pod {
 			k := kind
 			add(fmt.Sprintf("compliant %s drop=%q", k, d), func(s *corev1.PodSpec) {
 				compliant(s)
-				sc(pickContainer(s, k)).Capabilities = &corev1.Capabilities{Drop: d}
+				containerSC(pickContainer(s, k)).Capabilities = &corev1.Capabilities{Drop: d}
 			})
 			for _, a := range adds {
 				add(fmt.Sprintf("compliant %s drop=%q add=%q", k, d, a), func(s *corev1.PodSpec) {
 					compliant(s)
-					sc(pickContainer(s, k)).Capabilities = &corev1.Capabilities{Drop: d, Add: []corev1.Capability{a}}
+					containerSC(pickContainer(s, k)).Capabilities = &corev1.Capabilities{Drop: d, Add: []corev1.Capability{a}}
 				})
 			}
 		}
 	}
-	container("capabilities={}", func(c *corev1.Container) { sc(c).Capabilities = &corev1.Capabilities{} })
-	container("securityContext={}", func(c *corev1.Container) { sc(c) })
+	container("capabilities={}", func(c *corev1.Container) { containerSC(c).Capabilities = &corev1.Capabilities{} })
+	container("securityContext={}", func(c *corev1.Container) { containerSC(c) })
 
 	// seccomp
 	types := []*corev1.SeccompProfileType{nil, ptrTo(corev1.SeccompProfileTypeRuntimeDefault), ptrTo(corev1.SeccompProfileTypeLocalhost),
@@ -238,13 +226,13 @@ func restrictedEdgeCases() map[string]*podspec.Pod {
 				add(fmt.Sprintf("pod seccomp=%s, rest RuntimeDefault, %s seccomp=%s", showPtr(pt), k, showPtr(ct)), func(s *corev1.PodSpec) {
 					podSC(s).SeccompProfile = profile(pt)
 					all(func(c *corev1.Container) {
-						sc(c).SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
+						containerSC(c).SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
 					})(s)
-					sc(pickContainer(s, k)).SeccompProfile = profile(ct)
+					containerSC(pickContainer(s, k)).SeccompProfile = profile(ct)
 				})
 				add(fmt.Sprintf("pod seccomp=%s, %s seccomp=%s", showPtr(pt), k, showPtr(ct)), func(s *corev1.PodSpec) {
 					podSC(s).SeccompProfile = profile(pt)
-					sc(pickContainer(s, k)).SeccompProfile = profile(ct)
+					containerSC(pickContainer(s, k)).SeccompProfile = profile(ct)
 				})
 			}
 		}

@@ -1,0 +1,275 @@
+// Package audit evaluates what already runs in a cluster with the policy in force: every Pod
+// and every object that carries a pod template, page by page. `bulwark serve` runs it on a
+// schedule (Runner) and reports through metrics, Events and PolicyReports; `bulwark scan
+// --cluster` runs it once from a kubeconfig.
+package audit
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bulwark-k8s/bulwark/pkg/checks"
+	"github.com/bulwark-k8s/bulwark/pkg/podspec"
+	"github.com/bulwark-k8s/bulwark/pkg/policy"
+)
+
+// Object is one evaluated object of the cluster.
+type Object struct {
+	GroupKind  schema.GroupKind
+	APIVersion string // "apps/v1"
+	Namespace  string
+	Name       string
+	UID        types.UID
+	// Exempt says why the policy exempts the object; it is then not evaluated.
+	Exempt string
+	// Violations of the checks in force for the object, after the policy's namespace rules,
+	// mode label and exemptions, ordered by check.
+	Violations []checks.Violation
+	// Notes are what the webhook would tell the developer besides violations, such as an
+	// exemption that has expired.
+	Notes []string
+}
+
+// Options configure one audit.
+type Options struct {
+	// Reader lists the objects; it should read from the apiserver (the manager's API reader, or
+	// a client built from a kubeconfig), not from a cache of every pod.
+	Reader client.Reader
+	Policy *policy.Snapshot
+	// OwnNamespace is Bulwark's namespace, always exempt.
+	OwnNamespace string
+	// Namespace limits the audit to one namespace; "" audits all.
+	Namespace string
+	// PageSize is the number of objects asked for per list call (default 500).
+	PageSize int64
+	// Now is the clock for exemption expiry (default time.Now).
+	Now func() time.Time
+	// NamespaceLabels returns a namespace's labels, nil when the namespace is gone. The default
+	// reads the Namespace through Reader, once per namespace and audit.
+	NamespaceLabels func(ctx context.Context, name string) (map[string]string, error)
+	// Progress, when set, is called after every page.
+	Progress func(Progress)
+}
+
+// Progress tells how far the audit is through one kind.
+type Progress struct {
+	Kind string
+	// Done objects of Kind have been read; Total is Done plus what the apiserver says remains
+	// (an estimate, 0 when it does not say).
+	Done, Total int
+}
+
+// Stats counts the objects of one audit by kind ("Deployment").
+type Stats struct {
+	Evaluated map[string]int // evaluated, with or without violations
+	Violating map[string]int // evaluated with at least one violation
+	Exempt    map[string]int // exempt by the policy, not evaluated
+	// Owned objects are controlled by an object already audited (the pods of a Deployment's
+	// ReplicaSet, the Jobs of a CronJob): they are counted against it, not evaluated again.
+	Owned map[string]int
+}
+
+func newStats() Stats {
+	return Stats{Evaluated: map[string]int{}, Violating: map[string]int{}, Exempt: map[string]int{}, Owned: map[string]int{}}
+}
+
+// Total is the number of objects read.
+func (s Stats) Total() int {
+	n := 0
+	for _, m := range []map[string]int{s.Evaluated, s.Exempt, s.Owned} {
+		for _, v := range m {
+			n += v
+		}
+	}
+	return n
+}
+
+// kind is one kind the audit lists.
+type kind struct {
+	name    string
+	newList func() client.ObjectList
+	// owns is true when objects of this kind control objects listed after it; their UIDs are
+	// remembered so that what they control is counted against them.
+	owns bool
+}
+
+// kinds are listed owners first: an object is Owned when its controller was listed before it.
+var kinds = []kind{
+	{"CronJob", func() client.ObjectList { return &batchv1.CronJobList{} }, true},
+	{"Deployment", func() client.ObjectList { return &appsv1.DeploymentList{} }, true},
+	{"StatefulSet", func() client.ObjectList { return &appsv1.StatefulSetList{} }, true},
+	{"DaemonSet", func() client.ObjectList { return &appsv1.DaemonSetList{} }, true},
+	{"ReplicationController", func() client.ObjectList { return &corev1.ReplicationControllerList{} }, true},
+	{"PodTemplate", func() client.ObjectList { return &corev1.PodTemplateList{} }, false},
+	{"Job", func() client.ObjectList { return &batchv1.JobList{} }, true},
+	{"ReplicaSet", func() client.ObjectList { return &appsv1.ReplicaSetList{} }, true},
+	{"Pod", func() client.ObjectList { return &corev1.PodList{} }, false},
+}
+
+// Kinds lists the kinds an audit reads, in the order it reads them.
+func Kinds() []string {
+	out := make([]string, len(kinds))
+	for i, k := range kinds {
+		out[i] = k.name
+	}
+	return out
+}
+
+// Run audits the cluster: it lists every kind page by page and calls visit with each object
+// it evaluated or found exempt, in listing order. Objects controlled by one already audited
+// are only counted (Stats.Owned). Memory stays bounded by a page of objects plus the UIDs of
+// the controllers. visit must not keep the Object's Violations past the call if it modifies them.
+func Run(ctx context.Context, o Options, visit func(*Object) error) (Stats, error) {
+	if o.Reader == nil || o.Policy == nil {
+		return Stats{}, fmt.Errorf("audit: no reader or no policy")
+	}
+	if o.PageSize <= 0 {
+		o.PageSize = 500
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.NamespaceLabels == nil {
+		o.NamespaceLabels = namespaceReader(o.Reader)
+	}
+	r := run{o: o, stats: newStats(), audited: map[types.UID]struct{}{}, visit: visit, now: o.Now()}
+	for _, k := range kinds {
+		if err := r.kind(ctx, k); err != nil {
+			return r.stats, err
+		}
+	}
+	return r.stats, nil
+}
+
+type run struct {
+	o       Options
+	stats   Stats
+	audited map[types.UID]struct{} // controllers audited (or owned) so far
+	visit   func(*Object) error
+	now     time.Time
+}
+
+func (r *run) kind(ctx context.Context, k kind) error {
+	opts := []client.ListOption{client.Limit(r.o.PageSize)}
+	if r.o.Namespace != "" {
+		opts = append(opts, client.InNamespace(r.o.Namespace))
+	}
+	done, token := 0, ""
+	for {
+		list := k.newList()
+		page := opts
+		if token != "" {
+			page = append(append([]client.ListOption{}, opts...), client.Continue(token))
+		}
+		if err := r.o.Reader.List(ctx, list, page...); err != nil {
+			if apierrors.IsResourceExpired(err) {
+				return fmt.Errorf("listing %ss: the list expired before the audit read it all (%d read); the next audit starts over: %w", k.name, done, err)
+			}
+			return fmt.Errorf("listing %ss: %w", k.name, err)
+		}
+		err := meta.EachListItem(list, func(obj runtime.Object) error {
+			done++
+			return r.object(ctx, k, obj)
+		})
+		if err != nil {
+			return err
+		}
+		token = list.GetContinue()
+		if r.o.Progress != nil {
+			total := done
+			if rem := list.GetRemainingItemCount(); rem != nil && token != "" {
+				total += int(*rem)
+			}
+			r.o.Progress(Progress{Kind: k.name, Done: done, Total: total})
+		}
+		if token == "" {
+			return nil
+		}
+	}
+}
+
+func (r *run) object(ctx context.Context, k kind, obj runtime.Object) error {
+	pod, ok := podspec.FromObject(obj)
+	if !ok {
+		return fmt.Errorf("listing %ss: unexpected %T in the list", k.name, obj)
+	}
+	m := &pod.Object
+	if ref := controllerOf(m); ref != nil {
+		if _, ok := r.audited[ref.UID]; ok {
+			r.stats.Owned[k.name]++
+			if k.owns {
+				r.audited[m.UID] = struct{}{}
+			}
+			return nil
+		}
+	}
+	if k.owns {
+		r.audited[m.UID] = struct{}{}
+	}
+	labels, err := r.o.NamespaceLabels(ctx, m.Namespace)
+	if err != nil {
+		return fmt.Errorf("reading namespace %q: %w", m.Namespace, err)
+	}
+	out := &Object{
+		GroupKind: pod.GroupKind, APIVersion: pod.TypeMeta.APIVersion,
+		Namespace: m.Namespace, Name: m.Name, UID: m.UID,
+	}
+	dec := r.o.Policy.Resolve(policy.Request{
+		Namespace: m.Namespace, NamespaceLabels: labels, OwnNamespace: r.o.OwnNamespace,
+		Kind: k.name, Name: m.Name, Now: r.now,
+	})
+	out.Notes = dec.Warnings
+	switch {
+	case dec.Exempt:
+		out.Exempt = dec.Reason
+		r.stats.Exempt[k.name]++
+	case !pod.HasTemplate:
+		r.stats.Evaluated[k.name]++
+	default:
+		out.Violations = dec.Apply(dec.Checks.Evaluate(pod))
+		r.stats.Evaluated[k.name]++
+		if len(out.Violations) > 0 {
+			r.stats.Violating[k.name]++
+		}
+	}
+	return r.visit(out)
+}
+
+func controllerOf(m *metav1.ObjectMeta) *metav1.OwnerReference {
+	for i := range m.OwnerReferences {
+		if c := m.OwnerReferences[i].Controller; c != nil && *c {
+			return &m.OwnerReferences[i]
+		}
+	}
+	return nil
+}
+
+// namespaceReader reads namespaces through r, once each.
+func namespaceReader(r client.Reader) func(context.Context, string) (map[string]string, error) {
+	seen := map[string]map[string]string{}
+	return func(ctx context.Context, name string) (map[string]string, error) {
+		if l, ok := seen[name]; ok {
+			return l, nil
+		}
+		var ns corev1.Namespace
+		if err := r.Get(ctx, types.NamespacedName{Name: name}, &ns); err != nil {
+			if !apierrors.IsNotFound(err) {
+				return nil, err
+			}
+		}
+		seen[name] = ns.Labels
+		return ns.Labels, nil
+	}
+}

@@ -16,6 +16,8 @@ Usage:
   bulwark serve   [flags]                                   run the admission webhook
   bulwark scan    [--profile P | --policy FILE] [-o text|json|sarif] PATH...
                                                             check manifests; exit 1 if the webhook would deny one
+  bulwark scan    --cluster [--namespace NS] [--kubeconfig PATH] [--context NAME] [-o ...]
+                                                            check what runs in a cluster, from a kubeconfig
   bulwark mutate  [--profile P | --policy FILE] PATH...     print manifests with the mutation defaults added
   bulwark policy  validate FILE...                          check policy documents; exit 1 if one is invalid
   bulwark policy  show [--profile P | --policy FILE]        print the full effective policy as YAML

@@ -39,6 +39,23 @@ func (p *policyFlags) load() (*policy.Snapshot, error) {
 // "--" every argument is a PATH. It returns done with the exit code when the command should
 // stop (help, or a usage error).
 func parseCommand(fs *flag.FlagSet, args []string, stderr io.Writer) (paths []string, code int, done bool) {
+	if paths, code, done = parseArgs(fs, args, stderr); done {
+		return nil, code, true
+	}
+	if len(paths) == 0 {
+		return nil, noPath(fs, stderr), true
+	}
+	return paths, 0, false
+}
+
+// noPath reports a command given no PATH and returns the exit code.
+func noPath(fs *flag.FlagSet, stderr io.Writer) int {
+	fmt.Fprintf(stderr, "%s: no PATH given (a file, a directory, or - for stdin)\n", fs.Name())
+	return exitUsage
+}
+
+// parseArgs is parseCommand without the need for a PATH: it returns the PATHs given, maybe none.
+func parseArgs(fs *flag.FlagSet, args []string, stderr io.Writer) (paths []string, code int, done bool) {
 	fs.SetOutput(stderr)
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -60,10 +77,6 @@ func parseCommand(fs *flag.FlagSet, args []string, stderr io.Writer) (paths []st
 		paths = append(paths, rest[0])
 		args = rest[1:]
 	}
-	if len(paths) == 0 {
-		fmt.Fprintf(stderr, "%s: no PATH given (a file, a directory, or - for stdin)\n", fs.Name())
-		return nil, exitUsage, true
-	}
 	return paths, 0, false
 }
 
@@ -80,12 +93,17 @@ func inputError(stderr io.Writer, cmd string, err error) {
 
 func scanCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var pf policyFlags
+	var cf clusterFlags
 	var output string
 	fs := flag.NewFlagSet("bulwark scan", flag.ContinueOnError)
 	pf.register(fs)
+	cf.register(fs)
 	fs.StringVar(&output, "o", "text", "output format: text, json or sarif")
+	fs.StringVar(&output, "output", "text", "output format: text, json or sarif (same as -o)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: bulwark scan [--profile P | --policy FILE] [-o text|json|sarif] PATH...
+       bulwark scan --cluster [--namespace NS] [--kubeconfig PATH] [--context NAME]
+                    [--bulwark-namespace NS] [--profile P | --policy FILE] [-o text|json|sarif]
 
 Evaluates the Kubernetes objects in each PATH with the webhook's checks and reports every
 violation with its action, check ID, field and fix. PATH is a file, a directory (searched
@@ -96,17 +114,48 @@ Objects are evaluated as written, before mutation, so the report also lists what
 webhook would add. To check objects as the validating webhook receives them:
   bulwark mutate deploy.yaml | bulwark scan -
 
+With --cluster, evaluates what already runs in a cluster instead, as the webhook's audit does:
+what would break if the policy were applied there. It reads every Pod and every object with
+a pod template (CronJobs, Deployments, StatefulSets, DaemonSets, ReplicationControllers,
+PodTemplates, Jobs, ReplicaSets) page by page, with the credentials of the kubeconfig
+(--kubeconfig, else $KUBECONFIG, else ~/.kube/config; --context picks a context), which need
+list on those kinds. Each object is named Kind "namespace/name" and located at the context.
+Objects controlled by one already read (the ReplicaSets and pods of a Deployment, the Jobs of
+a CronJob) are not listed: the summary counts them against their owner, with the objects
+read, evaluated and exempt. Namespace rules that select namespaces by label and the
+bulwark.dev/mode label apply when the user may get namespaces; when not, a warning says so
+and the scan goes on without them. Exemptions by user or group do not apply: the scan judges
+objects, not requests. The webhook always exempts its own namespace, which a kubeconfig does
+not tell: --bulwark-namespace names it (default bulwark-system, where the Helm chart and the
+kustomize install put it). Progress goes to stderr: on a terminal one line redrawn per page
+and cleared before the report, elsewhere one line per kind once it is read ("read 3000 Pods").
+
 Exit status: 0 when no object would be denied (warnings and audits do not count), 1 when one
-would be (an enforced violation), 2 on a usage error or bad input; nothing is written to
+would be (an enforced violation), 2 on a usage error, bad input, or a cluster that could not be
+read completely (unreachable, a bad kubeconfig, a list forbidden); nothing is written to
 stdout then.
 
 Flags (before or after the PATHs):
 `)
 		fs.PrintDefaults()
 	}
-	paths, code, done := parseCommand(fs, args, stderr)
+	paths, code, done := parseArgs(fs, args, stderr)
 	if done {
 		return code
+	}
+	switch {
+	case cf.enabled && len(paths) > 0:
+		fmt.Fprintf(stderr, "bulwark scan: --cluster scans the cluster and takes no PATH, got %q: scan files or the cluster, not both\n", paths[0])
+		return exitUsage
+	case cf.misused(fs) != "":
+		name := "-" + cf.misused(fs)
+		if len(name) > 2 {
+			name = "-" + name
+		}
+		fmt.Fprintf(stderr, "bulwark scan: %s is a flag of --cluster: add --cluster to scan the cluster\n", name)
+		return exitUsage
+	case !cf.enabled && len(paths) == 0:
+		return noPath(fs, stderr)
 	}
 	var write func(io.Writer, []scan.Result) error
 	switch output {
@@ -124,6 +173,9 @@ Flags (before or after the PATHs):
 	if err != nil {
 		fmt.Fprintf(stderr, "bulwark scan: policy: %v\n", err)
 		return exitUsage
+	}
+	if cf.enabled {
+		return scanCluster(&cf, snap, output, stdout, stderr)
 	}
 	docs, err := scan.Read(paths, stdin)
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package scan is the manifest side of the offline CLI (bulwark scan, bulwark mutate): it reads
 // Kubernetes objects from files, directories and standard input (multi-document YAML, JSON,
 // List kinds), evaluates them with the same checks as the webhook, and writes the reports:
-// text for a terminal or CI log, JSON for tools, SARIF for GitHub code scanning.
+// text for a terminal or CI log, JSON for tools, SARIF for GitHub code scanning. The same
+// reports serve bulwark scan --cluster, whose objects are located at a cluster (Cluster).
 package scan
 
 import (
@@ -27,7 +28,8 @@ const StdinName = "<stdin>"
 
 // Document is one Kubernetes object read from a manifest.
 type Document struct {
-	// Source is the file path as given (joined below a directory argument), or "<stdin>".
+	// Source is the file path as given (joined below a directory argument), or "<stdin>"; for
+	// an object read from a cluster, the cluster's name (Cluster.Document).
 	Source string
 	// Index is the 1-based number of the YAML document within the source. Empty documents
 	// count, so the number matches the document separators a reader sees.

@@ -41,6 +41,8 @@ type Result struct {
 	// Notes are what the webhook would tell the developer besides violations, such as an
 	// exemption that has expired.
 	Notes []string
+	// UID is the object's uid when it was read from a cluster.
+	UID string
 }
 
 // Decision is what the webhook would do with the object: DecisionDenied (an enforced
@@ -201,6 +203,11 @@ func Summarize(results []Result) Summary {
 //	deploy.yaml:30: Service "web": skipped (no pod template)
 //	2 objects scanned: 1 denied, 0 with warnings, 1 skipped (no pod template)
 func WriteText(w io.Writer, results []Result) error {
+	return writeText(w, results, nil)
+}
+
+// writeText writes the text report; c is the cluster the results were read from, nil for files.
+func writeText(w io.Writer, results []Result, c *Cluster) error {
 	var b bytes.Buffer
 	for _, r := range results {
 		d := r.Doc
@@ -220,18 +227,37 @@ func WriteText(w io.Writer, results []Result) error {
 				decision = "ok"
 			}
 		}
-		fmt.Fprintf(&b, "%s:%d: %s: %s\n", d.Source, d.Line, r.Object(), decision)
+		if c != nil {
+			// The cluster is the location; its objects have no lines.
+			fmt.Fprintf(&b, "%s: %s: %s\n", d.Source, r.Object(), decision)
+		} else {
+			fmt.Fprintf(&b, "%s:%d: %s: %s\n", d.Source, d.Line, r.Object(), decision)
+		}
 		for _, n := range r.Notes {
-			fmt.Fprintf(&b, "  %s:%d: note: %s\n", d.Source, d.Line, n)
+			if c != nil {
+				fmt.Fprintf(&b, "  note: %s\n", n)
+			} else {
+				fmt.Fprintf(&b, "  %s:%d: note: %s\n", d.Source, d.Line, n)
+			}
 		}
 		for _, v := range r.Violations {
-			fmt.Fprintf(&b, "  %s:%d: %s [%s] %s: %s\n", d.Source, LineOf(d, v.Field), v.Action, v.Check, v.Field, v.Message)
+			if c != nil {
+				fmt.Fprintf(&b, "  %s [%s] %s: %s\n", v.Action, v.Check, v.Field, v.Message)
+			} else {
+				fmt.Fprintf(&b, "  %s:%d: %s [%s] %s: %s\n", d.Source, LineOf(d, v.Field), v.Action, v.Check, v.Field, v.Message)
+			}
 			if v.Fix != "" {
 				fmt.Fprintf(&b, "      fix: %s\n", v.Fix)
 			}
 		}
 	}
 	s := Summarize(results)
+	if c != nil {
+		fmt.Fprintf(&b, "%s read from %s: %d evaluated (%d denied, %d with warnings), %d exempt, %d counted against their owner\n",
+			plural(c.Read, "object"), c.Where(), c.Evaluated, s.Denied, s.Warned, c.Exempt, c.Owned)
+		_, err := w.Write(b.Bytes())
+		return err
+	}
 	fmt.Fprintf(&b, "%s scanned: %d denied, %d with warnings, %d skipped (no pod template)",
 		plural(s.Objects, "object"), s.Denied, s.Warned, s.Skipped)
 	if s.Exempt > 0 {
@@ -252,6 +278,18 @@ func plural(n int, noun string) string {
 type jsonReport struct {
 	Results []jsonResult `json:"results"`
 	Summary Summary      `json:"summary"`
+	Cluster *jsonCluster `json:"cluster,omitempty"`
+}
+
+// jsonCluster is where a cluster scan read its objects and what it counted.
+type jsonCluster struct {
+	Context   string `json:"context"`
+	Server    string `json:"server"`
+	Namespace string `json:"namespace,omitempty"`
+	Read      int    `json:"read"`
+	Evaluated int    `json:"evaluated"`
+	Exempt    int    `json:"exempt"`
+	Owned     int    `json:"owned"`
 }
 
 type jsonResult struct {
@@ -263,6 +301,7 @@ type jsonResult struct {
 	Kind       string          `json:"kind"`
 	Name       string          `json:"name"`
 	Namespace  string          `json:"namespace"`
+	UID        string          `json:"uid,omitempty"`
 	Decision   string          `json:"decision"`
 	Exempt     string          `json:"exempt,omitempty"`
 	Notes      []string        `json:"notes,omitempty"`
@@ -281,12 +320,23 @@ type jsonViolation struct {
 // WriteJSON writes the report as one indented JSON object: "results" (one per object, in
 // input order, item 0 outside a List) and "summary" (counts by decision).
 func WriteJSON(w io.Writer, results []Result) error {
+	return writeJSON(w, results, nil)
+}
+
+// writeJSON writes the JSON report; c is the cluster the results were read from, nil for files.
+func writeJSON(w io.Writer, results []Result, c *Cluster) error {
 	rep := jsonReport{Results: make([]jsonResult, 0, len(results)), Summary: Summarize(results)}
+	if c != nil {
+		rep.Cluster = &jsonCluster{
+			Context: c.Context, Server: c.Server, Namespace: c.Namespace,
+			Read: c.Read, Evaluated: c.Evaluated, Exempt: c.Exempt, Owned: c.Owned,
+		}
+	}
 	for _, r := range results {
 		d := r.Doc
 		jr := jsonResult{
 			Source: d.Source, Document: d.Index, Item: d.Item, Line: d.Line,
-			APIVersion: d.APIVersion, Kind: d.Kind, Name: r.Name, Namespace: r.Namespace,
+			APIVersion: d.APIVersion, Kind: d.Kind, Name: r.Name, Namespace: r.Namespace, UID: r.UID,
 			Decision: r.Decision(), Exempt: r.Exempt, Notes: r.Notes, Violations: make([]jsonViolation, 0, len(r.Violations)),
 		}
 		for _, v := range r.Violations {

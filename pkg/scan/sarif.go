@@ -61,7 +61,8 @@ type sarifLocation struct {
 
 type sarifPhysicalLocation struct {
 	ArtifactLocation sarifArtifactLocation `json:"artifactLocation"`
-	Region           sarifRegion           `json:"region"`
+	// Region is nil for an object of a cluster, which has no lines.
+	Region *sarifRegion `json:"region,omitempty"`
 }
 
 type sarifArtifactLocation struct {
@@ -81,6 +82,11 @@ type sarifLogicalLocation struct {
 // result per violation, located at the field's line in its source file. Objects without
 // violations produce no result.
 func WriteSARIF(w io.Writer, results []Result, version string) error {
+	return writeSARIF(w, results, nil, version)
+}
+
+// writeSARIF writes the SARIF log; c is the cluster the results were read from, nil for files.
+func writeSARIF(w io.Writer, results []Result, c *Cluster, version string) error {
 	all := checks.All()
 	index := make(map[string]int, len(all))
 	rules := make([]sarifRule, 0, len(all))
@@ -93,19 +99,26 @@ func WriteSARIF(w io.Writer, results []Result, version string) error {
 		Results: []sarifResult{},
 	}
 	for _, r := range results {
-		uri := sarifURI(r.Doc.Source)
+		var uri, object string
+		if c != nil {
+			uri, object = c.objectURI(r), r.Object()+": "
+		} else {
+			uri = sarifURI(r.Doc.Source)
+		}
 		for _, v := range r.Violations {
 			res := sarifResult{
 				RuleID:  v.Check,
 				Level:   sarifLevel(v.Action),
-				Message: sarifText{Text: strings.TrimSuffix(v.Message, ".") + ". Fix: " + v.Fix},
+				Message: sarifText{Text: object + strings.TrimSuffix(v.Message, ".") + ". Fix: " + v.Fix},
 				Locations: []sarifLocation{{
 					PhysicalLocation: sarifPhysicalLocation{
 						ArtifactLocation: sarifArtifactLocation{URI: uri},
-						Region:           sarifRegion{StartLine: max(LineOf(r.Doc, v.Field), 1)},
 					},
 					LogicalLocations: []sarifLogicalLocation{{FullyQualifiedName: v.Field}},
 				}},
+			}
+			if c == nil {
+				res.Locations[0].PhysicalLocation.Region = &sarifRegion{StartLine: max(LineOf(r.Doc, v.Field), 1)}
 			}
 			if i, ok := index[v.Check]; ok {
 				res.RuleIndex = &i

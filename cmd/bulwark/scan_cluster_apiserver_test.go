@@ -1,0 +1,386 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
+
+	"github.com/bulwark-k8s/bulwark/pkg/audit"
+	"github.com/bulwark-k8s/bulwark/pkg/policy"
+	"github.com/bulwark-k8s/bulwark/test/framework"
+)
+
+const (
+	hostNetworkMessage = "the pod shares the node's network namespace and can reach every service bound on the node"
+	hostNetworkFix     = "remove hostNetwork or set it to false"
+)
+
+// TestScanClusterAPIServer runs bulwark scan --cluster against a real kube-apiserver with no
+// webhook, so that violating objects can be created: a Deployment with hostNetwork, its
+// ReplicaSet and two pods (created here with their ownerReferences, as no controller runs), a
+// compliant Pod beside it, a hostNetwork Pod in another namespace, and hostNetwork Pods in
+// kube-system and bulwark-system, which are exempt.
+func TestScanClusterAPIServer(t *testing.T) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Skip("needs kube-apiserver and etcd: run make test, or set KUBEBUILDER_ASSETS to hack/tools.sh's directory")
+	}
+	c, err := framework.StartControlPlane()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	ctx := context.Background()
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedCluster(ctx, t, cs)
+	kc := writeScanKubeconfig(ctx, t, c, cs)
+	server := c.Config.Host
+	where := `context "admin" (` + server + `)`
+	deny := func(source, object string) string {
+		return source + ": " + object + ": denied\n" +
+			"  enforce [host-network] " + hostNetworkField(object) + ": " + hostNetworkMessage + "\n" +
+			"      fix: " + hostNetworkFix + "\n"
+	}
+	kinds := func(deployments, replicaSets, pods string) string {
+		return "read 0 CronJobs\nread " + deployments + "\nread 0 StatefulSets\nread 0 DaemonSets\nread 0 ReplicationControllers\n" +
+			"read 0 PodTemplates\nread 0 Jobs\nread " + replicaSets + "\nread " + pods + "\n"
+	}
+
+	t.Run("whole cluster", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "", "scan", "--cluster", "--kubeconfig", kc)
+		want := deny("admin", `Deployment "team-a/web"`) +
+			`admin: Pod "bulwark-system/agent": exempt: namespace "bulwark-system" is exempt (Bulwark's own namespace)` + "\n" +
+			`admin: Pod "kube-system/proxy": exempt: namespace "kube-system" is exempt` + "\n" +
+			`admin: Pod "team-a/good": ok` + "\n" +
+			deny("admin", `Pod "team-b/sniffer"`) +
+			"8 objects read from " + where + ": 3 evaluated (2 denied, 0 with warnings), 2 exempt, 3 counted against their owner\n"
+		if code != exitDenied || out != want {
+			t.Errorf("exit %d, want 1; stdout\n%s\nwant\n%s", code, out, want)
+		}
+		// Progress on a pipe: one line per kind.
+		if wantErr := kinds("1 Deployment", "1 ReplicaSet", "6 Pods"); errOut != wantErr {
+			t.Errorf("stderr\n%s\nwant\n%s", errOut, wantErr)
+		}
+	})
+
+	// On a terminal, the progress line is redrawn per page and cleared before the report,
+	// which is the same.
+	t.Run("terminal", func(t *testing.T) {
+		snap, err := policy.FromProfile("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out, errOut bytes.Buffer
+		cf := &clusterFlags{enabled: true, kubeconfig: kc, bulwarkNamespace: defaultBulwarkNamespace}
+		code := scanClusterWith(cf, snap, "text", &out, &errOut, newProgress(&errOut, true))
+		_, pipeOut, _ := runCLI(t, "", "scan", "--cluster", "--kubeconfig", kc)
+		if code != exitDenied || out.String() != pipeOut {
+			t.Errorf("exit %d, want 1; stdout\n%s\nwant\n%s", code, out.String(), pipeOut)
+		}
+		last := "Pods  6/6 [========================] 100%"
+		if e := errOut.String(); !strings.HasPrefix(e, "\rCronJobs  0/0 [") || !strings.Contains(e, "\r"+last) || !strings.HasSuffix(e, "\r"+strings.Repeat(" ", len(last))+"\r") || strings.Contains(e, "\n") {
+			t.Errorf("stderr %q", e)
+		}
+	})
+
+	t.Run("namespace", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "", "scan", "--cluster", "--kubeconfig", kc, "--namespace", "team-a")
+		want := deny("admin", `Deployment "team-a/web"`) +
+			`admin: Pod "team-a/good": ok` + "\n" +
+			`5 objects read from namespace "team-a" of ` + where + ": 2 evaluated (1 denied, 0 with warnings), 0 exempt, 3 counted against their owner\n"
+		if code != exitDenied || out != want {
+			t.Errorf("exit %d, want 1; stdout\n%s\nwant\n%s\nstderr\n%s", code, out, want, errOut)
+		}
+		code, out, _ = runCLI(t, "", "scan", "--cluster", "--kubeconfig", kc, "-n", "kube-system")
+		if code != exitOK || !strings.Contains(out, `1 object read from namespace "kube-system" of `+where+": 0 evaluated (0 denied, 0 with warnings), 1 exempt, 0 counted against their owner\n") {
+			t.Errorf("kube-system: exit %d, want 0\n%s", code, out)
+		}
+	})
+
+	// The policy exempts the Deployment by name and only warns in namespaces labelled
+	// tier=sandbox (team-b): nothing would be denied.
+	policyFile := writeFile(t, t.TempDir(), "policy.yaml", `apiVersion: bulwark.dev/v1alpha1
+kind: Policy
+profile: nsa
+namespaces:
+  rules:
+    - name: sandbox
+      selector: {matchLabels: {tier: sandbox}}
+      action: warn
+exemptions:
+  - name: web-migration
+    reason: moves off hostNetwork in TICKET-9
+    namespace: team-a
+    kinds: [Deployment]
+    names: [web]
+`)
+	t.Run("policy", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "", "scan", "--cluster", "--kubeconfig", kc, "--policy", policyFile, "--bulwark-namespace", "")
+		want := `admin: Deployment "team-a/web": exempt: exemption "web-migration" (Deployment "team-a/web")` + "\n" +
+			`admin: Pod "bulwark-system/agent": denied` + "\n" +
+			"  enforce [host-network] spec.hostNetwork: " + hostNetworkMessage + "\n" +
+			"      fix: " + hostNetworkFix + "\n" +
+			`admin: Pod "kube-system/proxy": exempt: namespace "kube-system" is exempt` + "\n" +
+			`admin: Pod "team-a/good": ok` + "\n" +
+			`admin: Pod "team-b/sniffer": admitted with warnings` + "\n" +
+			"  warn [host-network] spec.hostNetwork: " + hostNetworkMessage + "\n" +
+			"      fix: " + hostNetworkFix + "\n" +
+			"8 objects read from " + where + ": 3 evaluated (1 denied, 1 with warnings), 2 exempt, 3 counted against their owner\n"
+		if code != exitDenied || out != want {
+			t.Errorf("exit %d, want 1; stdout\n%s\nwant\n%s\nstderr\n%s", code, out, want, errOut)
+		}
+		// With Bulwark's namespace exempt again, nothing is denied.
+		code, out, _ = runCLI(t, "", "scan", "--cluster", "--kubeconfig", kc, "--policy", policyFile)
+		if code != exitOK || !strings.Contains(out, `admin: Pod "bulwark-system/agent": exempt`) {
+			t.Errorf("exit %d, want 0\n%s", code, out)
+		}
+	})
+
+	t.Run("json", func(t *testing.T) {
+		code, out, _ := runCLI(t, "", "scan", "--cluster", "--kubeconfig", kc, "--output", "json", "--policy", policyFile)
+		if code != exitOK {
+			t.Errorf("exit %d, want 0", code)
+		}
+		var rep struct {
+			Results []struct {
+				Source, Kind, Namespace, Name, UID, Decision, Exempt string
+				Line                                                 int
+				Violations                                           []struct{ Check, Field, Action string }
+			}
+			Summary map[string]int
+			Cluster map[string]any
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		var got []string
+		for _, r := range rep.Results {
+			s := r.Source + " " + r.Kind + " " + r.Namespace + "/" + r.Name + " " + r.Decision
+			for _, v := range r.Violations {
+				s += " " + v.Action + ":" + v.Check + ":" + v.Field
+			}
+			if r.UID == "" || r.Line != 0 {
+				t.Errorf("%s: uid %q, line %d", s, r.UID, r.Line)
+			}
+			got = append(got, s)
+		}
+		want := []string{
+			"admin Deployment team-a/web exempt",
+			"admin Pod bulwark-system/agent exempt",
+			"admin Pod kube-system/proxy exempt",
+			"admin Pod team-a/good admitted",
+			"admin Pod team-b/sniffer warned warn:host-network:spec.hostNetwork",
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("results\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if s := rep.Summary; s["objects"] != 5 || s["denied"] != 0 || s["warned"] != 1 || s["admitted"] != 1 || s["exempt"] != 3 {
+			t.Errorf("summary %v", s)
+		}
+		wantCluster := map[string]any{"context": "admin", "server": server, "read": 8.0, "evaluated": 2.0, "exempt": 3.0, "owned": 3.0}
+		if b, w := mustJSON(t, rep.Cluster), mustJSON(t, wantCluster); b != w {
+			t.Errorf("cluster %s, want %s", b, w)
+		}
+	})
+
+	t.Run("sarif", func(t *testing.T) {
+		code, out, _ := runCLI(t, "", "scan", "--cluster", "--kubeconfig", kc, "-o", "sarif", "-n", "team-b")
+		if code != exitDenied {
+			t.Errorf("exit %d, want 1", code)
+		}
+		for _, want := range []string{
+			`"uri": "` + strings.TrimSuffix(server, "/") + `/api/v1/namespaces/team-b/pods/sniffer"`,
+			`"text": "Pod \"team-b/sniffer\": ` + hostNetworkMessage + `. Fix: ` + hostNetworkFix + `"`,
+			`"fullyQualifiedName": "spec.hostNetwork"`,
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("SARIF lacks %s:\n%s", want, out)
+			}
+		}
+		if strings.Contains(out, `"region"`) {
+			t.Errorf("a cluster object has a region:\n%s", out)
+		}
+	})
+
+	// The viewer may list the kinds but not get namespaces: one warning, and the sandbox rule,
+	// which selects by label, does not apply.
+	t.Run("namespaces forbidden", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "", "scan", "--cluster", "--kubeconfig", kc, "--context", "viewer", "--policy", policyFile, "-n", "team-b")
+		want := deny("viewer", `Pod "team-b/sniffer"`) +
+			`1 object read from namespace "team-b" of context "viewer" (` + server + "): 1 evaluated (1 denied, 0 with warnings), 0 exempt, 0 counted against their owner\n"
+		if code != exitDenied || out != want {
+			t.Errorf("exit %d, want 1; stdout\n%s\nwant\n%s", code, out, want)
+		}
+		warning := `bulwark scan: warning: namespace labels unknown, namespace rules that select namespaces by label and the bulwark.dev/mode label were not applied: namespaces "team-b" is forbidden: User "viewer" cannot get resource "namespaces"`
+		if strings.Count(errOut, "warning:") != 1 || !strings.Contains(errOut, warning) {
+			t.Errorf("stderr lacks one %q:\n%s", warning, errOut)
+		}
+	})
+
+	t.Run("list forbidden", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "", "scan", "--cluster", "--kubeconfig", kc, "--context", "nobody")
+		if code != exitUsage || out != "" {
+			t.Errorf("exit %d, want 2, stdout %q", code, out)
+		}
+		for _, want := range []string{
+			`bulwark scan: context "nobody" (server ` + server + `, kubeconfig ` + kc + `): listing CronJobs: cronjobs.batch is forbidden: User "nobody" cannot list resource "cronjobs"`,
+			"bulwark scan: the scan lists cronjobs, deployments, statefulsets, daemonsets, replicationcontrollers, podtemplates, jobs, replicasets, pods in every namespace; get on namespaces is optional\n",
+			"bulwark scan: no report: the scan did not read every object\n",
+		} {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("stderr lacks %q:\n%s", want, errOut)
+			}
+		}
+	})
+}
+
+// hostNetworkField is where a kind keeps hostNetwork.
+func hostNetworkField(object string) string {
+	if strings.HasPrefix(object, "Pod ") {
+		return "spec.hostNetwork"
+	}
+	return "spec.template.spec.hostNetwork"
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// seedCluster creates the namespaces and objects TestScanClusterAPIServer scans.
+func seedCluster(ctx context.Context, t *testing.T, cs kubernetes.Interface) {
+	t.Helper()
+	for _, ns := range []*corev1.Namespace{
+		{ObjectMeta: metav1.ObjectMeta{Name: "kube-system"}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "bulwark-system"}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "team-b", Labels: map[string]string{"tier": "sandbox"}}},
+	} {
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	good := podFromYAML(t, compliantPod)
+	bad := podFromYAML(t, hostNetworkPod)
+	labels := map[string]string{"app": "web"}
+	template := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: bad.Spec}
+	dep, err := cs.AppsV1().Deployments("team-a").Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec:       appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: template},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := cs.AppsV1().ReplicaSets("team-a").Create(ctx, &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-5d8", OwnerReferences: controlledBy("apps/v1", "Deployment", dep.Name, dep.UID)},
+		Spec:       appsv1.ReplicaSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: template},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods := []struct {
+		ns, name string
+		spec     corev1.PodSpec
+		owner    []metav1.OwnerReference
+	}{
+		{"team-a", "web-5d8-a", bad.Spec, controlledBy("apps/v1", "ReplicaSet", rs.Name, rs.UID)},
+		{"team-a", "web-5d8-b", bad.Spec, controlledBy("apps/v1", "ReplicaSet", rs.Name, rs.UID)},
+		{"team-a", "good", good.Spec, nil},
+		{"team-b", "sniffer", bad.Spec, nil},
+		{"kube-system", "proxy", bad.Spec, nil},
+		{"bulwark-system", "agent", bad.Spec, nil},
+	}
+	for _, p := range pods {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: p.name, Labels: labels, OwnerReferences: p.owner}, Spec: p.spec}
+		if _, err := cs.CoreV1().Pods(p.ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func controlledBy(apiVersion, kind, name string, uid types.UID) []metav1.OwnerReference {
+	return []metav1.OwnerReference{{APIVersion: apiVersion, Kind: kind, Name: name, UID: uid, Controller: ptr.To(true)}}
+}
+
+func podFromYAML(t *testing.T, s string) *corev1.Pod {
+	t.Helper()
+	var p corev1.Pod
+	if err := yaml.UnmarshalStrict([]byte(s), &p); err != nil {
+		t.Fatal(err)
+	}
+	return &p
+}
+
+// writeScanKubeconfig writes a kubeconfig with three contexts on the cluster: admin
+// (system:masters, the current context), viewer (may list the kinds a scan reads, not get
+// namespaces) and nobody (no permission at all).
+func writeScanKubeconfig(ctx context.Context, t *testing.T, c *framework.Cluster, cs kubernetes.Interface) string {
+	t.Helper()
+	var resources []string
+	for _, k := range audit.Kinds() {
+		resources = append(resources, strings.ToLower(k)+"s")
+	}
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "scan-viewer"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"", "apps", "batch"}, Resources: resources, Verbs: []string{"list"}}},
+	}
+	if _, err := cs.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "scan-viewer"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "viewer"}},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+	}
+	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: c.Config.Host, CertificateAuthorityData: c.Config.CAData}
+	for _, u := range []envtest.User{
+		{Name: "admin", Groups: []string{"system:masters"}},
+		{Name: "viewer"},
+		{Name: "nobody"},
+	} {
+		user, err := c.Env.AddUser(u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := user.Config()
+		kc.AuthInfos[u.Name] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
+		kc.Contexts[u.Name] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: u.Name}
+	}
+	kc.CurrentContext = "admin"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -1,0 +1,126 @@
+package scan
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/bulwark-k8s/bulwark/pkg/checks"
+)
+
+// clusterResults are the objects of the report fixture as a cluster scan would give them: read
+// from the context "prod", with uids, the Service (no pod template) not read at all, and the
+// Pod exempt.
+func clusterResults(t *testing.T) ([]Result, *Cluster) {
+	t.Helper()
+	docs, err := Read([]string{"report/manifests.yaml"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := Evaluate(docs, hostNetworkOnly(t, checks.Enforce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{Context: "prod", Server: "https://10.0.0.1:6443", Read: 9, Evaluated: 2, Exempt: 1, Owned: 6}
+	var results []Result
+	for _, r := range files {
+		if r.Skipped {
+			continue
+		}
+		r.Doc = c.Document(r.Doc.APIVersion, r.Doc.Kind)
+		r.UID = "uid-" + r.Name
+		if r.Doc.Kind == "Pod" {
+			r.Namespace, r.Exempt = "kube-system", `namespace "kube-system" is exempt`
+		}
+		results = append(results, r)
+	}
+	return results, c
+}
+
+func TestClusterWritersGolden(t *testing.T) {
+	t.Chdir(testdata)
+	results, c := clusterResults(t)
+	for _, tt := range []struct {
+		golden string
+		write  func(*bytes.Buffer) error
+	}{
+		{"report/cluster.txt", func(b *bytes.Buffer) error { return WriteClusterText(b, results, c) }},
+		{"report/cluster.json", func(b *bytes.Buffer) error { return WriteClusterJSON(b, results, c) }},
+		{"report/cluster.sarif", func(b *bytes.Buffer) error { return WriteClusterSARIF(b, results, c, "1.2.3") }},
+	} {
+		t.Run(tt.golden, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := tt.write(&b); err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasSuffix(tt.golden, ".sarif") {
+				b = *bytes.NewBuffer(onlyRule(t, b.Bytes(), "host-network"))
+			}
+			if *update {
+				if err := os.WriteFile(tt.golden, b.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(tt.golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./pkg/scan/ -update to create it)", err)
+			}
+			if got := b.String(); got != string(want) {
+				t.Errorf("%s differs (run go test ./pkg/scan/ -update to accept):\n--- got\n%s\n--- want\n%s", tt.golden, got, want)
+			}
+		})
+	}
+}
+
+func TestClusterWhere(t *testing.T) {
+	for _, tc := range []struct {
+		c             Cluster
+		source, where string
+	}{
+		{Cluster{Context: "prod", Server: "https://10.0.0.1:6443"}, "prod", `context "prod" (https://10.0.0.1:6443)`},
+		{Cluster{Context: "prod", Server: "https://10.0.0.1:6443", Namespace: "shop"}, "prod", `namespace "shop" of context "prod" (https://10.0.0.1:6443)`},
+		{Cluster{Server: "https://10.96.0.1:443"}, "https://10.96.0.1:443", "https://10.96.0.1:443"},
+	} {
+		if s, w := tc.c.Source(), tc.c.Where(); s != tc.source || w != tc.where {
+			t.Errorf("%+v: Source %q Where %q, want %q %q", tc.c, s, w, tc.source, tc.where)
+		}
+	}
+}
+
+func TestClusterObjectURI(t *testing.T) {
+	c := &Cluster{Server: "https://10.0.0.1:6443/"}
+	for _, tc := range []struct {
+		apiVersion, kind, ns, name, want string
+	}{
+		{"v1", "Pod", "shop", "web-1", "https://10.0.0.1:6443/api/v1/namespaces/shop/pods/web-1"},
+		{"apps/v1", "Deployment", "shop", "web", "https://10.0.0.1:6443/apis/apps/v1/namespaces/shop/deployments/web"},
+		{"batch/v1", "CronJob", "ops", "nightly", "https://10.0.0.1:6443/apis/batch/v1/namespaces/ops/cronjobs/nightly"},
+		{"v1", "ReplicationController", "old", "rc", "https://10.0.0.1:6443/api/v1/namespaces/old/replicationcontrollers/rc"},
+	} {
+		r := Result{Doc: c.Document(tc.apiVersion, tc.kind), Namespace: tc.ns, Name: tc.name}
+		if got := c.objectURI(r); got != tc.want {
+			t.Errorf("%s %s: %q, want %q", tc.apiVersion, tc.kind, got, tc.want)
+		}
+	}
+}
+
+// TestClusterJSONOmitsNothingItPromises: the cluster object carries its counts even at zero.
+func TestClusterJSONZeroCounts(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteClusterJSON(&b, nil, &Cluster{Context: "dev", Server: "https://127.0.0.1:6443"}); err != nil {
+		t.Fatal(err)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal(b.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(rep["cluster"])
+	if want := `{"context":"dev","evaluated":0,"exempt":0,"owned":0,"read":0,"server":"https://127.0.0.1:6443"}`; string(got) != want {
+		t.Errorf("cluster %s, want %s", got, want)
+	}
+	if res, _ := json.Marshal(rep["results"]); string(res) != "[]" {
+		t.Errorf("results %s, want []", res)
+	}
+}

@@ -44,6 +44,7 @@ type serveFlags struct {
 	serviceName     string
 	webhookConfig   string
 	leaderElect     bool
+	audit           server.AuditOptions
 }
 
 func serve(args []string, stderr io.Writer) int {
@@ -68,6 +69,10 @@ func serve(args []string, stderr io.Writer) int {
 	fs.StringVar(&f.serviceName, "service-name", "", "the Service in front of the webhook; the built-in certificate is for NAME.NAMESPACE.svc and NAME.NAMESPACE.svc.cluster.local")
 	fs.StringVar(&f.webhookConfig, "webhook-config-name", server.ConfigName, "the ValidatingWebhookConfiguration and MutatingWebhookConfiguration that get the built-in CA bundle")
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "leader election (Lease "+server.LeaderElectionID+" in --namespace): certificate creation and renewal run on the leader only")
+	fs.DurationVar(&f.audit.Interval, "audit-interval", 10*time.Minute, "audit the Pods and workloads already in the cluster this often (on the leader), at start and soon after each policy change; 0 disables the audit")
+	fs.IntVar(&f.audit.MaxNamespaces, "audit-metrics-max-namespaces", 50, "namespaces named in bulwark_audit_violations, those with the most violating objects; the others are summed under namespace=\"_other\"")
+	fs.BoolVar(&f.audit.Events, "audit-events", true, "record a Warning Event (reason PolicyViolation) on each violating object the audit finds, once per change and hour")
+	fs.BoolVar(&f.audit.PolicyReports, "audit-policy-reports", true, "write a wgpolicyk8s.io/v1alpha2 PolicyReport per namespace with the audit's results, when that CRD is installed")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -76,6 +81,14 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "bulwark serve: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if f.audit.Interval < 0 {
+		fmt.Fprintf(stderr, "bulwark serve: --audit-interval %s is negative; use 0 to disable the audit\n", f.audit.Interval)
+		return exitUsage
+	}
+	if f.audit.MaxNamespaces < 1 {
+		fmt.Fprintf(stderr, "bulwark serve: --audit-metrics-max-namespaces %d must be at least 1\n", f.audit.MaxNamespaces)
 		return exitUsage
 	}
 	if err := runServer(f); err != nil {
@@ -207,6 +220,6 @@ func runServer(f serveFlags) error {
 		RestConfig: cfg, Host: f.bindAddress, Port: f.port, CertDir: f.certDir, Policy: snap, PolicyConfigMap: cm,
 		OwnNamespace: f.namespace,
 		MetricsAddr:  f.metricsAddr, ProbeAddr: f.probeAddr, EnableHTTP2: f.enableHTTP2,
-		ShutdownTimeout: f.shutdownTimeout, TLS: tlsOpts, LeaderElect: f.leaderElect, Log: logger.WithName("bulwark"),
+		ShutdownTimeout: f.shutdownTimeout, TLS: tlsOpts, LeaderElect: f.leaderElect, Audit: &f.audit, Log: logger.WithName("bulwark"),
 	})
 }

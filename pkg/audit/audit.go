@@ -40,6 +40,8 @@ type Object struct {
 	// Notes are what the webhook would tell the developer besides violations, such as an
 	// exemption that has expired.
 	Notes []string
+	// Checked is the number of checks evaluated on the object (those in force for it).
+	Checked int
 }
 
 // Options configure one audit.
@@ -239,6 +241,7 @@ func (r *run) object(ctx context.Context, k kind, obj runtime.Object) error {
 		r.stats.Evaluated[k.name]++
 	default:
 		out.Violations = dec.Apply(dec.Checks.Evaluate(pod))
+		out.Checked = len(dec.Checks.Active())
 		r.stats.Evaluated[k.name]++
 		if len(out.Violations) > 0 {
 			r.stats.Violating[k.name]++

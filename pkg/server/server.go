@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/bulwark-k8s/bulwark/pkg/admission"
+	"github.com/bulwark-k8s/bulwark/pkg/audit"
 	"github.com/bulwark-k8s/bulwark/pkg/certs"
 	"github.com/bulwark-k8s/bulwark/pkg/metrics"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
@@ -75,7 +76,22 @@ type Options struct {
 	// elected through the Lease LeaderElectionID in OwnNamespace. Everything else runs on every
 	// replica.
 	LeaderElect bool
-	Log         logr.Logger
+	// Audit, when set with a positive Interval, audits the objects already in the cluster on
+	// the leader.
+	Audit *AuditOptions
+	Log   logr.Logger
+}
+
+// AuditOptions configure the audit of running objects.
+type AuditOptions struct {
+	// Interval between audits; the first runs at start, and one runs soon after each policy change.
+	Interval time.Duration
+	// MaxNamespaces caps the namespaces named in bulwark_audit_violations.
+	MaxNamespaces int
+	// Events records a Warning Event on each violating object.
+	Events bool
+	// PolicyReports writes a wgpolicyk8s.io/v1alpha2 PolicyReport per namespace when the CRD is installed.
+	PolicyReports bool
 }
 
 // TLSConfig applies Bulwark's TLS settings: TLS 1.2 at least, HTTP/1.1 only unless enabled.
@@ -146,6 +162,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
+	// The expiry of the served certificate and CA, read from CertDir at every scrape.
+	if err := metrics.NewCertificateCollector(crmetrics.Registry, o.CertDir); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
 	holder := policy.NewHolder(o.Policy)
 	policyRec.Reload(metrics.ReloadSuccess)
 	policyRec.Loaded(o.Policy.Source, o.Policy.Hash, 1, time.Now())
@@ -183,6 +203,26 @@ func Run(ctx context.Context, o Options) error {
 		Policy: holder, Metrics: rec, PolicyMetrics: policyRec, Namespaces: namespaces,
 		OwnNamespace: o.OwnNamespace, Log: o.Log.WithName("admission"),
 	}
+	if a := o.Audit; a != nil && a.Interval > 0 {
+		auditRec, err := metrics.NewAuditPrometheus(crmetrics.Registry)
+		if err != nil {
+			return fmt.Errorf("registering metrics: %w", err)
+		}
+		ro := audit.RunnerOptions{
+			Reader: mgr.GetAPIReader(), Policy: holder, OwnNamespace: o.OwnNamespace,
+			Interval: a.Interval, NamespaceLabels: namespaces, MaxNamespaces: a.MaxNamespaces,
+			Metrics: auditRec, Log: o.Log.WithName("audit"),
+		}
+		if a.Events {
+			ro.Events = mgr.GetEventRecorder("bulwark")
+		}
+		if a.PolicyReports {
+			ro.Client = mgr.GetClient()
+		}
+		if err := mgr.Add(audit.NewRunner(ro)); err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
+	}
 	hookServer.Register(ValidatePath, &webhook.Admission{Handler: admission.NewValidator(hopts)})
 	hookServer.Register(MutatePath, &webhook.Admission{Handler: admission.NewMutator(hopts)})
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
@@ -213,7 +253,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	o.Log.Info("starting", "policy", o.Policy.Source, "policyHash", o.Policy.Hash,
 		"webhook", fmt.Sprintf("%s:%d", o.Host, o.Port), "certDir", o.CertDir, "mutation", o.Policy.Mutation != nil,
-		"builtinTLS", o.TLS != nil, "leaderElection", o.LeaderElect)
+		"builtinTLS", o.TLS != nil, "leaderElection", o.LeaderElect, "audit", auditInterval(o.Audit))
 	return mgr.Start(ctx)
 }
 
@@ -242,4 +282,12 @@ func builtinTLS(ctx context.Context, o Options) (*certs.Manager, error) {
 		return nil, fmt.Errorf("built-in TLS: %w", err)
 	}
 	return m, nil
+}
+
+// auditInterval is the audit interval for the start-up log line: "off" when there is no audit.
+func auditInterval(a *AuditOptions) string {
+	if a == nil || a.Interval <= 0 {
+		return "off"
+	}
+	return a.Interval.String()
 }

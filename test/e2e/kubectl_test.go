@@ -48,7 +48,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	local, err = framework.StartLocal(framework.LocalOptions{
-		Binary: binary, Kubeconfig: filepath.Join(dir, "kubeconfig"), Logs: &logs,
+		Binary: binary, Kubeconfig: filepath.Join(dir, "kubeconfig"), Logs: &logs, ServeArgs: serveArgs,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\nbulwark logs:\n%s", err, logs.String())

@@ -59,6 +59,31 @@ type Options struct {
 	WebhookPort int
 	// ExemptNamespaces are excluded by the webhooks' namespaceSelector.
 	ExemptNamespaces []string
+	// CRDs are CustomResourceDefinition files installed before Start returns.
+	CRDs []string
+}
+
+// PolicyReportCRD is the wgpolicyk8s.io PolicyReport CRD the chart can install, relative to
+// the repository root.
+const PolicyReportCRD = "charts/bulwark/files/wgpolicyk8s.io_policyreports.yaml"
+
+// RepoFile returns the absolute path of a file of the repository, from a test's working
+// directory (a package directory inside the repository).
+func RepoFile(rel string) (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, rel), nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory to find %s", rel)
+		}
+		dir = parent
+	}
 }
 
 // FreePort returns a free TCP port on 127.0.0.1.
@@ -100,6 +125,7 @@ func Start(o Options) (*Cluster, error) {
 			ValidatingWebhooks: []*admissionregistrationv1.ValidatingWebhookConfiguration{validating},
 			MutatingWebhooks:   []*admissionregistrationv1.MutatingWebhookConfiguration{mutating},
 		},
+		CRDInstallOptions: envtest.CRDInstallOptions{Paths: o.CRDs, ErrorIfPathMissing: true},
 	}
 	cfg, err := env.Start()
 	if err != nil {

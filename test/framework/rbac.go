@@ -26,8 +26,10 @@ type RBACNames struct {
 	TLSSecret     string
 }
 
-// ClusterRules are the cluster-wide permissions of Bulwark's ServiceAccount, as the contract
-// of issue 4 states them: watch namespaces; get and update only its own webhook configurations.
+// ClusterRules are the cluster-wide permissions of Bulwark's ServiceAccount with the default
+// install: watch namespaces; get and update only its own webhook configurations; and for the
+// audit, list every kind that carries a pod template, record Events on what violates, and
+// write PolicyReports.
 func ClusterRules(n RBACNames) []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
@@ -37,6 +39,11 @@ func ClusterRules(n RBACNames) []rbacv1.PolicyRule {
 			Verbs:         []string{"get", "update", "patch"},
 			ResourceNames: []string{n.WebhookConfig},
 		},
+		{APIGroups: []string{""}, Resources: []string{"pods", "podtemplates", "replicationcontrollers"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments", "replicasets", "statefulsets", "daemonsets"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+		{APIGroups: []string{"wgpolicyk8s.io"}, Resources: []string{"policyreports"}, Verbs: []string{"get", "list", "create", "update", "delete"}},
 	}
 }
 

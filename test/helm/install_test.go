@@ -289,7 +289,11 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		{authorizationv1.ResourceAttributes{Verb: "get", Namespace: "default", Resource: "secrets", Name: "bulwark-tls"}, false},
 		{authorizationv1.ResourceAttributes{Verb: "list", Namespace: "default", Resource: "configmaps"}, false},
 		{authorizationv1.ResourceAttributes{Verb: "update", Resource: "namespaces", Name: "default"}, false},
-		{authorizationv1.ResourceAttributes{Verb: "list", Namespace: "default", Resource: "pods"}, false},
+		// The audit lists pods everywhere, but may neither read one by name nor watch them.
+		{authorizationv1.ResourceAttributes{Verb: "list", Namespace: "default", Resource: "pods"}, true},
+		{authorizationv1.ResourceAttributes{Verb: "get", Namespace: "default", Resource: "pods", Name: "web"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "watch", Namespace: "default", Resource: "pods"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "list", Namespace: "default", Resource: "secrets"}, false},
 		{authorizationv1.ResourceAttributes{Verb: "delete", Namespace: releaseNamespace, Group: "coordination.k8s.io", Resource: "leases", Name: "bulwark-leader"}, false},
 	} {
 		if got := cl.canI(t, c.attrs); got != c.want {

@@ -30,13 +30,15 @@ var renders = []struct {
 	name, release, namespace string
 	flags                    []string
 	certManager              bool
+	dashboardNamespace       string // metrics.dashboard.namespace, when set
 }{
 	{name: "default", release: releaseName, namespace: releaseNamespace},
 	// The non-default set: cert-manager on, 3 replicas, failurePolicy Ignore, extra
 	// exempt namespaces.
 	{name: "nondefault", release: releaseName, namespace: releaseNamespace, flags: []string{"-f", "testdata/values-nondefault.yaml"}, certManager: true},
-	// Every optional template, an external issuer, a release name without "bulwark".
-	{name: "extras", release: "prod", namespace: "security", flags: []string{"-f", "testdata/values-extras.yaml"}, certManager: true},
+	// Every optional template, an external issuer, a release name without "bulwark", the
+	// dashboard in the Grafana sidecar's namespace.
+	{name: "extras", release: "prod", namespace: "security", flags: []string{"-f", "testdata/values-extras.yaml"}, certManager: true, dashboardNamespace: "monitoring"},
 }
 
 func render(t *testing.T, h *helmCLI, release, namespace string, flags ...string) string {
@@ -80,8 +82,9 @@ func TestTemplateDecodesStrictly(t *testing.T) {
 		"ValidatingWebhookConfiguration": func() any { return &admissionregistrationv1.ValidatingWebhookConfiguration{} },
 		"MutatingWebhookConfiguration":   func() any { return &admissionregistrationv1.MutatingWebhookConfiguration{} },
 	}
-	// Custom resources whose CRDs are not in k8s.io/api; the golden files pin them.
-	custom := map[string]bool{"Issuer": true, "Certificate": true, "ServiceMonitor": true, "PrometheusRule": true}
+	// Custom resources whose CRDs are not in k8s.io/api, and the PolicyReport CRD (checked by
+	// TestPolicyReportCRDInstall against the real apiserver); the golden files pin them.
+	custom := map[string]bool{"Issuer": true, "Certificate": true, "ServiceMonitor": true, "PrometheusRule": true, "CustomResourceDefinition": true}
 	for _, r := range renders {
 		t.Run(r.name, func(t *testing.T) {
 			for _, o := range parseManifest(t, render(t, h, r.release, r.namespace, r.flags...)) {
@@ -92,8 +95,16 @@ func TestTemplateDecodesStrictly(t *testing.T) {
 				default:
 					t.Errorf("%s (%s): a kind this test does not know; add it", o, o.Source)
 				}
-				if o.Kind != "ClusterRole" && o.Kind != "ClusterRoleBinding" && !strings.HasSuffix(o.Kind, "WebhookConfiguration") && o.Namespace != r.namespace {
-					t.Errorf("%s: namespace %q, want the release namespace %q", o, o.Namespace, r.namespace)
+				clusterScoped := o.Kind == "ClusterRole" || o.Kind == "ClusterRoleBinding" || o.Kind == "CustomResourceDefinition" || strings.HasSuffix(o.Kind, "WebhookConfiguration")
+				want := r.namespace
+				if o.Kind == "ConfigMap" && strings.HasSuffix(o.Name, "-dashboard") && r.dashboardNamespace != "" {
+					want = r.dashboardNamespace // metrics.dashboard.namespace: where the Grafana sidecar looks
+				}
+				if clusterScoped && o.Namespace != "" {
+					t.Errorf("%s: cluster-scoped, with namespace %q", o, o.Namespace)
+				}
+				if !clusterScoped && o.Namespace != want {
+					t.Errorf("%s: namespace %q, want %q", o, o.Namespace, want)
 				}
 			}
 		})
@@ -126,6 +137,12 @@ func TestSchemaRejects(t *testing.T) {
 		{[]string{"podDisruptionBudget.minAvailable=half"}, []string{"at '/podDisruptionBudget/minAvailable'"}},
 		{[]string{"metrics.serviceMonitor.enable=true"}, []string{"at '/metrics/serviceMonitor': additional properties 'enable' not allowed"}},
 		{[]string{"networkPolicy.enabled=1"}, []string{"at '/networkPolicy/enabled'"}},
+		{[]string{"metrics.prometheusRule.latencyBudgetSeconds=0"}, []string{"at '/metrics/prometheusRule/latencyBudgetSeconds'"}},
+		{[]string{"metrics.prometheusRule.certificateExpiry.warningdays=7"}, []string{"at '/metrics/prometheusRule/certificateExpiry': additional properties 'warningdays' not allowed"}},
+		{[]string{"metrics.prometheusRule.auditStaleSeconds=30m"}, []string{"at '/metrics/prometheusRule/auditStaleSeconds': got string, want integer"}},
+		{[]string{"metrics.dashboard.namespace=Monitoring"}, []string{"at '/metrics/dashboard/namespace'"}},
+		{[]string{"metrics.dashboard.label="}, []string{"at '/metrics/dashboard/label'"}},
+		{[]string{"policyReports.installCRD=yes"}, []string{"at '/policyReports/installCRD': got string, want boolean"}},
 		// Not a schema rule: the template checks the grace period against the preStop sleep.
 		{[]string{"terminationGracePeriodSeconds=12"}, []string{"terminationGracePeriodSeconds (12) must be at least preStopSleepSeconds (5) + 10"}},
 	} {
@@ -166,6 +183,11 @@ var literalRules = struct{ cluster, namespaced []rbacv1.PolicyRule }{
 			ResourceNames: []string{"bulwark"},
 			Verbs:         []string{"get", "update", "patch"},
 		},
+		{APIGroups: []string{""}, Resources: []string{"pods", "podtemplates", "replicationcontrollers"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments", "replicasets", "statefulsets", "daemonsets"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+		{APIGroups: []string{"wgpolicyk8s.io"}, Resources: []string{"policyreports"}, Verbs: []string{"get", "list", "create", "update", "delete"}},
 	},
 	namespaced: []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "watch"}},
@@ -388,13 +410,16 @@ func TestDeployment(t *testing.T) {
 		shutdownArg string
 	}{
 		{
-			name: "built-in TLS", args: append(slices.Clone(common), "--tls-secret=bulwark-tls", "--log-level=info", "--graceful-shutdown-timeout=25s"),
+			name: "built-in TLS", args: append(slices.Clone(common), "--tls-secret=bulwark-tls", "--log-level=info", "--graceful-shutdown-timeout=25s",
+				"--audit-interval=10m", "--audit-metrics-max-namespaces=50", "--audit-events=true", "--audit-policy-reports=true"),
 			certVolume: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}, replicas: 2, pdb: true, grace: 35,
 		},
 		{
 			name: "cert-manager", flags: []string{"--set", "certManager.enabled=true", "--set", "replicaCount=1", "--set", "priorityClassName=system-cluster-critical",
-				"--set", "terminationGracePeriodSeconds=60", "--set", "preStopSleepSeconds=0", "--set", "logLevel=debug"},
-			args:       append(slices.Clone(common), "--log-level=debug", "--graceful-shutdown-timeout=55s"),
+				"--set", "terminationGracePeriodSeconds=60", "--set", "preStopSleepSeconds=0", "--set", "logLevel=debug",
+				"--set", "audit.interval=1h", "--set", "audit.events=false"},
+			args: append(slices.Clone(common), "--log-level=debug", "--graceful-shutdown-timeout=55s",
+				"--audit-interval=1h", "--audit-metrics-max-namespaces=50", "--audit-events=false", "--audit-policy-reports=true"),
 			certVolume: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "bulwark-tls"}}, replicas: 1, pdb: false, grace: 60,
 			priority: "system-cluster-critical",
 		},
@@ -608,4 +633,47 @@ func keys(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestRBACFollowsAuditValues: the audit's rules come with the audit, and its Events and
+// reports rules with those features; nothing else changes.
+func TestRBACFollowsAuditValues(t *testing.T) {
+	h := newHelm(t, "")
+	all, _ := contractRules("bulwark", "bulwark-system")
+	without := func(drop func(rbacv1.PolicyRule) bool) []rbacv1.PolicyRule {
+		var out []rbacv1.PolicyRule
+		for _, r := range all {
+			if !drop(r) {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	group := func(g string) func(rbacv1.PolicyRule) bool {
+		return func(r rbacv1.PolicyRule) bool { return r.APIGroups[0] == g }
+	}
+	cases := []struct {
+		flags []string
+		want  []rbacv1.PolicyRule
+	}{
+		{[]string{"--set", "audit.enabled=false"}, without(func(r rbacv1.PolicyRule) bool {
+			return slices.Contains(r.Verbs, "list") && r.Resources[0] != "namespaces" || r.APIGroups[0] == "events.k8s.io" || r.APIGroups[0] == "wgpolicyk8s.io"
+		})},
+		{[]string{"--set", "audit.events=false"}, without(group("events.k8s.io"))},
+		{[]string{"--set", "audit.policyReports=false"}, without(group("wgpolicyk8s.io"))},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.flags, " "), func(t *testing.T) {
+			objs := parseManifest(t, render(t, h, "bulwark", "bulwark-system", c.flags...))
+			var cr rbacv1.ClusterRole
+			decode(t, find(t, objs, "ClusterRole", "bulwark"), &cr)
+			compareRules(t, "ClusterRole", cr.Rules, c.want)
+			var d appsv1.Deployment
+			decode(t, find(t, objs, "Deployment", "bulwark"), &d)
+			args := strings.Join(d.Spec.Template.Spec.Containers[0].Args, " ")
+			if c.flags[1] == "audit.enabled=false" != strings.Contains(args, "--audit-interval=0") {
+				t.Errorf("args %q", args)
+			}
+		})
+	}
 }

@@ -39,8 +39,12 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	var err error
-	cluster, err = framework.Start(framework.Options{ExemptNamespaces: []string{"kube-system", ownNamespace}})
+	crd, err := framework.RepoFile(framework.PolicyReportCRD)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
+	cluster, err = framework.Start(framework.Options{ExemptNamespaces: []string{"kube-system", ownNamespace}, CRDs: []string{crd}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration:", err)
 		return 1
@@ -84,6 +88,8 @@ func run(m *testing.M) int {
 			RestConfig: cluster.Config, Host: cluster.WebhookHost, Port: cluster.WebhookPort, CertDir: cluster.CertDir,
 			Policy: snap, PolicyConfigMap: &policyKey, OwnNamespace: ownNamespace, MetricsAddr: "127.0.0.1:" + strconv.Itoa(metricsPort), ProbeAddr: "127.0.0.1:" + strconv.Itoa(probePort),
 			ShutdownTimeout: 5 * time.Second, Log: logger,
+			// A short interval, so that the audit tests see a change within seconds.
+			Audit: &server.AuditOptions{Interval: auditInterval, MaxNamespaces: 50, Events: true, PolicyReports: true},
 		})
 	}()
 	defer func() {

@@ -49,6 +49,10 @@ var wantArgs = []string{
 	tlsSecretArg,
 	"--log-level=info",
 	"--graceful-shutdown-timeout=25s",
+	"--audit-interval=10m",
+	"--audit-metrics-max-namespaces=50",
+	"--audit-events=true",
+	"--audit-policy-reports=true",
 }
 
 // defaultIDs are the objects of config/default.
@@ -178,6 +182,12 @@ var (
 	wantClusterRole = sortedPermissions(slices.Concat(
 		expand("", []string{"namespaces"}, nil, []string{"get", "list", "watch"}),
 		expand("admissionregistration.k8s.io", []string{"validatingwebhookconfigurations", "mutatingwebhookconfigurations"}, []string{fullname}, []string{"get", "update", "patch"}),
+		// The audit.
+		expand("", []string{"pods", "podtemplates", "replicationcontrollers"}, nil, []string{"list"}),
+		expand("apps", []string{"deployments", "replicasets", "statefulsets", "daemonsets"}, nil, []string{"list"}),
+		expand("batch", []string{"jobs", "cronjobs"}, nil, []string{"list"}),
+		expand("events.k8s.io", []string{"events"}, nil, []string{"create", "patch"}),
+		expand("wgpolicyk8s.io", []string{"policyreports"}, nil, []string{"get", "list", "create", "update", "delete"}),
 	))
 	wantRole = sortedPermissions(slices.Concat(
 		expand("", []string{"configmaps"}, nil, []string{"get", "list", "watch"}),

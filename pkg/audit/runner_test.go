@@ -1,0 +1,107 @@
+package audit
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bulwark-k8s/bulwark/pkg/checks"
+	"github.com/bulwark-k8s/bulwark/pkg/metrics"
+)
+
+func TestCapNamespaces(t *testing.T) {
+	perNS := map[string]map[checkAction]int{
+		"big":   {{"host-pid", checks.Enforce}: 5, {"privileged", checks.Enforce}: 1},
+		"mid":   {{"host-pid", checks.Enforce}: 3},
+		"small": {{"host-pid", checks.Enforce}: 1, {"image-tag", checks.Warn}: 2},
+		"tiny":  {{"image-tag", checks.Warn}: 1},
+	}
+	objects := map[string]int{"big": 5, "mid": 3, "small": 2, "tiny": 1}
+	got := capNamespaces(perNS, objects, 2)
+	want := map[metrics.AuditViolations]int{
+		{Namespace: "big", Check: "host-pid", Action: "enforce"}:    5,
+		{Namespace: "big", Check: "privileged", Action: "enforce"}:  1,
+		{Namespace: "mid", Check: "host-pid", Action: "enforce"}:    3,
+		{Namespace: "_other", Check: "host-pid", Action: "enforce"}: 1,
+		{Namespace: "_other", Check: "image-tag", Action: "warn"}:   3,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d series %v, want %v", len(got), got, want)
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("%v = %d, want %d", k, got[k], n)
+		}
+	}
+	// Within the cap every namespace keeps its name.
+	if got := capNamespaces(perNS, objects, 10); got[metrics.AuditViolations{Namespace: "tiny", Check: "image-tag", Action: "warn"}] != 1 {
+		t.Errorf("uncapped: %v", got)
+	}
+}
+
+func TestCollectorCountsAnObjectOncePerCheck(t *testing.T) {
+	c := newCollector(time.Unix(1700000000, 0))
+	c.add(&Object{Namespace: "a", Name: "web", Checked: 10, Violations: []checks.Violation{
+		{Check: "image-tag", Action: checks.Warn, Field: "spec.containers[0].image"},
+		{Check: "image-tag", Action: checks.Warn, Field: "spec.containers[1].image"},
+		{Check: "host-pid", Action: checks.Enforce, Field: "spec.hostPID"},
+	}})
+	c.add(&Object{Namespace: "a", Name: "ok", Checked: 10})
+	c.add(&Object{Namespace: "b", Name: "skipped", Exempt: "namespace is exempt"})
+	if n := c.violations["a"][checkAction{"image-tag", checks.Warn}]; n != 1 {
+		t.Errorf("image-tag objects = %d, want 1", n)
+	}
+	rep := c.reports["a"]
+	// 3 results; pass: 10-2 checks of web + 10 of ok.
+	if len(rep.results) != 3 || rep.fail != 1 || rep.warn != 2 || rep.pass != 18 {
+		t.Errorf("report: %d results, fail %d warn %d pass %d; want 3, 1, 2, 18", len(rep.results), rep.fail, rep.warn, rep.pass)
+	}
+	if _, ok := c.reports["b"]; ok {
+		t.Error("a namespace with only exempt objects gets a report")
+	}
+}
+
+func TestEventDeduper(t *testing.T) {
+	d := newEventDeduper()
+	t0 := time.Unix(1700000000, 0)
+	o := &Object{UID: "u1", Violations: []checks.Violation{{Check: "host-pid", Action: checks.Enforce, Field: "spec.hostPID"}}}
+	if !d.due(o, t0, true) {
+		t.Fatal("first sight: want an Event")
+	}
+	if d.due(o, t0.Add(10*time.Minute), true) {
+		t.Error("unchanged 10 minutes later: want none")
+	}
+	changed := &Object{UID: "u1", Violations: append([]checks.Violation{{Check: "privileged", Action: checks.Enforce}}, o.Violations...)}
+	if !d.due(changed, t0.Add(20*time.Minute), true) {
+		t.Error("changed violations: want an Event")
+	}
+	if !d.due(changed, t0.Add(20*time.Minute+eventRepeat), true) {
+		t.Error("unchanged after the repeat interval: want an Event again")
+	}
+	// Over budget: nothing recorded, nothing forgotten.
+	other := &Object{UID: "u2", Violations: o.Violations}
+	if d.due(other, t0.Add(2*time.Hour), false) {
+		t.Error("over budget: want none")
+	}
+	// An object not found violating by an audit is forgotten: it gets an Event when it violates again.
+	start := t0.Add(3 * time.Hour)
+	d.forgetUnseen(start)
+	if len(d.last) != 0 {
+		t.Errorf("after an audit that saw nothing: %d remembered, want 0", len(d.last))
+	}
+	if !d.due(o, start.Add(time.Minute), true) {
+		t.Error("violating again after a fix: want an Event")
+	}
+}
+
+func TestEventNoteFitsAnEvent(t *testing.T) {
+	o := &Object{}
+	for i := 0; i < 40; i++ {
+		o.Violations = append(o.Violations, checks.Violation{Check: "image-tag", Action: checks.Warn,
+			Field: "spec.containers[0].image", Message: "container \"app\" uses the latest tag ✓", Fix: "pin a version"})
+	}
+	note := eventNote(o)
+	if len(note) > maxNote || !strings.HasPrefix(note, "Bulwark audit: violates 1 check") || !strings.HasSuffix(note, "has them all)") {
+		t.Errorf("note of %d bytes:\n%s", len(note), note)
+	}
+}

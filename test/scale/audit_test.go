@@ -1,0 +1,298 @@
+// Package scale audits a cluster of 3,000 pods: the objects are created straight through the
+// apiserver (no webhook), then the audit reads and evaluates them all. The duration and the
+// memory it took are printed (go test -v); they are figures, not assertions.
+package scale
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/bulwark-k8s/bulwark/pkg/audit"
+	bmetrics "github.com/bulwark-k8s/bulwark/pkg/metrics"
+	"github.com/bulwark-k8s/bulwark/pkg/policy"
+	"github.com/bulwark-k8s/bulwark/test/framework"
+)
+
+const (
+	namespaces    = 10
+	deployments   = 50 // each with one ReplicaSet of podsPerReplicaSet pods
+	podsPerRS     = 20
+	barePods      = 2000
+	violatingEach = 3 // every third bare pod and Deployment uses hostPID
+)
+
+var cluster *framework.Cluster
+
+func TestMain(m *testing.M) {
+	var err error
+	cluster, err = framework.StartControlPlane()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = cluster.Stop()
+	os.Exit(code)
+}
+
+func podSpec(hostPID bool) corev1.PodSpec {
+	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}
+	return corev1.PodSpec{
+		HostPID:                      hostPID,
+		AutomountServiceAccountToken: ptr.To(false),
+		Containers: []corev1.Container{{
+			Name: "app", Image: "registry.example.com/app:1.0",
+			Resources: corev1.ResourceRequirements{Requests: res, Limits: res},
+			SecurityContext: &corev1.SecurityContext{
+				RunAsNonRoot: ptr.To(true), AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
+				Capabilities:   &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+		}},
+	}
+}
+
+// populate creates the namespaces, Deployments, ReplicaSets and pods with 16 clients in
+// parallel and returns the number of violating Deployments and bare pods.
+func populate(t *testing.T) (violatingDeployments, violatingPods int) {
+	cfg := rest.CopyConfig(cluster.Config)
+	cfg.QPS, cfg.Burst = 5000, 5000
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	ctx := context.Background()
+	for i := 0; i < namespaces; i++ {
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("scale-%d", i)}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type job func() error
+	jobs := make(chan job)
+	var failed atomic.Value
+	var wg sync.WaitGroup
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if err := j(); err != nil {
+					failed.CompareAndSwap(nil, err)
+				}
+			}
+		}()
+	}
+	labels := func(i int) map[string]string { return map[string]string{"app": fmt.Sprintf("web-%d", i)} }
+	for i := 0; i < deployments; i++ {
+		ns, violating := fmt.Sprintf("scale-%d", i%namespaces), i%violatingEach == 0
+		if violating {
+			violatingDeployments++
+		}
+		jobs <- func() error {
+			tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels(i)}, Spec: podSpec(violating)}
+			d, err := cs.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("web-%d", i)},
+				Spec:       appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: labels(i)}, Template: tmpl},
+			}, metav1.CreateOptions{})
+			if err != nil {
+				return err
+			}
+			rs, err := cs.AppsV1().ReplicaSets(ns).Create(ctx, &appsv1.ReplicaSet{
+				ObjectMeta: metav1.ObjectMeta{Name: d.Name + "-5d8", OwnerReferences: []metav1.OwnerReference{{
+					APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID, Controller: ptr.To(true)}}},
+				Spec: appsv1.ReplicaSetSpec{Selector: d.Spec.Selector, Template: tmpl},
+			}, metav1.CreateOptions{})
+			if err != nil {
+				return err
+			}
+			for p := 0; p < podsPerRS; p++ {
+				_, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", rs.Name, p), Labels: labels(i), OwnerReferences: []metav1.OwnerReference{{
+						APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}},
+					Spec: tmpl.Spec,
+				}, metav1.CreateOptions{})
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	for i := 0; i < barePods; i++ {
+		ns, violating := fmt.Sprintf("scale-%d", i%namespaces), i%violatingEach == 0
+		if violating {
+			violatingPods++
+		}
+		jobs <- func() error {
+			_, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bare-%d", i)}, Spec: podSpec(violating)}, metav1.CreateOptions{})
+			return err
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		t.Fatalf("creating objects: %v", err)
+	}
+	return violatingDeployments, violatingPods
+}
+
+// heapSampler records the peak of the live heap while it runs.
+type heapSampler struct {
+	stop chan struct{}
+	done chan struct{}
+	peak uint64
+}
+
+func heapBytes() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+func startSampler() *heapSampler {
+	h := &heapSampler{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(h.done)
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if b := heapBytes(); b > h.peak {
+				h.peak = b
+			}
+			select {
+			case <-h.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return h
+}
+
+func (h *heapSampler) Stop() uint64 {
+	close(h.stop)
+	<-h.done
+	return h.peak
+}
+
+func TestAudit3000Pods(t *testing.T) {
+	start := time.Now()
+	violatingDeployments, violatingPods := populate(t)
+	t.Logf("created %d pods (%d bare, %d in %d ReplicaSets of as many Deployments) in %d namespaces in %s",
+		barePods+deployments*podsPerRS, barePods, deployments*podsPerRS, deployments, namespaces, time.Since(start).Round(time.Millisecond))
+
+	reader, err := client.New(cluster.Config, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := policy.FromProfile(policy.NSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	rec, err := bmetrics.NewAuditPrometheus(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// With no PolicyReport CRD in this cluster, the audit writes metrics only.
+	runner := audit.NewRunner(audit.RunnerOptions{
+		Reader: reader, Client: reader, Policy: policy.NewHolder(snap), Interval: time.Hour, Metrics: rec, Log: logr.Discard(),
+	})
+	runtime.GC()
+	base := heapBytes()
+	sampler := startSampler()
+	sum, err := runner.RunOnce(context.Background(), snap)
+	peak := sampler.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("audit of %d pods: %s", barePods+deployments*podsPerRS, sum)
+	t.Logf("audit took %s (%.0f objects/s); live heap peaked at %.1f MiB, %.1f MiB above the %.1f MiB before it",
+		sum.Took.Round(time.Millisecond), float64(sum.Stats.Total())/sum.Took.Seconds(),
+		float64(peak)/(1<<20), float64(peak-min(peak, base))/(1<<20), float64(base)/(1<<20))
+
+	s := sum.Stats
+	checks := []struct {
+		what      string
+		got, want int
+	}{
+		{"bare pods evaluated", s.Evaluated["Pod"], barePods},
+		{"pods counted against their workload", s.Owned["Pod"], deployments * podsPerRS},
+		{"ReplicaSets counted against their Deployment", s.Owned["ReplicaSet"], deployments},
+		{"Deployments evaluated", s.Evaluated["Deployment"], deployments},
+		{"violating bare pods", s.Violating["Pod"], violatingPods},
+		{"violating Deployments", s.Violating["Deployment"], violatingDeployments},
+		{"objects read", s.Total(), barePods + deployments*(podsPerRS+2)},
+		{"reports (no CRD)", sum.Reports, -1},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: %d, want %d", c.what, c.got, c.want)
+		}
+	}
+	// The metric counts each violating object once, by namespace and check.
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostPID, series := 0.0, 0
+	for _, f := range families {
+		if f.GetName() != "bulwark_audit_violations" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			series++
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "check" && l.GetValue() == "host-pid" {
+					hostPID += m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	if int(hostPID) != violatingPods+violatingDeployments || series != namespaces {
+		t.Errorf("bulwark_audit_violations: %d series, host-pid objects %v; want %d series (one per namespace), %d objects",
+			series, hostPID, namespaces, violatingPods+violatingDeployments)
+	}
+
+	// The CRD installed while Bulwark runs: the next audit writes one report per namespace.
+	crd, err := framework.RepoFile(framework.PolicyReportCRD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := envtest.InstallCRDs(cluster.Config, envtest.CRDInstallOptions{Paths: []string{crd}, ErrorIfPathMissing: true}); err != nil {
+		t.Fatal(err)
+	}
+	sum, err = runner.RunOnce(context.Background(), snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("with the PolicyReport CRD: %s", sum)
+	if sum.Reports != namespaces {
+		t.Errorf("reports written after the CRD was installed: %d, want %d", sum.Reports, namespaces)
+	}
+	// Nothing changed: the reports are left as they are.
+	sum, err = runner.RunOnce(context.Background(), snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("again, nothing changed: %s", sum)
+	if sum.Reports != namespaces {
+		t.Errorf("reports up to date: %d, want %d", sum.Reports, namespaces)
+	}
+}

@@ -55,7 +55,12 @@ func StartLocal(o LocalOptions) (*Local, error) {
 	}
 	say("starting etcd and kube-apiserver")
 	start := time.Now()
-	c, err := Start(Options{ExemptNamespaces: []string{"kube-system", PolicyNamespace}})
+	// The PolicyReport CRD is installed, so that the audit's reports can be seen locally.
+	crd, err := RepoFile(PolicyReportCRD)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Start(Options{ExemptNamespaces: []string{"kube-system", PolicyNamespace}, CRDs: []string{crd}})
 	if err != nil {
 		return nil, err
 	}

@@ -43,7 +43,9 @@ func run(binary, kubeconfig string, serveArgs []string) error {
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 
 	l, err := framework.StartLocal(framework.LocalOptions{
-		Binary: binary, Kubeconfig: kubeconfig, ServeArgs: serveArgs,
+		// A short audit interval, so that what the audit finds shows within seconds; flags
+		// given after -- come later and win.
+		Binary: binary, Kubeconfig: kubeconfig, ServeArgs: append([]string{"--audit-interval=20s"}, serveArgs...),
 		Logs: os.Stderr, Progress: os.Stdout,
 	})
 	if err != nil {

@@ -161,6 +161,13 @@ func TestReadErrors(t *testing.T) {
 			want:  "scan: errors/invalid-yaml.yaml: document 2 (line 10): yaml: mapping values are not allowed in this context",
 		},
 		{
+			// yaml.v3 says the line after the last, which the text does not have.
+			name:  "unclosed flow sequence on the last line: the line stays within the text",
+			paths: []string{"-"},
+			stdin: "apiVersion: v1\nkind: Pod\nspec: [\n",
+			want:  "scan: <stdin>: document 1 (line 3): yaml: did not find expected node content",
+		},
+		{
 			name:  "unclosed flow sequence: yaml.v3's parser line corrected",
 			paths: []string{"errors/unclosed.yaml"},
 			want:  "scan: errors/unclosed.yaml: document 1 (line 5): yaml: did not find expected ',' or ']'",

@@ -144,6 +144,11 @@ func parseYAML(data []byte) (*parsed, *Problem) {
 		return &parsed{}, nil
 	}
 	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" && root.Value == "" {
+		// An empty document ("---" alone), whose null yaml.v3 places on the line after the
+		// separator, which may be past the end of the text.
+		return &parsed{}, nil
+	}
 	js, err := yamljson.ToJSON(root)
 	if err != nil {
 		var le *yamljson.LineError

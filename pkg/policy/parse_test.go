@@ -219,6 +219,7 @@ func TestParseErrors(t *testing.T) {
 		{"wrong apiVersion", "apiVersion: bulwark.dev/v1\nkind: Policy\n", 1, []string{`line 1: apiVersion: got "bulwark.dev/v1", want "bulwark.dev/v1alpha1"`}},
 		{"wrong kind", "apiVersion: bulwark.dev/v1alpha1\nkind: PolicyDocument\n", 1, []string{`line 2: kind: got "PolicyDocument", want "Policy"`}},
 		{"empty document", "", 2, []string{`line 1: apiVersion: got "", want "bulwark.dev/v1alpha1"`, `line 1: kind: got "", want "Policy"`}},
+		{"only a document separator", "---", 2, []string{`line 1: apiVersion: got "", want "bulwark.dev/v1alpha1"`, `line 1: kind: got "", want "Policy"`}},
 
 		// content
 		{"unknown profile", head + "profile: strict\n", 1, []string{`line 3: profile: unknown profile "strict" (want one of nsa, baseline, restricted)`}},

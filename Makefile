@@ -17,7 +17,7 @@ GO_BUILD_FLAGS := -trimpath -ldflags "$(LDFLAGS)"
 TEST_TOOLS := etcd kube-apiserver kubectl helm
 RUN_TOOLS  := etcd kube-apiserver kubectl
 
-.PHONY: all build docker-build tools test unit vet fmt-check run clean bench
+.PHONY: all build docker-build tools test unit vet fmt-check run clean bench fuzz
 
 all: build
 
@@ -87,6 +87,41 @@ bench: build
 	@echo "== the target: Bulwark's whole request (ServeHTTP) against PSA's bare evaluator plus JSON decoding"
 	@$(BENCHSTAT) -filter "(.name:DecodeEvaluate /engine:psa-restricted) OR (.name:ServeHTTP (/engine:bulwark-validate-restricted OR /engine:bulwark-validate-nsa)) OR (.name:Handle (/engine:bulwark-validate-restricted OR /engine:bulwark-validate-nsa))" \
 		-col .name,/engine -row /fixture $(BENCH_OUT)/hotpath.txt | tee -a $(BENCH_OUT)/summary.txt
+
+## fuzz: run each fuzz target for FUZZTIME (default 30s), one after the other: the admission
+## handlers end to end and the mutation invariants, policy decoding and manifest reading. Not
+## part of `make test`, which runs their seed corpora. FUZZMINTIME bounds the minimization of
+## each new input (go test's default, 60s, would take most of a short run); FUZZFLAGS adds go
+## test flags (such as -parallel 1). Logs go to .local/fuzz. An input that fails is saved under
+## the package's testdata/fuzz/<target>/: commit it with the fix, and `make test` keeps it
+## fixed. Go 1.26 can fail a target with "context deadline exceeded" as its FUZZTIME ends, a
+## race in its fuzzing coordinator (go.dev/issue/75804): with no input saved, that is reported
+## and the next target runs.
+FUZZTIME    ?= 30s
+FUZZMINTIME ?= 1s
+FUZZFLAGS   ?=
+FUZZ_OUT    := .local/fuzz
+FUZZ_TARGETS := \
+	FuzzMutationInvariants:./pkg/admission \
+	FuzzAdmissionReview:./pkg/admission \
+	FuzzHandlers:./pkg/admission \
+	FuzzPolicyParse:./pkg/policy \
+	FuzzProfileParity:./pkg/policy \
+	FuzzRead:./pkg/scan
+fuzz:
+	@mkdir -p $(FUZZ_OUT)
+	@for t in $(FUZZ_TARGETS); do \
+		name=$${t%%:*}; pkg=$${t#*:}; saved=$$pkg/testdata/fuzz/$$name; \
+		before=$$(ls $$saved 2>/dev/null | wc -l); \
+		echo "== go test -run '^$$' -fuzz '^$$name\$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME) $(FUZZFLAGS) $$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME) $(FUZZFLAGS) $$pkg 2>&1 \
+			| tee $(FUZZ_OUT)/$$name.txt; \
+		[[ $${PIPESTATUS[0]} == 0 ]] && continue; \
+		if [[ $$(ls $$saved 2>/dev/null | wc -l) == $$before ]] && grep -qx '    context deadline exceeded' $(FUZZ_OUT)/$$name.txt; then \
+			echo "== $$name: no failing input; the deadline error is Go's (go.dev/issue/75804)"; continue; \
+		fi; \
+		exit 1; \
+	done
 
 clean:
 	rm -rf bin .local

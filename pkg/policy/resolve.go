@@ -67,6 +67,11 @@ var servedBy = map[string]string{
 	"automount-service-account-token": mutate.AutomountServiceAccountToken,
 }
 
+// ServedBy returns the name of the mutation default that sets what the check id asks for
+// (mutate.Seccomp for seccomp-required), or "" when no default serves it. It is the mapping
+// exemptions use to turn defaults off with their checks.
+func ServedBy(id string) string { return servedBy[id] }
+
 // precompile builds, for every exemption that names checks, the settings of the policy and
 // of each rule with those checks off. Turning a check off (rather than only dropping its
 // violations) lets the checks it supersedes run again: an exemption from drop-capabilities

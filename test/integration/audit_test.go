@@ -42,7 +42,17 @@ func auditNamespace(t *testing.T, cs kubernetes.Interface) string {
 	if _, err := cs.CoreV1().Namespaces().Update(context.Background(), n, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	return ns
+	// The label reaches the webhook through its namespace cache: wait until a violating pod
+	// is admitted (dry run).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, err := cs.CoreV1().Pods(ns).Create(context.Background(), hostNetworkPod("probe"), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err == nil {
+			return ns
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the label %s=audit on %s has not reached the webhook after 10s: %v", policy.ModeLabel, ns, err)
+		}
+	}
 }
 
 // reportResults returns the PolicyReport bulwark of ns as "Kind/name rule result severity

@@ -187,9 +187,15 @@ Flags (before or after the PATHs):
 		inputError(stderr, fs.Name(), err)
 		return exitUsage
 	}
-	// The report is written only once it is complete, so a failure never leaves half of one.
+	return writeReport(stdout, stderr, results, func(w io.Writer) error { return write(w, results) })
+}
+
+// writeReport writes a scan's report to stdout, only once it is complete so that a failure
+// never leaves half of one, and returns the exit code: exitDenied when the webhook would deny
+// one of results.
+func writeReport(stdout, stderr io.Writer, results []scan.Result, write func(io.Writer) error) int {
 	var out bytes.Buffer
-	if err := write(&out, results); err != nil {
+	if err := write(&out); err != nil {
 		fmt.Fprintf(stderr, "bulwark scan: writing the report: %v\n", err)
 		return exitUsage
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -254,31 +253,12 @@ func scanClusterWith(c *clusterFlags, snap *policy.Snapshot, output string, stdo
 		fmt.Fprintln(stderr, "bulwark scan: no report: the scan did not read every object")
 		return exitUsage
 	}
-	cl.Read, cl.Evaluated, cl.Exempt, cl.Owned = stats.Total(), sum(stats.Evaluated), sum(stats.Exempt), sum(stats.Owned)
-	var out bytes.Buffer
-	if err := write(&out, results, cl); err != nil {
-		fmt.Fprintf(stderr, "bulwark scan: writing the report: %v\n", err)
-		return exitUsage
-	}
-	if _, err := stdout.Write(out.Bytes()); err != nil {
-		fmt.Fprintf(stderr, "bulwark scan: writing the report: %v\n", err)
-		return exitUsage
-	}
-	if scan.Denied(results) {
-		return exitDenied
-	}
-	return exitOK
+	totals := stats.Totals()
+	cl.Read, cl.Evaluated, cl.Exempt, cl.Owned = stats.Total(), totals.Evaluated, totals.Exempt, totals.Owned
+	return writeReport(stdout, stderr, results, func(w io.Writer) error { return write(w, results, cl) })
 }
 
 var setLoggerOnce sync.Once
-
-func sum(m map[string]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
-	}
-	return n
-}
 
 func pluralKinds() []string {
 	var out []string

@@ -1,6 +1,7 @@
 package yamljson
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -26,10 +27,11 @@ var yamlParserProblems = map[string]bool{
 	"found incompatible YAML document":       true,
 }
 
-// ErrorLine splits a yaml.v3 syntax error, "yaml: line 14: problem", into 14 and
-// "yaml: problem", correcting the line yaml.v3 gives its parser errors. An error without a
-// line is returned as 0 and its text.
-func ErrorLine(err error) (int, string) {
+// ErrorLine splits a yaml.v3 syntax error in data, "yaml: line 14: problem", into 14 and
+// "yaml: problem", correcting the line yaml.v3 gives its parser errors and keeping it within
+// the text (at the end of a text, yaml.v3 reports the line after the last). An error without
+// a line is returned as 0 and its text.
+func ErrorLine(data []byte, err error) (int, string) {
 	msg := err.Error()
 	m := yamlLineRE.FindStringSubmatch(msg)
 	if m == nil {
@@ -39,7 +41,17 @@ func ErrorLine(err error) (int, string) {
 	if yamlParserProblems[m[2]] {
 		line++
 	}
-	return line, "yaml: " + m[2]
+	return min(line, lastLine(data)), "yaml: " + m[2]
+}
+
+// lastLine is the number of the last line of data: its line breaks, plus one for a last line
+// without a final newline; at least 1.
+func lastLine(data []byte) int {
+	n := bytes.Count(data, []byte("\n"))
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		n++
+	}
+	return max(n, 1)
 }
 
 // Describe names the kind of a node for messages: "a list", "a mapping", `the scalar "x"`.

@@ -87,15 +87,25 @@ func newStats() Stats {
 	return Stats{Evaluated: map[string]int{}, Violating: map[string]int{}, Exempt: map[string]int{}, Owned: map[string]int{}}
 }
 
-// Total is the number of objects read.
-func (s Stats) Total() int {
-	n := 0
-	for _, m := range []map[string]int{s.Evaluated, s.Exempt, s.Owned} {
+// Totals are the counts of Stats over every kind.
+type Totals struct{ Evaluated, Violating, Exempt, Owned int }
+
+// Totals sums the counts over every kind.
+func (s Stats) Totals() Totals {
+	sum := func(m map[string]int) int {
+		n := 0
 		for _, v := range m {
 			n += v
 		}
+		return n
 	}
-	return n
+	return Totals{Evaluated: sum(s.Evaluated), Violating: sum(s.Violating), Exempt: sum(s.Exempt), Owned: sum(s.Owned)}
+}
+
+// Total is the number of objects read.
+func (s Stats) Total() int {
+	t := s.Totals()
+	return t.Evaluated + t.Exempt + t.Owned
 }
 
 // kind is one kind the audit lists.
@@ -241,7 +251,7 @@ func (r *run) object(ctx context.Context, k kind, obj runtime.Object) error {
 		r.stats.Evaluated[k.name]++
 	default:
 		out.Violations = dec.Apply(dec.Checks.Evaluate(pod))
-		out.Checked = len(dec.Checks.Active())
+		out.Checked = dec.Checks.ActiveCount()
 		r.stats.Evaluated[k.name]++
 		if len(out.Violations) > 0 {
 			r.stats.Violating[k.name]++

@@ -5,10 +5,11 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/bulwark-k8s/bulwark/internal/eventnote"
 )
 
 // ReasonPolicyViolation is the reason of the Event recorded on a violating object.
@@ -85,9 +86,6 @@ func objectRef(o *Object) *metav1.PartialObjectMetadata {
 	}
 }
 
-// maxNote is the size an Event's note may have.
-const maxNote = 1024
-
 // eventNote lists o's violations, one per line, within the size of an Event's note.
 func eventNote(o *Object) string {
 	var b strings.Builder
@@ -103,16 +101,7 @@ func eventNote(o *Object) string {
 		b.WriteString(string(v.Action))
 		b.WriteString(")")
 	}
-	s := b.String()
-	if len(s) <= maxNote {
-		return s
-	}
-	const more = "\n... (kubectl get policyreport bulwark has them all)"
-	cut := maxNote - len(more)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + more
+	return eventnote.Fit(b.String(), "\n... (kubectl get policyreport bulwark has them all)")
 }
 
 func plural(n int, one, many string) string {

@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"time"
 
@@ -45,7 +45,9 @@ const (
 
 // namespaceReport is the content of one namespace's report.
 type namespaceReport struct {
-	results   []any
+	results []any
+	// content hashes the results as they are added, without their timestamps.
+	content   hash.Hash
 	pass      int
 	fail      int
 	warn      int
@@ -72,6 +74,11 @@ func (r *namespaceReport) add(o *Object, at time.Time) {
 			r.truncated++
 			continue
 		}
+		if r.content == nil {
+			r.content = sha256.New()
+		}
+		fmt.Fprintf(r.content, "%q %q %q %q %q %q %q %q %q %q\n", v.Check, result, v.Action, v.Field, v.Message, v.Fix,
+			o.APIVersion, o.GroupKind.Kind, o.Namespace+"/"+o.Name, o.UID)
 		r.results = append(r.results, map[string]any{
 			"source":   "bulwark",
 			"policy":   "bulwark",
@@ -190,14 +197,8 @@ func (r *namespaceReport) object(ns string) *unstructured.Unstructured {
 func (r *namespaceReport) digest() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%d %d %d %d\n", r.pass, r.fail, r.warn, r.truncated)
-	for _, res := range r.results {
-		m := res.(map[string]any)
-		ts := m["timestamp"]
-		delete(m, "timestamp")
-		b, _ := json.Marshal(m) // maps marshal with sorted keys
-		m["timestamp"] = ts
-		h.Write(b)
-		h.Write([]byte{'\n'})
+	if r.content != nil {
+		h.Write(r.content.Sum(nil))
 	}
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }

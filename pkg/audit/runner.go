@@ -173,18 +173,11 @@ func (r *Runner) RunOnce(ctx context.Context, snap *policy.Snapshot) (Summary, e
 	}
 	sum.Took = time.Since(start)
 	r.o.Metrics.AuditFinished(metrics.AuditSuccess, sum.Took)
-	log.Info("audit completed", "objectsRead", stats.Total(), "evaluated", sumOf(stats.Evaluated),
-		"violating", sumOf(stats.Violating), "exempt", sumOf(stats.Exempt), "owned", sumOf(stats.Owned),
+	t := stats.Totals()
+	log.Info("audit completed", "objectsRead", stats.Total(), "evaluated", t.Evaluated,
+		"violating", t.Violating, "exempt", t.Exempt, "owned", t.Owned,
 		"reports", sum.Reports, "events", sum.Events, "took", sum.Took.String())
 	return sum, nil
-}
-
-func sumOf(m map[string]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
-	}
-	return n
 }
 
 func objectCounts(s Stats) map[metrics.AuditObjects]int {
@@ -281,7 +274,7 @@ func capNamespaces(perNS map[string]map[checkAction]int, objects map[string]int,
 
 // String renders a Summary for logs and tests.
 func (s Summary) String() string {
+	t := s.Stats.Totals()
 	return fmt.Sprintf("%d objects read (%d evaluated, %d violating, %d exempt, %d owned), %d reports, %d events, %s",
-		s.Stats.Total(), sumOf(s.Stats.Evaluated), sumOf(s.Stats.Violating), sumOf(s.Stats.Exempt),
-		sumOf(s.Stats.Owned), s.Reports, s.Events, s.Took)
+		s.Stats.Total(), t.Evaluated, t.Violating, t.Exempt, t.Owned, s.Reports, s.Events, s.Took)
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwark-k8s/bulwark/internal/eventnote"
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
 	"github.com/bulwark-k8s/bulwark/pkg/metrics"
 )
@@ -101,7 +102,7 @@ func TestEventNoteFitsAnEvent(t *testing.T) {
 			Field: "spec.containers[0].image", Message: "container \"app\" uses the latest tag ✓", Fix: "pin a version"})
 	}
 	note := eventNote(o)
-	if len(note) > maxNote || !strings.HasPrefix(note, "Bulwark audit: violates 1 check") || !strings.HasSuffix(note, "has them all)") {
+	if len(note) > eventnote.Max || !strings.HasPrefix(note, "Bulwark audit: violates 1 check") || !strings.HasSuffix(note, "has them all)") {
 		t.Errorf("note of %d bytes:\n%s", len(note), note)
 	}
 }

@@ -65,6 +65,9 @@ func (s *Settings) Action(id string) Action {
 // Params returns the check parameters.
 func (s *Settings) Params() Params { return s.params }
 
+// ActiveCount is the number of checks that run.
+func (s *Settings) ActiveCount() int { return len(s.active) }
+
 // Active returns the IDs of the checks that run, in order.
 func (s *Settings) Active() []string {
 	out := make([]string, len(s.active))

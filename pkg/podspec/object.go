@@ -4,6 +4,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -16,48 +17,40 @@ func FromObject(obj runtime.Object) (pod *Pod, ok bool) {
 	var (
 		gv       schema.GroupVersion
 		kind     string
+		meta     metav1.ObjectMeta
 		template *corev1.PodTemplateSpec
 	)
 	switch o := obj.(type) {
 	case *corev1.Pod:
-		pod = &Pod{Object: o.ObjectMeta}
-		gv, kind, template = corev1.SchemeGroupVersion, "Pod", &corev1.PodTemplateSpec{Spec: o.Spec}
+		// A Pod's own metadata is its template's.
+		gv, kind, meta, template = corev1.SchemeGroupVersion, "Pod", o.ObjectMeta, &corev1.PodTemplateSpec{Spec: o.Spec}
 	case *corev1.PodTemplate:
-		pod = &Pod{Object: o.ObjectMeta}
-		gv, kind, template = corev1.SchemeGroupVersion, "PodTemplate", &o.Template
+		gv, kind, meta, template = corev1.SchemeGroupVersion, "PodTemplate", o.ObjectMeta, &o.Template
 	case *corev1.ReplicationController:
-		pod = &Pod{Object: o.ObjectMeta}
-		gv, kind, template = corev1.SchemeGroupVersion, "ReplicationController", o.Spec.Template
+		gv, kind, meta, template = corev1.SchemeGroupVersion, "ReplicationController", o.ObjectMeta, o.Spec.Template
 	case *appsv1.Deployment:
-		pod = &Pod{Object: o.ObjectMeta}
-		gv, kind, template = appsv1.SchemeGroupVersion, "Deployment", &o.Spec.Template
+		gv, kind, meta, template = appsv1.SchemeGroupVersion, "Deployment", o.ObjectMeta, &o.Spec.Template
 	case *appsv1.ReplicaSet:
-		pod = &Pod{Object: o.ObjectMeta}
-		gv, kind, template = appsv1.SchemeGroupVersion, "ReplicaSet", &o.Spec.Template
+		gv, kind, meta, template = appsv1.SchemeGroupVersion, "ReplicaSet", o.ObjectMeta, &o.Spec.Template
 	case *appsv1.StatefulSet:
-		pod = &Pod{Object: o.ObjectMeta}
-		gv, kind, template = appsv1.SchemeGroupVersion, "StatefulSet", &o.Spec.Template
+		gv, kind, meta, template = appsv1.SchemeGroupVersion, "StatefulSet", o.ObjectMeta, &o.Spec.Template
 	case *appsv1.DaemonSet:
-		pod = &Pod{Object: o.ObjectMeta}
-		gv, kind, template = appsv1.SchemeGroupVersion, "DaemonSet", &o.Spec.Template
+		gv, kind, meta, template = appsv1.SchemeGroupVersion, "DaemonSet", o.ObjectMeta, &o.Spec.Template
 	case *batchv1.Job:
-		pod = &Pod{Object: o.ObjectMeta}
-		gv, kind, template = batchv1.SchemeGroupVersion, "Job", &o.Spec.Template
+		gv, kind, meta, template = batchv1.SchemeGroupVersion, "Job", o.ObjectMeta, &o.Spec.Template
 	case *batchv1.CronJob:
-		pod = &Pod{Object: o.ObjectMeta}
-		gv, kind, template = batchv1.SchemeGroupVersion, "CronJob", &o.Spec.JobTemplate.Spec.Template
+		gv, kind, meta, template = batchv1.SchemeGroupVersion, "CronJob", o.ObjectMeta, &o.Spec.JobTemplate.Spec.Template
 	default:
 		return nil, false
 	}
-	pod.GroupKind = gv.WithKind(kind).GroupKind()
-	pod.Shape = shapes[pod.GroupKind]
-	pod.TypeMeta = TypeMeta{APIVersion: gv.String(), Kind: kind}
-	pod.Object.ManagedFields = nil
-	switch {
-	case pod.GroupKind.Kind == "Pod":
-		pod.Meta, pod.Spec, pod.HasTemplate = pod.Object, template.Spec, true
-	case template != nil:
+	meta.ManagedFields = nil
+	gk := gv.WithKind(kind).GroupKind()
+	pod = &Pod{GroupKind: gk, Shape: shapes[gk], TypeMeta: TypeMeta{APIVersion: gv.String(), Kind: kind}, Object: meta}
+	if template != nil {
 		pod.Meta, pod.Spec, pod.HasTemplate = template.ObjectMeta, template.Spec, true
+		if kind == "Pod" {
+			pod.Meta = meta
+		}
 	}
 	return pod, true
 }

@@ -128,15 +128,15 @@ func parseYAML(data []byte) (*parsed, *Problem) {
 		if err == io.EOF {
 			return &parsed{}, nil
 		}
-		line, msg := yamljson.ErrorLine(err)
-		return nil, &Problem{Line: clampLine(data, line), Message: msg}
+		line, msg := yamljson.ErrorLine(data, err)
+		return nil, &Problem{Line: max(line, 1), Message: msg}
 	}
 	var next yaml.Node
 	switch err := dec.Decode(&next); {
 	case err == io.EOF:
 	case err != nil:
-		line, msg := yamljson.ErrorLine(err)
-		return nil, &Problem{Line: clampLine(data, line), Message: msg}
+		line, msg := yamljson.ErrorLine(data, err)
+		return nil, &Problem{Line: max(line, 1), Message: msg}
 	case len(next.Content) > 0 && !(next.Content[0].Kind == yaml.ScalarNode && next.Content[0].ShortTag() == "!!null"):
 		return nil, &Problem{Line: next.Content[0].Line, Message: "a second YAML document: a policy file holds one document (apiVersion bulwark.dev/v1alpha1, kind Policy), or one ConfigMap holding it"}
 	}
@@ -164,16 +164,6 @@ func parseYAML(data []byte) (*parsed, *Problem) {
 		return nil, &Problem{Line: max(root.Line, 1), Message: err.Error()}
 	}
 	return &parsed{root: root, value: v}, nil
-}
-
-// clampLine keeps a syntax error's line within the text: at the end of a text without a final
-// newline, yaml.v3 reports the line after the last.
-func clampLine(data []byte, line int) int {
-	n := bytes.Count(data, []byte("\n"))
-	if len(data) > 0 && data[len(data)-1] != '\n' {
-		n++
-	}
-	return max(min(line, n), 1)
 }
 
 // lineOf returns the line of field in the document (1 for an empty document).

@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/bulwark-k8s/bulwark/internal/textlines"
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
 	"github.com/bulwark-k8s/bulwark/pkg/mutate"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
@@ -147,7 +148,7 @@ func checkParseError(t *testing.T, data []byte, err error) {
 	if pe.Source != want {
 		t.Fatalf("source %q, want %q", pe.Source, want)
 	}
-	text, lines := data, lineCount(data)
+	text, lines := data, textlines.Count(data)
 	if pe.Embedded != "" {
 		// Lines count in the policy text the ConfigMap holds; find it as a YAML reader does.
 		var cm struct {
@@ -156,7 +157,7 @@ func checkParseError(t *testing.T, data []byte, err error) {
 		lines = 0
 		if yaml.Unmarshal(data, &cm) == nil {
 			if s, ok := cm.Data[policy.ConfigMapKey].(string); ok {
-				text, lines = []byte(s), lineCount([]byte(s))
+				text, lines = []byte(s), textlines.Count([]byte(s))
 			}
 		}
 	}
@@ -175,29 +176,6 @@ func checkParseError(t *testing.T, data []byte, err error) {
 			t.Fatalf("the error does not give line %d:\n%s", p.Line, msg)
 		}
 	}
-}
-
-// lineCount counts the lines of a text as YAML readers do: a line break is \n, \r\n, \r,
-// or one of the Unicode breaks NEL, LS and PS that yaml.v3 also takes as one; at least 1.
-func lineCount(data []byte) int {
-	n := 0
-	for i := 0; i < len(data); i++ {
-		switch {
-		case data[i] == '\n':
-			n++
-		case data[i] == '\r':
-			n++
-			if i+1 < len(data) && data[i+1] == '\n' {
-				i++
-			}
-		case bytes.HasPrefix(data[i:], []byte("\u0085")), bytes.HasPrefix(data[i:], []byte("\u2028")), bytes.HasPrefix(data[i:], []byte("\u2029")):
-			n++
-		}
-	}
-	if len(data) > 0 && !bytes.HasSuffix(data, []byte("\n")) && !bytes.HasSuffix(data, []byte("\r")) {
-		n++
-	}
-	return max(n, 1)
 }
 
 // samePolicy fails unless back (parsed from rendered, an effective document of s) is the same

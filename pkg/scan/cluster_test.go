@@ -3,7 +3,6 @@ package scan
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 
@@ -58,18 +57,7 @@ func TestClusterWritersGolden(t *testing.T) {
 			if strings.HasSuffix(tt.golden, ".sarif") {
 				b = *bytes.NewBuffer(onlyRule(t, b.Bytes(), "host-network"))
 			}
-			if *update {
-				if err := os.WriteFile(tt.golden, b.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(tt.golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./pkg/scan/ -update to create it)", err)
-			}
-			if got := b.String(); got != string(want) {
-				t.Errorf("%s differs (run go test ./pkg/scan/ -update to accept):\n--- got\n%s\n--- want\n%s", tt.golden, got, want)
-			}
+			golden(t, tt.golden, b.String())
 		})
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/bulwark-k8s/bulwark/internal/textlines"
 )
 
 // FuzzRead reads arbitrary bytes as standard input ("-"). Properties: Read never panics; it
@@ -59,7 +61,7 @@ func FuzzRead(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		docs, err := Read([]string{"-"}, bytes.NewReader(data))
-		lines := lineCount(data)
+		lines := textlines.Count(data)
 		if err != nil {
 			if docs != nil {
 				t.Fatalf("documents and an error: %v", err)
@@ -106,27 +108,4 @@ func FuzzRead(f *testing.F) {
 			}
 		}
 	})
-}
-
-// lineCount counts the lines of a text as YAML readers do: a line break is \n, \r\n, \r,
-// or one of the Unicode breaks NEL, LS and PS that yaml.v3 also takes as one; at least 1.
-func lineCount(data []byte) int {
-	n := 0
-	for i := 0; i < len(data); i++ {
-		switch {
-		case data[i] == '\n':
-			n++
-		case data[i] == '\r':
-			n++
-			if i+1 < len(data) && data[i+1] == '\n' {
-				i++
-			}
-		case bytes.HasPrefix(data[i:], []byte("\u0085")), bytes.HasPrefix(data[i:], []byte("\u2028")), bytes.HasPrefix(data[i:], []byte("\u2029")):
-			n++
-		}
-	}
-	if len(data) > 0 && !bytes.HasSuffix(data, []byte("\n")) && !bytes.HasSuffix(data, []byte("\r")) {
-		n++
-	}
-	return max(n, 1)
 }

@@ -221,10 +221,7 @@ func (r *reader) parse(source string, data []byte) error {
 			return nil
 		}
 		if err != nil {
-			line, msg := yamljson.ErrorLine(err)
-			// yaml.v3 places an error at the end of the text on the line after the last
-			// (as pkg/policy's clampLine notes): keep it within the text.
-			line = min(line, lastLine(data))
+			line, msg := yamljson.ErrorLine(data, err)
 			return &Error{Source: source, Document: index, Line: line, Err: errors.New(msg)}
 		}
 		if err := r.document(source, index, root); err != nil {
@@ -254,9 +251,6 @@ func checkText(data []byte) error {
 }
 
 func lineAt(data []byte, offset int) int { return bytes.Count(data[:offset], []byte("\n")) + 1 }
-
-// lastLine is the number of the last line of the text (1 when it is empty).
-func lastLine(data []byte) int { return lineAt(data, len(bytes.TrimSuffix(data, []byte("\n")))) }
 
 // document turns one decoded YAML document into Documents: none when it is empty, its items
 // when it is a List, else one.

@@ -157,18 +157,7 @@ func TestWritersGolden(t *testing.T) {
 				// The rules list every registered check; the golden file keeps host-network only.
 				b = *bytes.NewBuffer(onlyRule(t, b.Bytes(), "host-network"))
 			}
-			if *update {
-				if err := os.WriteFile(tt.golden, b.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(tt.golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./pkg/scan/ -update to create it)", err)
-			}
-			if got := b.String(); got != string(want) {
-				t.Errorf("%s differs (run go test ./pkg/scan/ -update to accept):\n--- got\n%s\n--- want\n%s", tt.golden, got, want)
-			}
+			golden(t, tt.golden, b.String())
 		})
 	}
 }
@@ -382,5 +371,22 @@ func TestSARIFURI(t *testing.T) {
 		if got := sarifURI(in); got != want {
 			t.Errorf("sarifURI(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// golden compares got with the file at path, or rewrites it with -update.
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./pkg/scan/ -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (run go test ./pkg/scan/ -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
+	"github.com/bulwark-k8s/bulwark/internal/eventnote"
 	"github.com/bulwark-k8s/bulwark/pkg/metrics"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
 )
@@ -119,21 +119,6 @@ func (r *policyReloader) fail(cm *corev1.ConfigMap, result, reason, msg string) 
 	r.lastError = msg
 	r.log.Error(nil, "policy not loaded", "source", ConfigMapSource(r.key), "reason", reason, "error", msg)
 	if cm != nil {
-		r.events.Eventf(cm, nil, corev1.EventTypeWarning, reason, "Reload", "%s", eventNote(msg))
+		r.events.Eventf(cm, nil, corev1.EventTypeWarning, reason, "Reload", "%s", eventnote.Fit(msg, "\n... (the full list is in Bulwark's log)"))
 	}
-}
-
-// eventNote keeps a message within the 1024 bytes an Event's note may hold, on a character
-// boundary; the log line has it whole.
-func eventNote(msg string) string {
-	const max = 1024
-	if len(msg) <= max {
-		return msg
-	}
-	const more = "\n... (the full list is in Bulwark's log)"
-	cut := max - len(more)
-	for cut > 0 && !utf8.RuneStart(msg[cut]) {
-		cut--
-	}
-	return msg[:cut] + more
 }

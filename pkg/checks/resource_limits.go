@@ -20,10 +20,17 @@ func init() {
 					return true // ephemeral containers cannot have resources
 				}
 				for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-					if _, ok := ct.Resources.Limits[name]; ok {
+					if q, ok := ct.Resources.Limits[name]; ok {
+						if q.Sign() > 0 {
+							continue
+						}
+						// The kubelet sets no cgroup limit for a limit of 0: it is no limit.
+						c.Report(ct.Field("resources.limits."+string(name)),
+							ct.Describe()+" has a "+string(name)+" limit of "+q.String()+", which the kubelet treats as no limit, so it can use all the node's "+resourceNoun(name),
+							"set resources.limits."+string(name)+" above 0")
 						continue
 					}
-					if _, ok := pod[name]; ok {
+					if q, ok := pod[name]; ok && q.Sign() > 0 {
 						continue // bounded by the pod-level limit
 					}
 					c.Report(ct.Field("resources.limits."+string(name)),

@@ -22,15 +22,20 @@ func init() {
 					return true // ephemeral containers cannot have resources
 				}
 				for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-					if _, ok := ct.Resources.Requests[name]; ok {
+					if q, ok := ct.Resources.Requests[name]; ok {
+						if q.Sign() > 0 {
+							continue
+						}
+						c.Report(ct.Field("resources.requests."+string(name)),
+							ct.Describe()+" has a "+string(name)+" request of "+q.String()+", so the scheduler reserves no "+resourceNoun(name)+" for it and it is among the first to be starved or evicted",
+							"set resources.requests."+string(name)+" above 0")
 						continue
 					}
-					if _, ok := ct.Resources.Limits[name]; ok {
-						continue
+					if q, ok := ct.Resources.Limits[name]; ok && q.Sign() > 0 {
+						continue // the request defaults to the limit
 					}
-					_, podRequest := podRequests[name]
-					_, podLimit := podLimits[name]
-					if podRequest || podLimit {
+					podRequest, podLimit := podRequests[name], podLimits[name]
+					if podRequest.Sign() > 0 || podLimit.Sign() > 0 {
 						continue // covered by the pod-level request
 					}
 					c.Report(ct.Field("resources.requests."+string(name)),

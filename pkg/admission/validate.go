@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -107,9 +108,13 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	return resp
 }
 
-// introduced keeps the violations that old did not already have. It serves the
-// pods/ephemeralcontainers subresource, through which only ephemeral containers can be added:
-// the rest of the pod was admitted when it was created and cannot change there.
+// introduced keeps the violations a pods/ephemeralcontainers update brings, through which
+// only ephemeral containers can be added: those the old pod did not already have, and those it
+// had that grant every container of the pod something, which a new container shares. The
+// rest of the pod was admitted (or predates Bulwark) and cannot change there, so its other
+// violations do not count again; but a pod admitted with hostPID or a hostPath volume (in warn
+// or audit mode, or before Bulwark) must not become the way to start a new container in the
+// node's PID namespace or with the node's file system mounted.
 func introduced(current, old []checks.Violation) []checks.Violation {
 	seen := make(map[checks.Violation]bool, len(old))
 	for _, v := range old {
@@ -117,11 +122,34 @@ func introduced(current, old []checks.Violation) []checks.Violation {
 	}
 	var out []checks.Violation
 	for _, v := range current {
-		if !seen[v] {
+		if !seen[v] || inherited(v) {
 			out = append(out, v)
 		}
 	}
 	return out
+}
+
+// podWide are the checks whose pod-level violations grant every container of the pod access
+// to the node or a weaker confinement: host namespaces, host volumes, Windows host processes,
+// and what the pod's security context and annotations loosen for containers that do not set
+// their own (AppArmor, SELinux, seccomp Unconfined, user 0, sysctls).
+var podWide = map[string]bool{
+	"host-network": true, "host-pid": true, "host-ipc": true, "host-path": true, "host-process": true,
+	"apparmor": true, "selinux": true, "seccomp": true, "run-as-user": true, "sysctls": true,
+}
+
+// inherited reports whether a new container of the pod shares what v reports: a pod-wide
+// check's violation outside the pod's containers.
+func inherited(v checks.Violation) bool {
+	if !podWide[v.Check] {
+		return false
+	}
+	for _, prefix := range []string{"spec.containers[", "spec.initContainers[", "spec.ephemeralContainers["} {
+		if strings.HasPrefix(v.Field, prefix) {
+			return false
+		}
+	}
+	return true
 }
 
 func plural(n int, one, many string) string {

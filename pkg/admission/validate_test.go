@@ -555,8 +555,8 @@ func TestUpdateChangingTemplateIsEvaluated(t *testing.T) {
 // TestEphemeralContainers: pods/ephemeralcontainers UPDATE reports only what the new
 // ephemeral container introduces.
 func TestEphemeralContainers(t *testing.T) {
-	// The pod was admitted before the policy: a privileged container and hostPID.
-	base := `"hostPID":true,"containers":[{"name":"app","image":"nginx:1.27","securityContext":{"privileged":true}}]`
+	// The pod was admitted before the policy: a privileged container.
+	base := `"containers":[{"name":"app","image":"nginx:1.27","securityContext":{"privileged":true}}]`
 	pod := func(ephemeral ...string) string {
 		spec := "{" + base
 		if len(ephemeral) > 0 {
@@ -613,6 +613,28 @@ func TestEphemeralContainers(t *testing.T) {
 		})
 	})
 
+	// What a pod grants every container (host namespaces, host volumes) counts again: a new
+	// container would share it.
+	t.Run("pod-wide violations of the old pod count", func(t *testing.T) {
+		h := newHarness(t, profile(t, "nsa"))
+		legacy := func(ephemeral ...string) string {
+			spec := `{"hostPID":true,"volumes":[{"name":"root","hostPath":{"path":"/"}}],` + base
+			if len(ephemeral) > 0 {
+				spec += `,"ephemeralContainers":[` + strings.Join(ephemeral, ",") + `]`
+			}
+			return kPod.object("x", spec+"}")
+		}
+		mounting := `{"name":"dbg","image":"busybox:1.36","volumeMounts":[{"name":"root","mountPath":"/host"}]}`
+		for _, dbg := range []string{dbgPlain, mounting} {
+			resp := h.v.Handle(context.Background(), ephemeralReq(legacy(dbg), legacy()))
+			_, lines := denialLines(t, resp)
+			assertLines(t, "denial", lines, []wantLine{
+				{"host-path", "spec.volumes[0].hostPath", `replace volume "root" with an emptyDir, configMap, secret or persistentVolumeClaim volume`, `volume "root"`},
+				{"host-pid", "spec.hostPID", "remove hostPID or set it to false", "process namespace"},
+			})
+		}
+	})
+
 	t.Run("harmless ephemeral container admitted", func(t *testing.T) {
 		h := newHarness(t, profile(t, "nsa"))
 		resp := h.v.Handle(context.Background(), ephemeralReq(pod(dbgPlain), pod()))
@@ -635,8 +657,8 @@ func TestEphemeralContainers(t *testing.T) {
 		h := newHarness(t, profile(t, "nsa"))
 		r := request(admissionv1.Update, kPod, "x", pod(dbgPriv), pod())
 		_, lines := denialLines(t, h.v.Handle(context.Background(), r))
-		if ids := checkIDs(lines); !reflect.DeepEqual(ids, []string{"host-pid", "privileged", "privileged"}) {
-			t.Errorf("checks %v, want host-pid and privileged twice", ids)
+		if ids := checkIDs(lines); !reflect.DeepEqual(ids, []string{"privileged", "privileged"}) {
+			t.Errorf("checks %v, want privileged twice (the old container's and the new one's)", ids)
 		}
 	})
 

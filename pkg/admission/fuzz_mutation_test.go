@@ -726,6 +726,15 @@ func (m *excuseModel) excused(v checks.Violation) (bool, string) {
 		if m.specGet("resources") != nil {
 			return true, "pod-level resources"
 		}
+		if v.Check == "resource-requests" && ct != nil {
+			// A missing request takes the limit the user set, as the apiserver's defaulting
+			// does; a limit of 0 gives a request of 0, which the check reports.
+			res, _ := ct["resources"].(map[string]any)
+			limits, _ := res["limits"].(map[string]any)
+			if limits[rel[len(rel)-1]] != nil {
+				return true, "the request follows the limit the user set"
+			}
+		}
 		return false, "a request or limit was not set"
 	case "drop-capabilities", "read-only-root-filesystem", "automount-service-account-token":
 		return false, "the field was not set"

@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	kjson "sigs.k8s.io/json"
 	sigsyaml "sigs.k8s.io/yaml"
 
@@ -115,7 +114,7 @@ func checkResponse(t *testing.T, webhook string, allowed bool, code int32, messa
 }
 
 // FuzzAdmissionReview sends raw AdmissionReview bodies to both webhooks as `bulwark serve`
-// serves them (controller-runtime's admission.Webhook around the Validator and Mutator), the
+// serves them (NewHTTP around the Validator and Mutator), the
 // way the apiserver posts them. Properties: no panic; every body gets an HTTP 200 answer with
 // a response that is allowed (200), denied (403, with a message naming the Bulwark checks) or
 // an error (400 with a message); warnings fit the apiserver's limits; a decision carries the
@@ -155,9 +154,8 @@ func FuzzAdmissionReview(f *testing.F) {
 		f.Fatal(err)
 	}
 	opts := Options{Policy: policy.NewHolder(nsa), Log: logr.Discard()}
-	quiet := func(logr.Logger, *admission.Request) logr.Logger { return logr.Discard() }
-	validate := &admission.Webhook{Handler: NewValidator(opts), LogConstructor: quiet}
-	mutator := &admission.Webhook{Handler: NewMutator(opts), LogConstructor: quiet}
+	validate := NewHTTP(NewValidator(opts), logr.Discard())
+	mutator := NewHTTP(NewMutator(opts), logr.Discard())
 	f.Fuzz(func(t *testing.T, body []byte) {
 		v := serveReview(t, validate, "validate", body)
 		m := serveReview(t, mutator, "mutate", body)
@@ -231,7 +229,7 @@ func reviewBody(t testing.TB, apiVersion, uid string, k kind, op admissionv1.Ope
 
 // serveReview posts body to one webhook and returns its answer, which must be an HTTP 200
 // AdmissionReview with a response that checkResponse accepts.
-func serveReview(t *testing.T, wh *admission.Webhook, name string, body []byte) *reviewResponse {
+func serveReview(t *testing.T, wh *HTTP, name string, body []byte) *reviewResponse {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, "/"+name, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")

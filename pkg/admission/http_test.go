@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 )
 
@@ -21,12 +22,12 @@ const (
 	httpMutate   = "/mutate"
 )
 
-// maxBody is controller-runtime's limit on an AdmissionReview body
-// (pkg/webhook/admission/http.go, maxRequestSize): 7 MiB, two objects of 3 MiB and the rest.
+// maxBody is the limit on an AdmissionReview body, controller-runtime's (its
+// pkg/webhook/admission/http.go, maxRequestSize): 7 MiB, two objects of 3 MiB and the rest.
 const maxBody = 7 * 1024 * 1024
 
-// webhookServer serves both handlers the way `bulwark serve` does: controller-runtime's
-// webhook.Admission around the Validator and Mutator, registered on a webhook.Server (which
+// webhookServer serves both handlers the way `bulwark serve` does: NewHTTP around the
+// Validator and Mutator, registered on a controller-runtime webhook.Server (which
 // adds its instrumentation), whose mux is served here over plain HTTP.
 type webhookServer struct {
 	t      *testing.T
@@ -39,8 +40,8 @@ func newWebhookServer(t *testing.T) *webhookServer {
 	t.Helper()
 	h := newHarness(t, profile(t, "nsa"))
 	srv := webhook.NewServer(webhook.Options{})
-	srv.Register(httpValidate, &webhook.Admission{Handler: h.v})
-	srv.Register(httpMutate, &webhook.Admission{Handler: h.m})
+	srv.Register(httpValidate, NewHTTP(h.v, logr.Discard()))
+	srv.Register(httpMutate, NewHTTP(h.m, logr.Discard()))
 	ts := httptest.NewServer(srv.WebhookMux())
 	t.Cleanup(ts.Close)
 	// A timeout on every request: a hung connection fails the test instead of hanging it.
@@ -185,10 +186,11 @@ func TestHTTPBadInput(t *testing.T) {
 		{name: "empty body", body: nil, code: 400, want: []string{"request body is empty"}},
 		{name: "malformed JSON", body: []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{`), code: 400,
 			want: []string{"unexpected end of JSON input"}},
-		{name: "binary", body: []byte("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"), code: 400, want: []string{"yaml: control characters are not allowed"}},
-		// controller-runtime's decoder also reads YAML: an AdmissionReview in YAML is read, and
-		// this one has no request.
-		{name: "YAML", body: []byte("apiVersion: admission.k8s.io/v1\nkind: AdmissionReview\n"), code: 400, want: []string{"the AdmissionReview has no request"}},
+		{name: "binary", body: []byte("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"), code: 400,
+			want: []string{"decoding the AdmissionReview: invalid character '\\x1f' looking for beginning of value"}},
+		// The Content-Type is application/json, and so must the body be: YAML is not read.
+		{name: "YAML", body: []byte("apiVersion: admission.k8s.io/v1\nkind: AdmissionReview\n"), code: 400,
+			want: []string{"decoding the AdmissionReview: invalid character 'a' looking for beginning of value"}},
 		{name: "JSON array", body: []byte(`[1,2]`), code: 400, want: []string{"cannot unmarshal array"}},
 		{name: "wrong Content-Type", contentType: "text/plain", body: podReq("u", kPod, kPod.object("x", minimalSpec)), code: 400,
 			want: []string{"contentType=text/plain, expected application/json"}},
@@ -196,10 +198,15 @@ func TestHTTPBadInput(t *testing.T) {
 			want: []string{"contentType=application/json; charset=utf-8, expected application/json"}},
 		{name: "body over the limit", body: append(podReq("u", kPod, kPod.object("x", minimalSpec)), bytes.Repeat([]byte(" "), maxBody)...), code: 413,
 			want: []string{"request entity is too large; limit is 7340032 bytes"}},
-		// controller-runtime decodes a body without apiVersion and kind as a v1 AdmissionReview,
-		// and any other object as an AdmissionReview without a request.
+		// A body without apiVersion and kind is read as a v1 AdmissionReview, as
+		// controller-runtime reads it; any other kind is refused by name.
 		{name: "no AdmissionReview kind", body: []byte(`{"request":{"uid":"u"}}`), code: 400, want: []string{"the AdmissionReview request has no operation"}},
 		{name: "a Pod instead of an AdmissionReview", body: []byte(kPod.object("x", privilegedSpec)), code: 400,
+			want: []string{`the body is kind "Pod" of apiVersion "v1", not an AdmissionReview of admission.k8s.io/v1 or admission.k8s.io/v1beta1`}},
+		{name: "an AdmissionReview of an unknown version", body: review("admission.k8s.io/v2", requestJSON("u", kPod, "CREATE", kPod.object("x", privilegedSpec))), code: 400,
+			want: []string{`the body is kind "AdmissionReview" of apiVersion "admission.k8s.io/v2"`}},
+		// Field names are matched exactly, as the kube-apiserver writes them: "Request" is not "request".
+		{name: "field names in another case", body: []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","Request":` + requestJSON("u", kPod, "CREATE", kPod.object("x", privilegedSpec)) + `}`), code: 400,
 			want: []string{"the AdmissionReview has no request"}},
 		{name: "no request", body: []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`), code: 400,
 			want: []string{"the AdmissionReview has no request"}},

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -18,12 +17,10 @@ import (
 	"go.uber.org/zap/zapcore"
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	corev1listers "k8s.io/client-go/listers/core/v1"
@@ -38,49 +35,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	cradmission "sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	kjson "sigs.k8s.io/json"
-	"sigs.k8s.io/yaml"
 
 	bulwarkadmission "github.com/bulwark-k8s/bulwark/pkg/admission"
 	bulwarkmetrics "github.com/bulwark-k8s/bulwark/pkg/metrics"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
-)
-
-// fixture is one object of test/testdata/bench, as the kube-apiserver sends it.
-type fixture struct {
-	name     string
-	file     string
-	gvk      metav1.GroupVersionKind
-	resource string
-	// manager is the field manager that created the object: kubectl-client-side-apply (which
-	// also writes the last-applied-configuration annotation) or a controller.
-	manager string
-	// What the engines must decide, checked once before measuring so that a benchmark never
-	// times a short-cut by mistake.
-	psaAllowed    bool // PSA restricted
-	restrictedOK  bool // Bulwark restricted: no violation at all
-	nsaDenied     bool // Bulwark nsa: an enforced violation
-	mutatePatches bool // Bulwark nsa mutation adds something
-
-	gk     schema.GroupKind
-	raw    []byte // the object, compact JSON
-	review []byte // the AdmissionReview request body
-	req    cradmission.Request
-}
-
-var fixtures = []*fixture{
-	{name: "restricted-pod", file: "restricted-pod.yaml", gvk: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, resource: "pods",
-		manager: "kube-controller-manager", psaAllowed: true, restrictedOK: true},
-	{name: "violating-pod", file: "violating-pod.yaml", gvk: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, resource: "pods",
-		manager: kubectlApply, nsaDenied: true, mutatePatches: true},
-	{name: "minimal-pod", file: "minimal-pod.yaml", gvk: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, resource: "pods",
-		manager: kubectlApply, mutatePatches: true},
-	{name: "deployment", file: "deployment.yaml", gvk: metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, resource: "deployments",
-		manager: kubectlApply, psaAllowed: true, restrictedOK: true, mutatePatches: true},
-}
-
-const (
-	namespace    = "team-a"
-	kubectlApply = "kubectl-client-side-apply"
 )
 
 var (
@@ -115,7 +73,7 @@ func setup(b *testing.B) *environment {
 
 func newEnvironment() (*environment, error) {
 	for _, f := range fixtures {
-		if err := f.load(); err != nil {
+		if err := f.load(filepath.Join("..", "testdata", "bench")); err != nil {
 			return nil, err
 		}
 	}
@@ -140,8 +98,8 @@ func newEnvironment() (*environment, error) {
 	// Namespace labels from an informer cache, as the server reads them: the controller-runtime
 	// cache returns a deep copy of the cached Namespace.
 	nsIndexer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
-	if err := nsIndexer.Add(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace, Labels: map[string]string{
-		"kubernetes.io/metadata.name":        namespace,
+	if err := nsIndexer.Add(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace, Labels: map[string]string{
+		"kubernetes.io/metadata.name":        Namespace,
 		psaapi.EnforceLevelLabel:             string(psaapi.LevelRestricted),
 		"app.kubernetes.io/part-of":          "shop",
 		"team.example.com/cost-center":       "cc-1234",
@@ -176,7 +134,11 @@ func newEnvironment() (*environment, error) {
 	}
 	e.mutateNSA = e.validateNSA
 	instrumented := func(path string, h cradmission.Handler) (http.Handler, error) {
-		return cradmission.StandaloneWebhook(&webhook.Admission{Handler: h}, cradmission.StandaloneOptions{MetricsPath: path})
+		// Served as `bulwark serve` serves it: through the webhook server's mux, which
+		// instruments every path it registers.
+		srv := webhook.NewServer(webhook.Options{})
+		srv.Register("/validate", bulwarkadmission.NewHTTP(h, log.WithName("webhook").WithValues("webhook", path)))
+		return srv.WebhookMux(), nil
 	}
 	if e.httpValidateNSA, err = instrumented("/validate", bulwarkadmission.NewValidator(*e.validateNSA)); err != nil {
 		return nil, err
@@ -220,53 +182,6 @@ func newEnvironment() (*environment, error) {
 type noPods struct{}
 
 func (noPods) ListPods(context.Context, string) ([]*corev1.Pod, error) { return nil, nil }
-
-// load reads the fixture and builds the AdmissionReview a kube-apiserver sends for its CREATE
-// by kubectl apply.
-func (f *fixture) load() error {
-	y, err := os.ReadFile(filepath.Join("..", "testdata", "bench", f.file))
-	if err != nil {
-		return err
-	}
-	written, err := yaml.YAMLToJSON(y)
-	if err != nil {
-		return err
-	}
-	if f.raw, err = asStored(written, f.manager); err != nil {
-		return err
-	}
-	f.gk = schema.GroupKind{Group: f.gvk.Group, Kind: f.gvk.Kind}
-	var meta struct {
-		Metadata metav1.ObjectMeta `json:"metadata"`
-	}
-	if err := json.Unmarshal(f.raw, &meta); err != nil {
-		return err
-	}
-	gvr := metav1.GroupVersionResource{Group: f.gvk.Group, Version: f.gvk.Version, Resource: f.resource}
-	dryRun := false
-	review := admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-		Request: &admissionv1.AdmissionRequest{
-			UID:  "705ab4f5-6393-11e8-b7cc-42010a800002",
-			Kind: f.gvk, Resource: gvr, RequestKind: &f.gvk, RequestResource: &gvr,
-			Name: meta.Metadata.Name, Namespace: namespace, Operation: admissionv1.Create,
-			UserInfo: authenticationv1.UserInfo{
-				Username: "alice@example.com", UID: "b0b1c2d3-0000-4000-8000-00000000a11c",
-				Groups: []string{"developers", "system:authenticated"},
-			},
-			Object:  runtime.RawExtension{Raw: f.raw},
-			DryRun:  &dryRun,
-			Options: runtime.RawExtension{Raw: []byte(`{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1","fieldManager":"kubectl-client-side-apply","fieldValidation":"Strict"}`)},
-		},
-	}
-	if f.review, err = json.Marshal(review); err != nil {
-		return err
-	}
-	// The request as controller-runtime hands it to a handler.
-	return json.Unmarshal(f.review, &struct {
-		Request *admissionv1.AdmissionRequest `json:"request"`
-	}{&f.req.AdmissionRequest})
-}
 
 // psaTemplate decodes the fixture's object into its typed form and returns the pod template,
 // as PSA's DefaultPodSpecExtractor sees it.

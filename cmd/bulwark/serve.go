@@ -6,10 +6,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/go-logr/zapr"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -35,11 +40,16 @@ type serveFlags struct {
 	policyConfigMap string
 	namespace       string
 	metricsAddr     string
+	metricsSecure   bool
+	metricsCertDir  string
 	probeAddr       string
+	pprofAddr       string
 	enableHTTP2     bool
 	logLevel        string
 	logFormat       string
 	shutdownTimeout time.Duration
+	shutdownDelay   time.Duration
+	readHeaderTO    time.Duration
 	tlsSecret       string
 	serviceName     string
 	webhookConfig   string
@@ -59,12 +69,17 @@ func serve(args []string, stderr io.Writer) int {
 	fs.StringVar(&f.policyFile, "policy-file", "", "policy document (bulwark.dev/v1alpha1 Policy, or a ConfigMap holding one under policy.yaml)")
 	fs.StringVar(&f.policyConfigMap, "policy-configmap", "", "NAMESPACE/NAME of a ConfigMap holding the policy under policy.yaml; watched, and changes apply without a restart")
 	fs.StringVar(&f.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the namespace Bulwark runs in, always exempt (default $POD_NAMESPACE)")
-	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8443", "address of the Prometheus metrics endpoint (path /metrics); 0 disables it. With --metrics-secure=false it must be a loopback address, e.g. 127.0.0.1:8080")
+	fs.BoolVar(&f.metricsSecure, "metrics-secure", true, "serve metrics over HTTPS to callers whose bearer token the apiserver authenticates and allows to get the non-resource URL /metrics (needs create on tokenreviews and subjectaccessreviews); false: plain HTTP without authentication, on a loopback address only (for an agent in the same pod)")
+	fs.StringVar(&f.metricsCertDir, "metrics-cert-dir", "", "directory with tls.crt and tls.key for the HTTPS metrics endpoint, reloaded when they change; empty: a self-signed certificate generated at start")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fs.StringVar(&f.pprofAddr, "pprof-bind-address", "0", "address of the Go profiler's /debug/pprof/ endpoints, for performance work (e.g. 127.0.0.1:8082); 0 disables them. They are unauthenticated: never bind them to a reachable address")
 	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "serve HTTP/2 on the webhook and metrics servers (off: HTTP/2 rapid-reset exposure)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, error")
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json or console")
-	fs.DurationVar(&f.shutdownTimeout, "graceful-shutdown-timeout", 25*time.Second, "time to finish in-flight requests after SIGTERM")
+	fs.DurationVar(&f.shutdownTimeout, "graceful-shutdown-timeout", 25*time.Second, "time to finish in-flight requests once the shutdown delay is over")
+	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "after SIGTERM, keep serving webhooks this long with /readyz failing, the time endpoints need to stop routing to the pod; then stop (a second signal exits at once)")
+	fs.DurationVar(&f.readHeaderTO, "read-header-timeout", server.DefaultReadHeaderTimeout, "close a webhook connection whose client has not sent its request headers (TLS handshake included) within this time")
 	fs.StringVar(&f.tlsSecret, "tls-secret", "", "built-in TLS: keep a CA and a serving certificate in this Secret (in --namespace), write them to --cert-dir and inject the CA bundle into the webhook configurations; empty: use the files in --cert-dir as given")
 	fs.StringVar(&f.serviceName, "service-name", "", "the Service in front of the webhook; the built-in certificate is for NAME.NAMESPACE.svc and NAME.NAMESPACE.svc.cluster.local")
 	fs.StringVar(&f.webhookConfig, "webhook-config-name", server.ConfigName, "the ValidatingWebhookConfiguration and MutatingWebhookConfiguration that get the built-in CA bundle")
@@ -81,6 +96,14 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "bulwark serve: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if f.shutdownDelay < 0 || f.shutdownTimeout < 0 {
+		fmt.Fprintf(stderr, "bulwark serve: --shutdown-delay %s and --graceful-shutdown-timeout %s must not be negative\n", f.shutdownDelay, f.shutdownTimeout)
+		return exitUsage
+	}
+	if f.readHeaderTO <= 0 || f.readHeaderTO > server.MaxWebhookTimeout {
+		fmt.Fprintf(stderr, "bulwark serve: --read-header-timeout %s must be positive and at most %s (the apiserver's longest webhook timeout)\n", f.readHeaderTO, server.MaxWebhookTimeout)
 		return exitUsage
 	}
 	if f.audit.Interval < 0 {
@@ -181,6 +204,36 @@ func builtinTLS(f serveFlags) (*certs.Options, error) {
 	return o, nil
 }
 
+// checkMetricsFlags checks the metrics endpoint's flags before anything starts: plain HTTP
+// (no authentication) only on a loopback address, and a --metrics-cert-dir that holds the
+// certificate and key (controller-runtime would otherwise fall back to a self-signed one).
+func checkMetricsFlags(f serveFlags) error {
+	if f.metricsAddr == "0" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(f.metricsAddr)
+	if err != nil {
+		return fmt.Errorf("--metrics-bind-address %q: want HOST:PORT, :PORT, or 0 to disable the endpoint: %v", f.metricsAddr, err)
+	}
+	if !f.metricsSecure {
+		if f.metricsCertDir != "" {
+			return errors.New("--metrics-cert-dir is the certificate of the HTTPS metrics endpoint: it needs --metrics-secure")
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("--metrics-secure=false serves /metrics over plain HTTP to anyone who connects, so --metrics-bind-address must be a loopback address (e.g. 127.0.0.1:%s), not %q; keep --metrics-secure to serve it to the network", port, f.metricsAddr)
+		}
+		return nil
+	}
+	if f.metricsCertDir != "" {
+		for _, name := range []string{"tls.crt", "tls.key"} {
+			if _, err := os.Stat(filepath.Join(f.metricsCertDir, name)); err != nil {
+				return fmt.Errorf("--metrics-cert-dir: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
 func restConfig(kubeconfig string) (*rest.Config, error) {
 	if kubeconfig != "" {
 		return clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -206,11 +259,14 @@ func runServer(f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	if err := checkMetricsFlags(f); err != nil {
+		return err
+	}
 	cfg, err := restConfig(f.kubeconfig)
 	if err != nil {
 		return fmt.Errorf("kubernetes client configuration: %w", err)
 	}
-	ctx := ctrl.SetupSignalHandler()
+	ctx := signalContext(logger, zl)
 	snap, err := loadPolicy(ctx, cfg, f, cm)
 	if err != nil {
 		return err
@@ -219,7 +275,26 @@ func runServer(f serveFlags) error {
 	return server.Run(ctx, server.Options{
 		RestConfig: cfg, Host: f.bindAddress, Port: f.port, CertDir: f.certDir, Policy: snap, PolicyConfigMap: cm,
 		OwnNamespace: f.namespace,
-		MetricsAddr:  f.metricsAddr, ProbeAddr: f.probeAddr, EnableHTTP2: f.enableHTTP2,
-		ShutdownTimeout: f.shutdownTimeout, TLS: tlsOpts, LeaderElect: f.leaderElect, Audit: &f.audit, Log: logger.WithName("bulwark"),
+		MetricsAddr:  f.metricsAddr, MetricsSecure: f.metricsSecure, MetricsCertDir: f.metricsCertDir,
+		ProbeAddr: f.probeAddr, PprofAddr: f.pprofAddr, EnableHTTP2: f.enableHTTP2,
+		ShutdownTimeout: f.shutdownTimeout, ShutdownDelay: f.shutdownDelay, ReadHeaderTimeout: f.readHeaderTO, TLS: tlsOpts, LeaderElect: f.leaderElect, Audit: &f.audit, Log: logger.WithName("bulwark"),
 	})
+}
+
+// signalContext ends at the first SIGTERM or SIGINT, which starts the graceful shutdown (not
+// ready at once, serving for --shutdown-delay, then draining); a second signal exits at once.
+func signalContext(logger logr.Logger, zl *zap.Logger) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		sig := <-signals
+		logger.Info("shutting down gracefully; a second signal exits at once", "signal", sig.String())
+		cancel()
+		sig = <-signals
+		logger.Info("second signal: exiting now", "signal", sig.String())
+		_ = zl.Sync()
+		os.Exit(1)
+	}()
+	return ctx
 }

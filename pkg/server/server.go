@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -63,10 +64,29 @@ type Options struct {
 	// MetricsAddr is the metrics endpoint address ("0" disables it); ProbeAddr serves /healthz and /readyz.
 	MetricsAddr string
 	ProbeAddr   string
+	// PprofAddr serves the Go profiler's /debug/pprof/ endpoints; empty or "0" disables them.
+	PprofAddr string
+	// MetricsSecure serves the metrics endpoint over HTTPS (with TLSConfig) to authorized
+	// callers only: the apiserver authenticates the caller's bearer token (TokenReview) and
+	// decides whether it may get the non-resource URL /metrics (SubjectAccessReview), which
+	// needs create on tokenreviews and subjectaccessreviews. False serves plain HTTP to anyone
+	// who can connect: bind MetricsAddr to loopback then.
+	MetricsSecure bool
+	// MetricsCertDir holds tls.crt and tls.key for the secure metrics endpoint, reloaded on
+	// change; empty: a self-signed certificate generated at start (unless controller-runtime's
+	// default directory, <tmp>/k8s-metrics-server/serving-certs, holds those files).
+	MetricsCertDir string
 	// EnableHTTP2 allows HTTP/2 on the webhook and metrics servers.
 	EnableHTTP2 bool
-	// ShutdownTimeout bounds the time in-flight requests get after the context ends.
+	// ShutdownTimeout bounds the time in-flight requests get once the shutdown delay is over.
 	ShutdownTimeout time.Duration
+	// ShutdownDelay is how long everything keeps serving after the context ends, with
+	// /readyz failing (check "shutdown") from the first moment: the time endpoints need to
+	// stop routing to this replica. Then the manager stops and the webhook server drains.
+	ShutdownDelay time.Duration
+	// ReadHeaderTimeout is how long a webhook client gets to send its request headers; 0 for
+	// DefaultReadHeaderTimeout.
+	ReadHeaderTimeout time.Duration
 	// TLS, when set, is built-in TLS (package certs): the CA and the serving certificate live in
 	// a Secret in OwnNamespace, every replica writes the serving certificate to CertDir, and the
 	// leader creates and renews them and injects the CA bundle into the webhook configurations.
@@ -94,10 +114,23 @@ type AuditOptions struct {
 	PolicyReports bool
 }
 
-// TLSConfig applies Bulwark's TLS settings: TLS 1.2 at least, HTTP/1.1 only unless enabled.
+// CipherSuites are the TLS 1.2 suites served: ECDHE key exchange with AES-GCM or
+// ChaCha20-Poly1305 only (no CBC, no RSA key exchange). TLS 1.3 suites are all of that kind.
+var CipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// TLSConfig applies Bulwark's TLS settings: TLS 1.2 at least with CipherSuites, HTTP/1.1
+// only unless HTTP/2 is enabled.
 func TLSConfig(enableHTTP2 bool) func(*tls.Config) {
 	return func(c *tls.Config) {
 		c.MinVersion = tls.VersionTLS12
+		c.CipherSuites = CipherSuites
 		if !enableHTTP2 {
 			c.NextProtos = []string{"http/1.1"}
 		}
@@ -120,7 +153,11 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	tlsOpts := []func(*tls.Config){TLSConfig(o.EnableHTTP2)}
-	hookServer := webhook.NewServer(webhook.Options{Host: o.Host, Port: o.Port, CertDir: o.CertDir, TLSOpts: tlsOpts})
+	webhookServer := NewWebhookServer(WebhookServerOptions{
+		Host: o.Host, Port: o.Port, CertDir: o.CertDir, TLSOpts: tlsOpts,
+		ReadHeaderTimeout: o.ReadHeaderTimeout, ShutdownTimeout: o.ShutdownTimeout, Log: o.Log.WithName("webhook"),
+	})
+	var hookServer webhook.Server = webhookServer
 	timeout := o.ShutdownTimeout
 	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{
 		// Namespaces are read on every admission request, for their labels only: the cache
@@ -141,8 +178,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	mgr, err := ctrl.NewManager(o.RestConfig, ctrl.Options{
 		Cache:                         cacheOpts,
-		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr, TLSOpts: tlsOpts},
+		Metrics:                       metricsOptions(o, tlsOpts),
 		HealthProbeBindAddress:        o.ProbeAddr,
+		PprofBindAddress:              o.PprofAddr,
 		WebhookServer:                 hookServer,
 		GracefulShutdownTimeout:       &timeout,
 		LeaderElection:                o.LeaderElect,
@@ -223,12 +261,21 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("audit: %w", err)
 		}
 	}
-	hookServer.Register(ValidatePath, &webhook.Admission{Handler: admission.NewValidator(hopts)})
-	hookServer.Register(MutatePath, &webhook.Admission{Handler: admission.NewMutator(hopts)})
+	hookServer.Register(ValidatePath, admission.NewHTTP(admission.NewValidator(hopts), o.Log.WithName("webhook").WithValues("webhook", ValidatePath)))
+	hookServer.Register(MutatePath, admission.NewHTTP(admission.NewMutator(hopts), o.Log.WithName("webhook").WithValues("webhook", MutatePath)))
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("webhook", hookServer.StartedChecker()); err != nil {
+	// The probe endpoints name the checks and nothing more: withheld logs why a check fails
+	// instead of answering it on /readyz/NAME.
+	readyLog := o.Log.WithName("readiness")
+	// From the first moment of a shutdown, not ready; the manager stops ShutdownDelay later.
+	runCtx, shutdownCheck, stopRun := shutdownDelay(ctx, o.ShutdownDelay, o.Log, webhookServer.drain)
+	defer stopRun()
+	if err := mgr.AddReadyzCheck("shutdown", withheld("shutdown", shutdownCheck, readyLog)); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("webhook", withheld("webhook", hookServer.StartedChecker(), readyLog)); err != nil {
 		return err
 	}
 	if tlsManager != nil {
@@ -236,25 +283,37 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("built-in TLS: %w", err)
 		}
 		// Ready once the served certificate is valid under the caBundle of every webhook.
-		if err := mgr.AddReadyzCheck("tls", tlsManager.ReadyCheck); err != nil {
+		if err := mgr.AddReadyzCheck("tls", withheld("tls", tlsManager.ReadyCheck, readyLog)); err != nil {
 			return err
 		}
 	}
 	// Ready once the namespaces (and the policy ConfigMap) are in the cache.
-	if err := mgr.AddReadyzCheck("informers", func(*http.Request) error {
+	if err := mgr.AddReadyzCheck("informers", withheld("informers", func(*http.Request) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
 		if !mgr.GetCache().WaitForCacheSync(ctx) {
 			return errors.New("caches not synced yet")
 		}
 		return nil
-	}); err != nil {
+	}, readyLog)); err != nil {
 		return err
 	}
 	o.Log.Info("starting", "policy", o.Policy.Source, "policyHash", o.Policy.Hash,
 		"webhook", fmt.Sprintf("%s:%d", o.Host, o.Port), "certDir", o.CertDir, "mutation", o.Policy.Mutation != nil,
 		"builtinTLS", o.TLS != nil, "leaderElection", o.LeaderElect, "audit", auditInterval(o.Audit))
-	return mgr.Start(ctx)
+	return mgr.Start(runCtx)
+}
+
+// metricsOptions configure the metrics endpoint: plain HTTP, or HTTPS with the webhook's TLS
+// settings behind the apiserver's authentication and authorization.
+func metricsOptions(o Options, tlsOpts []func(*tls.Config)) metricsserver.Options {
+	m := metricsserver.Options{BindAddress: o.MetricsAddr, TLSOpts: tlsOpts}
+	if o.MetricsSecure {
+		m.SecureServing = true
+		m.CertDir = o.MetricsCertDir
+		m.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return m
 }
 
 // builtinTLS prepares the certificate manager and writes the certificate files before the

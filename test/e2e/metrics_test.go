@@ -3,9 +3,12 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,13 +16,19 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
+	"github.com/bulwark-k8s/bulwark/pkg/server"
 	"github.com/bulwark-k8s/bulwark/test/framework"
 )
 
@@ -30,13 +39,19 @@ var serveArgs = []string{"--audit-interval=2s"}
 // renderMonitoring renders the chart's dashboard ConfigMap and PrometheusRule with the real helm.
 func renderMonitoring(t *testing.T) string {
 	t.Helper()
+	return helmTemplate(t, "--set", "metrics.prometheusRule.enabled=true", "--set", "metrics.dashboard.enabled=true")
+}
+
+// helmTemplate renders the chart as release bulwark in bulwark-system with the real helm and
+// extra flags.
+func helmTemplate(t *testing.T, flags ...string) string {
+	t.Helper()
 	bin := filepath.Join(local.Assets, "helm")
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("helm not found in %s: run hack/tools.sh helm (or make tools)", local.Assets)
 	}
 	home := t.TempDir()
-	cmd := exec.Command(bin, "template", "bulwark", "charts/bulwark", "--namespace", framework.PolicyNamespace,
-		"--set", "metrics.prometheusRule.enabled=true", "--set", "metrics.dashboard.enabled=true")
+	cmd := exec.Command(bin, append([]string{"template", "bulwark", "charts/bulwark", "--namespace", framework.PolicyNamespace}, flags...)...)
 	cmd.Dir = repoRoot
 	// Its own empty configuration and no cluster: nothing of the user's helm setup leaks in.
 	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "HELM_CACHE_HOME=" + filepath.Join(home, "cache"),
@@ -237,9 +252,15 @@ func scrape(url string) (map[string]bool, error) {
 		body, _ := io.ReadAll(resp.Body)
 		return nil, fmt.Errorf("GET %s: %s\n%s", url, resp.Status, body)
 	}
+	return families(resp.Body)
+}
+
+// families reads a Prometheus text exposition and returns the families that have at least
+// one sample.
+func families(r io.Reader) (map[string]bool, error) {
 	typed := map[string]bool{}   // families announced by # TYPE
 	sampled := map[string]bool{} // families with a sample
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
@@ -389,6 +410,378 @@ func TestMetricsDrift(t *testing.T) {
 			if !strings.Contains(string(metricsDoc), "`"+f+"`") {
 				t.Errorf("docs/metrics.md does not document %s", f)
 			}
+		}
+	}
+}
+
+// serveProcess is a second bulwark serve started by a test, beside the one TestMain runs.
+type serveProcess struct {
+	cmd    *exec.Cmd
+	logs   framework.LogBuffer
+	exited chan error
+}
+
+// startServe starts bulwark serve with args and stops it (SIGTERM, then its graceful
+// shutdown) when the test ends.
+func startServe(t *testing.T, args ...string) *serveProcess {
+	t.Helper()
+	p := &serveProcess{exited: make(chan error, 1)}
+	p.cmd = exec.Command(binary, append([]string{"serve"}, args...)...)
+	p.cmd.Stdout, p.cmd.Stderr = &p.logs, &p.logs
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting bulwark serve: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		p.exited <- p.cmd.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			_ = p.cmd.Process.Kill()
+			t.Errorf("bulwark serve did not stop within 60s of SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("logs of bulwark serve %v:\n%s", args, p.logs.String())
+		}
+	})
+	return p
+}
+
+// waitReady polls url (a /readyz) until it answers 200; it fails the test when the process
+// exits first or after a generous guard.
+func (p *serveProcess) waitReady(t *testing.T, url string) {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(90 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-p.exited:
+			t.Fatalf("bulwark serve exited before it was ready: %v\n%s", err, p.logs.String())
+		default:
+		}
+		resp, err := http.Get(url)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				t.Logf("bulwark serve ready after %.1fs", time.Since(start).Seconds())
+				return
+			}
+			last = resp.Status + ": " + string(body)
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("bulwark serve not ready at %s after 90s (last: %s)", url, last)
+}
+
+// serviceAccountKubeconfig writes a kubeconfig for cfg (a client certificate) and returns its path.
+func serviceAccountKubeconfig(t *testing.T, cfg *rest.Config) string {
+	t.Helper()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["bulwark"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
+	kc.Contexts["bulwark"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "bulwark"}
+	kc.CurrentContext = "bulwark"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// freePort is a free port on 127.0.0.1, failing the test when there is none.
+func freePort(t *testing.T) string {
+	t.Helper()
+	p, err := framework.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strconv.Itoa(p)
+}
+
+// token returns a bound token of a ServiceAccount from the TokenRequest API (kubectl create token).
+func token(t *testing.T, namespace, name string) string {
+	t.Helper()
+	out, err := kubectl(t, "create", "token", name, "-n", namespace, "--duration=10m")
+	if err != nil {
+		t.Fatalf("kubectl create token %s/%s: %v\n%s", namespace, name, err, out)
+	}
+	return strings.TrimSpace(out)
+}
+
+// get requests url with client, with a bearer token unless it is empty, and returns the
+// status code and the body.
+func get(t *testing.T, client *http.Client, url, bearer string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: reading the body: %v", url, err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+// TestMetricsSecure runs bulwark serve with its default, authenticated metrics endpoint, as
+// the ServiceAccount bulwark holding exactly the install contract's RBAC, and scrapes it
+// with tokens the real apiserver issues (TokenRequest): without a token, or with one it does
+// not know, 401; with the token of a ServiceAccount not bound to the chart's metrics reader
+// ClusterRole, 403; with one bound to it (by the chart's metrics.readerSubjects), 200 and
+// Bulwark's metric families. The endpoint speaks only TLS 1.2 or later and HTTP/1.1, as the
+// webhook does, and a plain HTTP request gets no metrics.
+func TestMetricsSecure(t *testing.T) {
+	const ns = "metrics-auth"
+	for _, args := range [][]string{
+		{"create", "namespace", ns},
+		{"create", "serviceaccount", "scraper", "-n", ns},
+		{"create", "serviceaccount", "stranger", "-n", ns},
+		{"create", "serviceaccount", "deleted", "-n", ns},
+	} {
+		if out, err := kubectl(t, args...); err != nil {
+			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	// The chart's metrics reader ClusterRole, bound to scraper through metrics.readerSubjects.
+	manifest := helmTemplate(t, "--show-only", "templates/metrics-reader.yaml",
+		"--set", "metrics.readerSubjects[0].kind=ServiceAccount", "--set", "metrics.readerSubjects[0].name=scraper",
+		"--set", "metrics.readerSubjects[0].namespace="+ns)
+	file := filepath.Join(t.TempDir(), "metrics-reader.yaml")
+	if err := os.WriteFile(file, []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := kubectl(t, "apply", "-f", file)
+	if err != nil || !strings.Contains(out, "clusterrole.rbac.authorization.k8s.io/bulwark-metrics-reader created") ||
+		!strings.Contains(out, "clusterrolebinding.rbac.authorization.k8s.io/bulwark-metrics-reader created") {
+		t.Fatalf("applying the chart's metrics reader: %v\n%s", err, out)
+	}
+
+	// Bulwark as its ServiceAccount with the contract's rules (which test/helm and
+	// test/kustomize hold the chart and config/ to), on all interfaces, flags at their
+	// defaults but for the ports: --metrics-secure is the default.
+	saConfig, err := local.ServiceAccountConfig(context.Background(), framework.RBACNames{
+		Namespace: framework.PolicyNamespace, Name: "bulwark", WebhookConfig: server.ConfigName, TLSSecret: "bulwark-tls",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsPort, probePort := freePort(t), freePort(t)
+	p := startServe(t, "--kubeconfig", serviceAccountKubeconfig(t, saConfig),
+		"--namespace", framework.PolicyNamespace, "--policy-configmap", framework.PolicyNamespace+"/"+framework.PolicyConfigMap,
+		"--bind-address", "127.0.0.1", "--port", freePort(t), "--cert-dir", local.CertDir,
+		"--metrics-bind-address", ":"+metricsPort, "--health-probe-bind-address", "127.0.0.1:"+probePort,
+		"--audit-interval=0", "--log-format=console")
+	p.waitReady(t, "http://127.0.0.1:"+probePort+"/readyz")
+
+	url := "https://127.0.0.1:" + metricsPort + "/metrics"
+	// The certificate is self-signed: the test, like the chart's ServiceMonitor, does not
+	// verify it. What protects the endpoint is the token.
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // self-signed by design
+	}}
+	scraper, stranger, revoked := token(t, ns, "scraper"), token(t, ns, "stranger"), token(t, ns, "deleted")
+	if out, err := kubectl(t, "delete", "serviceaccount", "deleted", "-n", ns); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, c := range []struct {
+		who, token string
+		code       int
+		body       string
+	}{
+		{"no token", "", http.StatusUnauthorized, "Unauthorized"},
+		// The apiserver's TokenReview reports an error for every token it does not accept, which
+		// controller-runtime's filter answers with 500, not 401 (docs/metrics.md says so).
+		{"a token the apiserver did not issue", "not-a-token", http.StatusInternalServerError, "Authentication failed"},
+		{"the token of a deleted ServiceAccount", revoked, http.StatusInternalServerError, "Authentication failed"},
+		{"ServiceAccount stranger, not bound to bulwark-metrics-reader", stranger, http.StatusForbidden,
+			"Authorization denied for user system:serviceaccount:" + ns + ":stranger"},
+	} {
+		code, body := get(t, client, url, c.token)
+		if code != c.code || !strings.Contains(body, c.body) || strings.Contains(body, "bulwark_") {
+			t.Errorf("%s: HTTP %d %q, want %d %q and no metrics", c.who, code, body, c.code, c.body)
+		}
+	}
+	code, body := get(t, client, url, scraper)
+	if code != http.StatusOK {
+		t.Fatalf("ServiceAccount scraper, bound to bulwark-metrics-reader: HTTP %d %q, want 200", code, body)
+	}
+	got, err := families(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"bulwark_policy_info", "bulwark_policy_reloads_total", "bulwark_certificate_expiry_timestamp_seconds"} {
+		if !got[f] {
+			t.Errorf("the authorized scrape lacks %s", f)
+		}
+	}
+	t.Logf("the authorized scrape returned %d families, %d bytes", len(got), len(body))
+
+	// Plain HTTP on the HTTPS port gets an error, not metrics (the server closes the
+	// connection after the status line, so the body may end in a reset).
+	req, err := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+metricsPort+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+scraper)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("plain HTTP to the metrics port: %v", err)
+	}
+	plain, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || strings.Contains(string(plain), "bulwark_") {
+		t.Errorf("plain HTTP to the metrics port: HTTP %d %q, want 400 and no metrics", resp.StatusCode, plain)
+	}
+
+	// The webhook's TLS settings: TLS 1.2 at least, HTTP/1.1 only (no --enable-http2).
+	conn, err := tls.Dial("tcp", "127.0.0.1:"+metricsPort, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}}) //nolint:gosec // self-signed
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := conn.ConnectionState()
+	_ = conn.Close()
+	if st.Version < tls.VersionTLS12 || st.NegotiatedProtocol != "http/1.1" {
+		t.Errorf("TLS %s, ALPN %q; want TLS 1.2 or later and http/1.1", tls.VersionName(st.Version), st.NegotiatedProtocol)
+	}
+	t.Logf("metrics endpoint: %s, ALPN %s, certificate subject %q issuer %q", tls.VersionName(st.Version), st.NegotiatedProtocol,
+		st.PeerCertificates[0].Subject.CommonName, st.PeerCertificates[0].Issuer.CommonName)
+	if conn, err := tls.Dial("tcp", "127.0.0.1:"+metricsPort, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}); err == nil { //nolint:gosec // the point is an old version
+		_ = conn.Close()
+		t.Error("the metrics endpoint accepted a TLS 1.1 handshake")
+	}
+
+	// Bound to all interfaces (":PORT"), it answers on every address of the host, including
+	// those TestMetricsPlainLoopbackOnly finds closed for the plain endpoint.
+	for _, addr := range nonLoopbackAddrs(t) {
+		code, _ := get(t, client, "https://"+net.JoinHostPort(addr, metricsPort)+"/metrics", "")
+		if code != http.StatusUnauthorized {
+			t.Errorf("https://%s:%s/metrics without a token: HTTP %d, want 401", addr, metricsPort, code)
+		}
+	}
+}
+
+// nonLoopbackAddrs are the host's IPv4 addresses outside 127.0.0.0/8, and 127.0.0.2: a
+// socket bound to 127.0.0.1 does not accept connections to another loopback address either,
+// so there is always one address to try.
+func nonLoopbackAddrs(t *testing.T) []string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []string{"127.0.0.2"}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+			out = append(out, n.IP.String())
+		}
+	}
+	return out
+}
+
+// TestMetricsPlainLoopbackOnly: bulwark serve with --metrics-secure=false on 127.0.0.1 (as
+// TestMain runs it, and the chart with metrics.secure=false) serves plain HTTP without a
+// token on loopback, and nothing on any other address of the host, where a listener bound to
+// all interfaces is reachable.
+func TestMetricsPlainLoopbackOnly(t *testing.T) {
+	code, body := get(t, &http.Client{Timeout: 30 * time.Second}, local.MetricsURL, "")
+	if code != http.StatusOK || !strings.Contains(body, "bulwark_policy_info") {
+		t.Fatalf("GET %s: HTTP %d, want 200 with bulwark_policy_info", local.MetricsURL, code)
+	}
+	_, port, err := net.SplitHostPort(strings.TrimSuffix(strings.TrimPrefix(local.MetricsURL, "http://"), "/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The control: a listener on all interfaces is reachable at each address tried.
+	l, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	control := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	for _, addr := range nonLoopbackAddrs(t) {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(addr, control), 10*time.Second)
+		if err != nil {
+			t.Errorf("a listener on all interfaces is not reachable at %s: %v (the check below proves nothing there)", addr, err)
+			continue
+		}
+		_ = c.Close()
+		if c, err := net.DialTimeout("tcp", net.JoinHostPort(addr, port), 10*time.Second); err == nil {
+			_ = c.Close()
+			t.Errorf("the plain metrics endpoint accepts connections at %s:%s; it must listen on 127.0.0.1 only", addr, port)
+		} else {
+			t.Logf("%s:%s refused: %v", addr, port, err)
+		}
+	}
+}
+
+// TestMetricsNotOnHealthEndpoints: /healthz and /readyz, which the kubelet probes without
+// credentials, answer "ok", or with ?verbose the names of their checks, and nothing else: no
+// metrics, no versions, no reasons. The metrics are not on the probe port.
+func TestMetricsNotOnHealthEndpoints(t *testing.T) {
+	base := strings.TrimSuffix(local.ReadyzURL, "/readyz")
+	client := &http.Client{Timeout: 30 * time.Second}
+	line := regexp.MustCompile(`^\[\+\]([a-z-]+) ok$`)
+	for _, c := range []struct {
+		path   string
+		checks []string // among the checks listed
+	}{
+		{"/healthz", []string{"ping"}},
+		{"/readyz", []string{"informers", "webhook"}},
+	} {
+		if code, body := get(t, client, base+c.path, ""); code != http.StatusOK || body != "ok" {
+			t.Errorf("GET %s: HTTP %d %q, want 200 \"ok\"", c.path, code, body)
+		}
+		code, body := get(t, client, base+c.path+"?verbose", "")
+		lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
+		var names []string
+		for _, l := range lines[:len(lines)-1] {
+			m := line.FindStringSubmatch(l)
+			if m == nil {
+				t.Errorf("GET %s?verbose: line %q is not \"[+]CHECK ok\"", c.path, l)
+				continue
+			}
+			names = append(names, m[1])
+		}
+		missing := slices.DeleteFunc(slices.Clone(c.checks), func(n string) bool { return slices.Contains(names, n) })
+		if code != http.StatusOK || lines[len(lines)-1] != "healthz check passed" || len(missing) > 0 {
+			t.Errorf("GET %s?verbose: HTTP %d %q, want 200, the checks (%v among them) and \"healthz check passed\"", c.path, code, body, c.checks)
+		}
+		t.Logf("GET %s?verbose lists the checks %v", c.path, names)
+		for _, check := range names {
+			if code, body := get(t, client, base+c.path+"/"+check, ""); code != http.StatusOK || body != "ok" {
+				t.Errorf("GET %s/%s: HTTP %d %q, want 200 \"ok\"", c.path, check, code, body)
+			}
+		}
+	}
+	for _, path := range []string{"/metrics", "/", "/debug/pprof/"} {
+		if code, body := get(t, client, base+path, ""); code != http.StatusNotFound || strings.Contains(body, "bulwark_") {
+			t.Errorf("GET %s on the probe port: HTTP %d %q, want 404", path, code, body)
 		}
 	}
 }

@@ -97,8 +97,13 @@ func StartLocal(o LocalOptions) (*Local, error) {
 		"--bind-address", c.WebhookHost,
 		"--port", strconv.Itoa(c.WebhookPort),
 		"--cert-dir", c.CertDir,
+		// Plain HTTP on loopback, so that MetricsURL needs no token; the chart's default is
+		// HTTPS behind the apiserver's authentication and authorization (--metrics-secure).
+		"--metrics-secure=false",
 		"--metrics-bind-address", "127.0.0.1:" + strconv.Itoa(metricsPort),
 		"--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(probePort),
+		// Nothing routes to this one process through endpoints: it stops at once when asked.
+		"--shutdown-delay=0s",
 	}, o.ServeArgs...)
 	say("starting %s %v", o.Binary, args)
 	l.cmd = exec.Command(o.Binary, args...)

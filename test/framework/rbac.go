@@ -27,9 +27,10 @@ type RBACNames struct {
 }
 
 // ClusterRules are the cluster-wide permissions of Bulwark's ServiceAccount with the default
-// install: watch namespaces; get and update only its own webhook configurations; and for the
+// install: watch namespaces; get and update only its own webhook configurations; for the
 // audit, list every kind that carries a pod template, record Events on what violates, and
-// write PolicyReports.
+// write PolicyReports; and for the authenticated metrics endpoint (--metrics-secure), ask the
+// apiserver who a scraper's token belongs to and whether it may get /metrics.
 func ClusterRules(n RBACNames) []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
@@ -44,7 +45,16 @@ func ClusterRules(n RBACNames) []rbacv1.PolicyRule {
 		{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}, Verbs: []string{"list"}},
 		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 		{APIGroups: []string{"wgpolicyk8s.io"}, Resources: []string{"policyreports"}, Verbs: []string{"get", "list", "create", "update", "delete"}},
+		{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
+		{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
 	}
+}
+
+// MetricsReaderRules are the rules of the ClusterRole that lets a scraper (Prometheus's
+// ServiceAccount) read the authenticated metrics endpoint: get on the non-resource URL
+// /metrics, and nothing else.
+func MetricsReaderRules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}
 }
 
 // NamespaceRules are the permissions of Bulwark's ServiceAccount in its namespace, as the

@@ -204,11 +204,27 @@ func selfSignedCA(t *testing.T) []byte {
 // canI asks the apiserver whether Bulwark's ServiceAccount may do something.
 func (c *cluster) canI(t *testing.T, attrs authorizationv1.ResourceAttributes) bool {
 	t.Helper()
-	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+	return c.allowed(t, authorizationv1.SubjectAccessReviewSpec{
 		User:               "system:serviceaccount:" + releaseNamespace + ":bulwark",
 		Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:" + releaseNamespace, "system:authenticated"},
 		ResourceAttributes: &attrs,
-	}}
+	})
+}
+
+// mayScrape asks the apiserver what Bulwark asks it on every scrape of its metrics endpoint:
+// may the ServiceAccount namespace/name get the non-resource URL /metrics?
+func (c *cluster) mayScrape(t *testing.T, namespace, name string) bool {
+	t.Helper()
+	return c.allowed(t, authorizationv1.SubjectAccessReviewSpec{
+		User:                  "system:serviceaccount:" + namespace + ":" + name,
+		Groups:                []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+		NonResourceAttributes: &authorizationv1.NonResourceAttributes{Path: "/metrics", Verb: "get"},
+	})
+}
+
+func (c *cluster) allowed(t *testing.T, spec authorizationv1.SubjectAccessReviewSpec) bool {
+	t.Helper()
+	sar := &authorizationv1.SubjectAccessReview{Spec: spec}
 	got, err := c.cs.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), sar, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -237,6 +253,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		`kubectl -n bulwark-demo run node-sniffer`, `"hostNetwork":true`, `[host-network] spec.hostNetwork`,
 		"kubectl get events -A --field-selector reason=FailedCreate", "kubectl get events -n bulwark-system",
 		"kubectl -n bulwark-system rollout status deployment/bulwark",
+		"kubectl create clusterrolebinding prometheus-bulwark-metrics --clusterrole=bulwark-metrics-reader",
 	} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("helm install's notes lack %q:\n%s", want, notes)
@@ -277,6 +294,9 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		{authorizationv1.ResourceAttributes{Verb: "create", Namespace: releaseNamespace, Resource: "secrets"}, true},
 		{authorizationv1.ResourceAttributes{Verb: "create", Namespace: releaseNamespace, Group: "events.k8s.io", Resource: "events"}, true},
 		{authorizationv1.ResourceAttributes{Verb: "update", Namespace: releaseNamespace, Group: "coordination.k8s.io", Resource: "leases", Name: "bulwark-leader"}, true},
+		// The metrics endpoint asks the apiserver about each scraper.
+		{authorizationv1.ResourceAttributes{Verb: "create", Group: "authentication.k8s.io", Resource: "tokenreviews"}, true},
+		{authorizationv1.ResourceAttributes{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}, true},
 		// Near misses: other webhook configurations, other secrets, other namespaces, deletes.
 		{authorizationv1.ResourceAttributes{Verb: "patch", Group: "admissionregistration.k8s.io", Resource: "validatingwebhookconfigurations", Name: "someone-else"}, false},
 		{authorizationv1.ResourceAttributes{Verb: "create", Group: "admissionregistration.k8s.io", Resource: "validatingwebhookconfigurations"}, false},
@@ -301,6 +321,17 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		}
 	}
 
+	// The metrics reader ClusterRole is installed, bound to no one: Prometheus may not scrape
+	// yet, and Bulwark itself may not either.
+	reader, err := cl.cs.RbacV1().ClusterRoles().Get(ctx, "bulwark-metrics-reader", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareRules(t, "stored ClusterRole bulwark-metrics-reader", reader.Rules, framework.MetricsReaderRules())
+	if cl.mayScrape(t, "monitoring", "prometheus") || cl.mayScrape(t, releaseNamespace, "bulwark") {
+		t.Error("a ServiceAccount may get /metrics before metrics.readerSubjects names it")
+	}
+
 	// The documented failure mode: no Bulwark serving and failurePolicy Fail refuse pods in
 	// covered namespaces; the release namespace and kube-system are never sent to Bulwark.
 	cl.expectWebhookFailure(t, "default")
@@ -319,10 +350,18 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	t.Log("helm upgrade: 3 replicas, failurePolicy Ignore, an extra exempt namespace, a stricter policy, the NetworkPolicy")
+	t.Log("helm upgrade: 3 replicas, failurePolicy Ignore, an extra exempt namespace, a stricter policy, the NetworkPolicy, Prometheus bound to the metrics reader")
 	h.mustRun(t, "upgrade", releaseName, chartDir, "--namespace", releaseNamespace,
 		"--set", "replicaCount=3", "--set", "failurePolicy=Ignore", "--set", "exemptNamespaces={team-a}",
-		"--set", "policy.profile=restricted", "--set", "networkPolicy.enabled=true", "--set", "timeoutSeconds=3")
+		"--set", "policy.profile=restricted", "--set", "networkPolicy.enabled=true", "--set", "timeoutSeconds=3",
+		"--set", "metrics.readerSubjects[0].kind=ServiceAccount", "--set", "metrics.readerSubjects[0].name=prometheus",
+		"--set", "metrics.readerSubjects[0].namespace=monitoring")
+	if !cl.mayScrape(t, "monitoring", "prometheus") {
+		t.Error("the ServiceAccount monitoring/prometheus named in metrics.readerSubjects may not get /metrics")
+	}
+	if cl.mayScrape(t, "monitoring", "grafana") || cl.mayScrape(t, "default", "prometheus") {
+		t.Error("a ServiceAccount not named in metrics.readerSubjects may get /metrics")
+	}
 	if s := status(t, h); s.Info.Status != "deployed" || s.Version != 2 {
 		t.Fatalf("release after upgrade: %+v", s)
 	}
@@ -383,6 +422,9 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 
 	t.Log("one namespace: the bulwark.dev/mode=off label needs Bulwark up, exemptNamespaces does not")
 	h.mustRun(t, "upgrade", releaseName, chartDir, "--namespace", releaseNamespace, "--reset-values", "--set", "exemptNamespaces={team-a}")
+	if cl.mayScrape(t, "monitoring", "prometheus") {
+		t.Error("monitoring/prometheus may still get /metrics after metrics.readerSubjects was reset")
+	}
 	v, m = cl.webhooks(t, "bulwark")
 	wantV, wantM = wantWebhooks("bulwark", releaseNamespace, []string{"kube-system", releaseNamespace, "team-a"}, admissionregistrationv1.Fail, 5)
 	checkWebhooks(t, v, m, wantV, wantM)

@@ -143,8 +143,16 @@ func TestSchemaRejects(t *testing.T) {
 		{[]string{"metrics.dashboard.namespace=Monitoring"}, []string{"at '/metrics/dashboard/namespace'"}},
 		{[]string{"metrics.dashboard.label="}, []string{"at '/metrics/dashboard/label'"}},
 		{[]string{"policyReports.installCRD=yes"}, []string{"at '/policyReports/installCRD': got string, want boolean"}},
+		{[]string{"metrics.secure=yes"}, []string{"at '/metrics/secure': got string, want boolean"}},
+		{[]string{"metrics.readerSubjects[0].kind=Robot", "metrics.readerSubjects[0].name=x"}, []string{"at '/metrics/readerSubjects/0/kind'"}},
+		{[]string{"metrics.readerSubjects[0].kind=ServiceAccount", "metrics.readerSubjects[0].name=prometheus"}, []string{"at '/metrics/readerSubjects/0'", "missing property 'namespace'"}},
+		{[]string{"metrics.serviceMonitor.tlsConfig=insecure"}, []string{"at '/metrics/serviceMonitor/tlsConfig': got string, want object"}},
+		// Not schema rules: the ServiceMonitor needs the HTTPS endpoint and a token to send.
+		{[]string{"metrics.serviceMonitor.enabled=true", "metrics.secure=false"}, []string{"metrics.serviceMonitor.enabled needs metrics.secure: without it the metrics are served on the pod's loopback only"}},
+		{[]string{"metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.bearerTokenFile="}, []string{"metrics.serviceMonitor needs bearerTokenFile or authorization"}},
 		// Not a schema rule: the template checks the grace period against the preStop sleep.
-		{[]string{"terminationGracePeriodSeconds=12"}, []string{"terminationGracePeriodSeconds (12) must be at least preStopSleepSeconds (5) + 10"}},
+		{[]string{"terminationGracePeriodSeconds=12"}, []string{"terminationGracePeriodSeconds (12) must be at least preStopSleepSeconds (0) + shutdownDelaySeconds (5) + 10"}},
+		{[]string{"shutdownDelaySeconds=-1"}, []string{"shutdownDelaySeconds", "minimum"}},
 	} {
 		t.Run(strings.Join(c.set, ","), func(t *testing.T) {
 			args := []string{"template", releaseName, chartDir, "--namespace", releaseNamespace}
@@ -188,6 +196,8 @@ var literalRules = struct{ cluster, namespaced []rbacv1.PolicyRule }{
 		{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}, Verbs: []string{"list"}},
 		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 		{APIGroups: []string{"wgpolicyk8s.io"}, Resources: []string{"policyreports"}, Verbs: []string{"get", "list", "create", "update", "delete"}},
+		{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
+		{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
 	},
 	namespaced: []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "watch"}},
@@ -263,9 +273,40 @@ func TestRBACExactRules(t *testing.T) {
 			if want := (rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: fullname}); rb.RoleRef != want || !reflect.DeepEqual(rb.Subjects, subjects) {
 				t.Errorf("RoleBinding: roleRef %+v subjects %+v, want %+v %+v", rb.RoleRef, rb.Subjects, want, subjects)
 			}
+			// The metrics reader grants get on /metrics and nothing else; it is bound only to the
+			// subjects metrics.readerSubjects names (the extras render names Prometheus's).
+			reader := fullname + "-metrics-reader"
+			var readerRole rbacv1.ClusterRole
+			decode(t, find(t, objs, "ClusterRole", reader), &readerRole)
+			compareRules(t, "ClusterRole "+reader, readerRole.Rules, framework.MetricsReaderRules())
+			if readerRole.AggregationRule != nil {
+				t.Errorf("ClusterRole %s has an aggregationRule: %+v", reader, readerRole.AggregationRule)
+			}
+			var wantReaders []rbacv1.Subject
+			if r.name == "extras" {
+				wantReaders = []rbacv1.Subject{{Kind: "ServiceAccount", Name: "kube-prometheus-stack-prometheus", Namespace: "monitoring"}}
+			}
+			var readerBinding *rbacv1.ClusterRoleBinding
+			for _, o := range objs {
+				if o.Kind == "ClusterRoleBinding" && o.Name == reader {
+					readerBinding = &rbacv1.ClusterRoleBinding{}
+					decode(t, o, readerBinding)
+				}
+			}
+			switch {
+			case wantReaders == nil && readerBinding != nil:
+				t.Errorf("ClusterRoleBinding %s rendered with no metrics.readerSubjects: %+v", reader, readerBinding.Subjects)
+			case wantReaders != nil && readerBinding == nil:
+				t.Errorf("no ClusterRoleBinding %s for metrics.readerSubjects", reader)
+			case readerBinding != nil:
+				if want := (rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: reader}); readerBinding.RoleRef != want || !reflect.DeepEqual(readerBinding.Subjects, wantReaders) {
+					t.Errorf("ClusterRoleBinding %s: roleRef %+v subjects %+v, want %+v %+v", reader, readerBinding.RoleRef, readerBinding.Subjects, want, wantReaders)
+				}
+			}
 			// No other RBAC object sneaks in.
 			for _, o := range objs {
-				if strings.HasPrefix(o.APIVersion, "rbac.authorization.k8s.io/") && o.Name != fullname {
+				isReader := o.Name == reader && (o.Kind == "ClusterRole" || o.Kind == "ClusterRoleBinding")
+				if strings.HasPrefix(o.APIVersion, "rbac.authorization.k8s.io/") && o.Name != fullname && !isReader {
 					t.Errorf("unexpected RBAC object %s", o)
 				}
 			}
@@ -410,16 +451,16 @@ func TestDeployment(t *testing.T) {
 		shutdownArg string
 	}{
 		{
-			name: "built-in TLS", args: append(slices.Clone(common), "--tls-secret=bulwark-tls", "--log-level=info", "--graceful-shutdown-timeout=25s",
-				"--audit-interval=10m", "--audit-metrics-max-namespaces=50", "--audit-events=true", "--audit-policy-reports=true"),
+			name: "built-in TLS", args: append(slices.Clone(common), "--tls-secret=bulwark-tls", "--log-level=info", "--graceful-shutdown-timeout=25s", "--shutdown-delay=5s",
+				"--metrics-bind-address=:8443", "--metrics-secure=true", "--audit-interval=10m", "--audit-metrics-max-namespaces=50", "--audit-events=true", "--audit-policy-reports=true"),
 			certVolume: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}, replicas: 2, pdb: true, grace: 35,
 		},
 		{
 			name: "cert-manager", flags: []string{"--set", "certManager.enabled=true", "--set", "replicaCount=1", "--set", "priorityClassName=system-cluster-critical",
-				"--set", "terminationGracePeriodSeconds=60", "--set", "preStopSleepSeconds=0", "--set", "logLevel=debug",
+				"--set", "terminationGracePeriodSeconds=60", "--set", "preStopSleepSeconds=3", "--set", "shutdownDelaySeconds=2", "--set", "logLevel=debug",
 				"--set", "audit.interval=1h", "--set", "audit.events=false"},
-			args: append(slices.Clone(common), "--log-level=debug", "--graceful-shutdown-timeout=55s",
-				"--audit-interval=1h", "--audit-metrics-max-namespaces=50", "--audit-events=false", "--audit-policy-reports=true"),
+			args: append(slices.Clone(common), "--log-level=debug", "--graceful-shutdown-timeout=50s", "--shutdown-delay=2s",
+				"--metrics-bind-address=:8443", "--metrics-secure=true", "--audit-interval=1h", "--audit-metrics-max-namespaces=50", "--audit-events=false", "--audit-policy-reports=true"),
 			certVolume: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "bulwark-tls"}}, replicas: 1, pdb: false, grace: 60,
 			priority: "system-cluster-critical",
 		},
@@ -454,19 +495,23 @@ func TestDeployment(t *testing.T) {
 			for _, p := range ctr.Ports {
 				ports[p.Name] = p.ContainerPort
 			}
-			if want := map[string]int32{"webhook": 9443, "metrics": 8080, "health": 8081}; !reflect.DeepEqual(ports, want) {
+			if want := map[string]int32{"webhook": 9443, "metrics": 8443, "health": 8081}; !reflect.DeepEqual(ports, want) {
 				t.Errorf("ports %v, want %v", ports, want)
 			}
 			if ctr.Resources.Requests.Cpu().IsZero() || ctr.Resources.Requests.Memory().IsZero() || ctr.Resources.Limits.Cpu().IsZero() || ctr.Resources.Limits.Memory().IsZero() {
 				t.Errorf("resources %+v: want cpu and memory requests and limits", ctr.Resources)
 			}
-			// The kubelet waits for the preStop sleep and the graceful shutdown before SIGKILL.
+			// The kubelet waits for the preStop sleep, the shutdown delay and the graceful
+			// shutdown before SIGKILL.
 			var shutdown time.Duration
 			for _, a := range ctr.Args {
-				if v, ok := strings.CutPrefix(a, "--graceful-shutdown-timeout="); ok {
-					var err error
-					if shutdown, err = time.ParseDuration(v); err != nil {
-						t.Fatal(err)
+				for _, flag := range []string{"--graceful-shutdown-timeout=", "--shutdown-delay="} {
+					if v, ok := strings.CutPrefix(a, flag); ok {
+						d, err := time.ParseDuration(v)
+						if err != nil {
+							t.Fatal(err)
+						}
+						shutdown += d
 					}
 				}
 			}
@@ -476,7 +521,7 @@ func TestDeployment(t *testing.T) {
 			}
 			grace := time.Duration(ptr.Deref(spec.TerminationGracePeriodSeconds, 30)) * time.Second
 			if ptr.Deref(spec.TerminationGracePeriodSeconds, 0) != c.grace || grace <= preStop+shutdown {
-				t.Errorf("terminationGracePeriodSeconds %s, preStop sleep %s, graceful shutdown %s: want grace %ds > sleep + shutdown", grace, preStop, shutdown, c.grace)
+				t.Errorf("terminationGracePeriodSeconds %s, preStop sleep %s, shutdown delay and graceful shutdown %s: want grace %ds > sleep + shutdown", grace, preStop, shutdown, c.grace)
 			}
 			if !ptr.Deref(spec.AutomountServiceAccountToken, false) {
 				t.Error("automountServiceAccountToken is not true: Bulwark talks to the API")
@@ -661,6 +706,10 @@ func TestRBACFollowsAuditValues(t *testing.T) {
 		})},
 		{[]string{"--set", "audit.events=false"}, without(group("events.k8s.io"))},
 		{[]string{"--set", "audit.policyReports=false"}, without(group("wgpolicyk8s.io"))},
+		// Plain HTTP on loopback: Bulwark asks the apiserver nothing about scrapers.
+		{[]string{"--set", "metrics.secure=false"}, without(func(r rbacv1.PolicyRule) bool {
+			return r.APIGroups[0] == "authentication.k8s.io" || r.APIGroups[0] == "authorization.k8s.io"
+		})},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.flags, " "), func(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
 	"github.com/bulwark-k8s/bulwark/pkg/scan"
 	"github.com/bulwark-k8s/bulwark/pkg/server"
+	"github.com/bulwark-k8s/bulwark/test/framework"
 )
 
 // The install, as the contract names it for release "bulwark" in namespace "bulwark-system".
@@ -49,6 +50,9 @@ var wantArgs = []string{
 	tlsSecretArg,
 	"--log-level=info",
 	"--graceful-shutdown-timeout=25s",
+	"--shutdown-delay=5s",
+	"--metrics-bind-address=:8443",
+	"--metrics-secure=true",
 	"--audit-interval=10m",
 	"--audit-metrics-max-namespaces=50",
 	"--audit-events=true",
@@ -65,6 +69,7 @@ var defaultIDs = []string{
 	"bulwark-system service/bulwark",
 	"bulwark-system serviceaccount/bulwark",
 	"clusterrole.rbac.authorization.k8s.io/bulwark",
+	"clusterrole.rbac.authorization.k8s.io/bulwark-metrics-reader",
 	"clusterrolebinding.rbac.authorization.k8s.io/bulwark",
 	"mutatingwebhookconfiguration.admissionregistration.k8s.io/bulwark",
 	"namespace/bulwark-system",
@@ -188,6 +193,9 @@ var (
 		expand("batch", []string{"jobs", "cronjobs"}, nil, []string{"list"}),
 		expand("events.k8s.io", []string{"events"}, nil, []string{"create", "patch"}),
 		expand("wgpolicyk8s.io", []string{"policyreports"}, nil, []string{"get", "list", "create", "update", "delete"}),
+		// The metrics endpoint's authentication and authorization (--metrics-secure).
+		expand("authentication.k8s.io", []string{"tokenreviews"}, nil, []string{"create"}),
+		expand("authorization.k8s.io", []string{"subjectaccessreviews"}, nil, []string{"create"}),
 	))
 	wantRole = sortedPermissions(slices.Concat(
 		expand("", []string{"configmaps"}, nil, []string{"get", "list", "watch"}),
@@ -248,6 +256,19 @@ func TestRBAC(t *testing.T) {
 		t.Errorf("binding subjects %+v and %+v, want %+v", crb.Subjects, rb.Subjects, subjects)
 	}
 	objs.get(t, "ServiceAccount", fullname)
+
+	// Scrapers are bound to bulwark-metrics-reader, which grants get on /metrics only; the
+	// install binds no one to it.
+	var reader rbacv1.ClusterRole
+	typed(t, objs.get(t, "ClusterRole", fullname+"-metrics-reader"), &reader)
+	if want := framework.MetricsReaderRules(); !equality.Semantic.DeepEqual(reader.Rules, want) || reader.AggregationRule != nil {
+		t.Errorf("ClusterRole %s-metrics-reader: rules %+v aggregation %+v, want only %+v", fullname, reader.Rules, reader.AggregationRule, want)
+	}
+	for _, o := range objs {
+		if k := o.GetKind(); (k == "ClusterRoleBinding" || k == "RoleBinding") && o.GetName() != fullname {
+			t.Errorf("%s: the install binds nothing but Bulwark's own roles", id(o))
+		}
+	}
 }
 
 func deployment(t *testing.T, objs objects) (*appsv1.Deployment, *corev1.Container) {
@@ -334,7 +355,7 @@ func TestDeployment(t *testing.T) {
 	for _, p := range c.Ports {
 		ports[p.Name] = p.ContainerPort
 	}
-	if want := map[string]int32{"webhook": 9443, "metrics": 8080, "health": 8081}; !equality.Semantic.DeepEqual(ports, want) {
+	if want := map[string]int32{"webhook": 9443, "metrics": 8443, "health": 8081}; !equality.Semantic.DeepEqual(ports, want) {
 		t.Errorf("container ports %v, want %v", ports, want)
 	}
 	probe := func(what string, p *corev1.Probe, path string) {
@@ -372,7 +393,7 @@ func TestDeployment(t *testing.T) {
 	for _, p := range svc.Spec.Ports {
 		svcPorts[p.Port] = p.TargetPort
 	}
-	for port, want := range map[int32]int32{443: 9443, 8080: 8080} {
+	for port, want := range map[int32]int32{443: 9443, 8443: 8443} {
 		tp, ok := svcPorts[port]
 		target := tp.IntVal
 		if tp.Type == intstr.String {

@@ -84,11 +84,11 @@ rules:
     scope: Namespaced
 {{- end -}}
 
-{{/* Bulwark's graceful shutdown: what is left of the grace period after the preStop sleep, less 5s. */}}
+{{/* Bulwark's graceful shutdown: what is left of the grace period after the preStop sleep and the shutdown delay, less 5s. */}}
 {{- define "bulwark.shutdownTimeout" -}}
-{{- $left := sub (sub (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds)) 5 -}}
+{{- $left := sub (sub (sub (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds)) (int .Values.shutdownDelaySeconds)) 5 -}}
 {{- if lt $left 5 -}}
-{{- fail (printf "terminationGracePeriodSeconds (%d) must be at least preStopSleepSeconds (%d) + 10: Bulwark needs at least 5s to finish in-flight requests and 5s of margin before SIGKILL" (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds)) -}}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be at least preStopSleepSeconds (%d) + shutdownDelaySeconds (%d) + 10: Bulwark needs at least 5s to finish in-flight requests and 5s of margin before SIGKILL" (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds) (int .Values.shutdownDelaySeconds)) -}}
 {{- end -}}
 {{- printf "%ds" $left -}}
 {{- end -}}

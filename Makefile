@@ -17,7 +17,7 @@ GO_BUILD_FLAGS := -trimpath -ldflags "$(LDFLAGS)"
 TEST_TOOLS := etcd kube-apiserver kubectl helm
 RUN_TOOLS  := etcd kube-apiserver kubectl
 
-.PHONY: all build docker-build tools test unit vet fmt-check run clean bench fuzz deps-check
+.PHONY: all build docker-build tools test unit vet fmt-check run clean bench bench-load fuzz deps-check
 
 all: build
 
@@ -87,6 +87,22 @@ bench: build
 	@echo "== the target: Bulwark's whole request (ServeHTTP) against PSA's bare evaluator plus JSON decoding"
 	@$(BENCHSTAT) -filter "(.name:DecodeEvaluate /engine:psa-restricted) OR (.name:ServeHTTP (/engine:bulwark-validate-restricted OR /engine:bulwark-validate-nsa)) OR (.name:Handle (/engine:bulwark-validate-restricted OR /engine:bulwark-validate-nsa))" \
 		-col .name,/engine -row /fixture $(BENCH_OUT)/hotpath.txt | tee -a $(BENCH_OUT)/summary.txt
+	@$(MAKE) --no-print-directory bench-load
+
+## bench-load: the HTTPS load test (hack/bench/load): bulwark serve and the upstream Pod Security
+## webhook, each pinned to one core with GOMAXPROCS=1, on the same AdmissionReviews; hey finds
+## the saturation throughput, vegeta the latency at LOAD_RATES; then the plot of
+## docs/performance.md. About 8 minutes; results in .local/bench/load. Needs taskset and 2 cores.
+LOAD_RATES    ?= 500,1000,2000,3000,4000
+LOAD_DURATION ?= 10s
+LOAD_FLAGS    ?=
+bench-load: build
+	@mkdir -p $(BENCH_OUT)/load
+	@set -o pipefail; tools="$$(hack/tools.sh etcd kube-apiserver kubectl vegeta hey pod-security-webhook | tail -n 1)" && \
+	$(GO) run ./hack/bench/load --binary $(BIN) --tools "$$tools" --rates $(LOAD_RATES) --duration $(LOAD_DURATION) \
+		--saturation-duration $(LOAD_DURATION) --out $(BENCH_OUT)/load $(LOAD_FLAGS) | tee $(BENCH_OUT)/load/summary.txt
+	cd hack/bench/plot && $(GO) run . -in $(CURDIR)/$(BENCH_OUT)/load/load.json -out $(CURDIR)/$(BENCH_OUT)/load/latency.png
+	@echo "== plot: $(BENCH_OUT)/load/latency.png (docs/images/load-latency.png is the one the docs show)"
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s), one after the other: the admission
 ## handlers end to end and the mutation invariants, policy decoding and manifest reading. Not

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Builds the control-plane binaries the tests and `make run` use, from the Go module proxy,
 # and caches them outside the repository:
-#   kube-apiserver, kubectl (k8s.io/kubernetes), etcd (go.etcd.io/etcd), helm (helm.sh/helm/v4).
+#   kube-apiserver, kubectl (k8s.io/kubernetes), etcd (go.etcd.io/etcd), helm (helm.sh/helm/v4),
+# and for the load benchmarks (`make bench-load`, not part of `all`): vegeta and hey (HTTP load
+# generators) and pod-security-webhook (the upstream Pod Security webhook,
+# k8s.io/pod-security-admission/cmd/webhook, the reference Bulwark is measured against).
 #
-# Usage: hack/tools.sh [all|kube-apiserver|kubectl|etcd|helm]...
+# Usage: hack/tools.sh [all|kube-apiserver|kubectl|etcd|helm|vegeta|hey|pod-security-webhook]...
 # Prints the bin directory on its last line. BULWARK_CACHE overrides ~/.cache/bulwark.
 set -euo pipefail
 
 KUBE_VERSION=${KUBE_VERSION:-v1.37.1}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.8}
 HELM_VERSION=${HELM_VERSION:-v4.3.1}
+VEGETA_VERSION=${VEGETA_VERSION:-v12.13.0}
+HEY_VERSION=${HEY_VERSION:-v0.1.5}
+PSA_VERSION=${PSA_VERSION:-v0.${KUBE_VERSION#v1.}}
 CACHE=${BULWARK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bulwark}
 BIN="$CACHE/bin"
 mkdir -p "$BIN"
@@ -135,6 +141,18 @@ build_helm() {
   stamp helm "$HELM_VERSION"
 }
 
+# go_install NAME VERSION PACKAGE@VERSION: go install into the cache as NAME.
+go_install() {
+  local name=$1 version=$2 pkg=$3
+  have "$name" "$version" && return 0
+  local tmp="$BIN/.$name-tmp"
+  rm -rf "$tmp"
+  timed "$name $version" env GOBIN="$tmp" CGO_ENABLED=0 go install -trimpath -ldflags '-s -w' "$pkg"
+  mv "$tmp"/* "$BIN/$name"
+  rmdir "$tmp"
+  stamp "$name" "$version"
+}
+
 targets=("$@")
 [[ ${#targets[@]} -eq 0 || "${targets[0]}" == all ]] && targets=(etcd kube-apiserver kubectl helm)
 for t in "${targets[@]}"; do
@@ -142,7 +160,10 @@ for t in "${targets[@]}"; do
     kube-apiserver | kubectl) build_kube "$t" ;;
     etcd) build_etcd ;;
     helm) build_helm ;;
-    *) log "unknown tool: $t (want kube-apiserver, kubectl, etcd, helm or all)"; exit 2 ;;
+    vegeta) go_install vegeta "$VEGETA_VERSION" "github.com/tsenart/vegeta/v12@$VEGETA_VERSION" ;;
+    hey) go_install hey "$HEY_VERSION" "github.com/rakyll/hey@$HEY_VERSION" ;;
+    pod-security-webhook) go_install pod-security-webhook "$PSA_VERSION" "k8s.io/pod-security-admission/cmd/webhook@$PSA_VERSION" ;;
+    *) log "unknown tool: $t (want kube-apiserver, kubectl, etcd, helm, vegeta, hey, pod-security-webhook or all)"; exit 2 ;;
   esac
 done
 echo "$BIN"

@@ -1,0 +1,866 @@
+// Command load measures Bulwark's webhook over HTTPS beside the upstream Pod Security webhook
+// (k8s.io/pod-security-admission/cmd/webhook, PSA below), on the same AdmissionReview bodies,
+// in the same run:
+//
+//   - a kube-apiserver and etcd (hack/tools.sh) hold the namespace team-a, labelled
+//     pod-security.kubernetes.io/enforce=restricted, so that PSA evaluates the pods; both
+//     servers read it through their informers;
+//   - `bulwark serve` (policy: the restricted profile, with mutation on) and PSA run as
+//     separate processes, each pinned to one core (taskset, GOMAXPROCS=1), serving HTTP/1.1
+//     over TLS with the same ECDSA P-256 certificate;
+//   - the load generators run pinned to the other core, over keep-alive connections: hey
+//     (closed loop) finds the saturation throughput, vegeta (open loop, fixed rates) the
+//     latency at each rate;
+//   - per measurement, the server's CPU time (from /proc) gives CPU seconds per 1,000
+//     requests, and its resident memory is sampled every 100 ms; the peak (VmHWM) is read
+//     at the end.
+//
+// The bodies are test/bench's fixtures (test/testdata/bench) as the kube-apiserver sends
+// them; each server's answer to each is checked once before measuring, so that no
+// measurement times an error path. Results go to OUT/load.json (read by hack/bench/plot) and
+// a table with the Bulwark/PSA ratios to standard output.
+//
+//	make bench-load                                    # as documented in docs/performance.md
+//	go run ./hack/bench/load --binary bin/bulwark --duration 5s --rates 1000,2000
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/bulwark-k8s/bulwark/test/bench"
+	"github.com/bulwark-k8s/bulwark/test/framework"
+)
+
+type config struct {
+	binary, tools, out    string
+	fixtures              []string
+	rates                 []int
+	duration, satDuration time.Duration
+	warmup                time.Duration
+	concurrency           int
+	serverCPU, loadCPU    int
+	fixturesDir           string
+	profiles              bool
+}
+
+func main() {
+	var c config
+	var fixtures, rates string
+	flag.StringVar(&c.binary, "binary", "bin/bulwark", "the bulwark binary (make build)")
+	flag.StringVar(&c.tools, "tools", "", "directory of vegeta, hey, pod-security-webhook, etcd and kube-apiserver (default: the last line of hack/tools.sh)")
+	flag.StringVar(&c.out, "out", ".local/bench/load", "directory for the results (load.json, raw vegeta results)")
+	flag.StringVar(&fixtures, "fixtures", "restricted-pod,violating-pod", "test/bench fixtures to send, comma-separated (restricted-pod, violating-pod, minimal-pod, deployment)")
+	flag.StringVar(&rates, "rates", "500,1000,2000,3000,4000", "fixed request rates for the latency runs, req/s, comma-separated")
+	flag.DurationVar(&c.duration, "duration", 10*time.Second, "length of each fixed-rate run")
+	flag.DurationVar(&c.satDuration, "saturation-duration", 10*time.Second, "length of each saturation run")
+	flag.DurationVar(&c.warmup, "warmup", 3*time.Second, "saturation load on each endpoint before measuring")
+	flag.IntVar(&c.concurrency, "concurrency", 32, "connections of the saturation runs (hey -c)")
+	flag.IntVar(&c.serverCPU, "server-cpu", 0, "the core the servers are pinned to")
+	flag.IntVar(&c.loadCPU, "load-cpu", 1, "the core the load generators are pinned to")
+	flag.StringVar(&c.fixturesDir, "fixtures-dir", "test/testdata/bench", "directory of the fixtures")
+	flag.BoolVar(&c.profiles, "cpuprofile", false, "save a CPU profile of bulwark during each of its saturation runs, as OUT/cpu-ENDPOINT-FIXTURE.pprof (go tool pprof)")
+	flag.Parse()
+	c.fixtures = strings.Split(fixtures, ",")
+	for _, r := range strings.Split(rates, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(r))
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "load: --rates: %q is not a positive number of requests per second\n", r)
+			os.Exit(2)
+		}
+		c.rates = append(c.rates, n)
+	}
+	if err := run(c); err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+}
+
+// Results is what load.json holds.
+type Results struct {
+	Started   time.Time     `json:"started"`
+	Machine   string        `json:"machine"`
+	Duration  string        `json:"duration"`
+	Fixtures  []string      `json:"fixtures"`
+	Rates     []int         `json:"rates"`
+	Endpoints []string      `json:"endpoints"`
+	Runs      []Measurement `json:"runs"`
+	// PeakRSS is each server's VmHWM at the end of the run, in MiB.
+	PeakRSS map[string]float64 `json:"peakRSSMiB"`
+}
+
+// Measurement is one run of a load generator against one endpoint with one fixture.
+type Measurement struct {
+	Endpoint string `json:"endpoint"` // bulwark-validate, bulwark-mutate, psa
+	Fixture  string `json:"fixture"`
+	// Rate is the fixed rate asked for (vegeta); 0 for the saturation run (hey).
+	Rate       int     `json:"rate"`
+	Requests   int     `json:"requests"`
+	Failed     int     `json:"failed"`
+	Throughput float64 `json:"throughput"` // successful responses per second
+	P50ms      float64 `json:"p50ms"`
+	P90ms      float64 `json:"p90ms"`
+	P99ms      float64 `json:"p99ms"`
+	MaxMs      float64 `json:"maxms"`
+	// ServerCPU is the server's CPU time during the run; CPUPer1k is that per 1,000 requests.
+	ServerCPU float64 `json:"serverCPUSeconds"`
+	CPUPer1k  float64 `json:"cpuSecondsPer1kRequests"`
+	// CoreBusy is ServerCPU over the run's wall time: near 1.0 means the server's core was the limit.
+	CoreBusy float64 `json:"coreBusy"`
+	// MaxRSS is the largest resident set sampled during the run, in MiB.
+	MaxRSS float64 `json:"maxRSSMiB"`
+}
+
+type endpoint struct {
+	name string
+	url  string
+	proc *process
+	// check verifies the server's answer to a fixture.
+	check func(fixture string, resp *admissionv1.AdmissionResponse) error
+}
+
+func run(c config) error {
+	if c.tools == "" {
+		out, err := exec.Command("hack/tools.sh", "etcd", "kube-apiserver", "kubectl", "vegeta", "hey", "pod-security-webhook").Output()
+		if err != nil {
+			return fmt.Errorf("hack/tools.sh: %w", err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		c.tools = lines[len(lines)-1]
+	}
+	for _, t := range []string{"vegeta", "hey", "pod-security-webhook"} {
+		if _, err := os.Stat(filepath.Join(c.tools, t)); err != nil {
+			return fmt.Errorf("%s not found in %s: run hack/tools.sh %s", t, c.tools, t)
+		}
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		return errors.New("taskset not found (util-linux): it pins the servers and the load generators to their cores")
+	}
+	if runtime.NumCPU() < 2 {
+		return fmt.Errorf("%d CPU: the servers and the load generators need a core each", runtime.NumCPU())
+	}
+	binary, err := filepath.Abs(c.binary)
+	if err != nil {
+		return err
+	}
+	names, bodies, err := bench.Reviews(c.fixturesDir)
+	if err != nil {
+		return err
+	}
+	for _, f := range c.fixtures {
+		if bodies[f] == nil {
+			return fmt.Errorf("--fixtures: no fixture %q (have %s)", f, strings.Join(names, ", "))
+		}
+	}
+	if err := os.MkdirAll(c.out, 0o755); err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "bulwark-load-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	os.Setenv("KUBEBUILDER_ASSETS", c.tools)
+	say("starting etcd and kube-apiserver")
+	cluster, err := framework.StartControlPlane()
+	if err != nil {
+		return err
+	}
+	defer cluster.Stop()
+	kubeconfig := filepath.Join(work, "kubeconfig")
+	if err := cluster.WriteKubeconfig(kubeconfig); err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(cluster.Config)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	for _, ns := range []*corev1.Namespace{
+		{ObjectMeta: metav1.ObjectMeta{Name: bench.Namespace, Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "bulwark-system"}},
+	} {
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("creating namespace %s: %w", ns.Name, err)
+		}
+	}
+
+	certDir := filepath.Join(work, "certs")
+	caFile, err := writeCertificates(certDir)
+	if err != nil {
+		return err
+	}
+	policyFile := filepath.Join(work, "policy.yaml")
+	if err := os.WriteFile(policyFile, []byte("apiVersion: bulwark.dev/v1alpha1\nkind: Policy\nprofile: restricted\nmutation:\n  enabled: true\n"), 0o644); err != nil {
+		return err
+	}
+	ports, err := freePorts(4)
+	if err != nil {
+		return err
+	}
+	pin := func(cpu int, argv ...string) []string {
+		return append([]string{"taskset", "-c", strconv.Itoa(cpu)}, argv...)
+	}
+	say("starting bulwark serve and the Pod Security webhook on core %d (GOMAXPROCS=1)", c.serverCPU)
+	bulwarkProc, err := start(filepath.Join(c.out, "bulwark.log"), pin(c.serverCPU, binary, "serve",
+		"--kubeconfig", kubeconfig, "--bind-address", "127.0.0.1", "--port", strconv.Itoa(ports[0]),
+		"--cert-dir", certDir, "--policy-file", policyFile, "--namespace", "bulwark-system",
+		"--metrics-bind-address", "0", "--health-probe-bind-address", "127.0.0.1:"+strconv.Itoa(ports[1]),
+		"--audit-interval", "0", "--log-level", "error", "--pprof-bind-address", "127.0.0.1:"+strconv.Itoa(ports[3])))
+	if err != nil {
+		return err
+	}
+	defer bulwarkProc.stop()
+	if c.profiles {
+		bulwarkProc.pprof = "http://127.0.0.1:" + strconv.Itoa(ports[3]) + "/debug/pprof/profile"
+	}
+	psaProc, err := start(filepath.Join(c.out, "psa.log"), pin(c.serverCPU, filepath.Join(c.tools, "pod-security-webhook"),
+		"--kubeconfig", kubeconfig, "--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(ports[2]),
+		"--tls-cert-file", filepath.Join(certDir, "tls.crt"), "--tls-private-key-file", filepath.Join(certDir, "tls.key")))
+	if err != nil {
+		return err
+	}
+	defer psaProc.stop()
+
+	client, err := httpsClient(caFile)
+	if err != nil {
+		return err
+	}
+	bulwarkURL := "https://127.0.0.1:" + strconv.Itoa(ports[0])
+	endpoints := []*endpoint{
+		{name: "bulwark-validate", url: bulwarkURL + "/validate?timeout=10s", proc: bulwarkProc, check: expectDecision},
+		{name: "bulwark-mutate", url: bulwarkURL + "/mutate?timeout=10s", proc: bulwarkProc, check: expectMutation},
+		{name: "psa", url: "https://127.0.0.1:" + strconv.Itoa(ports[2]) + "/?timeout=10s", proc: psaProc, check: expectDecision},
+	}
+	say("waiting for both servers to answer from their namespace caches")
+	for _, e := range endpoints {
+		if err := waitAnswers(client, e, c.fixtures, bodies); err != nil {
+			return err
+		}
+	}
+
+	res := Results{Started: time.Now().UTC(), Machine: machine(), Duration: c.duration.String(), Fixtures: c.fixtures, Rates: c.rates, PeakRSS: map[string]float64{}}
+	for _, e := range endpoints {
+		res.Endpoints = append(res.Endpoints, e.name)
+	}
+	bodyFiles := map[string]string{}
+	for _, f := range c.fixtures {
+		bodyFiles[f] = filepath.Join(work, f+".json")
+		if err := os.WriteFile(bodyFiles[f], bodies[f], 0o644); err != nil {
+			return err
+		}
+	}
+	gen := generators{c: c, caFile: caFile, tools: c.tools, work: work}
+	say("warming up each endpoint for %s", c.warmup)
+	for _, e := range endpoints {
+		if _, err := gen.saturate(e, c.fixtures[0], bodyFiles[c.fixtures[0]], c.warmup); err != nil {
+			return err
+		}
+	}
+	// Interleaved: each measurement runs against every endpoint in turn, so that drift in the
+	// machine's load spreads over all of them.
+	for _, f := range c.fixtures {
+		for _, e := range endpoints {
+			say("saturation: %s, %s, hey -c %d for %s", e.name, f, c.concurrency, c.satDuration)
+			m, err := gen.saturate(e, f, bodyFiles[f], c.satDuration)
+			if err != nil {
+				return err
+			}
+			res.Runs = append(res.Runs, m)
+			say("  %.0f req/s, p50 %.2f ms, p99 %.2f ms, %.3f CPU s per 1k, core busy %.2f, %d failed", m.Throughput, m.P50ms, m.P99ms, m.CPUPer1k, m.CoreBusy, m.Failed)
+		}
+		for _, rate := range c.rates {
+			for _, e := range endpoints {
+				say("fixed rate: %s, %s, vegeta %d req/s for %s", e.name, f, rate, c.duration)
+				m, err := gen.attack(e, f, bodyFiles[f], rate)
+				if err != nil {
+					return err
+				}
+				res.Runs = append(res.Runs, m)
+				say("  p50 %.2f ms, p99 %.2f ms, max %.2f ms, %.3f CPU s per 1k, %d failed", m.P50ms, m.P99ms, m.MaxMs, m.CPUPer1k, m.Failed)
+			}
+		}
+	}
+	for _, e := range []*endpoint{endpoints[0], endpoints[2]} {
+		server := strings.SplitN(e.name, "-", 2)[0]
+		if res.PeakRSS[server], err = e.proc.peakRSS(); err != nil {
+			return err
+		}
+	}
+	// Neither server may have died or restarted under load.
+	for _, p := range []*process{bulwarkProc, psaProc} {
+		if err := p.alive(); err != nil {
+			return err
+		}
+	}
+	data, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(c.out, "load.json"), data, 0o644); err != nil {
+		return err
+	}
+	report(os.Stdout, res)
+	say("results: %s", filepath.Join(c.out, "load.json"))
+	return nil
+}
+
+func say(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[load] "+format+"\n", args...)
+}
+
+func machine() string {
+	model := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d CPUs, %s", model, runtime.NumCPU(), runtime.Version())
+}
+
+// report prints the results and the Bulwark/PSA ratios.
+func report(w io.Writer, r Results) {
+	find := func(ep, fixture string, rate int) *Measurement {
+		for i := range r.Runs {
+			m := &r.Runs[i]
+			if m.Endpoint == ep && m.Fixture == fixture && m.Rate == rate {
+				return m
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "\nHTTPS load, servers on one core (GOMAXPROCS=1), %s\n", r.Machine)
+	for _, f := range r.Fixtures {
+		fmt.Fprintf(w, "\nfixture %s\n", f)
+		fmt.Fprintln(tw, "run\tendpoint\treq/s\tp50 ms\tp99 ms\tmax ms\tCPU s/1k req\tcore busy\tmax RSS MiB\tfailed\tp99 vs PSA\tCPU vs PSA\t")
+		rates := append([]int{0}, r.Rates...)
+		for _, rate := range rates {
+			psa := find("psa", f, rate)
+			for _, ep := range r.Endpoints {
+				m := find(ep, f, rate)
+				if m == nil {
+					continue
+				}
+				label := "saturation"
+				if rate > 0 {
+					label = fmt.Sprintf("%d req/s", rate)
+				}
+				p99, cpu := "", ""
+				if psa != nil && ep != "psa" {
+					p99 = fmt.Sprintf("%.2fx", m.P99ms/psa.P99ms)
+					cpu = fmt.Sprintf("%.2fx", m.CPUPer1k/psa.CPUPer1k)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.3f\t%.3f\t%.2f\t%.3f\t%.2f\t%.1f\t%d\t%s\t%s\t\n",
+					label, ep, m.Throughput, m.P50ms, m.P99ms, m.MaxMs, m.CPUPer1k, m.CoreBusy, m.MaxRSS, m.Failed, p99, cpu)
+			}
+		}
+		tw.Flush()
+		if b, p := find("bulwark-validate", f, 0), find("psa", f, 0); b != nil && p != nil {
+			fmt.Fprintf(w, "saturation throughput /validate / PSA: %.2fx (%.0f against %.0f req/s)\n", b.Throughput/p.Throughput, b.Throughput, p.Throughput)
+		}
+		if b, p := find("bulwark-mutate", f, 0), find("psa", f, 0); b != nil && p != nil {
+			fmt.Fprintf(w, "saturation throughput /mutate / PSA: %.2fx\n", b.Throughput/p.Throughput)
+		}
+	}
+	var servers []string
+	for s := range r.PeakRSS {
+		servers = append(servers, s)
+	}
+	sort.Strings(servers)
+	for _, s := range servers {
+		fmt.Fprintf(w, "peak RSS (VmHWM) of %s over the whole run: %.1f MiB\n", s, r.PeakRSS[s])
+	}
+}
+
+// expectDecision accepts an AdmissionReview response with the request's UID and a decision.
+func expectDecision(fixture string, resp *admissionv1.AdmissionResponse) error {
+	if resp.Result != nil && resp.Result.Code >= 400 && resp.Result.Code != http.StatusForbidden {
+		return fmt.Errorf("%s: error answer %d: %s", fixture, resp.Result.Code, resp.Result.Message)
+	}
+	want := fixture != "violating-pod"
+	if resp.Allowed != want {
+		msg := ""
+		if resp.Result != nil {
+			msg = resp.Result.Message
+		}
+		return fmt.Errorf("%s: allowed=%v, want %v: %s", fixture, resp.Allowed, want, msg)
+	}
+	return nil
+}
+
+// expectMutation accepts an allowed answer: the mutating webhook never denies.
+func expectMutation(fixture string, resp *admissionv1.AdmissionResponse) error {
+	if !resp.Allowed {
+		return fmt.Errorf("%s: the mutating webhook did not allow: %v", fixture, resp.Result)
+	}
+	return nil
+}
+
+// waitAnswers sends every fixture to the endpoint until it answers as expected (the servers
+// answer errors until their namespace informers have synced), for at most a minute.
+func waitAnswers(client *http.Client, e *endpoint, fixtures []string, bodies map[string][]byte) error {
+	deadline := time.Now().Add(time.Minute)
+	for _, f := range fixtures {
+		for {
+			err := answer(client, e, f, bodies[f])
+			if err == nil {
+				break
+			}
+			if err := e.proc.alive(); err != nil {
+				return err
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s does not answer as expected: %w", e.name, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+func answer(client *http.Client, e *endpoint, fixture string, body []byte) error {
+	resp, err := client.Post(e.url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: HTTP %d: %s", fixture, resp.StatusCode, data)
+	}
+	var review admissionv1.AdmissionReview
+	if err := json.Unmarshal(data, &review); err != nil {
+		return fmt.Errorf("%s: %w", fixture, err)
+	}
+	if review.Response == nil || review.Response.UID == "" {
+		return fmt.Errorf("%s: no response or no UID in %s", fixture, data)
+	}
+	return e.check(fixture, review.Response)
+}
+
+type generators struct {
+	c           config
+	caFile      string
+	tools, work string
+}
+
+// saturate runs hey, closed loop, against the endpoint for d.
+func (g *generators) saturate(e *endpoint, fixture, bodyFile string, d time.Duration) (Measurement, error) {
+	argv := []string{"taskset", "-c", strconv.Itoa(g.c.loadCPU), filepath.Join(g.tools, "hey"),
+		"-z", d.String(), "-c", strconv.Itoa(g.c.concurrency), "-m", "POST", "-T", "application/json",
+		"-D", bodyFile, e.url}
+	m := Measurement{Endpoint: e.name, Fixture: fixture}
+	var profile chan error
+	if e.proc.pprof != "" && d == g.c.satDuration && d >= 3*time.Second {
+		profile = make(chan error, 1)
+		go func() {
+			profile <- saveProfile(e.proc.pprof, int((d-time.Second)/time.Second), filepath.Join(g.c.out, fmt.Sprintf("cpu-%s-%s.pprof", e.name, fixture)))
+		}()
+	}
+	out, err := g.measure(e, &m, argv)
+	if profile != nil {
+		if perr := <-profile; perr != nil && err == nil {
+			err = perr
+		}
+	}
+	if err != nil {
+		return m, err
+	}
+	return m, parseHey(out, &m)
+}
+
+// attack runs vegeta at a fixed rate against the endpoint.
+func (g *generators) attack(e *endpoint, fixture, bodyFile string, rate int) (Measurement, error) {
+	targets := filepath.Join(g.work, "targets.txt")
+	if err := os.WriteFile(targets, []byte(fmt.Sprintf("POST %s\nContent-Type: application/json\n@%s\n", e.url, bodyFile)), 0o644); err != nil {
+		return Measurement{}, err
+	}
+	results := filepath.Join(g.c.out, fmt.Sprintf("vegeta-%s-%s-%d.bin", e.name, fixture, rate))
+	argv := []string{"taskset", "-c", strconv.Itoa(g.c.loadCPU), filepath.Join(g.tools, "vegeta"), "attack",
+		"-targets", targets, "-rate", fmt.Sprintf("%d/1s", rate), "-duration", g.c.duration.String(),
+		"-root-certs", g.caFile, "-keepalive=true", "-http2=false", "-timeout", "10s", "-max-body", "0",
+		"-output", results}
+	m := Measurement{Endpoint: e.name, Fixture: fixture, Rate: rate}
+	if _, err := g.measure(e, &m, argv); err != nil {
+		return m, err
+	}
+	out, err := exec.Command(filepath.Join(g.tools, "vegeta"), "report", "-type", "json", results).Output()
+	if err != nil {
+		return m, fmt.Errorf("vegeta report %s: %w", results, err)
+	}
+	return m, parseVegeta(out, &m)
+}
+
+// measure runs the load generator and records the server's CPU time and resident memory
+// while it runs.
+func (g *generators) measure(e *endpoint, m *Measurement, argv []string) ([]byte, error) {
+	cpu0, err := e.proc.cpuSeconds()
+	if err != nil {
+		return nil, err
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var maxRSS float64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if rss, err := e.proc.rss(); err == nil && rss > maxRSS {
+				maxRSS = rss
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	start := time.Now()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	wall := time.Since(start).Seconds()
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	cpu1, err := e.proc.cpuSeconds()
+	if err != nil {
+		return nil, err
+	}
+	m.ServerCPU = cpu1 - cpu0
+	m.CoreBusy = m.ServerCPU / wall
+	m.MaxRSS = maxRSS
+	return out, nil
+}
+
+var (
+	heyRPS     = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	heyLatency = regexp.MustCompile(`(?m)^\s+(50|90|99)%+ in ([0-9.]+) secs`)
+	heySlowest = regexp.MustCompile(`Slowest:\s+([0-9.]+) secs`)
+	heyStatus  = regexp.MustCompile(`(?m)^\s+\[(\d+)\]\s+(\d+) responses`)
+)
+
+// parseHey reads hey's summary: requests per second, latency distribution, status codes and
+// errors.
+func parseHey(out []byte, m *Measurement) error {
+	s := string(out)
+	rps := heyRPS.FindStringSubmatch(s)
+	if rps == nil {
+		return fmt.Errorf("no Requests/sec in hey's output:\n%s", s)
+	}
+	total, _ := strconv.ParseFloat(rps[1], 64)
+	for _, l := range heyLatency.FindAllStringSubmatch(s, -1) {
+		v, _ := strconv.ParseFloat(l[2], 64)
+		switch l[1] {
+		case "50":
+			m.P50ms = v * 1000
+		case "90":
+			m.P90ms = v * 1000
+		case "99":
+			m.P99ms = v * 1000
+		}
+	}
+	if sl := heySlowest.FindStringSubmatch(s); sl != nil {
+		v, _ := strconv.ParseFloat(sl[1], 64)
+		m.MaxMs = v * 1000
+	}
+	ok := 0
+	for _, st := range heyStatus.FindAllStringSubmatch(s, -1) {
+		n, _ := strconv.Atoi(st[2])
+		m.Requests += n
+		if st[1] == "200" {
+			ok += n
+		}
+	}
+	// Requests that got no answer at all are listed under "Error distribution".
+	if i := strings.Index(s, "Error distribution:"); i >= 0 {
+		sc := bufio.NewScanner(strings.NewReader(s[i:]))
+		for sc.Scan() {
+			var n int
+			if _, err := fmt.Sscanf(strings.TrimSpace(sc.Text()), "[%d]", &n); err == nil {
+				m.Requests += n
+			}
+		}
+	}
+	m.Failed = m.Requests - ok
+	if m.Requests == 0 {
+		return fmt.Errorf("hey reported no responses:\n%s", s)
+	}
+	// hey's Requests/sec counts every response; the throughput counts the successful ones.
+	m.Throughput = total * float64(ok) / float64(m.Requests)
+	m.CPUPer1k = m.ServerCPU / float64(m.Requests) * 1000
+	return nil
+}
+
+// parseVegeta reads `vegeta report -type json`.
+func parseVegeta(out []byte, m *Measurement) error {
+	var r struct {
+		Latencies struct {
+			P50 float64 `json:"50th"`
+			P90 float64 `json:"90th"`
+			P99 float64 `json:"99th"`
+			Max float64 `json:"max"`
+		} `json:"latencies"`
+		Requests    int            `json:"requests"`
+		Throughput  float64        `json:"throughput"`
+		Success     float64        `json:"success"`
+		StatusCodes map[string]int `json:"status_codes"`
+		Errors      []string       `json:"errors"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		return fmt.Errorf("vegeta report: %w", err)
+	}
+	ms := func(ns float64) float64 { return ns / 1e6 }
+	m.P50ms, m.P90ms, m.P99ms, m.MaxMs = ms(r.Latencies.P50), ms(r.Latencies.P90), ms(r.Latencies.P99), ms(r.Latencies.Max)
+	m.Requests = r.Requests
+	m.Failed = r.Requests - r.StatusCodes["200"]
+	m.Throughput = r.Throughput
+	if m.Requests > 0 {
+		m.CPUPer1k = m.ServerCPU / float64(m.Requests) * 1000
+	}
+	if m.Failed > 0 {
+		say("  vegeta errors: %s", strings.Join(r.Errors, "; "))
+	}
+	return nil
+}
+
+// saveProfile fetches a CPU profile of the given length from a /debug/pprof/profile URL.
+func saveProfile(url string, seconds int, file string) error {
+	resp, err := (&http.Client{Timeout: time.Duration(seconds+30) * time.Second}).Get(fmt.Sprintf("%s?seconds=%d", url, seconds))
+	if err != nil {
+		return fmt.Errorf("CPU profile: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("CPU profile from %s: HTTP %d %v: %s", url, resp.StatusCode, err, data)
+	}
+	return os.WriteFile(file, data, 0o644)
+}
+
+// process is a server started by start.
+type process struct {
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+	err  error
+	// pprof is the server's CPU profile URL, when profiles are taken.
+	pprof string
+}
+
+func start(logFile string, argv []string) (*process, error) {
+	f, err := os.Create(logFile)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting %s: %w", strings.Join(argv, " "), err)
+	}
+	p := &process{cmd: cmd, log: logFile, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *process) alive() error {
+	select {
+	case <-p.done:
+		return fmt.Errorf("%s exited (%v); its log: %s", p.cmd.Args[3], p.err, p.log)
+	default:
+		return nil
+	}
+}
+
+func (p *process) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// cpuSeconds is the process's user and system time (taskset execs the server, so the pid is
+// the server's).
+func (p *process) cpuSeconds() (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", p.cmd.Process.Pid)
+	}
+	utime, err1 := strconv.ParseFloat(fields[11], 64)
+	stime, err2 := strconv.ParseFloat(fields[12], 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	const clockTicks = 100 // USER_HZ on Linux
+	return (utime + stime) / clockTicks, nil
+}
+
+func (p *process) status(key string) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && k == key {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/%d/status %s: %w", p.cmd.Process.Pid, key, err)
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status has no %s", p.cmd.Process.Pid, key)
+}
+
+func (p *process) rss() (float64, error)     { return p.status("VmRSS") }
+func (p *process) peakRSS() (float64, error) { return p.status("VmHWM") }
+
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// writeCertificates writes an ECDSA P-256 CA and a serving certificate for 127.0.0.1 to dir
+// (tls.crt, tls.key, ca.crt) and returns the CA's file.
+func writeCertificates(dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bulwark load test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return "", err
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return "", err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return "", err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return "", err
+	}
+	files := map[string][]byte{
+		"ca.crt":  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		"tls.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		"tls.key": pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			return "", err
+		}
+	}
+	return filepath.Join(dir, "ca.crt"), nil
+}
+
+func httpsClient(caFile string) (*http.Client, error) {
+	pemData, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemData) {
+		return nil, fmt.Errorf("%s: no certificate", caFile)
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+	}}, nil
+}

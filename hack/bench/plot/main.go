@@ -1,0 +1,127 @@
+// Command plot draws the latency against the request rate of hack/bench/load's results
+// (load.json) as a PNG: p50 and p99 of each endpoint (Bulwark's /validate and /mutate, the
+// upstream Pod Security webhook) for one fixture, on a logarithmic latency axis. It is a
+// module of its own so that the plotting library stays out of Bulwark's dependencies.
+//
+//	cd hack/bench/plot && go run . -in ../../../.local/bench/load/load.json -out ../../../docs/images/load-latency.png
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"image/color"
+	"os"
+	"sort"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// results is the part of hack/bench/load's load.json drawn here.
+type results struct {
+	Machine   string   `json:"machine"`
+	Duration  string   `json:"duration"`
+	Fixtures  []string `json:"fixtures"`
+	Endpoints []string `json:"endpoints"`
+	Runs      []struct {
+		Endpoint string  `json:"endpoint"`
+		Fixture  string  `json:"fixture"`
+		Rate     int     `json:"rate"`
+		P50ms    float64 `json:"p50ms"`
+		P99ms    float64 `json:"p99ms"`
+	} `json:"runs"`
+}
+
+var styles = map[string]struct {
+	label string
+	color color.Color
+}{
+	"bulwark-validate": {"Bulwark /validate", color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}},
+	"bulwark-mutate":   {"Bulwark /mutate", color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}},
+	"psa":              {"Pod Security webhook", color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}},
+}
+
+func main() {
+	in := flag.String("in", "../../../.local/bench/load/load.json", "hack/bench/load's results")
+	out := flag.String("out", "../../../docs/images/load-latency.png", "the PNG to write")
+	fixture := flag.String("fixture", "", "the fixture to draw (default: the first of the run)")
+	flag.Parse()
+	if err := run(*in, *out, *fixture); err != nil {
+		fmt.Fprintln(os.Stderr, "plot:", err)
+		os.Exit(1)
+	}
+}
+
+func run(in, out, fixture string) error {
+	data, err := os.ReadFile(in)
+	if err != nil {
+		return err
+	}
+	var r results
+	if err := json.Unmarshal(data, &r); err != nil {
+		return fmt.Errorf("%s: %w", in, err)
+	}
+	if fixture == "" && len(r.Fixtures) > 0 {
+		fixture = r.Fixtures[0]
+	}
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("Latency at a fixed request rate, one server core (%s, %s per rate)", fixture, r.Duration)
+	p.X.Label.Text = "requests per second (vegeta, open loop, HTTPS keep-alive)"
+	p.Y.Label.Text = "latency, ms (log scale)"
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Add(plotter.NewGrid())
+	drawn := 0
+	for _, ep := range r.Endpoints {
+		st, ok := styles[ep]
+		if !ok {
+			st.label, st.color = ep, color.Black
+		}
+		var p50, p99 plotter.XYs
+		for _, m := range r.Runs {
+			if m.Endpoint == ep && m.Fixture == fixture && m.Rate > 0 {
+				p50 = append(p50, plotter.XY{X: float64(m.Rate), Y: m.P50ms})
+				p99 = append(p99, plotter.XY{X: float64(m.Rate), Y: m.P99ms})
+			}
+		}
+		for _, s := range []struct {
+			name   string
+			pts    plotter.XYs
+			dashed bool
+		}{{"p50", p50, false}, {"p99", p99, true}} {
+			if len(s.pts) == 0 {
+				continue
+			}
+			sort.Slice(s.pts, func(i, j int) bool { return s.pts[i].X < s.pts[j].X })
+			line, points, err := plotter.NewLinePoints(s.pts)
+			if err != nil {
+				return err
+			}
+			line.Color, points.Color = st.color, st.color
+			line.Width = vg.Points(1.5)
+			points.Shape = draw.CircleGlyph{}
+			if s.dashed {
+				line.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+				points.Shape = draw.TriangleGlyph{}
+			}
+			p.Add(line, points)
+			p.Legend.Add(st.label+" "+s.name, line, points)
+			drawn++
+		}
+	}
+	if drawn == 0 {
+		return fmt.Errorf("%s: no fixed-rate runs for fixture %q", in, fixture)
+	}
+	// The target: p99 under 2 ms at 2,000 req/s.
+	target := plotter.NewFunction(func(float64) float64 { return 2 })
+	target.Color = color.Gray{Y: 0x80}
+	target.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
+	p.Add(target)
+	p.Legend.Add("2 ms", target)
+	return p.Save(10*vg.Inch, 6*vg.Inch, out)
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -54,7 +55,10 @@ func lastLine(data []byte) int {
 	return max(n, 1)
 }
 
-// Describe names the kind of a node for messages: "a list", "a mapping", `the scalar "x"`.
+// Describe names the kind of a node for messages: "a list", "a mapping", "a string of 12
+// characters". A scalar's value is never quoted: a document that is not an object may be
+// anything a user keeps beside manifests (a private key, a token), and errors are printed
+// and logged; the line number the message carries locates it.
 func Describe(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.SequenceNode:
@@ -62,7 +66,15 @@ func Describe(n *yaml.Node) string {
 	case yaml.MappingNode:
 		return "a mapping"
 	case yaml.ScalarNode:
-		return fmt.Sprintf("the scalar %q", n.Value)
+		switch n.ShortTag() {
+		case "!!int", "!!float":
+			return "a number"
+		case "!!bool":
+			return "a boolean"
+		case "!!null":
+			return "null"
+		}
+		return fmt.Sprintf("a string of %d characters", utf8.RuneCountInString(n.Value))
 	}
 	return "an alias"
 }

@@ -40,11 +40,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "bulwark")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/bulwark")
-	build.Dir = repoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: building bulwark: %v\n%s", err, out)
+	if binary, err = framework.BuildBulwark(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
 	local, err = framework.StartLocal(framework.LocalOptions{

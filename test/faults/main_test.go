@@ -38,9 +38,6 @@ import (
 	"github.com/bulwark-k8s/bulwark/test/framework"
 )
 
-// repoRoot is where the binary is built from.
-const repoRoot = "../.."
-
 var (
 	cluster    *framework.Cluster
 	kubeconfig string
@@ -58,11 +55,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "bulwark")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/bulwark")
-	build.Dir = repoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "faults: building bulwark: %v\n%s", err, out)
+	if binary, err = framework.BuildBulwark(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "faults:", err)
 		return 1
 	}
 	// No webhook configuration: the load goes to bulwark directly, so that every request

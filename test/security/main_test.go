@@ -11,11 +11,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/bulwark-k8s/bulwark/test/framework"
 )
 
 // binary is the bulwark executable under test, built once.
@@ -32,11 +32,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "bulwark")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/bulwark")
-	build.Dir = "../.."
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "security: building bulwark: %v\n%s", err, out)
+	if binary, err = framework.BuildBulwark(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "security:", err)
 		return 1
 	}
 	return m.Run()

@@ -83,7 +83,7 @@ func serve(args []string, stderr io.Writer) int {
 	fs.StringVar(&f.tlsSecret, "tls-secret", "", "built-in TLS: keep a CA and a serving certificate in this Secret (in --namespace), write them to --cert-dir and inject the CA bundle into the webhook configurations; empty: use the files in --cert-dir as given")
 	fs.StringVar(&f.serviceName, "service-name", "", "the Service in front of the webhook; the built-in certificate is for NAME.NAMESPACE.svc and NAME.NAMESPACE.svc.cluster.local")
 	fs.StringVar(&f.webhookConfig, "webhook-config-name", server.ConfigName, "the ValidatingWebhookConfiguration and MutatingWebhookConfiguration that get the built-in CA bundle")
-	fs.BoolVar(&f.leaderElect, "leader-elect", false, "leader election (Lease "+server.LeaderElectionID+" in --namespace): certificate creation and renewal run on the leader only")
+	fs.BoolVar(&f.leaderElect, "leader-elect", false, "leader election (Lease "+server.LeaderElectionID+" in --namespace): certificate creation and renewal and the audit run on the leader only; every replica serves, and one that loses the Lease keeps serving and campaigns again")
 	fs.DurationVar(&f.audit.Interval, "audit-interval", 10*time.Minute, "audit the Pods and workloads already in the cluster this often (on the leader), at start and soon after each policy change; 0 disables the audit")
 	fs.IntVar(&f.audit.MaxNamespaces, "audit-metrics-max-namespaces", 50, "namespaces named in bulwark_audit_violations, those with the most violating objects; the others are summed under namespace=\"_other\"")
 	fs.BoolVar(&f.audit.Events, "audit-events", true, "record a Warning Event (reason PolicyViolation) on each violating object the audit finds, once per change and hour")

@@ -222,23 +222,28 @@ func (m *Manager) writeServing(data map[string][]byte) (bool, error) {
 	return true, nil
 }
 
-// Setup adds the Manager's controllers to mgr: on every replica, one that writes the Secret's
-// serving certificate to CertDir whenever it changes; on the leader, one that keeps the Secret
-// and the CA bundle and looks again before the next renewal is due.
+// Setup adds to mgr, the manager every replica runs, the controller that writes the Secret's
+// serving certificate to CertDir whenever it changes, and takes from it the clients that
+// ReadyCheck and the leader's controller (SetupLeader) use. mgr's cache must be scoped to the
+// Secret by CacheConfig.
 func (m *Manager) Setup(mgr manager.Manager) error {
 	m.cache = mgr.GetCache()
 	m.api = mgr.GetAPIReader()
 	m.client = mgr.GetClient()
 	m.events = mgr.GetEventRecorder("bulwark")
-	ours := predicate.NewPredicateFuncs(func(obj client.Object) bool {
-		return obj.GetNamespace() == m.key.Namespace && obj.GetName() == m.key.Name
-	})
-	err := ctrl.NewControllerManagedBy(mgr).Named("tls-files").
-		For(&corev1.Secret{}, builder.WithPredicates(ours)).
+	return ctrl.NewControllerManagedBy(mgr).Named("tls-files").
+		For(&corev1.Secret{}, builder.WithPredicates(m.ours())).
 		WithOptions(controller.Options{NeedLeaderElection: ptr.To(false), SkipNameValidation: ptr.To(true)}).
 		Complete(reconcile.Func(m.reconcileFiles))
-	if err != nil {
-		return err
+}
+
+// SetupLeader adds to mgr the leader's controller, which keeps the Secret and the CA bundle and
+// looks again before the next renewal is due. mgr may be the manager of Setup or one that
+// runs only while its replica holds the leader's Lease (its cache scoped by CacheConfig too);
+// it may be called again for each new manager, and needs Setup to have run.
+func (m *Manager) SetupLeader(mgr manager.Manager) error {
+	if m.api == nil {
+		return errors.New("the leader's certificate controller set up before Setup: it uses the clients Setup takes")
 	}
 	// The Secret may not exist yet: the leader looks once when it starts, then on every
 	// change of the Secret and when it asked to be called back.
@@ -247,10 +252,17 @@ func (m *Manager) Setup(mgr manager.Manager) error {
 		return nil
 	})
 	return ctrl.NewControllerManagedBy(mgr).Named("tls-certificates").
-		For(&corev1.Secret{}, builder.WithPredicates(ours)).
+		For(&corev1.Secret{}, builder.WithPredicates(m.ours())).
 		WatchesRawSource(kick).
 		WithOptions(controller.Options{NeedLeaderElection: ptr.To(true), SkipNameValidation: ptr.To(true)}).
 		Complete(reconcile.Func(m.reconcileSecret))
+}
+
+// ours selects the Secret.
+func (m *Manager) ours() predicate.Predicate {
+	return predicate.NewPredicateFuncs(func(obj client.Object) bool {
+		return obj.GetNamespace() == m.key.Namespace && obj.GetName() == m.key.Name
+	})
 }
 
 func (m *Manager) reconcileFiles(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {

@@ -9,6 +9,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -47,6 +48,10 @@ func LoadConfigMap(ctx context.Context, c client.Reader, key types.NamespacedNam
 
 func parseConfigMap(cm *corev1.ConfigMap, key types.NamespacedName) (*policy.Snapshot, error) {
 	data, ok := cm.Data[policy.ConfigMapKey]
+	if _, binary := cm.BinaryData[policy.ConfigMapKey]; !ok && binary {
+		return nil, fmt.Errorf("policy %s holds %q under binaryData, not data: a policy is UTF-8 text, and kubectl create configmap --from-file puts a file that is not valid UTF-8 under binaryData (save it as UTF-8)",
+			ConfigMapSource(key), policy.ConfigMapKey)
+	}
 	if !ok {
 		return nil, fmt.Errorf("policy %s has no data key %q", ConfigMapSource(key), policy.ConfigMapKey)
 	}
@@ -88,7 +93,8 @@ func (r *policyReloader) Reconcile(ctx context.Context, req reconcile.Request) (
 	snap, err := parseConfigMap(&cm, r.key)
 	if err != nil {
 		reason, result := ReasonPolicyInvalid, metrics.ReloadInvalid
-		if _, ok := cm.Data[policy.ConfigMapKey]; !ok {
+		_, inData := cm.Data[policy.ConfigMapKey]
+		if _, inBinary := cm.BinaryData[policy.ConfigMapKey]; !inData && !inBinary {
 			reason, result = ReasonPolicyMissing, metrics.ReloadMissing
 		}
 		r.fail(&cm, result, reason, fmt.Sprintf("%v\nThe last good policy (hash %s) stays in force.", err, current.Hash))
@@ -110,7 +116,8 @@ func (r *policyReloader) Reconcile(ctx context.Context, req reconcile.Request) (
 	return reconcile.Result{}, nil
 }
 
-// fail reports a policy that could not be loaded. cm is nil when the ConfigMap is gone.
+// fail reports a policy that could not be loaded. cm is nil when the ConfigMap is gone: the
+// Event then names it without a uid, so that it is listed with the namespace's Events.
 func (r *policyReloader) fail(cm *corev1.ConfigMap, result, reason, msg string) {
 	r.metrics.Reload(result)
 	if msg == r.lastError {
@@ -118,7 +125,8 @@ func (r *policyReloader) fail(cm *corev1.ConfigMap, result, reason, msg string) 
 	}
 	r.lastError = msg
 	r.log.Error(nil, "policy not loaded", "source", ConfigMapSource(r.key), "reason", reason, "error", msg)
-	if cm != nil {
-		r.events.Eventf(cm, nil, corev1.EventTypeWarning, reason, "Reload", "%s", eventnote.Fit(msg, "\n... (the full list is in Bulwark's log)"))
+	if cm == nil {
+		cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: r.key.Namespace, Name: r.key.Name}}
 	}
+	r.events.Eventf(cm, nil, corev1.EventTypeWarning, reason, "Reload", "%s", eventnote.Fit(msg, "\n... (the full list is in Bulwark's log)"))
 }

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -25,10 +26,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/bulwark-k8s/bulwark/pkg/admission"
@@ -92,9 +96,10 @@ type Options struct {
 	// leader creates and renews them and injects the CA bundle into the webhook configurations.
 	// Run fills in its Namespace (when empty), CertDir, WebhookAddr and Log.
 	TLS *certs.Options
-	// LeaderElect runs the leader-only work (built-in TLS renewal and injection) on one replica,
-	// elected through the Lease LeaderElectionID in OwnNamespace. Everything else runs on every
-	// replica.
+	// LeaderElect runs the leader-only work (built-in TLS renewal and injection, the audit) on
+	// one replica, elected through the Lease LeaderElectionID in OwnNamespace. Everything else
+	// runs on every replica. Losing the Lease (the apiserver unreachable for its renew
+	// deadline) stops the leader-only work only: the replica keeps serving and campaigns again.
 	LeaderElect bool
 	// Audit, when set with a positive Interval, audits the objects already in the cluster on
 	// the leader.
@@ -172,22 +177,24 @@ func Run(ctx context.Context, o Options) error {
 			}},
 		}
 	}
+	// The leader's controllers watch what they need in a cache of their own (leaderElection).
+	leaderCache := cache.Options{ByObject: map[client.Object]cache.ByObject{}}
 	if tlsManager != nil {
 		obj, by := tlsManager.CacheConfig()
 		cacheOpts.ByObject[obj] = by
+		obj, by = tlsManager.CacheConfig()
+		leaderCache.ByObject[obj] = by
 	}
+	// The manager that serves runs on every replica without leader election: losing the Lease
+	// must not stop the webhook. The leader-only work runs in a manager of its own.
 	mgr, err := ctrl.NewManager(o.RestConfig, ctrl.Options{
-		Cache:                         cacheOpts,
-		Metrics:                       metricsOptions(o, tlsOpts),
-		HealthProbeBindAddress:        o.ProbeAddr,
-		PprofBindAddress:              o.PprofAddr,
-		WebhookServer:                 hookServer,
-		GracefulShutdownTimeout:       &timeout,
-		LeaderElection:                o.LeaderElect,
-		LeaderElectionID:              LeaderElectionID,
-		LeaderElectionNamespace:       o.OwnNamespace,
-		LeaderElectionReleaseOnCancel: true,
-		Logger:                        o.Log,
+		Cache:                   cacheOpts,
+		Metrics:                 metricsOptions(o, tlsOpts),
+		HealthProbeBindAddress:  o.ProbeAddr,
+		PprofBindAddress:        o.PprofAddr,
+		WebhookServer:           hookServer,
+		GracefulShutdownTimeout: &timeout,
+		Logger:                  o.Log,
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -212,10 +219,23 @@ func Run(ctx context.Context, o Options) error {
 			key: *key, reader: mgr.GetCache(), holder: holder, events: mgr.GetEventRecorder("bulwark"),
 			metrics: policyRec, log: o.Log.WithName("policy"), generation: 1,
 		}
+		// The informer is registered now, so that it starts and syncs with the manager and the
+		// "informers" readiness check waits for it.
+		if _, err := mgr.GetCache().GetInformer(ctx, &corev1.ConfigMap{}); err != nil {
+			return fmt.Errorf("watching the policy %s: %w", ConfigMapSource(*key), err)
+		}
+		// The ConfigMap is compared once with the policy in force when the controller starts,
+		// after the cache has synced (a worker takes it only then): a ConfigMap deleted
+		// between the start-up read and the first list sends no event of its own.
+		once := source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+			q.Add(reconcile.Request{NamespacedName: *key})
+			return nil
+		})
 		err := ctrl.NewControllerManagedBy(mgr).Named("policy").
 			For(&corev1.ConfigMap{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(obj client.Object) bool {
 				return obj.GetNamespace() == key.Namespace && obj.GetName() == key.Name
 			}))).
+			WatchesRawSource(once).
 			// Every replica keeps its own policy current, leader or not.
 			WithOptions(controller.Options{NeedLeaderElection: ptr.To(false), SkipNameValidation: ptr.To(true)}).
 			Complete(r)
@@ -241,6 +261,9 @@ func Run(ctx context.Context, o Options) error {
 		Policy: holder, Metrics: rec, PolicyMetrics: policyRec, Namespaces: namespaces,
 		OwnNamespace: o.OwnNamespace, Log: o.Log.WithName("admission"),
 	}
+	// The audit runs on the leader, with the serving manager's clients and namespace cache:
+	// one Runner for every term, so that its record of the Events recorded carries over.
+	var auditRunner *audit.Runner
 	if a := o.Audit; a != nil && a.Interval > 0 {
 		auditRec, err := metrics.NewAuditPrometheus(crmetrics.Registry)
 		if err != nil {
@@ -257,9 +280,7 @@ func Run(ctx context.Context, o Options) error {
 		if a.PolicyReports {
 			ro.Client = mgr.GetClient()
 		}
-		if err := mgr.Add(audit.NewRunner(ro)); err != nil {
-			return fmt.Errorf("audit: %w", err)
-		}
+		auditRunner = audit.NewRunner(ro)
 	}
 	hookServer.Register(ValidatePath, admission.NewHTTP(admission.NewValidator(hopts), o.Log.WithName("webhook").WithValues("webhook", ValidatePath)))
 	hookServer.Register(MutatePath, admission.NewHTTP(admission.NewMutator(hopts), o.Log.WithName("webhook").WithValues("webhook", MutatePath)))
@@ -287,7 +308,36 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	// Ready once the namespaces (and the policy ConfigMap) are in the cache.
+	// The leader-only work: the certificates' creation, renewal and CA injection, and the audit.
+	leaderWork := func(m manager.Manager) error {
+		if tlsManager != nil {
+			if err := tlsManager.SetupLeader(m); err != nil {
+				return fmt.Errorf("built-in TLS: %w", err)
+			}
+		}
+		if auditRunner != nil {
+			if err := m.Add(auditRunner); err != nil {
+				return fmt.Errorf("audit: %w", err)
+			}
+		}
+		return nil
+	}
+	if o.LeaderElect {
+		le, err := newLeaderElection(leaderOptions{
+			RestConfig: o.RestConfig, Lease: types.NamespacedName{Namespace: o.OwnNamespace, Name: LeaderElectionID},
+			Cache: leaderCache, Mapper: mgr.GetRESTMapper(), Setup: leaderWork, ShutdownTimeout: timeout, Log: o.Log,
+		})
+		if err != nil {
+			return err
+		}
+		if err := mgr.Add(le); err != nil {
+			return fmt.Errorf("leader election: %w", err)
+		}
+	} else if err := leaderWork(mgr); err != nil {
+		return err // without leader election, this replica does it all
+	}
+	// Ready once the namespaces and the policy ConfigMap are in the cache (their informers are
+	// registered above, so they start and sync with the manager).
 	if err := mgr.AddReadyzCheck("informers", withheld("informers", func(*http.Request) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()

@@ -33,7 +33,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/bulwark-k8s/bulwark/pkg/admission"
 	"github.com/bulwark-k8s/bulwark/pkg/audit"
@@ -162,7 +161,6 @@ func Run(ctx context.Context, o Options) error {
 		Host: o.Host, Port: o.Port, CertDir: o.CertDir, TLSOpts: tlsOpts,
 		ReadHeaderTimeout: o.ReadHeaderTimeout, ShutdownTimeout: o.ShutdownTimeout, Log: o.Log.WithName("webhook"),
 	})
-	var hookServer webhook.Server = webhookServer
 	timeout := o.ShutdownTimeout
 	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{
 		// Namespaces are read on every admission request, for their labels only: the cache
@@ -192,7 +190,7 @@ func Run(ctx context.Context, o Options) error {
 		Metrics:                 metricsOptions(o, tlsOpts),
 		HealthProbeBindAddress:  o.ProbeAddr,
 		PprofBindAddress:        o.PprofAddr,
-		WebhookServer:           hookServer,
+		WebhookServer:           webhookServer,
 		GracefulShutdownTimeout: &timeout,
 		Logger:                  o.Log,
 	})
@@ -243,8 +241,8 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("watching the policy %s: %w", ConfigMapSource(*key), err)
 		}
 	}
-	// The manager runs the webhook server only once it has been asked for it.
-	hookServer = mgr.GetWebhookServer()
+	// The manager runs the webhook server (webhookServer) only once it has been asked for it.
+	mgr.GetWebhookServer()
 	// Namespace labels come from the cache (namespace rules, the bulwark.dev/mode label); the
 	// informer is registered now so that it starts and syncs with the manager.
 	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Namespace{}); err != nil {
@@ -282,8 +280,8 @@ func Run(ctx context.Context, o Options) error {
 		}
 		auditRunner = audit.NewRunner(ro)
 	}
-	hookServer.Register(ValidatePath, admission.NewHTTP(admission.NewValidator(hopts), o.Log.WithName("webhook").WithValues("webhook", ValidatePath)))
-	hookServer.Register(MutatePath, admission.NewHTTP(admission.NewMutator(hopts), o.Log.WithName("webhook").WithValues("webhook", MutatePath)))
+	webhookServer.Register(ValidatePath, admission.NewHTTP(admission.NewValidator(hopts), o.Log.WithName("webhook").WithValues("webhook", ValidatePath)))
+	webhookServer.Register(MutatePath, admission.NewHTTP(admission.NewMutator(hopts), o.Log.WithName("webhook").WithValues("webhook", MutatePath)))
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
@@ -296,7 +294,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := mgr.AddReadyzCheck("shutdown", withheld("shutdown", shutdownCheck, readyLog)); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("webhook", withheld("webhook", hookServer.StartedChecker(), readyLog)); err != nil {
+	if err := mgr.AddReadyzCheck("webhook", withheld("webhook", webhookServer.StartedChecker(), readyLog)); err != nil {
 		return err
 	}
 	if tlsManager != nil {

@@ -44,11 +44,28 @@ func decodeError(kind string, err error) *DecodeError {
 	if m == nil {
 		return &DecodeError{Kind: kind, Err: err}
 	}
-	got, field, want := m[1], m[2], m[3]
+	got, field, want := m[1], jsonPath(m[2]), m[3]
 	if field == "" {
 		field = "the object"
 	}
 	return &DecodeError{Kind: kind, Field: field, Err: errors.New("got " + article(got) + ", want " + describeGoType(want))}
+}
+
+// jsonPath drops from the decoder's field path the Go names of embedded structs
+// ("metadata.ObjectMeta.annotations", "spec.PodSpec.hostNetwork"), which it lists beside the
+// JSON names. No JSON name of the Kubernetes API starts with an upper-case letter.
+func jsonPath(path string) string {
+	if path == "" {
+		return ""
+	}
+	segs := strings.Split(path, ".")
+	out := segs[:0]
+	for _, s := range segs {
+		if s != "" && (s[0] < 'A' || s[0] > 'Z') {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, ".")
 }
 
 func article(jsonType string) string {
@@ -120,6 +137,9 @@ var namedKinds = sync.OnceValue(func() map[string]reflect.Kind {
 			}
 		}
 	}
+	walk(reflect.TypeOf(objectMeta{}))
+	walk(reflect.TypeOf(podSpec{}))
+	walk(reflect.TypeOf(template{}))
 	walk(reflect.TypeOf(corev1.PodTemplate{}))
 	walk(reflect.TypeOf(corev1.Pod{}))
 	return m

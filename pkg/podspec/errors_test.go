@@ -28,6 +28,13 @@ func TestDecodeErrors(t *testing.T) {
 			// The quantity decoder does not say where; its own message is kept.
 			"decoding Deployment: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'", ""},
 		{pod, `{"spec":`, "decoding Pod: unexpected end of JSON input", ""},
+		// Fields of embedded structs are named by their JSON path alone.
+		{pod, `{"metadata":{"annotations":{"a":1}}}`, "decoding Pod: metadata.annotations: got a number, want a string", "metadata.annotations"},
+		{pod, `{"spec":{"ephemeralContainers":[{"name":1}]}}`, "decoding Pod: spec.ephemeralContainers.name: got a number, want a string", "spec.ephemeralContainers.name"},
+		{deployment, `{"spec":{"template":{"spec":{"containers":[{"name":"a","resources":[]}]}}}}`,
+			"decoding Deployment: spec.template.spec.containers.resources: got an array, want an object", "spec.template.spec.containers.resources"},
+		{deployment, `{"spec":{"template":{"metadata":{"labels":[]},"spec":{}}}}`,
+			"decoding Deployment: spec.template.metadata.labels: got an array, want an object", "spec.template.metadata.labels"},
 	}
 	for _, c := range cases {
 		_, _, err := Decode(c.gk, []byte(c.obj))

@@ -48,6 +48,7 @@ func FromObject(obj runtime.Object) (pod *Pod, ok bool) {
 	pod = &Pod{GroupKind: gk, Shape: shapes[gk], TypeMeta: TypeMeta{APIVersion: gv.String(), Kind: kind}, Object: meta}
 	if template != nil {
 		pod.Meta, pod.Spec, pod.HasTemplate = template.ObjectMeta, template.Spec, true
+		pod.Present = sentAsTyped(&pod.Spec)
 		if kind == "Pod" {
 			pod.Meta = meta
 		}

@@ -86,6 +86,50 @@ type Pod struct {
 	// HasTemplate is false when the kind allows an absent template (a ReplicationController
 	// without spec.template); such an object has nothing to evaluate.
 	HasTemplate bool
+	// Present tells, for patches against the JSON the object came as, which members were
+	// there where Spec cannot tell.
+	Present Presence
+}
+
+// Presence records which members of a pod template were in its JSON (and not null) where the
+// typed spec cannot tell: the spec itself and a container's resources decode to the same
+// zero value whether present or not, and a null container to an empty one. A JSON Patch must
+// add such a member when it is missing, and extend it when it is there.
+type Presence struct {
+	// Spec is set when the template has a spec.
+	Spec bool
+	// InitContainers, Containers and EphemeralContainers hold one entry per item of the
+	// list of that name in the spec.
+	InitContainers, Containers, EphemeralContainers []Item
+}
+
+// Item is what Presence records of one container.
+type Item struct {
+	// Null is set when the item is null rather than an object.
+	Null bool
+	// Resources is set when the container has a resources member.
+	Resources bool
+}
+
+// sentAsTyped is the Presence of a spec that was encoded from its typed value: every member
+// that is a struct is there.
+func sentAsTyped(spec *corev1.PodSpec) Presence {
+	items := func(n int) []Item {
+		if n == 0 {
+			return nil // an empty list is omitted
+		}
+		out := make([]Item, n)
+		for i := range out {
+			out[i].Resources = true
+		}
+		return out
+	}
+	return Presence{
+		Spec:                true,
+		InitContainers:      items(len(spec.InitContainers)),
+		Containers:          items(len(spec.Containers)),
+		EphemeralContainers: items(len(spec.EphemeralContainers)),
+	}
 }
 
 // Name returns "Kind name" or "Kind generateName*" for messages.
@@ -158,6 +202,68 @@ type skipped struct{}
 
 func (*skipped) UnmarshalJSON([]byte) error { return nil }
 
+// podSpec decodes a pod spec and records its Presence. Its container lists hide those of the
+// embedded PodSpec.
+type podSpec struct {
+	corev1.PodSpec
+	InitContainers      []*container                 `json:"initContainers"`
+	Containers          []*container                 `json:"containers"`
+	EphemeralContainers []*corev1.EphemeralContainer `json:"ephemeralContainers"`
+}
+
+// container decodes a container; its resources hide the embedded Container's.
+type container struct {
+	corev1.Container
+	Resources *corev1.ResourceRequirements `json:"resources"`
+}
+
+// template is a corev1.PodTemplateSpec whose spec may be absent.
+type template struct {
+	Metadata metav1.ObjectMeta `json:"metadata"`
+	Spec     *podSpec          `json:"spec"`
+}
+
+// set fills p's template from the decoded metadata and spec (nil when absent or null).
+func (p *Pod) set(meta metav1.ObjectMeta, s *podSpec) {
+	p.Meta, p.HasTemplate = meta, true
+	if s == nil {
+		return
+	}
+	p.Spec, p.Present.Spec = s.PodSpec, true
+	p.Spec.InitContainers, p.Present.InitContainers = containers(s.InitContainers)
+	p.Spec.Containers, p.Present.Containers = containers(s.Containers)
+	if s.EphemeralContainers != nil {
+		p.Spec.EphemeralContainers = make([]corev1.EphemeralContainer, len(s.EphemeralContainers))
+		p.Present.EphemeralContainers = make([]Item, len(s.EphemeralContainers))
+		for i, c := range s.EphemeralContainers {
+			if c == nil {
+				p.Present.EphemeralContainers[i].Null = true
+				continue
+			}
+			p.Spec.EphemeralContainers[i] = *c
+			p.Present.EphemeralContainers[i].Resources = true // a struct: never told apart
+		}
+	}
+}
+
+func containers(in []*container) ([]corev1.Container, []Item) {
+	if in == nil {
+		return nil, nil
+	}
+	out, items := make([]corev1.Container, len(in)), make([]Item, len(in))
+	for i, c := range in {
+		if c == nil {
+			items[i].Null = true
+			continue
+		}
+		out[i] = c.Container
+		if c.Resources != nil {
+			out[i].Resources, items[i].Resources = *c.Resources, true
+		}
+	}
+	return out, items
+}
+
 // Decode decodes obj (JSON) as a gk and returns its pod template. ok is false when gk carries
 // no pod template the engine knows. Decoding is case-sensitive, as the apiserver's.
 func Decode(gk schema.GroupKind, obj []byte) (pod *Pod, ok bool, err error) {
@@ -171,33 +277,33 @@ func Decode(gk schema.GroupKind, obj []byte) (pod *Pod, ok bool, err error) {
 	case 0: // Pod
 		var o struct {
 			typeMeta
-			Metadata objectMeta     `json:"metadata"`
-			Spec     corev1.PodSpec `json:"spec"`
+			Metadata objectMeta `json:"metadata"`
+			Spec     *podSpec   `json:"spec"`
 		}
 		decodeErr = kjson.UnmarshalCaseSensitivePreserveInts(obj, &o)
-		pod.TypeMeta = o.get()
-		pod.Object, pod.Meta, pod.Spec, pod.HasTemplate = o.Metadata.ObjectMeta, o.Metadata.ObjectMeta, o.Spec, true
+		pod.TypeMeta, pod.Object = o.get(), o.Metadata.ObjectMeta
+		pod.set(o.Metadata.ObjectMeta, o.Spec)
 	case 1: // PodTemplate
 		var o struct {
 			typeMeta
-			Metadata objectMeta             `json:"metadata"`
-			Template corev1.PodTemplateSpec `json:"template"`
+			Metadata objectMeta `json:"metadata"`
+			Template template   `json:"template"`
 		}
 		decodeErr = kjson.UnmarshalCaseSensitivePreserveInts(obj, &o)
-		pod.TypeMeta = o.get()
-		pod.Object, pod.Meta, pod.Spec, pod.HasTemplate = o.Metadata.ObjectMeta, o.Template.ObjectMeta, o.Template.Spec, true
+		pod.TypeMeta, pod.Object = o.get(), o.Metadata.ObjectMeta
+		pod.set(o.Template.Metadata, o.Template.Spec)
 	case 2: // spec.template
 		var o struct {
 			typeMeta
 			Metadata objectMeta `json:"metadata"`
 			Spec     struct {
-				Template *corev1.PodTemplateSpec `json:"template"`
+				Template *template `json:"template"`
 			} `json:"spec"`
 		}
 		decodeErr = kjson.UnmarshalCaseSensitivePreserveInts(obj, &o)
 		pod.TypeMeta, pod.Object = o.get(), o.Metadata.ObjectMeta
 		if t := o.Spec.Template; t != nil {
-			pod.Meta, pod.Spec, pod.HasTemplate = t.ObjectMeta, t.Spec, true
+			pod.set(t.Metadata, t.Spec)
 		}
 	default: // CronJob: spec.jobTemplate.spec.template
 		var o struct {
@@ -206,7 +312,7 @@ func Decode(gk schema.GroupKind, obj []byte) (pod *Pod, ok bool, err error) {
 			Spec     struct {
 				JobTemplate struct {
 					Spec struct {
-						Template *corev1.PodTemplateSpec `json:"template"`
+						Template *template `json:"template"`
 					} `json:"spec"`
 				} `json:"jobTemplate"`
 			} `json:"spec"`
@@ -214,7 +320,7 @@ func Decode(gk schema.GroupKind, obj []byte) (pod *Pod, ok bool, err error) {
 		decodeErr = kjson.UnmarshalCaseSensitivePreserveInts(obj, &o)
 		pod.TypeMeta, pod.Object = o.get(), o.Metadata.ObjectMeta
 		if t := o.Spec.JobTemplate.Spec.Template; t != nil {
-			pod.Meta, pod.Spec, pod.HasTemplate = t.ObjectMeta, t.Spec, true
+			pod.set(t.Metadata, t.Spec)
 		}
 	}
 	if decodeErr != nil {

@@ -1,6 +1,7 @@
 package podspec
 
 import (
+	"reflect"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -73,5 +74,52 @@ func TestDecodeTypeMeta(t *testing.T) {
 		if err != nil || pod.TypeMeta != (TypeMeta{APIVersion: "x/v1", Kind: gk.Kind}) {
 			t.Errorf("%s: %+v, %v", gk, pod, err)
 		}
+	}
+}
+
+// TestDecodePresence: Present tells which members were in the JSON where the typed spec
+// cannot: the spec itself, a container's resources, and null containers.
+func TestDecodePresence(t *testing.T) {
+	deployment := schema.GroupKind{Group: "apps", Kind: "Deployment"}
+	cases := []struct {
+		gk   schema.GroupKind
+		obj  string
+		want Presence
+	}{
+		{schema.GroupKind{Kind: "Pod"}, `{"metadata":{"name":"p"}}`, Presence{}},
+		{schema.GroupKind{Kind: "Pod"}, `{"spec":null}`, Presence{}},
+		{schema.GroupKind{Kind: "Pod"}, `{"spec":{}}`, Presence{Spec: true}},
+		{deployment, `{"spec":{"template":{"metadata":{"name":"t"}}}}`, Presence{}},
+		{schema.GroupKind{Kind: "PodTemplate"}, `{"template":{"spec":{"containers":[]}}}`, Presence{Spec: true, Containers: []Item{}}},
+		{deployment, `{"spec":{"template":{"spec":{` +
+			`"initContainers":[{"name":"i","resources":{}}],` +
+			`"containers":[{"name":"a"},null,{"name":"b","resources":null},{"name":"c","resources":{"limits":{"cpu":"1"}}}],` +
+			`"ephemeralContainers":[null,{"name":"e"}]}}}}`,
+			Presence{Spec: true,
+				InitContainers:      []Item{{Resources: true}},
+				Containers:          []Item{{}, {Null: true}, {}, {Resources: true}},
+				EphemeralContainers: []Item{{Null: true}, {Resources: true}}}},
+		{schema.GroupKind{Group: "batch", Kind: "CronJob"}, `{"spec":{"jobTemplate":{"spec":{"template":{"spec":{"containers":[{"name":"a","resources":{}}]}}}}}}`,
+			Presence{Spec: true, Containers: []Item{{Resources: true}}}},
+	}
+	for _, c := range cases {
+		pod, _, err := Decode(c.gk, []byte(c.obj))
+		if err != nil {
+			t.Fatalf("%s: %v", c.obj, err)
+		}
+		if !reflect.DeepEqual(pod.Present, c.want) {
+			t.Errorf("%s:\n got  %+v\n want %+v", c.obj, pod.Present, c.want)
+		}
+		// The typed spec is as the plain corev1 types decode it.
+		if n := len(pod.Spec.Containers); n != len(c.want.Containers) {
+			t.Errorf("%s: %d containers", c.obj, n)
+		}
+	}
+	pod, _, err := Decode(deployment, []byte(`{"spec":{"template":{"spec":{"containers":[{"name":"a","resources":{"limits":{"cpu":"1"}}},null]}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pod.Spec.Containers[0].Resources.Limits.Cpu().String(); got != "1" || pod.Spec.Containers[1].Name != "" {
+		t.Errorf("containers decoded as %+v", pod.Spec.Containers)
 	}
 }

@@ -72,7 +72,7 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 			}
 		}
 	}
-	res, err := mutate.Patch(s.gk, req.Object.Raw, opts, target)
+	res, err := mutate.PatchPod(s.pod, opts, target)
 	if err != nil {
 		rec.Decision("mutate", s.resource, s.operation, metrics.Errored, time.Since(start))
 		return admission.Errored(http.StatusBadRequest, err)

@@ -1,8 +1,8 @@
 // Package mutate adds the mutation defaults (seccomp, privilege-escalation, ...) to the pod
-// template of any kind that carries one. It works on the raw JSON object, never on a typed
-// round-trip, so fields that k8s.io/api does not know survive untouched. It only adds missing
-// fields: a value the user set is never changed or removed, and mutating the result again
-// adds nothing.
+// template of any kind that carries one, as JSON Patch add operations against the object as
+// it came: never a typed round-trip, so fields that k8s.io/api does not know survive
+// untouched. It only adds missing fields: a value the user set is never changed or removed,
+// and mutating the result again adds nothing.
 package mutate
 
 import (
@@ -57,14 +57,16 @@ type Result struct {
 }
 
 // Mutate adds the defaults that opts turns on (NSADefaults when opts is nil) to obj, an object
-// of kind gk as JSON. Kinds without a pod template, and objects whose kind allows the template
-// to be absent and leaves it out, get no operations.
+// of kind gk as JSON, and returns the operations, the changes and the mutated object. Kinds
+// without a pod template, and objects whose kind allows the template (or its spec) to be
+// absent and leaves it out, get no operations. An object that does not decode as its kind is
+// an error (podspec.DecodeError).
 //
 // Operations come in a fixed order: pod-level defaults first, then each container in document
 // order (initContainers, containers, ephemeralContainers), each with its defaults in the order
 // of Names.
 func Mutate(gk schema.GroupKind, obj []byte, opts *Options, target Target) (*Result, error) {
-	res, doc, err := mutate(gk, obj, opts, target)
+	res, err := Patch(gk, obj, opts, target)
 	if err != nil {
 		return nil, err
 	}
@@ -72,67 +74,67 @@ func Mutate(gk schema.GroupKind, obj []byte, opts *Options, target Target) (*Res
 		res.Object = obj
 		return res, nil
 	}
+	// Only the top-level member that holds the pod spec is decoded: the rest, metadata with
+	// its managedFields among it, is written back as it came.
+	shape, _ := podspec.ShapeOf(gk)
+	doc, err := decodeFor(obj, shape.SpecPointer()[:1])
+	if err != nil {
+		return nil, err
+	}
+	if err := apply(doc, res.Patch); err != nil {
+		return nil, err
+	}
 	if res.Object, err = encode(doc); err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
-// Patch is Mutate without Result.Object, which it leaves nil: the operations and the changes
-// are all the webhook answers with, and encoding the whole mutated object would cost as much
-// as decoding it.
+// Patch is Mutate without Result.Object, which it leaves nil: it decodes obj with
+// podspec.Decode and returns PatchPod's operations.
 func Patch(gk schema.GroupKind, obj []byte, opts *Options, target Target) (*Result, error) {
-	res, _, err := mutate(gk, obj, opts, target)
-	return res, err
+	if _, ok := podspec.ShapeOf(gk); !ok {
+		return &Result{}, nil
+	}
+	pod, _, err := podspec.Decode(gk, obj)
+	if err != nil {
+		return nil, err
+	}
+	return PatchPod(pod, opts, target)
 }
 
-// mutate computes the operations and changes, and returns the mutated document.
-func mutate(gk schema.GroupKind, obj []byte, opts *Options, target Target) (*Result, any, error) {
+// PatchPod returns the operations that add the defaults to the JSON that pod was decoded
+// from, and the changes they make, without reading that JSON again: what the defaults read
+// comes from the typed pod, and whether a member they extend was there from pod.Present.
+// This is the webhook's path, which has decoded the object already to evaluate it.
+func PatchPod(pod *podspec.Pod, opts *Options, target Target) (*Result, error) {
 	if opts == nil {
 		o := NSADefaults()
 		opts = &o
 	}
-	shape, ok := podspec.ShapeOf(gk)
-	if !ok {
-		return &Result{}, nil, nil
+	if !pod.HasTemplate || !pod.Present.Spec {
+		return &Result{}, nil
 	}
-	// The document is decoded for this call only, so the defaults are written into it in place.
-	// Only the pod spec and the template's annotations (legacy seccomp annotations) are read:
-	// the top-level member that holds the pod spec is decoded whole (decoding it level by level
-	// would scan it again at each level), and of the rest only the template's annotations (a
-	// Pod's own), so the object's metadata with its managedFields stays raw.
-	specPtr := shape.SpecPointer()
-	annotations := append(specPtr[:len(specPtr)-1:len(specPtr)-1], "metadata", "annotations")
-	doc, err := decodeFor(obj, specPtr[:1], annotations)
-	if err != nil {
-		return nil, nil, err
-	}
-	root, ok := doc.(map[string]any)
-	if !ok {
-		return nil, nil, fmt.Errorf("%s is not a JSON object", gk.Kind)
-	}
-	spec := &object{m: root}
-	for _, seg := range specPtr {
+	doc := skeleton(pod)
+	spec := &object{m: doc}
+	for _, seg := range pod.Shape.SpecPointer() {
+		var err error
 		if spec, err = spec.child(seg); err != nil {
-			return nil, nil, err
-		}
-		if !spec.exists() {
-			return &Result{}, nil, nil
+			return nil, err
 		}
 	}
-
 	p, err := newPod(&mutator{}, opts, spec, target)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := p.apply(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ops := p.patch(doc)
 	if len(ops) == 0 {
-		return &Result{}, nil, nil
+		return &Result{}, nil
 	}
-	return &Result{Patch: ops, Changes: p.changes}, doc, nil
+	return &Result{Patch: ops, Changes: p.changes}, nil
 }
 
 // defaulter is one mutation default. pod runs once per pod (not for an ephemeral-only

@@ -54,19 +54,22 @@ func TestMutateErrors(t *testing.T) {
 		obj  string
 		want string
 	}{
-		{deploymentGK, `{"spec":{"template":{"spec":{"containers":{"name":"a"}}}}}`, "spec.template.spec.containers is not a list"},
-		{deploymentGK, `{"spec":{"template":"x"}}`, "spec.template is not an object"},
-		{deploymentGK, `{"spec":[]}`, "spec is not an object"},
-		{podGK, `{"spec":{"initContainers":["a"]}}`, "spec.initContainers[0] is not an object"},
-		{podGK, `{"spec":{"containers":[{"name":"a","securityContext":true}]}}`, "spec.containers[0].securityContext is not an object"},
-		{podGK, `{"spec":{"containers":[{"name":"a","securityContext":{"capabilities":[]}}]}}`, "spec.containers[0].securityContext.capabilities is not an object"},
-		{podGK, `{"spec":{"containers":[{"name":"a","resources":{"limits":"1"}}]}}`, "spec.containers[0].resources.limits is not an object"},
-		{podGK, `{"spec":{"securityContext":1,"containers":[]}}`, "spec.securityContext is not an object"},
-		{podGK, `{"spec":{"os":"linux"}}`, "spec.os is not an object"},
-		{podGK, `{"metadata":[],"spec":{}}`, "metadata is not an object"},
-		{podGK, `[1]`, "Pod is not a JSON object"},
-		{podGK, `{"spec":`, "decoding object"},
-		{podGK, `{"spec":{}} {}`, "data after the JSON value"},
+		{deploymentGK, `{"spec":{"template":{"spec":{"containers":{"name":"a"}}}}}`, "decoding Deployment: spec.template.spec.containers: got an object, want a list"},
+		{deploymentGK, `{"spec":{"template":"x"}}`, "decoding Deployment: spec.template: got a string, want an object"},
+		{deploymentGK, `{"spec":[]}`, "decoding Deployment: spec: got an array, want an object"},
+		{podGK, `{"spec":{"initContainers":["a"]}}`, "decoding Pod: spec.initContainers: got a string, want an object"},
+		{podGK, `{"spec":{"containers":[{"name":"a","securityContext":true}]}}`, "decoding Pod: spec.containers.securityContext: got true or false, want an object"},
+		{podGK, `{"spec":{"containers":[{"name":"a","securityContext":{"capabilities":[]}}]}}`, "decoding Pod: spec.containers.securityContext.capabilities: got an array, want an object"},
+		{podGK, `{"spec":{"containers":[{"name":"a","resources":{"limits":"1"}}]}}`, "decoding Pod: spec.containers.resources.limits: got a string, want an object"},
+		{podGK, `{"spec":{"containers":[{"name":"a","resources":{"requests":{"cpu":"lots"}}}]}}`, "decoding Pod: quantities must match"},
+		{podGK, `{"spec":{"securityContext":1,"containers":[]}}`, "decoding Pod: spec.securityContext: got a number, want an object"},
+		{podGK, `{"spec":{"os":"linux"}}`, "decoding Pod: spec.os: got a string, want an object"},
+		{podGK, `{"metadata":[],"spec":{}}`, "decoding Pod: metadata: got an array, want an object"},
+		{podGK, `[1]`, "decoding Pod: the object: got an array, want an object"},
+		{podGK, `{"spec":`, "decoding Pod: unexpected end of JSON input"},
+		{podGK, `{"spec":{}} {}`, "decoding Pod: invalid character '{' after top-level value"},
+		// The typed decoder takes a null container for an empty one; a patch cannot.
+		{podGK, `{"spec":{"containers":[{"name":"a"},null]}}`, "spec.containers[1] is not an object"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			_, err := Mutate(tc.gk, []byte(tc.obj), nil, Target{})

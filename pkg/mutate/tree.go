@@ -149,6 +149,26 @@ func (m *mutator) patch(doc any) []Operation {
 	return ops
 }
 
+// apply applies add operations, as PatchPod returns them, to doc, a decoded JSON document:
+// each adds a member to an object that is there.
+func apply(doc any, ops []Operation) error {
+	for _, op := range ops {
+		segs, err := ParsePointer(op.Path)
+		if err != nil {
+			return err
+		}
+		if op.Op != "add" || len(segs) == 0 {
+			return fmt.Errorf("%s %s: only adding a member is supported", op.Op, op.Path)
+		}
+		parent, ok := lookup(doc, segs[:len(segs)-1]).(map[string]any)
+		if !ok {
+			return fmt.Errorf("%s %s: the parent is not an object in the document", op.Op, op.Path)
+		}
+		parent[segs[len(segs)-1]] = op.Value
+	}
+	return nil
+}
+
 // firstMissing returns the length of the shortest prefix of path that is missing or null in
 // doc. (The tests check the operations against the original document with it.)
 func firstMissing(doc any, path []string) int {

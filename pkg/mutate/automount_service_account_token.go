@@ -5,8 +5,7 @@ package mutate
 var automountServiceAccountTokenDefault = defaulter{
 	name: AutomountServiceAccountToken,
 	flag: func(o *Options) *bool { return &o.AutomountServiceAccountToken },
-	pod: func(p *pod) error {
+	pod: func(p *pod) {
 		p.add(AutomountServiceAccountToken, p.spec, "automountServiceAccountToken", false, "false")
-		return nil
 	},
 }

@@ -6,19 +6,10 @@ package mutate
 var dropCapabilitiesDefault = defaulter{
 	name: DropCapabilities,
 	flag: func(o *Options) *bool { return &o.DropCapabilities },
-	container: func(p *pod, c *container) error {
+	container: func(p *pod, c *container) {
 		if p.windows {
-			return nil
+			return
 		}
-		sc, err := c.securityContext()
-		if err != nil {
-			return err
-		}
-		caps, err := sc.child("capabilities")
-		if err != nil {
-			return err
-		}
-		p.add(DropCapabilities, caps, "drop", []any{"ALL"}, "[ALL]")
-		return nil
+		p.add(DropCapabilities, c.securityContext().child("capabilities"), "drop", []any{"ALL"}, "[ALL]")
 	},
 }

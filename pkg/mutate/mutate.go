@@ -118,18 +118,13 @@ func PatchPod(pod *podspec.Pod, opts *Options, target Target) (*Result, error) {
 	doc := skeleton(pod)
 	spec := &object{m: doc}
 	for _, seg := range pod.Shape.SpecPointer() {
-		var err error
-		if spec, err = spec.child(seg); err != nil {
-			return nil, err
-		}
+		spec = spec.child(seg)
 	}
 	p, err := newPod(&mutator{}, opts, spec, target)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.apply(); err != nil {
-		return nil, err
-	}
+	p.apply()
 	ops := p.patch(doc)
 	if len(ops) == 0 {
 		return &Result{}, nil
@@ -142,8 +137,8 @@ func PatchPod(pod *podspec.Pod, opts *Options, target Target) (*Result, error) {
 type defaulter struct {
 	name      string
 	flag      func(*Options) *bool
-	pod       func(*pod) error
-	container func(*pod, *container) error
+	pod       func(*pod)
+	container func(*pod, *container)
 }
 
 // defaults in their fixed order; each is defined in its own file.
@@ -182,7 +177,7 @@ type container struct {
 }
 
 // securityContext returns the container's securityContext, which may not exist yet.
-func (c *container) securityContext() (*object, error) { return c.child("securityContext") }
+func (c *container) securityContext() *object { return c.child("securityContext") }
 
 // pod is the pod spec being mutated.
 type pod struct {
@@ -200,20 +195,14 @@ type pod struct {
 
 func newPod(m *mutator, opts *Options, spec *object, target Target) (*pod, error) {
 	p := &pod{mutator: m, opts: opts, spec: spec, ephemeralOnly: target.EphemeralOnly}
-	osObj, err := spec.child("os")
-	if err != nil {
-		return nil, err
-	}
-	p.windows = osObj.get("name") == "windows"
+	p.windows = spec.child("os").get("name") == "windows"
 	for _, l := range containerLists {
-		items, err := spec.list(l.key)
-		if err != nil {
-			return nil, err
-		}
-		for i, item := range items {
+		for i, item := range spec.list(l.key) {
 			field := fmt.Sprintf("%s.%s[%d]", spec.field, l.key, i)
 			m, ok := item.(map[string]any)
 			if !ok {
+				// The typed decoder takes a null container for an empty one; a patch cannot
+				// add to it.
 				return nil, fmt.Errorf("%s is not an object", field)
 			}
 			name, _ := m["name"].(string)
@@ -221,10 +210,6 @@ func newPod(m *mutator, opts *Options, spec *object, target Target) (*pod, error
 				object: &object{m: m, ptr: appendSeg(spec.ptr, l.key, fmt.Sprint(i)), field: field},
 				kind:   l.kind,
 				name:   name,
-			}
-			// Validate the securityContext shape up front, for every container.
-			if _, err := c.securityContext(); err != nil {
-				return nil, err
 			}
 			p.all = append(p.all, c)
 			if !target.EphemeralOnly || (l.kind == ephemeralContainer && !target.Existing[name]) {
@@ -235,27 +220,22 @@ func newPod(m *mutator, opts *Options, spec *object, target Target) (*pod, error
 	return p, nil
 }
 
-func (p *pod) apply() error {
+func (p *pod) apply() {
 	if !p.ephemeralOnly {
 		for _, d := range defaults {
 			if *d.flag(p.opts) && d.pod != nil {
-				if err := d.pod(p); err != nil {
-					return err
-				}
+				d.pod(p)
 			}
 		}
 	}
 	for _, c := range p.targets {
 		for _, d := range defaults {
 			if *d.flag(p.opts) && d.container != nil {
-				if err := d.container(p, c); err != nil {
-					return err
-				}
+				d.container(p, c)
 			}
 		}
 	}
-	return nil
 }
 
 // securityContext returns the pod's securityContext, which may not exist yet.
-func (p *pod) securityContext() (*object, error) { return p.spec.child("securityContext") }
+func (p *pod) securityContext() *object { return p.spec.child("securityContext") }

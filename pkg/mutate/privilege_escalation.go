@@ -8,28 +8,20 @@ import "strings"
 var privilegeEscalationDefault = defaulter{
 	name: PrivilegeEscalation,
 	flag: func(o *Options) *bool { return &o.PrivilegeEscalation },
-	container: func(p *pod, c *container) error {
+	container: func(p *pod, c *container) {
 		if p.windows {
-			return nil
+			return
 		}
-		sc, err := c.securityContext()
-		if err != nil {
-			return err
-		}
+		sc := c.securityContext()
 		if sc.get("privileged") == true {
-			return nil
+			return
 		}
-		caps, err := sc.child("capabilities")
-		if err != nil {
-			return err
-		}
-		added, _ := caps.get("add").([]any)
+		added, _ := sc.child("capabilities").get("add").([]any)
 		for _, a := range added {
 			if s, ok := a.(string); ok && (strings.EqualFold(s, "SYS_ADMIN") || strings.EqualFold(s, "CAP_SYS_ADMIN")) {
-				return nil
+				return
 			}
 		}
 		p.add(PrivilegeEscalation, sc, "allowPrivilegeEscalation", false, "false")
-		return nil
 	},
 }

@@ -6,15 +6,10 @@ package mutate
 var readOnlyRootFilesystemDefault = defaulter{
 	name: ReadOnlyRootFilesystem,
 	flag: func(o *Options) *bool { return &o.ReadOnlyRootFilesystem },
-	container: func(p *pod, c *container) error {
+	container: func(p *pod, c *container) {
 		if p.windows {
-			return nil
+			return
 		}
-		sc, err := c.securityContext()
-		if err != nil {
-			return err
-		}
-		p.add(ReadOnlyRootFilesystem, sc, "readOnlyRootFilesystem", true, "true")
-		return nil
+		p.add(ReadOnlyRootFilesystem, c.securityContext(), "readOnlyRootFilesystem", true, "true")
 	},
 }

@@ -19,22 +19,12 @@ var resourcesDefault = defaulter{
 	container: resourcesContainer,
 }
 
-func resourcesContainer(p *pod, c *container) error {
+func resourcesContainer(p *pod, c *container) {
 	if c.kind == ephemeralContainer || p.spec.get("resources") != nil {
-		return nil
+		return
 	}
-	res, err := c.child("resources")
-	if err != nil {
-		return err
-	}
-	requests, err := res.child("requests")
-	if err != nil {
-		return err
-	}
-	limits, err := res.child("limits")
-	if err != nil {
-		return err
-	}
+	res := c.child("resources")
+	requests, limits := res.child("requests"), res.child("limits")
 	type value struct {
 		name string
 		q    resource.Quantity
@@ -79,7 +69,6 @@ func resourcesContainer(p *pod, c *container) error {
 		s := v.q.String()
 		p.add(Resources, limits, v.name, s, s)
 	}
-	return nil
 }
 
 // quantity parses a request or limit as the user wrote it: a string or a number. present is

@@ -15,76 +15,42 @@ var runAsNonRootDefault = defaulter{
 	container: runAsNonRootContainer,
 }
 
-func runAsNonRootPod(p *pod) error {
-	sc, err := p.securityContext()
-	if err != nil {
-		return err
+func runAsNonRootPod(p *pod) {
+	sc := p.securityContext()
+	if isRoot(runAs(sc)) {
+		return
 	}
-	contexts := []*object{sc}
 	for _, c := range p.all {
-		csc, err := c.securityContext()
-		if err != nil {
-			return err
-		}
-		contexts = append(contexts, csc)
-	}
-	for _, s := range contexts {
-		uid, name, err := runAs(s)
-		if err != nil {
-			return err
-		}
-		if isRoot(uid, name) {
-			return nil
+		if isRoot(runAs(c.securityContext())) {
+			return
 		}
 	}
 	p.add(RunAsNonRoot, sc, "runAsNonRoot", true, "true")
-	return nil
 }
 
-func runAsNonRootContainer(p *pod, c *container) error {
-	if !p.ephemeralOnly {
-		return nil
+func runAsNonRootContainer(p *pod, c *container) {
+	podSC := p.securityContext()
+	if !p.ephemeralOnly || podSC.get("runAsNonRoot") != nil {
+		return
 	}
-	podSC, err := p.securityContext()
-	if err != nil {
-		return err
-	}
-	if podSC.get("runAsNonRoot") != nil {
-		return nil
-	}
-	sc, err := c.securityContext()
-	if err != nil {
-		return err
-	}
-	uid, name, err := runAs(sc)
-	if err != nil {
-		return err
-	}
-	podUID, podName, err := runAs(podSC)
-	if err != nil {
-		return err
-	}
+	sc := c.securityContext()
+	uid, name := runAs(sc)
+	podUID, podName := runAs(podSC)
 	if uid == nil {
 		uid = podUID
 	}
 	if name == nil {
 		name = podName
 	}
-	if isRoot(uid, name) {
-		return nil
+	if !isRoot(uid, name) {
+		p.add(RunAsNonRoot, sc, "runAsNonRoot", true, "true")
 	}
-	p.add(RunAsNonRoot, sc, "runAsNonRoot", true, "true")
-	return nil
 }
 
 // runAs returns the runAsUser and windowsOptions.runAsUserName of a securityContext, nil when
 // unset.
-func runAs(sc *object) (uid, name any, err error) {
-	win, err := sc.child("windowsOptions")
-	if err != nil {
-		return nil, nil, err
-	}
-	return sc.get("runAsUser"), win.get("runAsUserName"), nil
+func runAs(sc *object) (uid, name any) {
+	return sc.get("runAsUser"), sc.child("windowsOptions").get("runAsUserName")
 }
 
 func isRoot(uid, name any) bool {

@@ -21,11 +21,10 @@ const (
 var seccompDefault = defaulter{
 	name: Seccomp,
 	flag: func(o *Options) *bool { return &o.Seccomp },
-	pod: func(p *pod) error {
-		if ok, err := seccompAnnotationsAllowDefault(p, seccompPodAnnotation); !ok || err != nil {
-			return err
+	pod: func(p *pod) {
+		if seccompAnnotationsAllowDefault(p, seccompPodAnnotation) {
+			seccompOn(p, p.securityContext())
 		}
-		return seccompOn(p, p.securityContext)
 	},
 	container: seccompContainer,
 }
@@ -33,57 +32,30 @@ var seccompDefault = defaulter{
 // seccompAnnotationsAllowDefault reports whether setting RuntimeDefault agrees with every one
 // of the legacy annotations keys the pod template has: each absent, runtime/default or
 // docker/default.
-func seccompAnnotationsAllowDefault(p *pod, keys ...string) (bool, error) {
-	meta, err := p.spec.parent.child("metadata")
-	if err != nil {
-		return false, err
-	}
-	annotations, err := meta.child("annotations")
-	if err != nil {
-		return false, err
-	}
+func seccompAnnotationsAllowDefault(p *pod, keys ...string) bool {
+	annotations := p.spec.parent.child("metadata").child("annotations")
 	for _, k := range keys {
 		switch v := annotations.get(k); v {
 		case nil, "runtime/default", "docker/default":
 		default:
-			return false, nil
+			return false
 		}
 	}
-	return true, nil
+	return true
 }
 
-func seccompContainer(p *pod, c *container) error {
-	if !p.ephemeralOnly {
-		return nil
+func seccompContainer(p *pod, c *container) {
+	if !p.ephemeralOnly || p.securityContext().get("seccompProfile") != nil {
+		return
 	}
-	podSC, err := p.securityContext()
-	if err != nil {
-		return err
+	if seccompAnnotationsAllowDefault(p, seccompPodAnnotation, seccompContainerAnnotationPrefix+c.name) {
+		seccompOn(p, c.securityContext())
 	}
-	if podSC.get("seccompProfile") != nil {
-		return nil
-	}
-	if ok, err := seccompAnnotationsAllowDefault(p, seccompPodAnnotation, seccompContainerAnnotationPrefix+c.name); !ok || err != nil {
-		return err
-	}
-	return seccompOn(p, c.securityContext)
 }
 
-func seccompOn(p *pod, securityContext func() (*object, error)) error {
-	if p.windows {
-		return nil
+func seccompOn(p *pod, sc *object) {
+	if p.windows || sc.get("seccompProfile") != nil {
+		return
 	}
-	sc, err := securityContext()
-	if err != nil {
-		return err
-	}
-	if sc.get("seccompProfile") != nil {
-		return nil
-	}
-	profile, err := sc.child("seccompProfile")
-	if err != nil {
-		return err
-	}
-	p.add(Seccomp, profile, "type", "RuntimeDefault", "RuntimeDefault")
-	return nil
+	p.add(Seccomp, sc.child("seccompProfile"), "type", "RuntimeDefault", "RuntimeDefault")
 }

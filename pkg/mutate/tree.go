@@ -10,9 +10,9 @@ import (
 	"strings"
 )
 
-// object is a JSON object of the working copy, reached from the document root. m is nil while
-// the object is not there (the key is missing or null): the first write below it creates it,
-// and its missing parents, in the working copy.
+// object is a JSON object of the skeleton (see skeleton), reached from the document root. m
+// is nil while the object is not there (the key is missing or null): the first write below it
+// creates it, and its missing parents.
 type object struct {
 	m        map[string]any
 	parent   *object
@@ -36,25 +36,19 @@ func (o *object) get(key string) any {
 	return o.m[key]
 }
 
-// child returns the object under key, which may not exist yet. It is an error for the value
-// under key to be anything but an object or null.
-func (o *object) child(key string) (*object, error) {
+// child returns the object under key, which may not exist yet. The skeleton holds objects
+// only where the defaults descend.
+func (o *object) child(key string) *object {
 	if c, ok := o.children[key]; ok {
-		return c, nil
+		return c
 	}
 	c := &object{parent: o, key: key, ptr: appendSeg(o.ptr, key), field: joinField(o.field, key)}
-	switch v := o.get(key).(type) {
-	case nil:
-	case map[string]any:
-		c.m = v
-	default:
-		return nil, fmt.Errorf("%s is not an object", c.field)
-	}
+	c.m, _ = o.get(key).(map[string]any)
 	if o.children == nil {
 		o.children = map[string]*object{}
 	}
 	o.children[key] = c
-	return c, nil
+	return c
 }
 
 // materialize creates the object, and its missing parents, in the working copy.
@@ -68,17 +62,10 @@ func (o *object) materialize() map[string]any {
 	return o.m
 }
 
-// list returns the list under key (nil when missing or null), or an error when the value is
-// something else.
-func (o *object) list(key string) ([]any, error) {
-	switch v := o.get(key).(type) {
-	case nil:
-		return nil, nil
-	case []any:
-		return v, nil
-	default:
-		return nil, fmt.Errorf("%s is not a list", joinField(o.field, key))
-	}
+// list returns the list under key, nil when missing or null.
+func (o *object) list(key string) []any {
+	l, _ := o.get(key).([]any)
+	return l
 }
 
 func joinField(field, key string) string {
@@ -92,9 +79,8 @@ func appendSeg(ptr []string, seg ...string) []string {
 	return append(append(make([]string, 0, len(ptr)+len(seg)), ptr...), seg...)
 }
 
-// mutator records the writes made to the document, in order. The document is the one decoded
-// for this call, written in place: what it held when received is told by the objects'
-// created flags, not by a copy.
+// mutator records the writes made to the skeleton, in order. What the object held when
+// received is told by the objects' created flags.
 type mutator struct {
 	// writes holds, per write, the path that its add operation adds: the outermost member on
 	// the way to the write that was missing (or null) in the document as received.

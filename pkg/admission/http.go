@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -53,10 +54,38 @@ var (
 
 // incomingReview is an AdmissionReview as sent: v1 and v1beta1 requests have the same fields.
 type incomingReview struct {
-	APIVersion string                        `json:"apiVersion"`
-	Kind       string                        `json:"kind"`
-	Request    *admissionv1.AdmissionRequest `json:"request"`
+	APIVersion string           `json:"apiVersion"`
+	Kind       string           `json:"kind"`
+	Request    *incomingRequest `json:"request"`
 }
+
+// incomingRequest decodes an AdmissionRequest whose object and oldObject (which hide the
+// embedded request's) are slices of the body rather than copies of it: the handlers only read
+// them while the request is served, and the body buffer is reused after.
+type incomingRequest struct {
+	*admissionv1.AdmissionRequest
+	Object    borrowed `json:"object"`
+	OldObject borrowed `json:"oldObject"`
+}
+
+// borrowed is a JSON value kept as the slice of the input it was decoded from; null is nil,
+// as runtime.RawExtension has it.
+type borrowed []byte
+
+func (b *borrowed) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		*b = nil
+		return nil
+	}
+	*b = data
+	return nil
+}
+
+// bodies holds the buffers requests are read into. Bodies are about the size of the object;
+// a buffer that grew past maxPooledBody is left to the garbage collector.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBody = 256 << 10
 
 func (s *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body == nil || r.Body == http.NoBody {
@@ -64,7 +93,14 @@ func (s *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer r.Body.Close()
-	body, status, err := readBody(r)
+	buf := bodies.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxPooledBody {
+			bodies.Put(buf)
+		}
+	}()
+	body, status, err := readBody(r, buf)
 	if err != nil {
 		s.fail(w, status, err)
 		return
@@ -74,10 +110,13 @@ func (s *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req cradmission.Request
-	in := incomingReview{Request: &req.AdmissionRequest}
+	in := incomingReview{Request: &incomingRequest{AdmissionRequest: &req.AdmissionRequest}}
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, &in); err != nil {
 		s.fail(w, http.StatusBadRequest, fmt.Errorf("decoding the AdmissionReview: %w", err))
 		return
+	}
+	if in.Request != nil {
+		req.Object.Raw, req.OldObject.Raw = in.Request.Object, in.Request.OldObject
 	}
 	gvk := reviewV1
 	switch gv := (schema.FromAPIVersionAndKind(in.APIVersion, in.Kind)); {
@@ -96,10 +135,9 @@ func (s *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.write(w, gvk, &resp.AdmissionResponse)
 }
 
-// readBody reads the request body up to MaxRequestBytes, into a buffer sized from
+// readBody reads the request body up to MaxRequestBytes into buf, grown first to
 // Content-Length when the client sent one.
-func readBody(r *http.Request) ([]byte, int, error) {
-	var buf bytes.Buffer
+func readBody(r *http.Request, buf *bytes.Buffer) ([]byte, int, error) {
 	if n := r.ContentLength; n > 0 && n < MaxRequestBytes {
 		buf.Grow(int(n) + bytes.MinRead)
 	}

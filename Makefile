@@ -91,15 +91,17 @@ bench: build
 
 ## bench-load: the HTTPS load test (hack/bench/load): bulwark serve and the upstream Pod Security
 ## webhook, each pinned to one core with GOMAXPROCS=1, on the same AdmissionReviews; hey finds
-## the saturation throughput, vegeta the latency at LOAD_RATES; then the plot of
-## docs/performance.md. About 8 minutes; results in .local/bench/load. Needs taskset and 2 cores.
+## the saturation throughput, vegeta the latency at LOAD_RATES, LOAD_ROUNDS times over (the
+## report gives the median and the range of p99); then the plot of docs/performance.md. About 8
+## minutes per round; results in .local/bench/load. Needs taskset and 2 cores.
 LOAD_RATES    ?= 500,1000,2000,3000,4000
 LOAD_DURATION ?= 10s
+LOAD_ROUNDS   ?= 1
 LOAD_FLAGS    ?=
 bench-load: build
 	@mkdir -p $(BENCH_OUT)/load
 	@set -o pipefail; tools="$$(hack/tools.sh etcd kube-apiserver kubectl vegeta hey pod-security-webhook | tail -n 1)" && \
-	$(GO) run ./hack/bench/load --binary $(BIN) --tools "$$tools" --rates $(LOAD_RATES) --duration $(LOAD_DURATION) \
+	$(GO) run ./hack/bench/load --binary $(BIN) --tools "$$tools" --rates $(LOAD_RATES) --rounds $(LOAD_ROUNDS) --duration $(LOAD_DURATION) \
 		--saturation-duration $(LOAD_DURATION) --out $(BENCH_OUT)/load $(LOAD_FLAGS) | tee $(BENCH_OUT)/load/summary.txt
 	cd hack/bench/plot && $(GO) run . -in $(CURDIR)/$(BENCH_OUT)/load/load.json -out $(CURDIR)/$(BENCH_OUT)/load/latency.png
 	@echo "== plot: $(BENCH_OUT)/load/latency.png (docs/images/load-latency.png is the one the docs show)"

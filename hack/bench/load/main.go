@@ -64,6 +64,7 @@ type config struct {
 	binary, tools, out    string
 	fixtures              []string
 	rates                 []int
+	rounds                int
 	duration, satDuration time.Duration
 	warmup                time.Duration
 	concurrency           int
@@ -81,13 +82,14 @@ func main() {
 	flag.StringVar(&fixtures, "fixtures", "restricted-pod,violating-pod", "test/bench fixtures to send, comma-separated (restricted-pod, violating-pod, minimal-pod, deployment)")
 	flag.StringVar(&rates, "rates", "500,1000,2000,3000,4000", "fixed request rates for the latency runs, req/s, comma-separated")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "length of each fixed-rate run")
+	flag.IntVar(&c.rounds, "rounds", 1, "rounds of the fixed-rate runs; the report gives the median of the rounds and the range of their p99")
 	flag.DurationVar(&c.satDuration, "saturation-duration", 10*time.Second, "length of each saturation run")
 	flag.DurationVar(&c.warmup, "warmup", 3*time.Second, "saturation load on each endpoint before measuring")
 	flag.IntVar(&c.concurrency, "concurrency", 32, "connections of the saturation runs (hey -c)")
 	flag.IntVar(&c.serverCPU, "server-cpu", 0, "the core the servers are pinned to")
 	flag.IntVar(&c.loadCPU, "load-cpu", 1, "the core the load generators are pinned to")
 	flag.StringVar(&c.fixturesDir, "fixtures-dir", "test/testdata/bench", "directory of the fixtures")
-	flag.BoolVar(&c.profiles, "cpuprofile", false, "save a CPU profile of bulwark during each of its saturation runs, as OUT/cpu-ENDPOINT-FIXTURE.pprof (go tool pprof)")
+	flag.BoolVar(&c.profiles, "cpuprofile", false, "save a CPU profile of bulwark during each of its saturation runs and the first round of its fixed-rate runs, as OUT/cpu-ENDPOINT-FIXTURE[-RATE].pprof (go tool pprof)")
 	flag.Parse()
 	c.fixtures = strings.Split(fixtures, ",")
 	for _, r := range strings.Split(rates, ",") {
@@ -97,6 +99,10 @@ func main() {
 			os.Exit(2)
 		}
 		c.rates = append(c.rates, n)
+	}
+	if c.rounds < 1 {
+		fmt.Fprintf(os.Stderr, "load: --rounds: %d is not a positive number of rounds\n", c.rounds)
+		os.Exit(2)
 	}
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
@@ -111,6 +117,7 @@ type Results struct {
 	Duration  string        `json:"duration"`
 	Fixtures  []string      `json:"fixtures"`
 	Rates     []int         `json:"rates"`
+	Rounds    int           `json:"rounds"`
 	Endpoints []string      `json:"endpoints"`
 	Runs      []Measurement `json:"runs"`
 	// PeakRSS is each server's VmHWM at the end of the run, in MiB.
@@ -122,7 +129,9 @@ type Measurement struct {
 	Endpoint string `json:"endpoint"` // bulwark-validate, bulwark-mutate, psa
 	Fixture  string `json:"fixture"`
 	// Rate is the fixed rate asked for (vegeta); 0 for the saturation run (hey).
-	Rate       int     `json:"rate"`
+	Rate int `json:"rate"`
+	// Round numbers the rounds of a fixed-rate run from 1; 0 for the saturation run.
+	Round      int     `json:"round,omitempty"`
 	Requests   int     `json:"requests"`
 	Failed     int     `json:"failed"`
 	Throughput float64 `json:"throughput"` // successful responses per second
@@ -268,7 +277,7 @@ func run(c config) error {
 		}
 	}
 
-	res := Results{Started: time.Now().UTC(), Machine: machine(), Duration: c.duration.String(), Fixtures: c.fixtures, Rates: c.rates, PeakRSS: map[string]float64{}}
+	res := Results{Started: time.Now().UTC(), Machine: machine(), Duration: c.duration.String(), Fixtures: c.fixtures, Rates: c.rates, Rounds: c.rounds, PeakRSS: map[string]float64{}}
 	for _, e := range endpoints {
 		res.Endpoints = append(res.Endpoints, e.name)
 	}
@@ -298,15 +307,17 @@ func run(c config) error {
 			res.Runs = append(res.Runs, m)
 			say("  %.0f req/s, p50 %.2f ms, p99 %.2f ms, %.3f CPU s per 1k, core busy %.2f, %d failed", m.Throughput, m.P50ms, m.P99ms, m.CPUPer1k, m.CoreBusy, m.Failed)
 		}
-		for _, rate := range c.rates {
-			for _, e := range endpoints {
-				say("fixed rate: %s, %s, vegeta %d req/s for %s", e.name, f, rate, c.duration)
-				m, err := gen.attack(e, f, bodyFiles[f], rate)
-				if err != nil {
-					return err
+		for round := 1; round <= c.rounds; round++ {
+			for _, rate := range c.rates {
+				for _, e := range endpoints {
+					say("fixed rate, round %d of %d: %s, %s, vegeta %d req/s for %s", round, c.rounds, e.name, f, rate, c.duration)
+					m, err := gen.attack(e, f, bodyFiles[f], rate, round)
+					if err != nil {
+						return err
+					}
+					res.Runs = append(res.Runs, m)
+					say("  p50 %.2f ms, p99 %.2f ms, max %.2f ms, %.3f CPU s per 1k, %d failed", m.P50ms, m.P99ms, m.MaxMs, m.CPUPer1k, m.Failed)
 				}
-				res.Runs = append(res.Runs, m)
-				say("  p50 %.2f ms, p99 %.2f ms, max %.2f ms, %.3f CPU s per 1k, %d failed", m.P50ms, m.P99ms, m.MaxMs, m.CPUPer1k, m.Failed)
 			}
 		}
 	}
@@ -351,22 +362,76 @@ func machine() string {
 	return fmt.Sprintf("%s, %d CPUs, %s", model, runtime.NumCPU(), runtime.Version())
 }
 
+// Combined is the rounds of one run combined: the median of each figure over the rounds,
+// except Failed and Requests (summed) and MaxMs and MaxRSS (the largest), with the range of
+// the rounds' p99.
+type Combined struct {
+	Measurement
+	Rounds              int
+	P99Lowms, P99Highms float64
+}
+
+// combine combines the rounds of a run; nil when there are none.
+func combine(runs []Measurement) *Combined {
+	if len(runs) == 0 {
+		return nil
+	}
+	c := &Combined{Measurement: runs[0], Rounds: len(runs), P99Lowms: runs[0].P99ms, P99Highms: runs[0].P99ms}
+	c.Failed, c.Requests = 0, 0
+	field := func(get func(*Measurement) float64) float64 {
+		v := make([]float64, len(runs))
+		for i := range runs {
+			v[i] = get(&runs[i])
+		}
+		return median(v)
+	}
+	c.Throughput = field(func(m *Measurement) float64 { return m.Throughput })
+	c.P50ms = field(func(m *Measurement) float64 { return m.P50ms })
+	c.P90ms = field(func(m *Measurement) float64 { return m.P90ms })
+	c.P99ms = field(func(m *Measurement) float64 { return m.P99ms })
+	c.ServerCPU = field(func(m *Measurement) float64 { return m.ServerCPU })
+	c.CPUPer1k = field(func(m *Measurement) float64 { return m.CPUPer1k })
+	c.CoreBusy = field(func(m *Measurement) float64 { return m.CoreBusy })
+	for _, m := range runs {
+		c.Failed += m.Failed
+		c.Requests += m.Requests
+		c.MaxMs = max(c.MaxMs, m.MaxMs)
+		c.MaxRSS = max(c.MaxRSS, m.MaxRSS)
+		c.P99Lowms = min(c.P99Lowms, m.P99ms)
+		c.P99Highms = max(c.P99Highms, m.P99ms)
+	}
+	return c
+}
+
+// median of v (the mean of the middle two for an even count); v is sorted in place.
+func median(v []float64) float64 {
+	sort.Float64s(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
+}
+
 // report prints the results and the Bulwark/PSA ratios.
 func report(w io.Writer, r Results) {
-	find := func(ep, fixture string, rate int) *Measurement {
-		for i := range r.Runs {
-			m := &r.Runs[i]
+	find := func(ep, fixture string, rate int) *Combined {
+		var runs []Measurement
+		for _, m := range r.Runs {
 			if m.Endpoint == ep && m.Fixture == fixture && m.Rate == rate {
-				return m
+				runs = append(runs, m)
 			}
 		}
-		return nil
+		return combine(runs)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "\nHTTPS load, servers on one core (GOMAXPROCS=1), %s\n", r.Machine)
+	if r.Rounds > 1 {
+		fmt.Fprintf(w, "fixed rates: the median of %d rounds of %s each, with the range of their p99; max ms and max RSS are the largest, failed the sum\n", r.Rounds, r.Duration)
+	}
 	for _, f := range r.Fixtures {
 		fmt.Fprintf(w, "\nfixture %s\n", f)
-		fmt.Fprintln(tw, "run\tendpoint\treq/s\tp50 ms\tp99 ms\tmax ms\tCPU s/1k req\tcore busy\tmax RSS MiB\tfailed\tp99 vs PSA\tCPU vs PSA\t")
+		fmt.Fprintln(tw, "run\tendpoint\treq/s\tp50 ms\tp99 ms\tp99 range ms\tmax ms\tCPU s/1k req\tcore busy\tmax RSS MiB\tfailed\tp99 vs PSA\tCPU vs PSA\t")
 		rates := append([]int{0}, r.Rates...)
 		for _, rate := range rates {
 			psa := find("psa", f, rate)
@@ -384,8 +449,12 @@ func report(w io.Writer, r Results) {
 					p99 = fmt.Sprintf("%.2fx", m.P99ms/psa.P99ms)
 					cpu = fmt.Sprintf("%.2fx", m.CPUPer1k/psa.CPUPer1k)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.3f\t%.3f\t%.2f\t%.3f\t%.2f\t%.1f\t%d\t%s\t%s\t\n",
-					label, ep, m.Throughput, m.P50ms, m.P99ms, m.MaxMs, m.CPUPer1k, m.CoreBusy, m.MaxRSS, m.Failed, p99, cpu)
+				spread := ""
+				if m.Rounds > 1 {
+					spread = fmt.Sprintf("%.2f-%.2f", m.P99Lowms, m.P99Highms)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.3f\t%.3f\t%s\t%.2f\t%.3f\t%.2f\t%.1f\t%d\t%s\t%s\t\n",
+					label, ep, m.Throughput, m.P50ms, m.P99ms, spread, m.MaxMs, m.CPUPer1k, m.CoreBusy, m.MaxRSS, m.Failed, p99, cpu)
 			}
 		}
 		tw.Flush()
@@ -487,18 +556,13 @@ func (g *generators) saturate(e *endpoint, fixture, bodyFile string, d time.Dura
 		"-z", d.String(), "-c", strconv.Itoa(g.c.concurrency), "-m", "POST", "-T", "application/json",
 		"-D", bodyFile, e.url}
 	m := Measurement{Endpoint: e.name, Fixture: fixture}
-	var profile chan error
-	if e.proc.pprof != "" && d == g.c.satDuration && d >= 3*time.Second {
-		profile = make(chan error, 1)
-		go func() {
-			profile <- saveProfile(e.proc.pprof, int((d-time.Second)/time.Second), filepath.Join(g.c.out, fmt.Sprintf("cpu-%s-%s.pprof", e.name, fixture)))
-		}()
+	profiled := func() error { return nil }
+	if d == g.c.satDuration {
+		profiled = g.profile(e, fmt.Sprintf("cpu-%s-%s.pprof", e.name, fixture), d)
 	}
 	out, err := g.measure(e, &m, argv)
-	if profile != nil {
-		if perr := <-profile; perr != nil && err == nil {
-			err = perr
-		}
+	if perr := profiled(); perr != nil && err == nil {
+		err = perr
 	}
 	if err != nil {
 		return m, err
@@ -506,19 +570,40 @@ func (g *generators) saturate(e *endpoint, fixture, bodyFile string, d time.Dura
 	return m, parseHey(out, &m)
 }
 
+// profile starts a CPU profile of the endpoint's server for the length of a run of d, less a
+// second, when profiles are taken, and returns the function that waits for it to be saved.
+func (g *generators) profile(e *endpoint, file string, d time.Duration) func() error {
+	if e.proc.pprof == "" || d < 3*time.Second {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- saveProfile(e.proc.pprof, int((d-time.Second)/time.Second), filepath.Join(g.c.out, file))
+	}()
+	return func() error { return <-done }
+}
+
 // attack runs vegeta at a fixed rate against the endpoint.
-func (g *generators) attack(e *endpoint, fixture, bodyFile string, rate int) (Measurement, error) {
+func (g *generators) attack(e *endpoint, fixture, bodyFile string, rate, round int) (Measurement, error) {
 	targets := filepath.Join(g.work, "targets.txt")
 	if err := os.WriteFile(targets, []byte(fmt.Sprintf("POST %s\nContent-Type: application/json\n@%s\n", e.url, bodyFile)), 0o644); err != nil {
 		return Measurement{}, err
 	}
-	results := filepath.Join(g.c.out, fmt.Sprintf("vegeta-%s-%s-%d.bin", e.name, fixture, rate))
+	results := filepath.Join(g.c.out, fmt.Sprintf("vegeta-%s-%s-%d-r%d.bin", e.name, fixture, rate, round))
 	argv := []string{"taskset", "-c", strconv.Itoa(g.c.loadCPU), filepath.Join(g.tools, "vegeta"), "attack",
 		"-targets", targets, "-rate", fmt.Sprintf("%d/1s", rate), "-duration", g.c.duration.String(),
 		"-root-certs", g.caFile, "-keepalive=true", "-http2=false", "-timeout", "10s", "-max-body", "0",
 		"-output", results}
-	m := Measurement{Endpoint: e.name, Fixture: fixture, Rate: rate}
-	if _, err := g.measure(e, &m, argv); err != nil {
+	m := Measurement{Endpoint: e.name, Fixture: fixture, Rate: rate, Round: round}
+	profiled := func() error { return nil }
+	if round == 1 {
+		profiled = g.profile(e, fmt.Sprintf("cpu-%s-%s-%d.pprof", e.name, fixture, rate), g.c.duration)
+	}
+	_, err := g.measure(e, &m, argv)
+	if perr := profiled(); perr != nil && err == nil {
+		err = perr
+	}
+	if err != nil {
 		return m, err
 	}
 	out, err := exec.Command(filepath.Join(g.tools, "vegeta"), "report", "-type", "json", results).Output()

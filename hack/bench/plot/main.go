@@ -26,6 +26,7 @@ type results struct {
 	Duration  string   `json:"duration"`
 	Fixtures  []string `json:"fixtures"`
 	Endpoints []string `json:"endpoints"`
+	Rounds    int      `json:"rounds"`
 	Runs      []struct {
 		Endpoint string  `json:"endpoint"`
 		Fixture  string  `json:"fixture"`
@@ -69,6 +70,9 @@ func run(in, out, fixture string) error {
 	}
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("Latency at a fixed request rate, one server core (%s, %s per rate)", fixture, r.Duration)
+	if r.Rounds > 1 {
+		p.Title.Text = fmt.Sprintf("Latency at a fixed request rate, one server core (%s, median of %d rounds of %s)", fixture, r.Rounds, r.Duration)
+	}
 	p.X.Label.Text = "requests per second (vegeta, open loop, HTTPS keep-alive)"
 	p.Y.Label.Text = "latency, ms (log scale)"
 	p.Y.Scale = plot.LogScale{}
@@ -82,12 +86,18 @@ func run(in, out, fixture string) error {
 		if !ok {
 			st.label, st.color = ep, color.Black
 		}
-		var p50, p99 plotter.XYs
+		// One point per rate: the median over the rounds.
+		p50s, p99s := map[int][]float64{}, map[int][]float64{}
 		for _, m := range r.Runs {
 			if m.Endpoint == ep && m.Fixture == fixture && m.Rate > 0 {
-				p50 = append(p50, plotter.XY{X: float64(m.Rate), Y: m.P50ms})
-				p99 = append(p99, plotter.XY{X: float64(m.Rate), Y: m.P99ms})
+				p50s[m.Rate] = append(p50s[m.Rate], m.P50ms)
+				p99s[m.Rate] = append(p99s[m.Rate], m.P99ms)
 			}
+		}
+		var p50, p99 plotter.XYs
+		for rate := range p50s {
+			p50 = append(p50, plotter.XY{X: float64(rate), Y: median(p50s[rate])})
+			p99 = append(p99, plotter.XY{X: float64(rate), Y: median(p99s[rate])})
 		}
 		for _, s := range []struct {
 			name   string
@@ -124,4 +134,14 @@ func run(in, out, fixture string) error {
 	p.Add(target)
 	p.Legend.Add("2 ms", target)
 	return p.Save(10*vg.Inch, 6*vg.Inch, out)
+}
+
+// median of v (the mean of the middle two for an even count); v is sorted in place.
+func median(v []float64) float64 {
+	sort.Float64s(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
 }

@@ -77,7 +77,7 @@ func Mutate(gk schema.GroupKind, obj []byte, opts *Options, target Target) (*Res
 	// Only the top-level member that holds the pod spec is decoded: the rest, metadata with
 	// its managedFields among it, is written back as it came.
 	shape, _ := podspec.ShapeOf(gk)
-	doc, err := decodeFor(obj, shape.SpecPointer()[:1])
+	doc, err := decodeMember(obj, shape.SpecPointer()[0])
 	if err != nil {
 		return nil, err
 	}

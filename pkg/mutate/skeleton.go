@@ -52,39 +52,47 @@ func specSkeleton(spec *corev1.PodSpec, present *podspec.Presence) map[string]an
 		s["resources"] = map[string]any{} // only its presence is read
 	}
 	putBool(s, "automountServiceAccountToken", spec.AutomountServiceAccountToken)
-	if spec.InitContainers != nil {
-		list := make([]any, len(spec.InitContainers))
-		for i := range spec.InitContainers {
-			c := &spec.InitContainers[i]
-			list[i] = containerSkeleton(present.InitContainers[i], c.Name, c.SecurityContext, &c.Resources)
-		}
-		s["initContainers"] = list
-	}
-	if spec.Containers != nil {
-		list := make([]any, len(spec.Containers))
-		for i := range spec.Containers {
-			c := &spec.Containers[i]
-			list[i] = containerSkeleton(present.Containers[i], c.Name, c.SecurityContext, &c.Resources)
-		}
-		s["containers"] = list
-	}
-	if spec.EphemeralContainers != nil {
-		list := make([]any, len(spec.EphemeralContainers))
-		for i := range spec.EphemeralContainers {
-			c := &spec.EphemeralContainers[i]
-			list[i] = containerSkeleton(present.EphemeralContainers[i], c.Name, c.SecurityContext, &c.Resources)
-		}
-		s["ephemeralContainers"] = list
-	}
+	init, regular, ephemeral := spec.InitContainers, spec.Containers, spec.EphemeralContainers
+	putContainers(s, "initContainers", init != nil, len(init), present.InitContainers, func(i int) containerFields {
+		return containerFields{init[i].Name, init[i].SecurityContext, &init[i].Resources}
+	})
+	putContainers(s, "containers", regular != nil, len(regular), present.Containers, func(i int) containerFields {
+		return containerFields{regular[i].Name, regular[i].SecurityContext, &regular[i].Resources}
+	})
+	putContainers(s, "ephemeralContainers", ephemeral != nil, len(ephemeral), present.EphemeralContainers, func(i int) containerFields {
+		return containerFields{ephemeral[i].Name, ephemeral[i].SecurityContext, &ephemeral[i].Resources}
+	})
 	return s
 }
 
+// containerFields are the members of a container, of any of the three lists, that the
+// defaults read.
+type containerFields struct {
+	name string
+	sc   *corev1.SecurityContext
+	res  *corev1.ResourceRequirements
+}
+
+// putContainers sets the list of n containers under key when the spec has it (set); at gives
+// the i-th container's fields.
+func putContainers(m map[string]any, key string, set bool, n int, items []podspec.Item, at func(i int) containerFields) {
+	if !set {
+		return
+	}
+	out := make([]any, n)
+	for i := range out {
+		out[i] = containerSkeleton(items[i], at(i))
+	}
+	m[key] = out
+}
+
 // containerSkeleton returns one container, or nil (JSON null) for a null item.
-func containerSkeleton(item podspec.Item, name string, sc *corev1.SecurityContext, res *corev1.ResourceRequirements) any {
+func containerSkeleton(item podspec.Item, f containerFields) any {
 	if item.Null {
 		return nil
 	}
-	c := map[string]any{"name": name}
+	sc, res := f.sc, f.res
+	c := map[string]any{"name": f.name}
 	if sc != nil {
 		m := map[string]any{}
 		putBool(m, "privileged", sc.Privileged)

@@ -241,61 +241,28 @@ func decode(data []byte) (any, error) {
 	return v, nil
 }
 
-// decodeFor decodes a JSON document for a mutation that reads and writes only below paths
-// (object keys from the root): the members on the way to each path, and everything below its
-// end, are decoded as decode does, while every other member stays raw JSON (json.RawMessage),
-// which is never read nor written and encodes back as it came. So metadata such as
-// managedFields and the last-applied-configuration annotation, often half of what the
-// apiserver sends, is never turned into maps.
-func decodeFor(data []byte, paths ...[]string) (any, error) {
+// decodeMember decodes a JSON object for a mutation that writes only below its member key:
+// that member is decoded as decode does, while every other member stays raw JSON
+// (json.RawMessage), which encodes back as it came. So metadata such as managedFields and the
+// last-applied-configuration annotation, often half of what the apiserver sends, is never
+// turned into maps.
+func decodeMember(data []byte, key string) (map[string]any, error) {
 	var members map[string]json.RawMessage
 	if err := json.Unmarshal(data, &members); err != nil {
-		// Not JSON, more than one value, or not an object: decode says which, as ever (and
-		// returns what is not an object for the caller to reject).
-		return decode(data)
+		return nil, fmt.Errorf("decoding object: %w", err)
 	}
-	if members == nil {
-		return nil, nil // null
-	}
-	return decodeMembers(members, paths)
-}
-
-// decodeMembers decodes the members of an object on paths (relative to the object).
-func decodeMembers(members map[string]json.RawMessage, paths [][]string) (map[string]any, error) {
 	out := make(map[string]any, len(members))
-	for key, raw := range members {
-		var below [][]string
-		whole := false
-		for _, p := range paths {
-			if len(p) > 0 && p[0] == key {
-				below = append(below, p[1:])
-				whole = whole || len(p) == 1
-			}
-		}
-		if below == nil {
-			out[key] = raw
-			continue
-		}
-		v, err := decodeBelow(raw, below, whole)
+	for k, raw := range members {
+		out[k] = raw
+	}
+	if raw, ok := members[key]; ok {
+		v, err := decode(raw)
 		if err != nil {
 			return nil, err
 		}
 		out[key] = v
 	}
 	return out, nil
-}
-
-// decodeBelow decodes one member on paths: whole when a path ends there (or the value is not
-// an object), else its own members on the rest of the paths.
-func decodeBelow(raw json.RawMessage, paths [][]string, whole bool) (any, error) {
-	if trimmed := bytes.TrimLeft(raw, " \t\r\n"); whole || len(trimmed) == 0 || trimmed[0] != '{' {
-		return decode(raw)
-	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &members); err != nil {
-		return nil, fmt.Errorf("decoding object: %w", err)
-	}
-	return decodeMembers(members, paths)
 }
 
 func encode(v any) ([]byte, error) {

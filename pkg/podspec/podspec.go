@@ -114,7 +114,7 @@ type Item struct {
 // sentAsTyped is the Presence of a spec that was encoded from its typed value: every member
 // that is a struct is there.
 func sentAsTyped(spec *corev1.PodSpec) Presence {
-	items := func(n int) []Item {
+	withResources := func(n int) []Item {
 		if n == 0 {
 			return nil // an empty list is omitted
 		}
@@ -126,9 +126,9 @@ func sentAsTyped(spec *corev1.PodSpec) Presence {
 	}
 	return Presence{
 		Spec:                true,
-		InitContainers:      items(len(spec.InitContainers)),
-		Containers:          items(len(spec.Containers)),
-		EphemeralContainers: items(len(spec.EphemeralContainers)),
+		InitContainers:      withResources(len(spec.InitContainers)),
+		Containers:          withResources(len(spec.Containers)),
+		EphemeralContainers: withResources(len(spec.EphemeralContainers)),
 	}
 }
 
@@ -230,38 +230,36 @@ func (p *Pod) set(meta metav1.ObjectMeta, s *podSpec) {
 		return
 	}
 	p.Spec, p.Present.Spec = s.PodSpec, true
-	p.Spec.InitContainers, p.Present.InitContainers = containers(s.InitContainers)
-	p.Spec.Containers, p.Present.Containers = containers(s.Containers)
-	if s.EphemeralContainers != nil {
-		p.Spec.EphemeralContainers = make([]corev1.EphemeralContainer, len(s.EphemeralContainers))
-		p.Present.EphemeralContainers = make([]Item, len(s.EphemeralContainers))
-		for i, c := range s.EphemeralContainers {
-			if c == nil {
-				p.Present.EphemeralContainers[i].Null = true
-				continue
-			}
-			p.Spec.EphemeralContainers[i] = *c
-			p.Present.EphemeralContainers[i].Resources = true // a struct: never told apart
-		}
-	}
+	p.Spec.InitContainers, p.Present.InitContainers = items(s.InitContainers, (*container).typed)
+	p.Spec.Containers, p.Present.Containers = items(s.Containers, (*container).typed)
+	p.Spec.EphemeralContainers, p.Present.EphemeralContainers = items(s.EphemeralContainers,
+		func(c *corev1.EphemeralContainer) (corev1.EphemeralContainer, bool) { return *c, true }) // resources: a struct
 }
 
-func containers(in []*container) ([]corev1.Container, []Item) {
+// typed returns the container as corev1 has it, and whether it has a resources member.
+func (c *container) typed() (corev1.Container, bool) {
+	out := c.Container
+	if c.Resources != nil {
+		out.Resources = *c.Resources
+	}
+	return out, c.Resources != nil
+}
+
+// items returns a decoded list as corev1 has it, a null item as the zero value, with the
+// Presence of each item; typed converts one item and tells whether it has resources.
+func items[T, U any](in []*T, typed func(*T) (U, bool)) ([]U, []Item) {
 	if in == nil {
 		return nil, nil
 	}
-	out, items := make([]corev1.Container, len(in)), make([]Item, len(in))
+	out, present := make([]U, len(in)), make([]Item, len(in))
 	for i, c := range in {
 		if c == nil {
-			items[i].Null = true
+			present[i].Null = true
 			continue
 		}
-		out[i] = c.Container
-		if c.Resources != nil {
-			out[i].Resources, items[i].Resources = *c.Resources, true
-		}
+		out[i], present[i].Resources = typed(c)
 	}
-	return out, items
+	return out, present
 }
 
 // Decode decodes obj (JSON) as a gk and returns its pod template. ok is false when gk carries

@@ -606,10 +606,8 @@ func TestMetricsSecure(t *testing.T) {
 		body       string
 	}{
 		{"no token", "", http.StatusUnauthorized, "Unauthorized"},
-		// The apiserver's TokenReview reports an error for every token it does not accept, which
-		// controller-runtime's filter answers with 500, not 401 (docs/metrics.md says so).
-		{"a token the apiserver did not issue", "not-a-token", http.StatusInternalServerError, "Authentication failed"},
-		{"the token of a deleted ServiceAccount", revoked, http.StatusInternalServerError, "Authentication failed"},
+		{"a token the apiserver did not issue", "not-a-token", http.StatusUnauthorized, "the Kubernetes apiserver does not accept the token"},
+		{"the token of a deleted ServiceAccount", revoked, http.StatusUnauthorized, "the Kubernetes apiserver does not accept the token"},
 		{"ServiceAccount stranger, not bound to bulwark-metrics-reader", stranger, http.StatusForbidden,
 			"Authorization denied for user system:serviceaccount:" + ns + ":stranger"},
 	} {

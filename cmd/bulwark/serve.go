@@ -250,6 +250,8 @@ func runServer(f serveFlags) error {
 	logger := zapr.NewLogger(zl)
 	ctrl.SetLogger(logger)
 	klog.SetLogger(logger.WithName("client-go"))
+	gc := decideGC(os.Getenv, os.DirFS("/"))
+	gc.apply()
 
 	cm, err := policySource(f)
 	if err != nil {
@@ -271,7 +273,7 @@ func runServer(f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	logger.Info("bulwark", "version", version)
+	logger.Info("bulwark", append([]any{"version", version}, gc.logValues()...)...)
 	return server.Run(ctx, server.Options{
 		RestConfig: cfg, Host: f.bindAddress, Port: f.port, CertDir: f.certDir, Policy: snap, PolicyConfigMap: cm,
 		OwnNamespace: f.namespace,

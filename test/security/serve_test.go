@@ -397,6 +397,11 @@ func checkSession(t *testing.T, lines []logLine) {
 		if l.Msg == "denied" {
 			denied = append(denied, l.str("namespace")+"/"+l.str("name"))
 		}
+		// The start-up line says which garbage collector settings are in force and why.
+		if l.Msg == "bulwark" && os.Getenv("GOGC") == "" && (l.str("gcPercent") != "400" || l.str("gcPercentFrom") != "default" || l.str("memoryLimitFrom") == "") {
+			t.Errorf("the start-up line shows gcPercent %q from %q, memory limit %q from %q; want 400 from default, and where the limit came from",
+				l.str("gcPercent"), l.str("gcPercentFrom"), l.str("memoryLimit"), l.str("memoryLimitFrom"))
+		}
 	}
 	for _, msg := range []string{
 		"bulwark", "starting", "CA created", "serving certificate issued", "CA bundle injected",

@@ -122,6 +122,9 @@ type Results struct {
 	Runs      []Measurement `json:"runs"`
 	// PeakRSS is each server's VmHWM at the end of the run, in MiB.
 	PeakRSS map[string]float64 `json:"peakRSSMiB"`
+	// Pooled are the latencies of all the requests of all the rounds of each fixed-rate run
+	// (vegeta report over every round's results), when there is more than one round.
+	Pooled []Measurement `json:"pooled,omitempty"`
 }
 
 // Measurement is one run of a load generator against one endpoint with one fixture.
@@ -146,6 +149,8 @@ type Measurement struct {
 	CoreBusy float64 `json:"coreBusy"`
 	// MaxRSS is the largest resident set sampled during the run, in MiB.
 	MaxRSS float64 `json:"maxRSSMiB"`
+	// Results is vegeta's file of the run's requests.
+	Results string `json:"results,omitempty"`
 }
 
 type endpoint struct {
@@ -321,6 +326,25 @@ func run(c config) error {
 			}
 		}
 	}
+	if c.rounds > 1 {
+		for _, f := range c.fixtures {
+			for _, rate := range c.rates {
+				for _, e := range endpoints {
+					var rounds []Measurement
+					for _, m := range res.Runs {
+						if m.Endpoint == e.name && m.Fixture == f && m.Rate == rate {
+							rounds = append(rounds, m)
+						}
+					}
+					m, err := gen.pool(rounds)
+					if err != nil {
+						return err
+					}
+					res.Pooled = append(res.Pooled, m)
+				}
+			}
+		}
+	}
 	for _, e := range []*endpoint{endpoints[0], endpoints[2]} {
 		server := strings.SplitN(e.name, "-", 2)[0]
 		if res.PeakRSS[server], err = e.proc.peakRSS(); err != nil {
@@ -424,14 +448,22 @@ func report(w io.Writer, r Results) {
 		}
 		return combine(runs)
 	}
+	pooled := func(ep, fixture string, rate int) string {
+		for _, m := range r.Pooled {
+			if m.Endpoint == ep && m.Fixture == fixture && m.Rate == rate {
+				return fmt.Sprintf("%.3f", m.P99ms)
+			}
+		}
+		return ""
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "\nHTTPS load, servers on one core (GOMAXPROCS=1), %s\n", r.Machine)
 	if r.Rounds > 1 {
-		fmt.Fprintf(w, "fixed rates: the median of %d rounds of %s each, with the range of their p99; max ms and max RSS are the largest, failed the sum\n", r.Rounds, r.Duration)
+		fmt.Fprintf(w, "fixed rates: the median of %d rounds of %s each, with the range of their p99 and the p99 of all their requests together (p99 all); max ms and max RSS are the largest, failed the sum\n", r.Rounds, r.Duration)
 	}
 	for _, f := range r.Fixtures {
 		fmt.Fprintf(w, "\nfixture %s\n", f)
-		fmt.Fprintln(tw, "run\tendpoint\treq/s\tp50 ms\tp99 ms\tp99 range ms\tmax ms\tCPU s/1k req\tcore busy\tmax RSS MiB\tfailed\tp99 vs PSA\tCPU vs PSA\t")
+		fmt.Fprintln(tw, "run\tendpoint\treq/s\tp50 ms\tp99 ms\tp99 range ms\tp99 all ms\tmax ms\tCPU s/1k req\tcore busy\tmax RSS MiB\tfailed\tp99 vs PSA\tCPU vs PSA\t")
 		rates := append([]int{0}, r.Rates...)
 		for _, rate := range rates {
 			psa := find("psa", f, rate)
@@ -453,8 +485,8 @@ func report(w io.Writer, r Results) {
 				if m.Rounds > 1 {
 					spread = fmt.Sprintf("%.2f-%.2f", m.P99Lowms, m.P99Highms)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.3f\t%.3f\t%s\t%.2f\t%.3f\t%.2f\t%.1f\t%d\t%s\t%s\t\n",
-					label, ep, m.Throughput, m.P50ms, m.P99ms, spread, m.MaxMs, m.CPUPer1k, m.CoreBusy, m.MaxRSS, m.Failed, p99, cpu)
+				fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.3f\t%.3f\t%s\t%s\t%.2f\t%.3f\t%.2f\t%.1f\t%d\t%s\t%s\t\n",
+					label, ep, m.Throughput, m.P50ms, m.P99ms, spread, pooled(ep, f, rate), m.MaxMs, m.CPUPer1k, m.CoreBusy, m.MaxRSS, m.Failed, p99, cpu)
 			}
 		}
 		tw.Flush()
@@ -594,7 +626,7 @@ func (g *generators) attack(e *endpoint, fixture, bodyFile string, rate, round i
 		"-targets", targets, "-rate", fmt.Sprintf("%d/1s", rate), "-duration", g.c.duration.String(),
 		"-root-certs", g.caFile, "-keepalive=true", "-http2=false", "-timeout", "10s", "-max-body", "0",
 		"-output", results}
-	m := Measurement{Endpoint: e.name, Fixture: fixture, Rate: rate, Round: round}
+	m := Measurement{Endpoint: e.name, Fixture: fixture, Rate: rate, Round: round, Results: results}
 	profiled := func() error { return nil }
 	if round == 1 {
 		profiled = g.profile(e, fmt.Sprintf("cpu-%s-%s-%d.pprof", e.name, fixture, rate), g.c.duration)
@@ -611,6 +643,25 @@ func (g *generators) attack(e *endpoint, fixture, bodyFile string, rate, round i
 		return m, fmt.Errorf("vegeta report %s: %w", results, err)
 	}
 	return m, parseVegeta(out, &m)
+}
+
+// pool reports the latencies of all the requests of the rounds together: the p99 of the
+// whole, which single rounds of a few seconds only estimate.
+func (g *generators) pool(rounds []Measurement) (Measurement, error) {
+	m := Measurement{Endpoint: rounds[0].Endpoint, Fixture: rounds[0].Fixture, Rate: rounds[0].Rate}
+	argv := []string{"report", "-type", "json"}
+	for _, r := range rounds {
+		argv = append(argv, r.Results)
+		m.ServerCPU += r.ServerCPU
+		m.MaxRSS = max(m.MaxRSS, r.MaxRSS)
+	}
+	out, err := exec.Command(filepath.Join(g.tools, "vegeta"), argv...).Output()
+	if err != nil {
+		return m, fmt.Errorf("vegeta %s: %w", strings.Join(argv, " "), err)
+	}
+	err = parseVegeta(out, &m)
+	m.Throughput = 0 // vegeta's over the files' combined span, which includes the other runs between them
+	return m, err
 }
 
 // measure runs the load generator and records the server's CPU time and resident memory

@@ -116,7 +116,7 @@ func PatchPod(pod *podspec.Pod, opts *Options, target Target) (*Result, error) {
 		return &Result{}, nil
 	}
 	doc := skeleton(pod)
-	spec := &object{m: doc}
+	spec := &object{m: doc, index: -1}
 	for _, seg := range pod.Shape.SpecPointer() {
 		spec = spec.child(seg)
 	}
@@ -198,19 +198,16 @@ func newPod(m *mutator, opts *Options, spec *object, target Target) (*pod, error
 	p.windows = spec.child("os").get("name") == "windows"
 	for _, l := range containerLists {
 		for i, item := range spec.list(l.key) {
-			field := fmt.Sprintf("%s.%s[%d]", spec.field, l.key, i)
+			o := &object{m: nil, parent: spec, key: l.key, index: i}
 			m, ok := item.(map[string]any)
 			if !ok {
 				// The typed decoder takes a null container for an empty one; a patch cannot
 				// add to it.
-				return nil, fmt.Errorf("%s is not an object", field)
+				return nil, fmt.Errorf("%s is not an object", o.fieldPath())
 			}
+			o.m = m
 			name, _ := m["name"].(string)
-			c := &container{
-				object: &object{m: m, ptr: appendSeg(spec.ptr, l.key, fmt.Sprint(i)), field: field},
-				kind:   l.kind,
-				name:   name,
-			}
+			c := &container{object: o, kind: l.kind, name: name}
 			p.all = append(p.all, c)
 			if !target.EphemeralOnly || (l.kind == ephemeralContainer && !target.Existing[name]) {
 				p.targets = append(p.targets, c)

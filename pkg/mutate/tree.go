@@ -14,11 +14,12 @@ import (
 // is nil while the object is not there (the key is missing or null): the first write below it
 // creates it, and its missing parents.
 type object struct {
-	m        map[string]any
-	parent   *object
-	key      string   // key in parent
-	ptr      []string // JSON pointer segments from the document root
-	field    string   // dotted field path, e.g. spec.containers[0].securityContext
+	m      map[string]any
+	parent *object
+	key    string // key in parent
+	// index is the object's position in the list under key when it is a list's element
+	// (a container), -1 for a member.
+	index    int
 	children map[string]*object
 	// created is set when materialize made the object: it was missing (or null) in the
 	// document as received.
@@ -42,7 +43,7 @@ func (o *object) child(key string) *object {
 	if c, ok := o.children[key]; ok {
 		return c
 	}
-	c := &object{parent: o, key: key, ptr: appendSeg(o.ptr, key), field: joinField(o.field, key)}
+	c := &object{parent: o, key: key, index: -1}
 	c.m, _ = o.get(key).(map[string]any)
 	if o.children == nil {
 		o.children = map[string]*object{}
@@ -66,6 +67,31 @@ func (o *object) materialize() map[string]any {
 func (o *object) list(key string) []any {
 	l, _ := o.get(key).([]any)
 	return l
+}
+
+// pointer returns the JSON pointer segments from the document root to o. Paths are only
+// needed for what a default writes, so they are worked out then rather than for every object
+// the defaults look at.
+func (o *object) pointer() []string {
+	if o.parent == nil {
+		return nil
+	}
+	if o.index >= 0 {
+		return appendSeg(o.parent.pointer(), o.key, strconv.Itoa(o.index))
+	}
+	return appendSeg(o.parent.pointer(), o.key)
+}
+
+// fieldPath returns o's dotted field path, e.g. spec.containers[0].securityContext.
+func (o *object) fieldPath() string {
+	if o.parent == nil {
+		return ""
+	}
+	f := joinField(o.parent.fieldPath(), o.key)
+	if o.index >= 0 {
+		f += "[" + strconv.Itoa(o.index) + "]"
+	}
+	return f
 }
 
 func joinField(field, key string) string {
@@ -97,12 +123,18 @@ func (m *mutator) add(def string, o *object, key string, value any, rendered str
 	o.materialize()[key] = value
 	// The key was missing or null (or it would hold a value); the objects this mutation
 	// created on the way were too, and the outermost of them is what the operation adds.
-	path := appendSeg(o.ptr, key)
+	outer := (*object)(nil)
 	for c := o; c != nil && c.created; c = c.parent {
-		path = c.ptr
+		outer = c
+	}
+	var path []string
+	if outer != nil {
+		path = outer.pointer()
+	} else {
+		path = appendSeg(o.pointer(), key)
 	}
 	m.writes = append(m.writes, path)
-	m.changes = append(m.changes, Change{Default: def, Field: joinField(o.field, key), Value: rendered})
+	m.changes = append(m.changes, Change{Default: def, Field: joinField(o.fieldPath(), key), Value: rendered})
 	return true
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"io/fs"
 	"math"
 	"path"
@@ -79,7 +80,9 @@ func (s gcSettings) logValues() []any {
 // cgroupMemoryLimit is the memory.max of the process's cgroup v2, in bytes, and the file it
 // was read from. ok is false without a limit ("max"), on cgroup v1 and outside any cgroup.
 // Inside a container /proc/self/cgroup says "0::/" (its own cgroup namespace) and the file is
-// sys/fs/cgroup/memory.max; on a host it names the cgroup's path under sys/fs/cgroup.
+// sys/fs/cgroup/memory.max; on a host it names the cgroup's path under sys/fs/cgroup. A
+// container sharing the host's cgroup namespace sees the host's path there but its own cgroup
+// mounted at sys/fs/cgroup, so that is where the file is when the path leads nowhere.
 func cgroupMemoryLimit(root fs.FS) (limit int64, file string, ok bool) {
 	data, err := fs.ReadFile(root, "proc/self/cgroup")
 	if err != nil {
@@ -92,6 +95,10 @@ func cgroupMemoryLimit(root fs.FS) (limit int64, file string, ok bool) {
 		}
 		file = path.Join("sys/fs/cgroup", strings.TrimSpace(rel), "memory.max")
 		v, err := fs.ReadFile(root, file)
+		if errors.Is(err, fs.ErrNotExist) {
+			file = "sys/fs/cgroup/memory.max"
+			v, err = fs.ReadFile(root, file)
+		}
 		if err != nil {
 			return 0, "", false
 		}

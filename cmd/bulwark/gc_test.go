@@ -16,6 +16,10 @@ func TestDecideGC(t *testing.T) {
 		"proc/self/cgroup": {Data: []byte("0::/system.slice/bulwark.service\n")},
 		"sys/fs/cgroup/system.slice/bulwark.service/memory.max": {Data: []byte("536870912\n")},
 	}
+	sharedNamespace := fstest.MapFS{
+		"proc/self/cgroup":         {Data: []byte("0::/kubepods.slice/kubepods-pod1.slice/cri-containerd-abc.scope\n")},
+		"sys/fs/cgroup/memory.max": {Data: []byte("134217728\n")},
+	}
 	unlimited := fstest.MapFS{
 		"proc/self/cgroup":         {Data: []byte("0::/\n")},
 		"sys/fs/cgroup/memory.max": {Data: []byte("max\n")},
@@ -36,6 +40,7 @@ func TestDecideGC(t *testing.T) {
 	}{
 		{"a container limited to 256Mi", noEnv, container, serveGCPercent, "default", limit256Mi / 100 * 80, "/sys/fs/cgroup/memory.max"},
 		{"a systemd service limited to 512Mi", noEnv, host, serveGCPercent, "default", 512 << 20 / 100 * 80, "/sys/fs/cgroup/system.slice/bulwark.service/memory.max"},
+		{"a container in the host's cgroup namespace, limited to 128Mi", noEnv, sharedNamespace, serveGCPercent, "default", 128 << 20 / 100 * 80, "/sys/fs/cgroup/memory.max"},
 		{"a cgroup without a limit", noEnv, unlimited, serveGCPercent, "default", math.MaxInt64, "none"},
 		{"cgroup v1", noEnv, v1, serveGCPercent, "default", math.MaxInt64, "none"},
 		{"no /proc", noEnv, fstest.MapFS{}, serveGCPercent, "default", math.MaxInt64, "none"},

@@ -198,14 +198,13 @@ func newPod(m *mutator, opts *Options, spec *object, target Target) (*pod, error
 	p.windows = spec.child("os").get("name") == "windows"
 	for _, l := range containerLists {
 		for i, item := range spec.list(l.key) {
-			o := &object{m: nil, parent: spec, key: l.key, index: i}
 			m, ok := item.(map[string]any)
+			o := &object{m: m, parent: spec, key: l.key, index: i}
 			if !ok {
 				// The typed decoder takes a null container for an empty one; a patch cannot
 				// add to it.
 				return nil, fmt.Errorf("%s is not an object", o.fieldPath())
 			}
-			o.m = m
 			name, _ := m["name"].(string)
 			c := &container{object: o, kind: l.kind, name: name}
 			p.all = append(p.all, c)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -46,6 +47,10 @@ func LoadConfigMap(ctx context.Context, c client.Reader, key types.NamespacedNam
 	return parseConfigMap(&cm, key)
 }
 
+// missingKeyError is parseConfigMap's error for a ConfigMap without the policy key under
+// data or binaryData: the policy is missing, not invalid.
+type missingKeyError struct{ error }
+
 func parseConfigMap(cm *corev1.ConfigMap, key types.NamespacedName) (*policy.Snapshot, error) {
 	data, ok := cm.Data[policy.ConfigMapKey]
 	if _, binary := cm.BinaryData[policy.ConfigMapKey]; !ok && binary {
@@ -53,7 +58,7 @@ func parseConfigMap(cm *corev1.ConfigMap, key types.NamespacedName) (*policy.Sna
 			ConfigMapSource(key), policy.ConfigMapKey)
 	}
 	if !ok {
-		return nil, fmt.Errorf("policy %s has no data key %q", ConfigMapSource(key), policy.ConfigMapKey)
+		return nil, missingKeyError{fmt.Errorf("policy %s has no data key %q", ConfigMapSource(key), policy.ConfigMapKey)}
 	}
 	return policy.Parse([]byte(data), ConfigMapSource(key))
 }
@@ -93,8 +98,7 @@ func (r *policyReloader) Reconcile(ctx context.Context, req reconcile.Request) (
 	snap, err := parseConfigMap(&cm, r.key)
 	if err != nil {
 		reason, result := ReasonPolicyInvalid, metrics.ReloadInvalid
-		_, inData := cm.Data[policy.ConfigMapKey]
-		if _, inBinary := cm.BinaryData[policy.ConfigMapKey]; !inData && !inBinary {
+		if errors.As(err, new(missingKeyError)) {
 			reason, result = ReasonPolicyMissing, metrics.ReloadMissing
 		}
 		r.fail(&cm, result, reason, fmt.Sprintf("%v\nThe last good policy (hash %s) stays in force.", err, current.Hash))

@@ -174,13 +174,13 @@ func Run(ctx context.Context, o Options) error {
 			}},
 		}
 	}
-	// The leader's controllers watch what they need in a cache of their own (leaderElection).
-	leaderCache := cache.Options{ByObject: map[client.Object]cache.ByObject{}}
+	// The leader's controllers watch what they need in a cache of their own (leaderElection);
+	// each cache copies the options it is given, so both can hold the same.
+	var leaderCache cache.Options
 	if tlsManager != nil {
 		obj, by := tlsManager.CacheConfig()
 		cacheOpts.ByObject[obj] = by
-		obj, by = tlsManager.CacheConfig()
-		leaderCache.ByObject[obj] = by
+		leaderCache.ByObject = map[client.Object]cache.ByObject{obj: by}
 	}
 	// The manager that serves runs on every replica without leader election: losing the Lease
 	// must not stop the webhook. The leader-only work runs in a manager of its own.

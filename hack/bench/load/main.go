@@ -330,13 +330,7 @@ func run(c config) error {
 		for _, f := range c.fixtures {
 			for _, rate := range c.rates {
 				for _, e := range endpoints {
-					var rounds []Measurement
-					for _, m := range res.Runs {
-						if m.Endpoint == e.name && m.Fixture == f && m.Rate == rate {
-							rounds = append(rounds, m)
-						}
-					}
-					m, err := gen.pool(rounds)
+					m, err := gen.pool(matching(res.Runs, e.name, f, rate))
 					if err != nil {
 						return err
 					}
@@ -427,6 +421,17 @@ func combine(runs []Measurement) *Combined {
 	return c
 }
 
+// matching returns the measurements of one endpoint, fixture and rate (the rounds of a run).
+func matching(ms []Measurement, ep, fixture string, rate int) []Measurement {
+	var out []Measurement
+	for _, m := range ms {
+		if m.Endpoint == ep && m.Fixture == fixture && m.Rate == rate {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // median of v (the mean of the middle two for an even count); v is sorted in place.
 func median(v []float64) float64 {
 	sort.Float64s(v)
@@ -440,19 +445,11 @@ func median(v []float64) float64 {
 // report prints the results and the Bulwark/PSA ratios.
 func report(w io.Writer, r Results) {
 	find := func(ep, fixture string, rate int) *Combined {
-		var runs []Measurement
-		for _, m := range r.Runs {
-			if m.Endpoint == ep && m.Fixture == fixture && m.Rate == rate {
-				runs = append(runs, m)
-			}
-		}
-		return combine(runs)
+		return combine(matching(r.Runs, ep, fixture, rate))
 	}
 	pooled := func(ep, fixture string, rate int) string {
-		for _, m := range r.Pooled {
-			if m.Endpoint == ep && m.Fixture == fixture && m.Rate == rate {
-				return fmt.Sprintf("%.3f", m.P99ms)
-			}
+		if m := matching(r.Pooled, ep, fixture, rate); len(m) > 0 {
+			return fmt.Sprintf("%.3f", m[0].P99ms)
 		}
 		return ""
 	}

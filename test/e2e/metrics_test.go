@@ -23,8 +23,6 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
@@ -485,13 +483,8 @@ func (p *serveProcess) waitReady(t *testing.T, url string) {
 // serviceAccountKubeconfig writes a kubeconfig for cfg (a client certificate) and returns its path.
 func serviceAccountKubeconfig(t *testing.T, cfg *rest.Config) string {
 	t.Helper()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["bulwark"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
-	kc.Contexts["bulwark"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "bulwark"}
-	kc.CurrentContext = "bulwark"
 	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+	if err := framework.WriteClientKubeconfig(path, cfg); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -2,6 +2,7 @@ package framework
 
 import (
 	"bytes"
+	"strings"
 	"sync"
 )
 
@@ -26,4 +27,16 @@ func (b *LogBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// LinesWithPrefix returns the lines of text that start with prefix, e.g. the bulwark_policy
+// series of a metrics scrape or the error lines of a log, for a failure message.
+func LinesWithPrefix(text, prefix string) string {
+	var out []string
+	for l := range strings.SplitSeq(text, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

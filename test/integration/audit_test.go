@@ -24,6 +24,7 @@ import (
 	"github.com/bulwark-k8s/bulwark/pkg/audit"
 	"github.com/bulwark-k8s/bulwark/pkg/metrics"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
+	"github.com/bulwark-k8s/bulwark/test/framework"
 )
 
 // auditInterval is the audit interval of the server under test.
@@ -131,7 +132,7 @@ func TestAuditFindsAndClears(t *testing.T) {
 		}
 	}
 	if !containsAll(got, want...) {
-		t.Fatalf("PolicyReport %s/bulwark results:\n%s\nwant among them:\n%s\nserver logs:\n%s", ns, strings.Join(got, "\n"), strings.Join(want, "\n"), grep(serverLogs.String(), `{"level":"error"`))
+		t.Fatalf("PolicyReport %s/bulwark results:\n%s\nwant among them:\n%s\nserver logs:\n%s", ns, strings.Join(got, "\n"), strings.Join(want, "\n"), framework.LinesWithPrefix(serverLogs.String(), `{"level":"error"`))
 	}
 	t.Logf("violations reported %s after the objects were created (interval %s)", time.Since(start).Round(time.Millisecond), auditInterval)
 	for _, line := range got {
@@ -153,7 +154,7 @@ func TestAuditFindsAndClears(t *testing.T) {
 	// Metrics: one violating object per check, by namespace.
 	series := regexp.MustCompile(`bulwark_audit_violations\{action="audit",check="host-pid",namespace="` + ns + `"\} 1\n`)
 	if m := scrape(t); !series.MatchString(m) {
-		t.Errorf("no host-pid series for %s in:\n%s\naudit logs:\n%s", ns, grep(m, "bulwark_audit"), grep(serverLogs.String(), `{"level":"info","ts"`))
+		t.Errorf("no host-pid series for %s in:\n%s\naudit logs:\n%s", ns, framework.LinesWithPrefix(m, "bulwark_audit"), framework.LinesWithPrefix(serverLogs.String(), `{"level":"info","ts"`))
 	}
 
 	// One Event on the Deployment, however many audits have run since.
@@ -188,7 +189,7 @@ func TestAuditFindsAndClears(t *testing.T) {
 		t.Fatalf("fixed and deleted objects still reported:\n%s", s)
 	}
 	if m := scrape(t); series.MatchString(m) {
-		t.Errorf("host-pid series for %s still exported after the fix:\n%s", ns, grep(m, "bulwark_audit_violations"))
+		t.Errorf("host-pid series for %s still exported after the fix:\n%s", ns, framework.LinesWithPrefix(m, "bulwark_audit_violations"))
 	}
 
 	// A namespace with nothing left to audit loses its report.

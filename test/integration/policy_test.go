@@ -74,17 +74,7 @@ func waitForHash(t *testing.T, hash string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("policy %s not in force after 30s; metrics:\n%s", hash, grep(scrape(t), "bulwark_policy"))
-}
-
-func grep(text, prefix string) string {
-	var out []string
-	for _, l := range strings.Split(text, "\n") {
-		if strings.HasPrefix(l, prefix) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
+	t.Fatalf("policy %s not in force after 30s; metrics:\n%s", hash, framework.LinesWithPrefix(scrape(t), "bulwark_policy"))
 }
 
 func hostNetworkPod(name string) *corev1.Pod {
@@ -256,7 +246,7 @@ exemptions:
 	}
 	requireWarning(t, warns, `bulwark: exemption "legacy-monitoring" expired`)
 	if !regexp.MustCompile(`bulwark_policy_expired_exemptions_total\{exemption="legacy-monitoring"\} [1-9]`).MatchString(scrape(t)) {
-		t.Errorf("expired exemption not counted:\n%s", grep(scrape(t), "bulwark_policy"))
+		t.Errorf("expired exemption not counted:\n%s", framework.LinesWithPrefix(scrape(t), "bulwark_policy"))
 	}
 }
 

@@ -180,8 +180,7 @@ func TestAPIServerOutage(t *testing.T) {
 	}
 	label("outage-plain", "warn")
 	createNamespace(t, "after-outage", map[string]string{"bulwark.dev/mode": "off"})
-	enforceTags := framework.DefaultPolicy + "checks:\n  image-tag: {action: enforce}\n"
-	setPolicy(t, framework.PolicyConfigMap, enforceTags)
+	setPolicy(t, framework.PolicyConfigMap, enforcedTags)
 	t.Cleanup(func() { setPolicy(t, framework.PolicyConfigMap, framework.DefaultPolicy) })
 	changed := time.Now()
 	after := []expect{
@@ -211,7 +210,7 @@ func TestAPIServerOutage(t *testing.T) {
 			t.Logf("%s: as expected %s after the change was written (%s after the apiserver came back)", e.what, ms(time.Since(changed)), ms(time.Since(restarted)))
 		}
 		hash, generation := files.policyInForce(t)
-		if want := hashOf(t, enforceTags); hash != want {
+		if want := hashOf(t, enforcedTags); hash != want {
 			t.Errorf("bulwark_policy_info hash %s, want %s (generation %s)", hash, want, generation)
 		}
 	})

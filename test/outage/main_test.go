@@ -29,16 +29,12 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	tlscerts "github.com/bulwark-k8s/bulwark/pkg/certs"
@@ -110,10 +106,10 @@ func run(m *testing.M) int {
 		return fail(err)
 	}
 	kubeconfig = filepath.Join(dir, "kubeconfig")
-	if err := writeKubeconfig(kubeconfig, sa); err != nil {
+	if err := framework.WriteClientKubeconfig(kubeconfig, sa); err != nil {
 		return fail(err)
 	}
-	if scraper, err = scraperToken(); err != nil {
+	if scraper, err = framework.ScraperToken(context.Background(), admin); err != nil {
 		return fail(fmt.Errorf("metrics scraper: %w", err))
 	}
 	certDir = filepath.Join(dir, "certs")
@@ -121,16 +117,6 @@ func run(m *testing.M) int {
 		return fail(err)
 	}
 	return m.Run()
-}
-
-// writeKubeconfig writes a kubeconfig holding cfg's server and client certificate.
-func writeKubeconfig(path string, cfg *rest.Config) error {
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["bulwark"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
-	kc.Contexts["bulwark"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "bulwark"}
-	kc.CurrentContext = "bulwark"
-	return clientcmd.WriteToFile(*kc, path)
 }
 
 // writeServingCert writes a CA-signed serving certificate for 127.0.0.1 to dir and returns a
@@ -152,43 +138,12 @@ func writeServingCert(dir string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// scraperToken creates a ServiceAccount allowed to read /metrics and returns a token for it.
-func scraperToken() (string, error) {
-	ctx := context.Background()
-	const ns, name = "monitoring", "prometheus"
-	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		return "", err
-	}
-	if _, err := admin.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-		return "", err
-	}
-	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "bulwark-metrics-reader"}, Rules: framework.MetricsReaderRules()}
-	if _, err := admin.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		return "", err
-	}
-	_, err := admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "prometheus-bulwark-metrics"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return "", err
-	}
-	tr, err := admin.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
-	if err != nil {
-		return "", err
-	}
-	return tr.Status.Token, nil
-}
-
 // replica is one `bulwark serve` process.
 type replica struct {
 	name        string
 	port        int
 	metrics     string // the metrics URL
 	readyz      string
-	healthz     string
 	secure      bool // metrics over HTTPS with a bearer token
 	client      *http.Client
 	logs        *framework.LogBuffer
@@ -219,8 +174,7 @@ func startReplica(t *testing.T, name string, o replicaOptions) *replica {
 	port, metricsPort, probePort := freePort(t), freePort(t), freePort(t)
 	r := &replica{
 		name: name, port: port, logs: &framework.LogBuffer{}, done: make(chan struct{}), secure: o.SecureMetrics,
-		readyz:  fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort),
-		healthz: fmt.Sprintf("http://127.0.0.1:%d/healthz", probePort),
+		readyz: fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort),
 	}
 	args := []string{"serve",
 		"--kubeconfig", kubeconfig, "--namespace", ownNamespace,
@@ -380,7 +334,7 @@ func (r *replica) policyInForce(t *testing.T) (hash, generation string) {
 	}
 	m := regexp.MustCompile(`bulwark_policy_info\{[^}]*generation="(\d+)",hash="([0-9a-f]+)"`).FindStringSubmatch(text)
 	if m == nil {
-		t.Fatalf("%s exports no bulwark_policy_info:\n%s", r.name, grep(text, "bulwark_policy"))
+		t.Fatalf("%s exports no bulwark_policy_info:\n%s", r.name, framework.LinesWithPrefix(text, "bulwark_policy"))
 	}
 	return m[2], m[1]
 }
@@ -556,16 +510,6 @@ func freePort(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return p
-}
-
-func grep(text, prefix string) string {
-	var out []string
-	for _, l := range strings.Split(text, "\n") {
-		if strings.HasPrefix(l, prefix) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
 }
 
 func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }

@@ -107,7 +107,7 @@ func waitCounter(t *testing.T, r *replica, series string, before float64) float6
 		}
 	}
 	text, _ := r.scrape()
-	t.Fatalf("%s stayed at %.0f after 30s:\n%s", series, v, grep(text, "bulwark_policy"))
+	t.Fatalf("%s stayed at %.0f after 30s:\n%s", series, v, framework.LinesWithPrefix(text, "bulwark_policy"))
 	return 0
 }
 
@@ -253,7 +253,6 @@ func TestPolicyConfigMapDeletedBeforeWatch(t *testing.T) {
 		name: "server.Run", port: port, logs: logs, done: make(chan struct{}),
 		metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort),
 		readyz:  fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort),
-		healthz: fmt.Sprintf("http://127.0.0.1:%d/healthz", probePort),
 	}
 	r.setTrust(certPool)
 	runCtx, cancel := context.WithCancel(ctx)

@@ -21,7 +21,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
@@ -165,7 +164,10 @@ func TestServeLogsHoldNoSecrets(t *testing.T) {
 
 	// A scraper allowed to read the metrics (the chart's metrics-reader ClusterRole), and one
 	// that is not.
-	scraper := scraperToken(t, admin)
+	scraper, err := framework.ScraperToken(context.Background(), admin)
+	if err != nil {
+		t.Fatal(err)
+	}
 	leaks.add("the scraper's token", scraper)
 	stranger := randomSecret("not-a-token-")
 	leaks.add("a token the apiserver does not know", stranger)
@@ -583,38 +585,6 @@ func get(t *testing.T, url, token string, want int) string {
 		t.Errorf("GET %s: %d %s, want %d", url, resp.StatusCode, b, want)
 	}
 	return string(b)
-}
-
-// scraperToken creates the ServiceAccount monitoring/prometheus, bound to a ClusterRole with
-// framework.MetricsReaderRules, and returns a token for it.
-func scraperToken(t *testing.T, cs *kubernetes.Clientset) string {
-	t.Helper()
-	ctx := context.Background()
-	const ns, name = "monitoring", "prometheus"
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "bulwark-metrics-reader"}, Rules: framework.MetricsReaderRules()}
-	if _, err := cs.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	_, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "prometheus-bulwark-metrics"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr.Status.Token
 }
 
 // bulwarkEvents returns the Events Bulwark recorded (reporting controller bulwark), as JSON.

@@ -2,17 +2,26 @@
 # Builds the control-plane binaries the tests and `make run` use, from the Go module proxy,
 # and caches them outside the repository:
 #   kube-apiserver, kubectl (k8s.io/kubernetes), etcd (go.etcd.io/etcd), helm (helm.sh/helm/v4),
+# for the node (`make run` and test/node, see docs/development.md): kubelet, kube-scheduler,
+# kube-controller-manager and kube-proxy (k8s.io/kubernetes), containerd, ctr and containerd-shim-runc-v2
+# (github.com/containerd/containerd/v2: Debian's containerd 1.6 lacks the CRI RuntimeConfig call
+# kubelet 1.37 makes, so v2 is built here; runc, iptables and the CNI plugins come from Debian,
+# installed by hack/node-packages.sh),
 # and for the load benchmarks (`make bench-load`, not part of `all`): vegeta and hey (HTTP load
 # generators) and pod-security-webhook (the upstream Pod Security webhook,
 # k8s.io/pod-security-admission/cmd/webhook, the reference Bulwark is measured against).
 #
-# Usage: hack/tools.sh [all|kube-apiserver|kubectl|etcd|helm|vegeta|hey|pod-security-webhook]...
+# Usage: hack/tools.sh [all|node|kube-apiserver|kubectl|etcd|helm|kubelet|kube-scheduler|
+#                       kube-controller-manager|kube-proxy|containerd|vegeta|hey|pod-security-webhook]...
 # Prints the bin directory on its last line. BULWARK_CACHE overrides ~/.cache/bulwark.
 set -euo pipefail
 
 KUBE_VERSION=${KUBE_VERSION:-v1.37.1}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.8}
 HELM_VERSION=${HELM_VERSION:-v4.3.1}
+CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.4.2}
+# The commands built from k8s.io/kubernetes, all from one module.
+KUBE_COMMANDS=(kube-apiserver kube-controller-manager kube-proxy kube-scheduler kubectl kubelet)
 VEGETA_VERSION=${VEGETA_VERSION:-v12.13.0}
 HEY_VERSION=${HEY_VERSION:-v0.1.5}
 PSA_VERSION=${PSA_VERSION:-v0.${KUBE_VERSION#v1.}}
@@ -47,7 +56,8 @@ timed() {
 # points at ./staging/... with the matching published v0.x release.
 kube_module() {
   local dir="$CACHE/src/kubernetes-$KUBE_VERSION"
-  if [[ ! -f "$dir/.ready" ]]; then
+  # .ready holds the commands the module was tidied for; a new command redoes it.
+  if [[ "$(cat "$dir/.ready" 2>/dev/null)" != "${KUBE_COMMANDS[*]}" ]]; then
     mkdir -p "$dir"
     local staging_version="v0.${KUBE_VERSION#v1.}"
     (
@@ -68,20 +78,15 @@ GOMOD
         n=$((n + 1))
       done < <(awk '$2 == "=>" && $3 ~ /^\.\/staging\// {print $1}' "$kmod")
       log "k8s.io/kubernetes $KUBE_VERSION: replaced $n staging modules with $staging_version"
-      cat >tools.go <<'GOSRC'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-GOSRC
+      {
+        printf '//go:build tools\n\npackage tools\n\nimport (\n'
+        for c in "${KUBE_COMMANDS[@]}"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$c"; done
+        printf ')\n'
+      } >tools.go
       go mod tidy -e >/dev/null 2>&1 || true
       go mod download
     )
-    touch "$dir/.ready"
+    echo "${KUBE_COMMANDS[*]}" >"$dir/.ready"
   fi
   echo "$dir"
 }
@@ -141,6 +146,23 @@ build_helm() {
   stamp helm "$HELM_VERSION"
 }
 
+# containerd, its shim and ctr from one module; the shim is stamped last, so a build cut short is
+# redone whole.
+build_containerd() {
+  have containerd-shim-runc-v2 "$CONTAINERD_VERSION" && have containerd "$CONTAINERD_VERSION" && have ctr "$CONTAINERD_VERSION" && return 0
+  local tmp="$BIN/.containerd-tmp" mod="github.com/containerd/containerd/v2" ver=${CONTAINERD_VERSION#v}
+  rm -rf "$tmp"
+  timed "containerd $CONTAINERD_VERSION" env GOBIN="$tmp" CGO_ENABLED=0 go install -trimpath \
+    -ldflags "-s -w -X $mod/version.Version=$ver -X $mod/version.Revision=$CONTAINERD_VERSION" \
+    "$mod/cmd/containerd@$CONTAINERD_VERSION" "$mod/cmd/ctr@$CONTAINERD_VERSION" \
+    "$mod/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION"
+  for b in containerd ctr containerd-shim-runc-v2; do
+    mv "$tmp/$b" "$BIN/$b"
+    stamp "$b" "$CONTAINERD_VERSION"
+  done
+  rmdir "$tmp"
+}
+
 # go_install NAME VERSION PACKAGE@VERSION: go install into the cache as NAME.
 go_install() {
   local name=$1 version=$2 pkg=$3
@@ -154,16 +176,19 @@ go_install() {
 }
 
 targets=("$@")
-[[ ${#targets[@]} -eq 0 || "${targets[0]}" == all ]] && targets=(etcd kube-apiserver kubectl helm)
+node=(kubelet kube-scheduler kube-controller-manager kube-proxy containerd)
+[[ ${#targets[@]} -eq 0 || "${targets[0]}" == all ]] && targets=(etcd kube-apiserver kubectl helm "${node[@]}")
+[[ "${targets[0]:-}" == node ]] && targets=("${node[@]}")
 for t in "${targets[@]}"; do
   case "$t" in
-    kube-apiserver | kubectl) build_kube "$t" ;;
+    kube-apiserver | kubectl | kubelet | kube-scheduler | kube-controller-manager | kube-proxy) build_kube "$t" ;;
+    containerd) build_containerd ;;
     etcd) build_etcd ;;
     helm) build_helm ;;
     vegeta) go_install vegeta "$VEGETA_VERSION" "github.com/tsenart/vegeta/v12@$VEGETA_VERSION" ;;
     hey) go_install hey "$HEY_VERSION" "github.com/rakyll/hey@$HEY_VERSION" ;;
     pod-security-webhook) go_install pod-security-webhook "$PSA_VERSION" "k8s.io/pod-security-admission/cmd/webhook@$PSA_VERSION" ;;
-    *) log "unknown tool: $t (want kube-apiserver, kubectl, etcd, helm, vegeta, hey, pod-security-webhook or all)"; exit 2 ;;
+    *) log "unknown tool: $t (want kube-apiserver, kubectl, etcd, helm, kubelet, kube-scheduler, kube-controller-manager, kube-proxy, containerd, vegeta, hey, pod-security-webhook, node or all)"; exit 2 ;;
   esac
 done
 echo "$BIN"

@@ -90,8 +90,8 @@ func StartNode(o NodeOptions) (n *Node, err error) {
 		return nil, err
 	}
 	hier, _ := cgroupHierarchies()
-	for _, stale := range staleRunCgroups(hier, cgroupPrefix) {
-		_ = stale.remove()
+	if err := reapDeadRuns(hier, cgroupPrefix); err != nil {
+		return nil, fmt.Errorf("cleaning up after an earlier run that was killed: %w", err)
 	}
 	dir, err := os.MkdirTemp("", "bulwark-node-")
 	if err != nil {
@@ -114,6 +114,10 @@ func StartNode(o NodeOptions) (n *Node, err error) {
 		}
 	}()
 	start := time.Now()
+	state := runState{Owner: os.Getpid(), Cgroup: n.cgroup.path, Sysctls: n.sysctls}
+	if err := state.write(dir); err != nil {
+		return n, err
+	}
 	if err := n.cgroup.create(); err != nil {
 		return n, err
 	}
@@ -123,7 +127,12 @@ func StartNode(o NodeOptions) (n *Node, err error) {
 	if err := n.cgroup.join(n.anchor.pid()); err != nil {
 		return n, err
 	}
-	if err := n.setUpNamespaces(); err != nil {
+	err = n.setUpNamespaces()
+	state.HostDirs = n.hostDir
+	if werr := state.write(dir); err == nil {
+		err = werr
+	}
+	if err != nil {
 		return n, err
 	}
 	pki, err := newNodePKI()
@@ -199,6 +208,9 @@ func (n *Node) setUpNamespaces() error {
 		{"ip", "addr", "add", NodeIP + "/" + strconv.Itoa(nodePrefixLen), "dev", "eth0"},
 		{"ip", "link", "set", "eth0-peer", "up"},
 		{"ip", "link", "set", "eth0", "up"},
+		// A route for the Service range, as a node's default route gives it: without one the
+		// apiserver's own connections to a ClusterIP fail before kube-proxy's rules rewrite them.
+		{"ip", "route", "add", ServiceCIDR, "dev", "eth0"},
 	}
 	for _, s := range steps {
 		if err := a.run(s[0], s[1:]...); err != nil {
@@ -588,3 +600,13 @@ func (n *Node) Apply(file string) error {
 // CgroupPath is the run's cgroup below each v1 hierarchy's root; the kubelet's pods are below
 // it (CGROUP/kubepods/...).
 func (n *Node) CgroupPath() string { return n.cgroup.path }
+
+// Tasks counts the containers (pod sandboxes included) that containerd runs on the node: the
+// kubelet removes a deleted pod's after its API object is gone.
+func (n *Node) Tasks() (int, error) {
+	out, err := n.ctr("tasks", "ls", "--quiet")
+	if err != nil {
+		return 0, err
+	}
+	return len(strings.Fields(out)), nil
+}

@@ -2,6 +2,7 @@ package framework
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -207,28 +208,74 @@ func (c runCgroup) remove() error {
 	return errors.Join(errs...)
 }
 
-// staleRunCgroups lists the cgroups of earlier runs (named prefix*) that no process is in any
-// more: what a run killed with SIGKILL left behind, removed by the next one.
-func staleRunCgroups(hierarchies []string, prefix string) []runCgroup {
-	var out []runCgroup
-	seen := map[string]bool{}
+// runState is what a run records in its directory (state.json) as it changes the machine, so
+// that a later run can undo it when this one was killed before its Stop: the process that
+// owns the run, its cgroup, the kernel settings as they were, the host directories it made.
+type runState struct {
+	Owner    int               `json:"owner"`
+	Cgroup   string            `json:"cgroup"`
+	Sysctls  map[string]string `json:"sysctls"`
+	HostDirs []string          `json:"hostDirs"`
+}
+
+const runStateFile = "state.json"
+
+func (s runState) write(dir string) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, runStateFile), b, 0o600)
+}
+
+// alive reports whether the process pid exists.
+func alive(pid int) bool {
+	return pid > 0 && syscall.Kill(pid, 0) == nil
+}
+
+// reapDeadRuns undoes what earlier runs whose owner is gone left behind: it kills the
+// processes in their cgroups (containers and containerd's shims outlive everything else),
+// removes the cgroups, writes back the kernel settings they saved, and removes the host
+// directories they made and their own directory. A run that is alive is left alone.
+func reapDeadRuns(hierarchies []string, prefix string) error {
+	var errs []error
+	states, _ := filepath.Glob(filepath.Join(os.TempDir(), prefix+"*", runStateFile))
+	for _, f := range states {
+		b, err := os.ReadFile(f)
+		var st runState
+		if err != nil || json.Unmarshal(b, &st) != nil || alive(st.Owner) {
+			continue
+		}
+		cg := runCgroup{hierarchies: hierarchies, path: st.Cgroup}
+		if err := cg.killAll(30 * time.Second); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, cg.remove(), restoreSysctls(st.Sysctls))
+		for i := len(st.HostDirs) - 1; i >= 0; i-- {
+			_ = os.Remove(st.HostDirs[i])
+		}
+		dir := filepath.Dir(f)
+		if len(mountsBelow(dir)) == 0 {
+			errs = append(errs, os.RemoveAll(dir))
+		}
+	}
+	// Cgroups of runs that left no state: named after their owner's process ID.
 	v1, _ := os.ReadDir(filepath.Join(cgroupV1Root, hierarchies[0]))
 	v2, _ := os.ReadDir(filepath.Join(cgroupV1Root, "unified"))
 	for _, e := range append(v1, v2...) {
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), prefix) || seen[e.Name()] {
+		pid, err := strconv.Atoi(strings.TrimPrefix(e.Name(), prefix))
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), prefix) || err != nil || alive(pid) {
 			continue
 		}
-		seen[e.Name()] = true
-		c := runCgroup{hierarchies: hierarchies, path: "/" + e.Name()}
-		busy := false
-		for _, h := range hierarchies {
-			busy = busy || len(c.pids(h)) > 0
+		cg := runCgroup{hierarchies: hierarchies, path: "/" + e.Name()}
+		if err := cg.killAll(30 * time.Second); err != nil {
+			errs = append(errs, err)
+			continue
 		}
-		if !busy {
-			out = append(out, c)
-		}
+		errs = append(errs, cg.remove())
 	}
-	return out
+	return errors.Join(errs...)
 }
 
 // missingNodePackages names the commands and files from Debian's packages that the node needs

@@ -13,11 +13,17 @@ IMG     ?= ghcr.io/bulwark-k8s/bulwark:$(VERSION)
 LDFLAGS        := -s -w -X main.version=$(VERSION)
 GO_BUILD_ENV   := CGO_ENABLED=0
 GO_BUILD_FLAGS := -trimpath -ldflags "$(LDFLAGS)"
-# The binaries the tests start: etcd, kube-apiserver, kubectl and helm; `make run` needs no helm.
-TEST_TOOLS := etcd kube-apiserver kubectl helm
-RUN_TOOLS  := etcd kube-apiserver kubectl
+# The binaries the tests start: etcd, kube-apiserver, kubectl and helm, and the node's (kubelet,
+# kube-scheduler, kube-controller-manager, kube-proxy, containerd); `make run` needs no helm.
+NODE_TOOLS := kubelet kube-scheduler kube-controller-manager kube-proxy containerd
+TEST_TOOLS := etcd kube-apiserver kubectl helm $(NODE_TOOLS)
+RUN_TOOLS  := etcd kube-apiserver kubectl $(NODE_TOOLS)
+# Images for the node, packed without Docker (hack/image): Bulwark's own, and the test images
+# (the pod sandbox's pause, a miner, root and non-root servers, the samples' stand-ins).
+IMAGES      := .local/images
+IMAGE_TAG   := bulwark.local/bulwark:$(VERSION)
 
-.PHONY: all build docker-build tools test unit vet fmt-check run clean bench bench-load fuzz deps-check
+.PHONY: all build docker-build image test-images node-packages tools test unit vet fmt-check run clean bench bench-load fuzz deps-check
 
 all: build
 
@@ -29,16 +35,33 @@ build:
 docker-build:
 	docker build --build-arg VERSION=$(VERSION) -t $(IMG) .
 
+## image: Bulwark's image as a tarball ($(IMAGES)/bulwark.tar, $(IMAGE_TAG)), with the content of
+## the Dockerfile's, built without a Docker daemon (test/image asserts that the two agree).
+image: build
+	$(GO) run ./hack/image bulwark --binary $(BIN) --tag $(IMAGE_TAG) --out $(IMAGES)/bulwark.tar
+
+## test-images: the node's test images in one tarball ($(IMAGES)/test.tar).
+test-images:
+	$(GO) run ./hack/image testimages --out $(IMAGES)/test.tar
+
+## node-packages: runc, the CNI plugins and iptables from Debian's packages, where missing.
+node-packages:
+	@hack/node-packages.sh
+
 ## tools: build (once) and cache every external binary the project uses.
 tools:
 	hack/tools.sh all
 
 ## test: formatting, vet, and every test (unit, integration against a real kube-apiserver, kubectl
-## end to end, the kustomize install, the Helm chart, and the image's binary build).
-test: fmt-check vet
+## end to end, the kustomize install, the Helm chart, the image, and Bulwark on a real node).
+## test/node runs last and alone: its node measures CPU and must not share the machine with
+## the other packages' control planes.
+NODE_PKG := github.com/bulwark-k8s/bulwark/test/node
+test: fmt-check vet node-packages
 	@assets="$$(hack/tools.sh $(TEST_TOOLS) | tail -n 1)" && \
 	echo "KUBEBUILDER_ASSETS=$$assets" && \
-	KUBEBUILDER_ASSETS="$$assets" $(GO) test -count=1 ./...
+	KUBEBUILDER_ASSETS="$$assets" $(GO) test -count=1 $$($(GO) list ./... | grep -vx '$(NODE_PKG)') && \
+	KUBEBUILDER_ASSETS="$$assets" $(GO) test -count=1 -timeout 20m $(NODE_PKG)
 
 ## unit: the tests that need no control plane.
 unit:
@@ -50,11 +73,12 @@ vet:
 fmt-check:
 	@out="$$(gofmt -l cmd internal pkg test hack)"; if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-## run: a local control plane with bulwark serve as its webhook, in the foreground until Ctrl-C.
-run: build
+## run: a one-node cluster (an admission-only control plane where no node can run) with bulwark
+## serve as its webhook, in the foreground until Ctrl-C.
+run: build test-images node-packages
 	@hack/tools.sh $(RUN_TOOLS) >/dev/null
 	$(GO) build -o bin/local-cluster ./hack/run
-	bin/local-cluster --binary $(BIN) --kubeconfig .local/kubeconfig
+	bin/local-cluster --binary $(BIN) --kubeconfig .local/kubeconfig --images $(IMAGES)/test.tar
 
 ## bench: the hot-path benchmarks beside the upstream Pod Security admission, and `bulwark scan`
 ## over 10,000 generated manifests (docs/performance.md); raw results in .local/bench. Not part

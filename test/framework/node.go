@@ -250,9 +250,14 @@ func mkdirAllTracked(dir string) ([]string, error) {
 	return created, nil
 }
 
-// start runs a component inside the node's namespaces and cgroup, its output to the logs
-// prefixed with its name and to DIR/logs/NAME.log.
+// start runs a component inside the node's namespaces and cgroup, its output to the node's
+// logs prefixed with its name and to DIR/logs/NAME.log.
 func (n *Node) start(name, binary string, args ...string) (*nodeProc, error) {
+	return n.startLogging(n.logs, name, binary, args...)
+}
+
+// startLogging is start with the output to logs instead of the node's.
+func (n *Node) startLogging(logs io.Writer, name, binary string, args ...string) (*nodeProc, error) {
 	if !filepath.IsAbs(binary) {
 		binary = filepath.Join(n.Assets, binary)
 	}
@@ -264,7 +269,7 @@ func (n *Node) start(name, binary string, args ...string) (*nodeProc, error) {
 		return nil, err
 	}
 	cmd := n.anchor.command(binary, args...)
-	w := io.MultiWriter(logFile, &prefixWriter{prefix: name + ": ", w: n.logs})
+	w := io.MultiWriter(logFile, &prefixWriter{prefix: name + ": ", w: logs})
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

@@ -79,10 +79,7 @@ func (n *Node) StartBulwark(binary, policyDoc string, logs io.Writer, serveArgs 
 	if logs == nil {
 		logs = n.logs
 	}
-	saved := n.logs
-	n.logs = logs
-	p, err := n.start("bulwark", binary, args...)
-	n.logs = saved
+	p, err := n.startLogging(logs, "bulwark", binary, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -382,9 +382,12 @@ func (n *Node) startContainerd() error {
 // plugin uses.
 func (n *Node) ctr(args ...string) (string, error) {
 	cmd := exec.Command(filepath.Join(n.Assets, "ctr"), append([]string{"--address", containerdSocket(n.Dir), "--namespace", "k8s.io"}, args...)...)
-	out, err := cmd.CombinedOutput()
+	// Standard output only: ctr warns on standard error (cgroup v1 is deprecated) on every call.
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return string(out), fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		return string(out), fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return string(out), nil
 }

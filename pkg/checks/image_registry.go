@@ -16,16 +16,13 @@ func init() {
 			if len(allowed) == 0 {
 				return
 			}
-			c.Pod.Containers(func(ct podspec.Container) bool {
-				if ct.Image == "" {
-					return true
-				}
-				ref := parseImageRef(ct.Image)
+			c.Pod.Images(func(im podspec.Image) bool {
+				ref := parseImageRef(im.Ref)
 				if ref.allowedBy(allowed) {
 					return true
 				}
-				c.Report(ct.Field("image"),
-					fmt.Sprintf("%s uses image %q (%s), which is outside the allowed registries and so escapes image vetting", ct.Describe(), ct.Image, ref.repository()),
+				c.Report(im.Field,
+					fmt.Sprintf("%s uses image %q (%s), which is outside the allowed registries and so escapes image vetting", im.Describe, im.Ref, ref.repository()),
 					"use an image from an allowed registry: "+strings.Join(allowed, ", "))
 				return true
 			})

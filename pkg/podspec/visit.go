@@ -90,3 +90,37 @@ func (p *Pod) Containers(fn func(Container) bool) {
 		}
 	}
 }
+
+// Image is one image reference of a pod: a container's image or an image volume's.
+type Image struct {
+	// Ref is the reference as written.
+	Ref string
+	// Field is the dotted path of the field that holds it.
+	Field string
+	// Describe names its holder for a message, e.g. `container "app"` or `image volume "data"`.
+	Describe string
+}
+
+// Images visits every image a pod runs or mounts: the containers' in Containers' order, then
+// the image volumes' (whose files an allowed container can execute, so every image check
+// counts them). Empty references are skipped. fn returns false to stop.
+func (p *Pod) Images(fn func(Image) bool) {
+	more := true
+	p.Containers(func(c Container) bool {
+		if c.Image != "" {
+			more = fn(Image{Ref: c.Image, Field: c.Field("image"), Describe: c.Describe()})
+		}
+		return more
+	})
+	for i := 0; more && i < len(p.Spec.Volumes); i++ {
+		v := p.Spec.Volumes[i]
+		if v.Image == nil || v.Image.Reference == "" {
+			continue
+		}
+		more = fn(Image{
+			Ref:      v.Image.Reference,
+			Field:    p.SpecField("volumes[" + strconv.Itoa(i) + "].image.reference"),
+			Describe: "image volume " + strconv.Quote(v.Name),
+		})
+	}
+}

@@ -154,8 +154,8 @@ func FuzzAdmissionReview(f *testing.F) {
 		f.Fatal(err)
 	}
 	opts := Options{Policy: policy.NewHolder(nsa), Log: logr.Discard()}
-	validate := NewHTTP(NewValidator(opts), logr.Discard())
-	mutator := NewHTTP(NewMutator(opts), logr.Discard())
+	validate := NewHTTP(NewValidator(opts), logr.Discard(), HTTPOptions{})
+	mutator := NewHTTP(NewMutator(opts), logr.Discard(), HTTPOptions{})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		v := serveReview(t, validate, "validate", body)
 		m := serveReview(t, mutator, "mutate", body)

@@ -7,19 +7,38 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	cradmission "sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	sigsjson "sigs.k8s.io/json"
+
+	"github.com/bulwark-k8s/bulwark/pkg/metrics"
 )
 
-// MaxRequestBytes is the largest AdmissionReview body served, as controller-runtime's limit:
-// 7 MiB, two objects of 3 MiB (an update carries the old and the new object) and the rest.
-const MaxRequestBytes = 7 * 1024 * 1024
+// MaxRequestBytes is the largest AdmissionReview read and checked: the largest an apiserver
+// sends. An object fits in etcd's request limit, 1.5 MiB (--max-request-bytes), and travels as
+// JSON, where one byte of a string can take six (`<` is written \u003c); an update carries the
+// old and the new object: 2 × 6 × 1.5 MiB = 18 MiB, and 1 MiB for the rest of the review.
+// A larger review is refused with its uid, so that the apiserver denies the request under any
+// failurePolicy rather than treating the call as failed.
+const MaxRequestBytes = 19 << 20
+
+// DefaultBodyBudget is how many bytes of request bodies are held at once, across requests,
+// unless the options say otherwise: room for three reviews at MaxRequestBytes, or thousands
+// of ordinary ones, and a bound on what slow or oversized bodies can make Bulwark hold.
+const DefaultBodyBudget = 64 << 20
+
+// freeBodyBytes are read from every body outside the budget: room for the review's
+// apiVersion and uid, which a refusal needs.
+const freeBodyBytes = 16 << 10
 
 // HTTP serves AdmissionReviews for an admission handler over HTTP. It answers as
 // controller-runtime's webhook.Admission does (the same body limit and Content-Type rule,
@@ -32,13 +51,31 @@ const MaxRequestBytes = 7 * 1024 * 1024
 // it (once with encoding/json to find apiVersion and kind, then again to decode), which was a
 // fifth of the webhook's CPU time under load (docs/performance.md); and it also accepted YAML.
 type HTTP struct {
-	hook *webhook.Admission
-	log  logr.Logger
+	hook    *webhook.Admission
+	log     logr.Logger
+	webhook string
+	rec     metrics.Recorder
+	budget  *BodyBudget
+}
+
+// HTTPOptions configure NewHTTP.
+type HTTPOptions struct {
+	// Webhook names the endpoint in metrics: validate or mutate.
+	Webhook string
+	// Metrics counts the requests refused before the handler (nil for none).
+	Metrics metrics.Recorder
+	// Budget bounds the bytes of request bodies held at once; endpoints that share one share
+	// the bound. Nil for none.
+	Budget *BodyBudget
 }
 
 // NewHTTP serves h, logging bad requests to log.
-func NewHTTP(h cradmission.Handler, log logr.Logger) *HTTP {
-	return &HTTP{log: log, hook: &webhook.Admission{
+func NewHTTP(h cradmission.Handler, log logr.Logger, o HTTPOptions) *HTTP {
+	rec := o.Metrics
+	if rec == nil {
+		rec = metrics.Nop{}
+	}
+	return &HTTP{log: log, webhook: o.Webhook, rec: rec, budget: o.Budget, hook: &webhook.Admission{
 		Handler: h,
 		// controller-runtime's default builds a logger with six request fields for every
 		// request; the handlers log what they decide with their own fields, so the request's
@@ -83,36 +120,77 @@ func (b *borrowed) UnmarshalJSON(data []byte) error {
 
 // bodies holds the buffers requests are read into. Bodies are about the size of the object;
 // a buffer that grew past maxPooledBody is left to the garbage collector.
-var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var bodies = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 const maxPooledBody = 256 << 10
 
+// BodyBudget bounds the bytes of request bodies held at once. Buffers grow only as bytes
+// arrive, never from a declared Content-Length, and each growth is taken from the budget
+// first: a client that declares a large body, or sends it slowly, holds only what it sent.
+type BodyBudget struct {
+	free atomic.Int64
+}
+
+// NewBodyBudget is a budget of limit bytes.
+func NewBodyBudget(limit int64) *BodyBudget {
+	b := &BodyBudget{}
+	b.free.Store(limit)
+	return b
+}
+
+func (b *BodyBudget) take(n int64) bool {
+	if b == nil || n <= 0 {
+		return true
+	}
+	if b.free.Add(-n) < 0 {
+		b.free.Add(n)
+		return false
+	}
+	return true
+}
+
+func (b *BodyBudget) give(n int64) {
+	if b != nil && n > 0 {
+		b.free.Add(n)
+	}
+}
+
+// refusal is a request answered before the handler, with the reason counted in metrics.
+type refusal struct {
+	code   int32
+	reason metav1.StatusReason
+	metric string
+	err    error
+}
+
 func (s *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body == nil || r.Body == http.NoBody {
-		s.fail(w, http.StatusBadRequest, errors.New("request body is empty"))
+		s.refuse(w, nil, &refusal{http.StatusBadRequest, metav1.StatusReasonBadRequest, "empty_body", errors.New("request body is empty")})
 		return
 	}
 	defer r.Body.Close()
-	buf := bodies.Get().(*bytes.Buffer)
-	buf.Reset()
+	bp := bodies.Get().(*[]byte)
+	var held int64
+	body, held, ref := s.readBody(r, (*bp)[:0])
 	defer func() {
-		if buf.Cap() <= maxPooledBody {
-			bodies.Put(buf)
+		s.budget.give(held)
+		if cap(body) <= maxPooledBody {
+			*bp = body[:0]
+			bodies.Put(bp)
 		}
 	}()
-	body, status, err := readBody(r, buf)
-	if err != nil {
-		s.fail(w, status, err)
+	if ref != nil {
+		s.refuse(w, body, ref)
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-		s.fail(w, http.StatusBadRequest, fmt.Errorf("contentType=%s, expected application/json", ct))
+		s.refuse(w, body, &refusal{http.StatusBadRequest, metav1.StatusReasonBadRequest, "content_type", fmt.Errorf("contentType=%s, expected application/json", ct)})
 		return
 	}
 	var req cradmission.Request
 	in := incomingReview{Request: &incomingRequest{AdmissionRequest: &req.AdmissionRequest}}
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, &in); err != nil {
-		s.fail(w, http.StatusBadRequest, fmt.Errorf("decoding the AdmissionReview: %w", err))
+		s.refuse(w, body, &refusal{http.StatusBadRequest, metav1.StatusReasonBadRequest, "decode", fmt.Errorf("decoding the AdmissionReview: %w", err)})
 		return
 	}
 	if in.Request != nil {
@@ -125,8 +203,8 @@ func (s *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case gv == reviewV1 || gv == reviewV1beta1:
 		gvk = gv
 	default:
-		s.fail(w, http.StatusBadRequest, fmt.Errorf("the body is kind %q of apiVersion %q, not an AdmissionReview of %s or %s",
-			in.Kind, in.APIVersion, reviewV1.GroupVersion(), reviewV1beta1.GroupVersion()))
+		s.refuse(w, body, &refusal{http.StatusBadRequest, metav1.StatusReasonBadRequest, "not_a_review", fmt.Errorf("the body is kind %q of apiVersion %q, not an AdmissionReview of %s or %s",
+			in.Kind, in.APIVersion, reviewV1.GroupVersion(), reviewV1beta1.GroupVersion())})
 		return
 	}
 	// A "request": null leaves in.Request nil and req empty: the handler answers that the
@@ -135,27 +213,126 @@ func (s *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.write(w, gvk, &resp.AdmissionResponse)
 }
 
-// readBody reads the request body up to MaxRequestBytes into buf, grown first to
-// Content-Length when the client sent one.
-func readBody(r *http.Request, buf *bytes.Buffer) ([]byte, int, error) {
-	if n := r.ContentLength; n > 0 && n < MaxRequestBytes {
-		buf.Grow(int(n) + bytes.MinRead)
+// readBody reads the request body into buf, growing it as bytes arrive and taking each growth
+// beyond freeBodyBytes from the budget. It returns the bytes read (all of them, or the prefix
+// read before a refusal) and how much of the budget they hold.
+func (s *HTTP) readBody(r *http.Request, buf []byte) ([]byte, int64, *refusal) {
+	var held int64
+	account := func(c int) bool {
+		want := int64(c) - freeBodyBytes - held
+		if !s.budget.take(want) {
+			return false
+		}
+		held += max(want, 0)
+		return true
 	}
-	limited := &io.LimitedReader{R: r.Body, N: MaxRequestBytes}
-	if _, err := buf.ReadFrom(limited); err != nil {
-		return nil, http.StatusBadRequest, fmt.Errorf("reading the request body: %w", err)
+	if !account(cap(buf)) {
+		buf = make([]byte, 0, freeBodyBytes) // a pooled buffer larger than the budget allows
 	}
-	if limited.N <= 0 {
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request entity is too large; limit is %d bytes", MaxRequestBytes)
+	for {
+		if len(buf) > MaxRequestBytes {
+			size := "more than " + strconv.Itoa(MaxRequestBytes)
+			if r.ContentLength > 0 {
+				size = strconv.FormatInt(r.ContentLength, 10)
+			}
+			return buf, held, &refusal{http.StatusRequestEntityTooLarge, metav1.StatusReasonRequestEntityTooLarge, "too_large",
+				fmt.Errorf("the AdmissionReview is %s bytes, over Bulwark's limit of %d; the object cannot be checked", size, MaxRequestBytes)}
+		}
+		if len(buf) == cap(buf) {
+			next := min(max(2*cap(buf), 4096), MaxRequestBytes+1)
+			if !account(next) {
+				return buf, held, &refusal{http.StatusTooManyRequests, metav1.StatusReasonTooManyRequests, "body_budget",
+					fmt.Errorf("Bulwark holds the most admission request bodies it may at once; the object was not checked: retry")}
+			}
+			grown := make([]byte, len(buf), next)
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			if len(buf) <= MaxRequestBytes {
+				return buf, held, nil
+			}
+			continue // refused as too large above
+		}
+		if err != nil {
+			return buf, held, &refusal{http.StatusBadRequest, metav1.StatusReasonBadRequest, "read", fmt.Errorf("reading the request body: %w", err)}
+		}
 	}
-	return buf.Bytes(), 0, nil
 }
 
-// fail answers an error as a v1 AdmissionReview whose response carries the code and message.
-func (s *HTTP) fail(w http.ResponseWriter, code int, err error) {
-	s.log.Error(err, "bad admission request", "code", code)
-	resp := cradmission.Errored(int32(code), err)
-	s.write(w, reviewV1, &resp.AdmissionResponse)
+// refuse answers a request refused before the handler. When the body read so far names the
+// review's uid, the answer is a denial of that request in the review's own version, which the
+// apiserver enforces under any failurePolicy; otherwise it is an error without a uid, as
+// nothing else can be said.
+func (s *HTTP) refuse(w http.ResponseWriter, body []byte, ref *refusal) {
+	s.rec.Refused(s.webhook, ref.metric)
+	apiVersion, uid := reviewIdentity(body)
+	s.log.Error(ref.err, "refused admission request", "code", ref.code, "reason", ref.metric, "uid", uid)
+	resp := cradmission.Errored(ref.code, ref.err)
+	resp.Result.Reason = ref.reason
+	gvk := reviewV1
+	if uid != "" {
+		resp.UID = types.UID(uid)
+		if apiVersion == reviewV1beta1.GroupVersion().String() {
+			gvk = reviewV1beta1
+		}
+	}
+	s.write(w, gvk, &resp.AdmissionResponse)
+}
+
+// reviewIdentity reads apiVersion and request.uid from the start of a review, which may be
+// cut short: it stops at the uid, and at the first thing it cannot read.
+func reviewIdentity(body []byte) (apiVersion, uid string) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	key := func() (string, bool) {
+		t, err := dec.Token()
+		k, ok := t.(string)
+		return k, err == nil && ok
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", ""
+	}
+	for dec.More() {
+		k, ok := key()
+		if !ok {
+			return apiVersion, ""
+		}
+		switch k {
+		case "apiVersion":
+			if dec.Decode(&apiVersion) != nil {
+				return "", ""
+			}
+		case "request":
+			if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+				return apiVersion, ""
+			}
+			for dec.More() {
+				k, ok := key()
+				if !ok {
+					return apiVersion, ""
+				}
+				if k == "uid" {
+					if dec.Decode(&uid) != nil {
+						return apiVersion, ""
+					}
+					return apiVersion, uid
+				}
+				var skip json.RawMessage
+				if dec.Decode(&skip) != nil {
+					return apiVersion, ""
+				}
+			}
+			return apiVersion, ""
+		default:
+			var skip json.RawMessage
+			if dec.Decode(&skip) != nil {
+				return apiVersion, ""
+			}
+		}
+	}
+	return apiVersion, ""
 }
 
 func (s *HTTP) write(w http.ResponseWriter, gvk schema.GroupVersionKind, resp *admissionv1.AdmissionResponse) {

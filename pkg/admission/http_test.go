@@ -22,9 +22,8 @@ const (
 	httpMutate   = "/mutate"
 )
 
-// maxBody is the limit on an AdmissionReview body, controller-runtime's (its
-// pkg/webhook/admission/http.go, maxRequestSize): 7 MiB, two objects of 3 MiB and the rest.
-const maxBody = 7 * 1024 * 1024
+// maxBody is the limit on an AdmissionReview body: the largest an apiserver sends.
+const maxBody = MaxRequestBytes
 
 // webhookServer serves both handlers the way `bulwark serve` does: NewHTTP around the
 // Validator and Mutator, registered on a controller-runtime webhook.Server (which
@@ -40,8 +39,8 @@ func newWebhookServer(t *testing.T) *webhookServer {
 	t.Helper()
 	h := newHarness(t, profile(t, "nsa"))
 	srv := webhook.NewServer(webhook.Options{})
-	srv.Register(httpValidate, NewHTTP(h.v, logr.Discard()))
-	srv.Register(httpMutate, NewHTTP(h.m, logr.Discard()))
+	srv.Register(httpValidate, NewHTTP(h.v, logr.Discard(), HTTPOptions{}))
+	srv.Register(httpMutate, NewHTTP(h.m, logr.Discard(), HTTPOptions{}))
 	ts := httptest.NewServer(srv.WebhookMux())
 	t.Cleanup(ts.Close)
 	// A timeout on every request: a hung connection fails the test instead of hanging it.
@@ -197,7 +196,7 @@ func TestHTTPBadInput(t *testing.T) {
 		{name: "Content-Type with parameters", contentType: "application/json; charset=utf-8", body: podReq("u", kPod, kPod.object("x", minimalSpec)), code: 400,
 			want: []string{"contentType=application/json; charset=utf-8, expected application/json"}},
 		{name: "body over the limit", body: append(podReq("u", kPod, kPod.object("x", minimalSpec)), bytes.Repeat([]byte(" "), maxBody)...), code: 413,
-			want: []string{"request entity is too large; limit is 7340032 bytes"}},
+			want: []string{"bytes, over Bulwark's limit of 19922944; the object cannot be checked"}},
 		// A body without apiVersion and kind is read as a v1 AdmissionReview, as
 		// controller-runtime reads it; any other kind is refused by name.
 		{name: "no AdmissionReview kind", body: []byte(`{"request":{"uid":"u"}}`), code: 400, want: []string{"the AdmissionReview request has no operation"}},

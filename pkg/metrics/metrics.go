@@ -25,6 +25,9 @@ type Recorder interface {
 	Violation(check, action, resource string)
 	// Mutation counts one field set by a mutation default.
 	Mutation(def string)
+	// Refused counts one request answered before it could be evaluated (too large, over the
+	// body budget, unreadable), by reason: as a decision "error" and in the refusals.
+	Refused(webhook, reason string)
 }
 
 // Nop records nothing.
@@ -33,12 +36,14 @@ type Nop struct{}
 func (Nop) Decision(string, string, string, string, time.Duration) {}
 func (Nop) Violation(string, string, string)                       {}
 func (Nop) Mutation(string)                                        {}
+func (Nop) Refused(string, string)                                 {}
 
 // Prometheus is a Recorder backed by Prometheus collectors.
 type Prometheus struct {
 	decisions  *prometheus.CounterVec
 	violations *prometheus.CounterVec
 	mutations  *prometheus.CounterVec
+	refusals   *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
 }
 
@@ -58,6 +63,10 @@ func NewPrometheus(reg prometheus.Registerer) (*Prometheus, error) {
 			Name: "bulwark_mutations_total",
 			Help: "Fields set by the mutating webhook, by mutation default.",
 		}, []string{"default"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_admission_refusals_total",
+			Help: "Admission requests answered before evaluation, by webhook and reason (too_large, body_budget, read, empty_body, content_type, decode, not_a_review); each also counts as decision=\"error\" with resource and operation \"unknown\".",
+		}, []string{"webhook", "reason"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "bulwark_admission_evaluation_duration_seconds",
 			Help:    "Time to evaluate one admission request inside Bulwark (decoding, checks, patch), by webhook.",
@@ -72,6 +81,9 @@ func NewPrometheus(reg prometheus.Registerer) (*Prometheus, error) {
 		return nil, err
 	}
 	if p.mutations, err = register(reg, p.mutations); err != nil {
+		return nil, err
+	}
+	if p.refusals, err = register(reg, p.refusals); err != nil {
 		return nil, err
 	}
 	if p.latency, err = register(reg, p.latency); err != nil {
@@ -105,3 +117,8 @@ func (p *Prometheus) Violation(check, action, resource string) {
 }
 
 func (p *Prometheus) Mutation(def string) { p.mutations.WithLabelValues(def).Inc() }
+
+func (p *Prometheus) Refused(webhook, reason string) {
+	p.decisions.WithLabelValues(webhook, "unknown", "unknown", Errored).Inc()
+	p.refusals.WithLabelValues(webhook, reason).Inc()
+}

@@ -30,8 +30,8 @@ const (
 	// is at most 30): a request still unread, or an answer still unwritten, after that is one
 	// nobody waits for.
 	MaxWebhookTimeout = 30 * time.Second
-	// readTimeout bounds reading a whole request, headers and body (at most 7 MiB, the limit
-	// of controller-runtime's webhook.Admission).
+	// readTimeout bounds reading a whole request, headers and body (at most
+	// admission.MaxRequestBytes, 19 MiB).
 	readTimeout = MaxWebhookTimeout
 	// writeTimeout bounds the time from the end of the headers to the end of the answer.
 	writeTimeout = MaxWebhookTimeout + 5*time.Second

@@ -322,13 +322,18 @@ func value(m *dto.Metric) float64 {
 }
 
 // wrappers serve an admission handler over HTTP: as bulwark serve registers its handlers
-// (admission.HTTP) and as controller-runtime does (webhook.Admission).
+// (admission.HTTP) and as controller-runtime does (webhook.Admission), each with its body
+// limit and whether a refusal over it carries the request's uid.
 var wrappers = []struct {
-	name string
-	wrap func(cradmission.Handler) http.Handler
+	name     string
+	wrap     func(cradmission.Handler) http.Handler
+	limit    int
+	keepsUID bool
 }{
-	{"admission.HTTP", func(h cradmission.Handler) http.Handler { return admission.NewHTTP(h, logDiscard()) }},
-	{"webhook.Admission", func(h cradmission.Handler) http.Handler { return &webhook.Admission{Handler: h} }},
+	{"admission.HTTP", func(h cradmission.Handler) http.Handler {
+		return admission.NewHTTP(h, logDiscard(), admission.HTTPOptions{})
+	}, admission.MaxRequestBytes, true},
+	{"webhook.Admission", func(h cradmission.Handler) http.Handler { return &webhook.Admission{Handler: h} }, 7 * 1024 * 1024, false},
 }
 
 // TestWebhookServerPanic: a handler that panics is answered with a 500 in the AdmissionReview
@@ -406,24 +411,24 @@ func histogramCount(t *testing.T, name, hook string) uint64 {
 	return 0 // no series yet: a histogram family appears with its first observation
 }
 
-// TestWebhookServerBodyLimit: the body limit is the AdmissionReview handler's, 7 MiB as
-// controller-runtime's webhook.Admission: a review just under it is read whole and handled,
-// one over it is answered 413; the server's read timeout and header limit do not get in the
-// way.
+// TestWebhookServerBodyLimit: the body limit is the AdmissionReview handler's (19 MiB for
+// Bulwark's, the largest review an apiserver sends; 7 MiB for controller-runtime's): a review
+// just under it is read whole and handled, one over it is answered 413, by Bulwark's with the
+// request's uid; the server's read timeout and header limit do not get in the way.
 func TestWebhookServerBodyLimit(t *testing.T) {
-	const limit = 7 * 1024 * 1024
 	// A Pod with a large annotation, padded so that the whole review is size bytes.
 	pod := func(size int) []byte {
 		base := review(t, "size", []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","annotations":{"a":""}},"spec":{"containers":[{"name":"app","image":"registry.example.com/app:1"}]}}`))
 		pad := size - len(base)
 		return review(t, "size", []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","annotations":{"a":"`+strings.Repeat("x", pad)+`"}},"spec":{"containers":[{"name":"app","image":"registry.example.com/app:1"}]}}`))
 	}
-	under, over := pod(limit-1024), pod(limit+1)
-	if len(under) != limit-1024 || len(over) != limit+1 {
-		t.Fatalf("built reviews of %d and %d bytes, want %d and %d", len(under), len(over), limit-1024, limit+1)
-	}
 	for _, w := range wrappers {
 		t.Run(w.name, func(t *testing.T) {
+			limit := w.limit
+			under, over := pod(limit-1024), pod(limit+1)
+			if len(under) != limit-1024 || len(over) != limit+1 {
+				t.Fatalf("built reviews of %d and %d bytes, want %d and %d", len(under), len(over), limit-1024, limit+1)
+			}
 			a := &allow{}
 			ts := startTestServer(t, WebhookServerOptions{TLSOpts: []func(*tls.Config){TLSConfig(false)}}, map[string]http.Handler{
 				"/allow": w.wrap(a),
@@ -433,7 +438,7 @@ func TestWebhookServerBodyLimit(t *testing.T) {
 			if err != nil || resp.StatusCode != http.StatusOK || !got.Response.Allowed {
 				t.Fatalf("a review of %d bytes: %v %+v", len(under), err, got)
 			}
-			if a.lastSize.Load() < limit-2048 {
+			if a.lastSize.Load() < int64(limit-2048) {
 				t.Errorf("the handler saw an object of %d bytes", a.lastSize.Load())
 			}
 			resp, got, err = ts.post(c, "/allow", over)
@@ -443,7 +448,10 @@ func TestWebhookServerBodyLimit(t *testing.T) {
 			if got.Response.Allowed || got.Response.Result == nil || got.Response.Result.Code != http.StatusRequestEntityTooLarge {
 				t.Fatalf("a review of %d bytes: HTTP %d, %+v", len(over), resp.StatusCode, got.Response)
 			}
-			t.Logf("%d bytes handled; %d bytes answered %d %q", len(under), len(over), got.Response.Result.Code, got.Response.Result.Message)
+			if w.keepsUID && got.Response.UID != "size" {
+				t.Errorf("the refusal of a review of %d bytes has uid %q, not the request's", len(over), got.Response.UID)
+			}
+			t.Logf("%d bytes handled; %d bytes answered %d %q (uid %q)", len(under), len(over), got.Response.Result.Code, got.Response.Result.Message, got.Response.UID)
 		})
 	}
 }

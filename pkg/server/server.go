@@ -279,8 +279,12 @@ func Run(ctx context.Context, o Options) error {
 		}
 		auditRunner = audit.NewRunner(ro)
 	}
-	webhookServer.Register(ValidatePath, admission.NewHTTP(admission.NewValidator(hopts), o.Log.WithName("webhook").WithValues("webhook", ValidatePath)))
-	webhookServer.Register(MutatePath, admission.NewHTTP(admission.NewMutator(hopts), o.Log.WithName("webhook").WithValues("webhook", MutatePath)))
+	// One budget for the request bodies of both endpoints.
+	budget := admission.NewBodyBudget(admission.DefaultBodyBudget)
+	webhookServer.Register(ValidatePath, admission.NewHTTP(admission.NewValidator(hopts), o.Log.WithName("webhook").WithValues("webhook", ValidatePath),
+		admission.HTTPOptions{Webhook: "validate", Metrics: rec, Budget: budget}))
+	webhookServer.Register(MutatePath, admission.NewHTTP(admission.NewMutator(hopts), o.Log.WithName("webhook").WithValues("webhook", MutatePath),
+		admission.HTTPOptions{Webhook: "mutate", Metrics: rec, Budget: budget}))
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}

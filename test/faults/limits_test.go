@@ -12,12 +12,14 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/bulwark-k8s/bulwark/pkg/admission"
 )
 
 // TestServedLimits: the real bulwark serve, started with --read-header-timeout=1s, closes a
 // connection that sends half a request's headers, refuses TLS 1.1 and TLS 1.2 CBC suites,
-// speaks HTTP/1.1 only, and answers an AdmissionReview just under 7 MiB while refusing one
-// over it with 413.
+// speaks HTTP/1.1 only, and answers an AdmissionReview just under its limit (19 MiB) while
+// denying one over it with 413 and the request's uid.
 func TestServedLimits(t *testing.T) {
 	p := newPKI(t)
 	b := startBulwark(t, servingDir(t, p), "--read-header-timeout", "1s")
@@ -73,7 +75,7 @@ func TestServedLimits(t *testing.T) {
 	})
 
 	t.Run("body limit", func(t *testing.T) {
-		const limit = 7 * 1024 * 1024
+		const limit = admission.MaxRequestBytes
 		// A hostNetwork Pod padded so that the review is size bytes.
 		sized := func(uid string, size int) []byte {
 			pad := size - len(review(uid, largeHostNetworkPod(0)))
@@ -85,7 +87,7 @@ func TestServedLimits(t *testing.T) {
 			t.Errorf("a review of %d bytes: %v", len(under), err)
 		}
 		over := sized("over", limit+1)
-		err := send(c, b.webhook, "/validate", "", bytes.NewReader(over), func(r *admissionv1.AdmissionResponse) error {
+		err := send(c, b.webhook, "/validate", "over", bytes.NewReader(over), func(r *admissionv1.AdmissionResponse) error {
 			if r.Allowed || r.Result == nil || r.Result.Code != http.StatusRequestEntityTooLarge {
 				return errors.New("not refused with 413")
 			}

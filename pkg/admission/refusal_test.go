@@ -1,0 +1,137 @@
+package admission
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+)
+
+// countingRefusals records Refused calls.
+type countingRefusals struct {
+	nopRecorder
+	reasons []string
+}
+
+type nopRecorder struct{}
+
+func (nopRecorder) Decision(string, string, string, string, time.Duration) {}
+func (nopRecorder) Violation(string, string, string)                       {}
+func (nopRecorder) Mutation(string)                                        {}
+
+func (c *countingRefusals) Refused(webhook, reason string) {
+	c.reasons = append(c.reasons, webhook+"/"+reason)
+}
+
+// TestOversizedReviewDeniedWithUID: a review over the limit is denied with its own uid, in its
+// own version, so the apiserver rejects the request under failurePolicy Ignore too, and the
+// refusal is counted with its reason.
+func TestOversizedReviewDeniedWithUID(t *testing.T) {
+	h := newHarness(t, profile(t, "nsa"))
+	rec := &countingRefusals{}
+	srv := webhook.NewServer(webhook.Options{})
+	srv.Register(httpValidate, NewHTTP(h.v, logr.Discard(), HTTPOptions{Webhook: "validate", Metrics: rec}))
+	ts := httptest.NewServer(srv.WebhookMux())
+	t.Cleanup(ts.Close)
+	s := &webhookServer{t: t, h: h, url: ts.URL, client: &http.Client{Timeout: 60 * time.Second}}
+
+	for _, version := range []string{"admission.k8s.io/v1", "admission.k8s.io/v1beta1"} {
+		obj := kPod.object("x", `{"containers":[{"name":"c","image":"nginx:1","env":[{"name":"PAD","value":"`+strings.Repeat("<", maxBody)+`"}]}]}`)
+		body := review(version, requestJSON("the-uid", kPod, "CREATE", obj))
+		r := s.post(httpValidate, "application/json", body)
+		if r.APIVersion != version || r.Response.UID != "the-uid" || r.Response.Allowed || r.code() != 413 {
+			t.Errorf("%s: answered %s uid %q allowed %v code %d, want %s, the request's uid, denied with 413",
+				version, r.APIVersion, r.Response.UID, r.Response.Allowed, r.code(), version)
+		}
+		if want := "the AdmissionReview is " + strconv.Itoa(len(body)) + " bytes, over Bulwark's limit of 19922944; the object cannot be checked"; r.message() != want {
+			t.Errorf("%s: message %q, want %q", version, r.message(), want)
+		}
+	}
+	if got := strings.Join(rec.reasons, " "); got != "validate/too_large validate/too_large" {
+		t.Errorf("refusals counted: %q", got)
+	}
+}
+
+// TestReviewIdentity: the uid and apiVersion are read from the start of a review that may be
+// cut short anywhere after them, and nothing is guessed from a body that does not say them.
+func TestReviewIdentity(t *testing.T) {
+	full := string(review("admission.k8s.io/v1beta1", requestJSON("u-1", kPod, "CREATE", kPod.object("x", minimalSpec))))
+	cut := full[:strings.Index(full, `"uid":"u-1"`)+len(`"uid":"u-1"`)]
+	for _, tc := range []struct {
+		name, body, apiVersion, uid string
+	}{
+		{"whole", full, "admission.k8s.io/v1beta1", "u-1"},
+		{"cut after the uid", cut, "admission.k8s.io/v1beta1", "u-1"},
+		{"cut inside the uid", cut[:len(cut)-3], "admission.k8s.io/v1beta1", ""},
+		{"uid after the object", `{"apiVersion":"admission.k8s.io/v1","request":{"object":{"a":[1,{"b":"c"}]},"uid":"late"}}`, "admission.k8s.io/v1", "late"},
+		{"uid of another case", `{"request":{"UID":"x"}}`, "", ""},
+		{"not JSON", "\x1f\x8b", "", ""},
+		{"empty", "", "", ""},
+	} {
+		v, uid := reviewIdentity([]byte(tc.body))
+		if v != tc.apiVersion || uid != tc.uid {
+			t.Errorf("%s: got (%q, %q), want (%q, %q)", tc.name, v, uid, tc.apiVersion, tc.uid)
+		}
+	}
+}
+
+// TestBodyBudget: bodies are held against one budget shared by the endpoints. A body that
+// would take more than is free is refused with its uid (429), the budget is whole again once
+// requests are answered, and a declared Content-Length reserves nothing.
+func TestBodyBudget(t *testing.T) {
+	h := newHarness(t, profile(t, "nsa"))
+	rec := &countingRefusals{}
+	budget := NewBodyBudget(1 << 20)
+	srv := webhook.NewServer(webhook.Options{})
+	srv.Register(httpValidate, NewHTTP(h.v, logr.Discard(), HTTPOptions{Webhook: "validate", Metrics: rec, Budget: budget}))
+	ts := httptest.NewServer(srv.WebhookMux())
+	t.Cleanup(ts.Close)
+	s := &webhookServer{t: t, h: h, url: ts.URL, client: &http.Client{Timeout: 60 * time.Second}}
+
+	big := review("admission.k8s.io/v1", requestJSON("big", kPod, "CREATE",
+		kPod.object("x", `{"containers":[{"name":"c","image":"nginx:1","env":[{"name":"PAD","value":"`+strings.Repeat("x", 2<<20)+`"}]}]}`)))
+	r := s.post(httpValidate, "application/json", big)
+	if r.Response.UID != "big" || r.Response.Allowed || r.code() != http.StatusTooManyRequests ||
+		!strings.Contains(r.message(), "Bulwark holds the most admission request bodies it may at once") {
+		t.Errorf("a body over the budget: uid %q allowed %v code %d %q", r.Response.UID, r.Response.Allowed, r.code(), r.message())
+	}
+	if free := budget.free.Load(); free != 1<<20 {
+		t.Errorf("the budget has %d bytes free after the answer, want all %d", free, 1<<20)
+	}
+	small := review("admission.k8s.io/v1", requestJSON("small", kPod, "CREATE", kPod.object("x", minimalSpec)))
+	if r := s.post(httpValidate, "application/json", small); r.Response.UID != "small" || r.code() == http.StatusTooManyRequests {
+		t.Errorf("a small body after the refusal: uid %q code %d %q", r.Response.UID, r.code(), r.message())
+	}
+
+	// A client that declares 19 MiB and sends the start of a review holds what it sent: the
+	// handler is waiting for the rest while the budget is read.
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+httpValidate, pr)
+	req.ContentLength = MaxRequestBytes
+	req.Header.Set("Content-Type", "application/json")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	if _, err := pw.Write(small[:len(small)/2]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if free := budget.free.Load(); free < 1<<20-int64(len(small)) {
+		t.Errorf("a declared Content-Length of %d took %d bytes of the budget before they arrived", MaxRequestBytes, 1<<20-free)
+	}
+	pw.CloseWithError(io.ErrUnexpectedEOF)
+	<-done
+	if got := strings.Join(rec.reasons, " "); !strings.HasPrefix(got, "validate/body_budget") {
+		t.Errorf("refusals counted: %q", got)
+	}
+}

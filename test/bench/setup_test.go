@@ -137,7 +137,7 @@ func newEnvironment() (*environment, error) {
 		// Served as `bulwark serve` serves it: through the webhook server's mux, which
 		// instruments every path it registers.
 		srv := webhook.NewServer(webhook.Options{})
-		srv.Register("/validate", bulwarkadmission.NewHTTP(h, log.WithName("webhook").WithValues("webhook", path)))
+		srv.Register("/validate", bulwarkadmission.NewHTTP(h, log.WithName("webhook").WithValues("webhook", path), bulwarkadmission.HTTPOptions{}))
 		return srv.WebhookMux(), nil
 	}
 	if e.httpValidateNSA, err = instrumented("/validate", bulwarkadmission.NewValidator(*e.validateNSA)); err != nil {

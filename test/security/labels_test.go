@@ -23,7 +23,8 @@ const guardFile = "testdata/namespace-label-guard.yaml"
 // TestNamespaceLabelGuard applies the ValidatingAdmissionPolicy of docs/security.md with the
 // real kubectl and checks what it promises: someone who may create and label namespaces can no
 // longer set, change or remove bulwark.dev/mode or a pod-security.kubernetes.io label (nor
-// create a namespace with one), and keeps every other label; a member of bulwark-admins can.
+// create a namespace with one), and keeps every other label; a member of bulwark-admins can;
+// the status and finalize subresources are no way around it; system:masters is held too.
 func TestNamespaceLabelGuard(t *testing.T) {
 	guard, err := os.ReadFile(guardFile)
 	if err != nil {
@@ -142,11 +143,63 @@ func TestNamespaceLabelGuard(t *testing.T) {
 			t.Errorf("%s: refused, but not by the policy:\n%s", what, out)
 		}
 	}
+
+	// The status and finalize subresources carry the namespace's metadata too: someone who may
+	// update only those cannot lower enforcement through them either.
+	subRole := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "namespace-finalizer"},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"namespaces", "namespaces/status"}, Verbs: []string{"get"}},
+			{APIGroups: []string{""}, Resources: []string{"namespaces/status", "namespaces/finalize"}, Verbs: []string{"update", "patch"}},
+		},
+	}
+	if _, err := cs.RbacV1().ClusterRoles().Create(t.Context(), subRole, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = cs.RbacV1().ClusterRoleBindings().Create(t.Context(), &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "namespace-finalizers"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: subRole.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: "carol"}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol := user("carol")
+	finalize := func(labels string) string {
+		return `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"team-a","labels":{` + labels + `}},"spec":{"finalizers":["kubernetes"]}}`
+	}
+	for _, tc := range []struct {
+		what    string
+		args    []string
+		stdin   string
+		allowed bool
+	}{
+		{"status patch setting bulwark.dev/mode", []string{"patch", "namespace", "team-a", "--subresource=status", "--type=merge", "-p", `{"metadata":{"labels":{"bulwark.dev/mode":"off"}}}`}, "", false},
+		{"status patch setting another label", []string{"patch", "namespace", "team-a", "--subresource=status", "--type=merge", "-p", `{"metadata":{"labels":{"team":"shop"}}}`}, "", true},
+		{"finalize setting bulwark.dev/mode", []string{"replace", "--raw", "/api/v1/namespaces/team-a/finalize", "-f", "-"}, finalize(`"team":"shop","bulwark.dev/mode":"off"`), false},
+		{"finalize setting pod-security enforce", []string{"replace", "--raw", "/api/v1/namespaces/team-a/finalize", "-f", "-"}, finalize(`"team":"shop","pod-security.kubernetes.io/enforce":"privileged"`), false},
+	} {
+		out, err := kubectl(carol, tc.stdin, tc.args...)
+		switch {
+		case tc.allowed && err != nil:
+			t.Errorf("carol, %s: refused: %v\n%s", tc.what, err, out)
+		case !tc.allowed && err == nil:
+			t.Errorf("carol, %s: admitted:\n%s", tc.what, out)
+		case !tc.allowed && !strings.Contains(out, refusal):
+			t.Errorf("carol, %s: refused, but not by the policy:\n%s", tc.what, out)
+		}
+	}
+
+	// Admission applies to system:masters too: the cluster admin outside bulwark-admins is
+	// refused like anyone else (authorization is what system:masters skips).
+	if out, err := kubectl(admin, "", "label", "namespace", "team-a", "bulwark.dev/mode=off"); err == nil || !strings.Contains(out, refusal) {
+		t.Errorf("system:masters labels team-a bulwark.dev/mode=off: %v\n%s", err, out)
+	}
 	ns, err := cs.CoreV1().Namespaces().Get(t.Context(), "team-a", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ns.Labels["team"] != "shop" || ns.Labels["bulwark.dev/mode"] != "" {
-		t.Errorf("team-a's labels at the end: %v, want team=shop and no bulwark.dev/mode", ns.Labels)
+	if ns.Labels["team"] != "shop" || ns.Labels["bulwark.dev/mode"] != "" || ns.Labels["pod-security.kubernetes.io/enforce"] != "" {
+		t.Errorf("team-a's labels at the end: %v, want team=shop and no bulwark.dev/mode or pod-security label", ns.Labels)
 	}
 }

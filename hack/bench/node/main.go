@@ -32,14 +32,15 @@ func main() {
 	images := flag.String("images", ".local/images/test.tar", "the test images (make test-images)")
 	pods := flag.Int("pods", 100, "pods per configuration and round")
 	rounds := flag.Int("rounds", 2, "rounds; each creates -pods pods without Bulwark and -pods with it")
+	limits := flag.Bool("limits", false, "give the pods Bulwark's default limits (cpu 500m, memory 512Mi) in both configurations, to tell the limits' cost at start from admission's")
 	flag.Parse()
-	if err := run(*binary, *images, *pods, *rounds); err != nil {
+	if err := run(*binary, *images, *pods, *rounds, *limits); err != nil {
 		fmt.Fprintln(os.Stderr, "node bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(binary, images string, pods, rounds int) error {
+func run(binary, images string, pods, rounds int, limits bool) error {
 	n, err := framework.StartNode(framework.NodeOptions{Images: []string{images}, Progress: os.Stderr})
 	if err != nil {
 		return err
@@ -74,7 +75,7 @@ func run(binary, images string, pods, rounds int) error {
 			if err := b.SetWebhooks(with); err != nil {
 				return err
 			}
-			d, c, err := startPods(ctx, cs, n, pods)
+			d, c, err := startPods(ctx, cs, n, pods, limits)
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", r, name, err)
 			}
@@ -149,7 +150,7 @@ func webhookMetrics(ctx context.Context, cs kubernetes.Interface) error {
 // returns each one's time from the create call to the watch event that shows it Running;
 // then it deletes them and waits until the kubelet has torn down their containers, so that
 // no round starts while the last one's teardown still loads the node.
-func startPods(ctx context.Context, cs kubernetes.Interface, node *framework.Node, n int) (running, creates []time.Duration, err error) {
+func startPods(ctx context.Context, cs kubernetes.Interface, node *framework.Node, n int, limits bool) (running, creates []time.Duration, err error) {
 	w, err := cs.CoreV1().Pods("bench").Watch(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, nil, err
@@ -167,6 +168,11 @@ func startPods(ctx context.Context, cs kubernetes.Interface, node *framework.Nod
 					}}}},
 				TerminationGracePeriodSeconds: new(int64),
 			},
+		}
+		if limits {
+			p.Spec.Containers[0].Resources.Limits = corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("512Mi"),
+			}
 		}
 		start := time.Now()
 		if _, err := cs.CoreV1().Pods("bench").Create(ctx, p, metav1.CreateOptions{}); err != nil {

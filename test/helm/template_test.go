@@ -69,18 +69,20 @@ func TestTemplateGolden(t *testing.T) {
 func TestTemplateDecodesStrictly(t *testing.T) {
 	h := newHelm(t, "")
 	types := map[string]func() any{
-		"Deployment":                     func() any { return &appsv1.Deployment{} },
-		"Service":                        func() any { return &corev1.Service{} },
-		"ServiceAccount":                 func() any { return &corev1.ServiceAccount{} },
-		"ConfigMap":                      func() any { return &corev1.ConfigMap{} },
-		"PodDisruptionBudget":            func() any { return &policyv1.PodDisruptionBudget{} },
-		"NetworkPolicy":                  func() any { return &networkingv1.NetworkPolicy{} },
-		"ClusterRole":                    func() any { return &rbacv1.ClusterRole{} },
-		"ClusterRoleBinding":             func() any { return &rbacv1.ClusterRoleBinding{} },
-		"Role":                           func() any { return &rbacv1.Role{} },
-		"RoleBinding":                    func() any { return &rbacv1.RoleBinding{} },
-		"ValidatingWebhookConfiguration": func() any { return &admissionregistrationv1.ValidatingWebhookConfiguration{} },
-		"MutatingWebhookConfiguration":   func() any { return &admissionregistrationv1.MutatingWebhookConfiguration{} },
+		"Deployment":                       func() any { return &appsv1.Deployment{} },
+		"Service":                          func() any { return &corev1.Service{} },
+		"ServiceAccount":                   func() any { return &corev1.ServiceAccount{} },
+		"ConfigMap":                        func() any { return &corev1.ConfigMap{} },
+		"PodDisruptionBudget":              func() any { return &policyv1.PodDisruptionBudget{} },
+		"NetworkPolicy":                    func() any { return &networkingv1.NetworkPolicy{} },
+		"ClusterRole":                      func() any { return &rbacv1.ClusterRole{} },
+		"ClusterRoleBinding":               func() any { return &rbacv1.ClusterRoleBinding{} },
+		"Role":                             func() any { return &rbacv1.Role{} },
+		"RoleBinding":                      func() any { return &rbacv1.RoleBinding{} },
+		"ValidatingWebhookConfiguration":   func() any { return &admissionregistrationv1.ValidatingWebhookConfiguration{} },
+		"MutatingWebhookConfiguration":     func() any { return &admissionregistrationv1.MutatingWebhookConfiguration{} },
+		"ValidatingAdmissionPolicy":        func() any { return &admissionregistrationv1.ValidatingAdmissionPolicy{} },
+		"ValidatingAdmissionPolicyBinding": func() any { return &admissionregistrationv1.ValidatingAdmissionPolicyBinding{} },
 	}
 	// Custom resources whose CRDs are not in k8s.io/api, and the PolicyReport CRD (checked by
 	// TestPolicyReportCRDInstall against the real apiserver); the golden files pin them.
@@ -95,7 +97,8 @@ func TestTemplateDecodesStrictly(t *testing.T) {
 				default:
 					t.Errorf("%s (%s): a kind this test does not know; add it", o, o.Source)
 				}
-				clusterScoped := o.Kind == "ClusterRole" || o.Kind == "ClusterRoleBinding" || o.Kind == "CustomResourceDefinition" || strings.HasSuffix(o.Kind, "WebhookConfiguration")
+				clusterScoped := o.Kind == "ClusterRole" || o.Kind == "ClusterRoleBinding" || o.Kind == "CustomResourceDefinition" ||
+					strings.HasSuffix(o.Kind, "WebhookConfiguration") || strings.HasPrefix(o.Kind, "ValidatingAdmissionPolicy")
 				want := r.namespace
 				if o.Kind == "ConfigMap" && strings.HasSuffix(o.Name, "-dashboard") && r.dashboardNamespace != "" {
 					want = r.dashboardNamespace // metrics.dashboard.namespace: where the Grafana sidecar looks
@@ -137,6 +140,8 @@ func TestSchemaRejects(t *testing.T) {
 		{[]string{"podDisruptionBudget.minAvailable=half"}, []string{"at '/podDisruptionBudget/minAvailable'"}},
 		{[]string{"metrics.serviceMonitor.enable=true"}, []string{"at '/metrics/serviceMonitor': additional properties 'enable' not allowed"}},
 		{[]string{"networkPolicy.enabled=1"}, []string{"at '/networkPolicy/enabled'"}},
+		{[]string{"namespaceLabelGuard.adminGroups={a'b}"}, []string{"at '/namespaceLabelGuard/adminGroups/0'"}},
+		{[]string{"namespaceLabelGuard.adminGroups="}, []string{"at '/namespaceLabelGuard/adminGroups': got string, want array"}},
 		{[]string{"metrics.prometheusRule.latencyBudgetSeconds=0"}, []string{"at '/metrics/prometheusRule/latencyBudgetSeconds'"}},
 		{[]string{"metrics.prometheusRule.certificateExpiry.warningdays=7"}, []string{"at '/metrics/prometheusRule/certificateExpiry': additional properties 'warningdays' not allowed"}},
 		{[]string{"metrics.prometheusRule.auditStaleSeconds=30m"}, []string{"at '/metrics/prometheusRule/auditStaleSeconds': got string, want integer"}},

@@ -54,6 +54,11 @@ func init() {
 						continue
 					}
 					msg, fix := capabilityViolation(ct.Describe(), name, allowed)
+					if ct.Kind == podspec.EphemeralContainer {
+						// kubectl debug's default profile (general) adds SYS_PTRACE, netadmin
+						// NET_ADMIN and NET_RAW: name the profiles that add none.
+						fix += "; with kubectl debug, use --profile=restricted or --profile=baseline, which add no capabilities"
+					}
 					c.Report(ct.Field(fmt.Sprintf("securityContext.capabilities.add[%d]", k)), msg, fix)
 				}
 				return true

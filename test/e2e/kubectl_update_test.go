@@ -242,6 +242,9 @@ func TestKubectlDebugEphemeralContainers(t *testing.T) {
 		out, err := debug("dbg-general")
 		wantDenied(t, out, err, header,
 			`[capabilities] spec.ephemeralContainers[0].securityContext.capabilities.add[0]: ephemeral container "dbg-general" adds capability "SYS_PTRACE"`)
+		if want := `Fix: remove "SYS_PTRACE" from capabilities.add; with kubectl debug, use --profile=restricted or --profile=baseline, which add no capabilities`; !strings.Contains(out, want) {
+			t.Errorf("the denial does not name the debug profiles that work (%q):\n%s", want, out)
+		}
 	})
 	// --custom merges a partial container spec into the debug container: each attempt to get a
 	// weaker sandbox through it is denied.

@@ -26,6 +26,11 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	if os.Geteuid() != 0 {
+		// A developer's machine without root runs the rest of make test; CI runs as root.
+		fmt.Println("test/node: skipped: a node needs root")
+		return 0
+	}
 	if err := framework.NodeSupported(); err != nil {
 		fmt.Println("test/node: no node on this machine:", err)
 		return 1

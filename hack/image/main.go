@@ -62,7 +62,9 @@ func bulwarkCmd(args []string) error {
 	tag := fs.String("tag", "bulwark.local/bulwark:dev", "the image's name")
 	out := fs.String("out", ".local/images/bulwark.tar", "the tarball to write")
 	version := fs.String("version", "", "org.opencontainers.image.version (default: the tag's)")
-	_ = fs.Parse(args)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
 	bin, err := os.ReadFile(*binary)
 	if err != nil {
 		return fmt.Errorf("reading the binary: %w (make build makes it)", err)
@@ -89,24 +91,36 @@ func bulwarkCmd(args []string) error {
 	return write(*out, map[string]v1.Image{*tag: img})
 }
 
-// testImage is one image made of the test program: its name, user and mode.
-type testImage struct {
-	tag, user, mode string
-	extraPasswd     string // a line added to /etc/passwd
+// parse parses args and refuses arguments left over after the flags.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected arguments %q", fs.Name(), fs.Args())
+	}
+	return nil
 }
 
-// TestImages are the images the node's tests and the samples use; prefix is prepended to the
+// testImage is one image made of the test program: its name, user and mode, and the user's
+// lines in /etc/passwd and /etc/group when the base files lack them.
+type testImage struct {
+	tag, user, mode string
+	passwd, group   string
+}
+
+// testImages are the images the node's tests and the samples use; prefix is prepended to the
 // first ones, the samples' stand-ins keep their names.
-func TestImages(prefix string) []testImage {
+func testImages(prefix string) []testImage {
 	return []testImage{
 		{tag: prefix + "/pause:1", user: "65535", mode: "pause"},
 		{tag: prefix + "/miner:1", user: "65534", mode: "miner"},
 		{tag: prefix + "/root:1", user: "", mode: "serve"},
 		{tag: prefix + "/nonroot:1", user: "65532", mode: "serve"},
-		{tag: prefix + "/named-user:1", user: "app", mode: "serve", extraPasswd: "app:x:1000:1000:app:/home/app:/sbin/nologin"},
+		{tag: prefix + "/named-user:1", user: "app", mode: "serve", passwd: "app:x:1000:1000:app:/home/app:/sbin/nologin", group: "app:x:1000:"},
 		{tag: prefix + "/writer:1", user: "65532", mode: "writer"},
 		{tag: "registry.k8s.io/e2e-test-images/agnhost:2.53", user: "65532", mode: "serve"},
-		{tag: "docker.io/nginxinc/nginx-unprivileged:1.27-alpine", user: "101", mode: "serve", extraPasswd: "nginx:x:101:101:nginx:/var/cache/nginx:/sbin/nologin"},
+		{tag: "docker.io/nginxinc/nginx-unprivileged:1.27-alpine", user: "101", mode: "serve", passwd: "nginx:x:101:101:nginx:/var/cache/nginx:/sbin/nologin", group: "nginx:x:101:"},
 	}
 }
 
@@ -114,7 +128,9 @@ func testImagesCmd(args []string) error {
 	fs := flag.NewFlagSet("testimages", flag.ExitOnError)
 	out := fs.String("out", ".local/images/test.tar", "the tarball to write")
 	prefix := fs.String("prefix", "bulwark.local/test", "the repository prefix of the test images")
-	_ = fs.Parse(args)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
 	dir, err := os.MkdirTemp("", "testimage-")
 	if err != nil {
 		return err
@@ -131,13 +147,14 @@ func testImagesCmd(args []string) error {
 		return err
 	}
 	images := map[string]v1.Image{}
-	for _, ti := range TestImages(*prefix) {
+	for _, ti := range testImages(*prefix) {
 		files := baseFiles()
-		if ti.extraPasswd != "" {
-			for i := range files {
-				if files[i].path == "/etc/passwd" {
-					files[i].data = append(files[i].data, []byte(ti.extraPasswd+"\n")...)
-				}
+		for i, f := range files {
+			switch {
+			case f.path == "/etc/passwd" && ti.passwd != "":
+				files[i].data = append(f.data, ti.passwd+"\n"...)
+			case f.path == "/etc/group" && ti.group != "":
+				files[i].data = append(f.data, ti.group+"\n"...)
 			}
 		}
 		files = append(files, file{path: "/testimage", mode: 0o555, data: bin})
@@ -181,7 +198,7 @@ func layerTar(files []file) ([]byte, error) {
 	for _, f := range files {
 		p := strings.TrimPrefix(filepath.Clean(f.path), "/")
 		if _, dup := entries[p]; dup {
-			return nil, fmt.Errorf("%s is in the image twice", f.path)
+			return nil, fmt.Errorf("/%s is in the image twice", p)
 		}
 		entries[p] = f
 		for d := filepath.Dir(p); d != "."; d = filepath.Dir(d) {
@@ -241,6 +258,9 @@ func build(files []file, cfg v1.Config) (v1.Image, error) {
 	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture, cf.Created = "linux", runtime.GOARCH, v1.Time{Time: epoch}
+	for i := range cf.History {
+		cf.History[i].Created = cf.Created
+	}
 	cf.Config = cfg
 	return mutate.ConfigFile(img, cf)
 }

@@ -453,22 +453,7 @@ func TestMakeBuildIsStatic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	for _, p := range f.Progs {
-		switch p.Type {
-		case elf.PT_INTERP:
-			t.Error("the binary has a program interpreter (PT_INTERP): it is dynamically linked and would not run on distroless/static")
-		case elf.PT_DYNAMIC:
-			t.Error("the binary has a PT_DYNAMIC segment: it is dynamically linked")
-		}
-	}
-	for _, name := range []string{".interp", ".dynamic", ".dynsym"} {
-		if f.Section(name) != nil {
-			t.Errorf("the binary has a %s section: it is dynamically linked", name)
-		}
-	}
-	if libs, err := f.ImportedLibraries(); err != nil || len(libs) > 0 {
-		t.Errorf("imported libraries: %v (%v), want none", libs, err)
-	}
+	checkStatic(t, "the binary", f)
 	if _, err := f.Symbols(); !errors.Is(err, elf.ErrNoSymbols) {
 		t.Errorf("the binary has a symbol table (%v): -s was not applied", err)
 	}
@@ -503,5 +488,27 @@ func TestMakeBuildIsStatic(t *testing.T) {
 	}
 	if want := "bulwark " + testVersion + "\n"; string(got) != want {
 		t.Errorf("bulwark version printed %q, want %q", got, want)
+	}
+}
+
+// checkStatic fails unless f is statically linked: no program interpreter, no dynamic section,
+// no shared libraries, as a binary must be to run on distroless/static.
+func checkStatic(t *testing.T, what string, f *elf.File) {
+	t.Helper()
+	for _, p := range f.Progs {
+		switch p.Type {
+		case elf.PT_INTERP:
+			t.Errorf("%s has a program interpreter (PT_INTERP): it is dynamically linked and would not run on distroless/static", what)
+		case elf.PT_DYNAMIC:
+			t.Errorf("%s has a PT_DYNAMIC segment: it is dynamically linked", what)
+		}
+	}
+	for _, name := range []string{".interp", ".dynamic", ".dynsym"} {
+		if f.Section(name) != nil {
+			t.Errorf("%s has a %s section: it is dynamically linked", what, name)
+		}
+	}
+	if libs, err := f.ImportedLibraries(); err != nil || len(libs) > 0 {
+		t.Errorf("%s imports libraries: %v (%v), want none", what, libs, err)
 	}
 }

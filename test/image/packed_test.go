@@ -4,11 +4,14 @@ import (
 	"archive/tar"
 	"bytes"
 	"crypto/x509"
+	"debug/elf"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -53,9 +56,10 @@ func readFinalStage(t *testing.T) finalStage {
 }
 
 // TestMakeImageAgreesWithDockerfile: `make image` packs, without Docker, the image the
-// Dockerfile describes: the same user and entrypoint, the binary `make build` builds at the
-// path the Dockerfile copies it to, CA certificates and the user's passwd entry as
-// distroless/static has them, and the same digest every time.
+// Dockerfile describes: the same user and entrypoint, the static binary `make build` builds,
+// owned by root, at the path the Dockerfile copies it to, the CA certificates, environment and
+// the user's passwd and group entries as distroless/static has them, and the same digest
+// every time.
 func TestMakeImageAgreesWithDockerfile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and the image")
@@ -85,7 +89,7 @@ func TestMakeImageAgreesWithDockerfile(t *testing.T) {
 		tarballs = append(tarballs, tb)
 	}
 	if digests[0] != digests[1] {
-		t.Errorf("two builds of the same binary gave different images: %v", digests)
+		t.Errorf("two runs of make image gave different images: %v", digests)
 	}
 
 	ref, _ := name.NewTag(tag)
@@ -103,8 +107,14 @@ func TestMakeImageAgreesWithDockerfile(t *testing.T) {
 	if !slices.Equal(cf.Config.Entrypoint, want.entrypoint) {
 		t.Errorf("image ENTRYPOINT %q, Dockerfile %q", cf.Config.Entrypoint, want.entrypoint)
 	}
-	if cf.OS != "linux" {
-		t.Errorf("image OS %q", cf.OS)
+	if cf.OS != "linux" || cf.Architecture != runtime.GOARCH {
+		t.Errorf("image platform %s/%s, want linux/%s", cf.OS, cf.Architecture, runtime.GOARCH)
+	}
+	if cf.Config.WorkingDir != "/" {
+		t.Errorf("image WorkingDir %q, want / (distroless/static's)", cf.Config.WorkingDir)
+	}
+	if v := cf.Config.Labels["org.opencontainers.image.version"]; v != testVersion {
+		t.Errorf("image label org.opencontainers.image.version %q, want %q", v, testVersion)
 	}
 
 	files := imageFiles(t, mutate.Extract(img))
@@ -118,35 +128,72 @@ func TestMakeImageAgreesWithDockerfile(t *testing.T) {
 		t.Errorf("the image has no %s (the Dockerfile's COPY destination)", want.binaryPath)
 	case !bytes.Equal(got.data, built):
 		t.Errorf("%s in the image differs from the binary make build built", want.binaryPath)
-	case got.mode&0o111 == 0:
-		t.Errorf("%s is not executable (mode %o)", want.binaryPath, got.mode)
+	case got.mode&0o7777 != 0o555 && got.mode&0o7777 != 0o755:
+		t.Errorf("%s has mode %o, want 555 or 755", want.binaryPath, got.mode&0o7777)
+	case got.uid != 0 || got.gid != 0:
+		t.Errorf("%s is owned by %d:%d, want root (0:0) as COPY leaves it", want.binaryPath, got.uid, got.gid)
 	}
-	ca, ok := files["/etc/ssl/certs/ca-certificates.crt"]
+	if ok {
+		f, err := elf.NewFile(bytes.NewReader(got.data))
+		if err != nil {
+			t.Fatalf("%s in the image is not an ELF binary: %v", want.binaryPath, err)
+		}
+		checkStatic(t, want.binaryPath+" in the image", f)
+	}
+
+	// The CA bundle distroless/static has, taken from this machine, where SSL_CERT_FILE says.
+	const caFile = "/etc/ssl/certs/ca-certificates.crt"
+	if !slices.Contains(cf.Config.Env, "SSL_CERT_FILE="+caFile) || !slices.ContainsFunc(cf.Config.Env, func(e string) bool { return strings.HasPrefix(e, "PATH=/") }) {
+		t.Errorf("image Env %q, want PATH and SSL_CERT_FILE=%s as distroless/static has", cf.Config.Env, caFile)
+	}
+	ca, ok := files[caFile]
 	if !ok {
-		t.Fatal("the image has no /etc/ssl/certs/ca-certificates.crt")
+		t.Fatalf("the image has no %s", caFile)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca.data) {
-		t.Error("the image's CA bundle holds no PEM certificate")
+	if host, err := os.ReadFile(caFile); err == nil && !bytes.Equal(ca.data, host) {
+		t.Errorf("the image's %s differs from this machine's", caFile)
 	}
-	uid, _, _ := strings.Cut(want.user, ":")
-	found := false
-	for _, line := range strings.Split(string(files["/etc/passwd"].data), "\n") {
-		if f := strings.Split(line, ":"); len(f) > 2 && f[2] == uid {
-			found = true
+	n := 0
+	for rest := ca.data; ; n++ {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); b.Type != "CERTIFICATE" || err != nil {
+			t.Errorf("%s: PEM block %d (%s) is not a certificate: %v", caFile, n, b.Type, err)
 		}
 	}
-	if !found {
+	if n == 0 {
+		t.Errorf("%s holds no PEM certificate", caFile)
+	}
+
+	// USER uid:gid names a user and a group the image has, as distroless's nonroot.
+	uid, gid, _ := strings.Cut(want.user, ":")
+	if !hasID(files["/etc/passwd"].data, uid) {
 		t.Errorf("/etc/passwd has no user with uid %s:\n%s", uid, files["/etc/passwd"].data)
 	}
-	if tmp, ok := files["/tmp"]; !ok || tmp.mode&0o1777 != 0o1777 {
-		t.Errorf("/tmp missing or not 1777: %+v", tmp.mode)
+	if gid != "" && !hasID(files["/etc/group"].data, gid) {
+		t.Errorf("/etc/group has no group with gid %s:\n%s", gid, files["/etc/group"].data)
+	}
+	if tmp, ok := files["/tmp"]; !ok || tmp.mode&0o7777 != 0o1777 {
+		t.Errorf("/tmp missing or not 1777: %o", tmp.mode)
 	}
 }
 
+// hasID: an /etc/passwd or /etc/group has an entry with id in its third field.
+func hasID(db []byte, id string) bool {
+	for _, line := range strings.Split(string(db), "\n") {
+		if f := strings.Split(line, ":"); len(f) > 2 && f[2] == id {
+			return true
+		}
+	}
+	return false
+}
+
 type imageFile struct {
-	data []byte
-	mode int64
+	data     []byte
+	mode     int64
+	uid, gid int
 }
 
 // imageFiles reads the flattened file system of an image.
@@ -167,6 +214,6 @@ func imageFiles(t *testing.T, r io.ReadCloser) map[string]imageFile {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[path.Clean("/"+h.Name)] = imageFile{data: data, mode: h.Mode}
+		out[path.Clean("/"+h.Name)] = imageFile{data: data, mode: h.Mode, uid: h.Uid, gid: h.Gid}
 	}
 }

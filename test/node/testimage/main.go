@@ -7,12 +7,14 @@
 // names, with the user and port the samples rely on.
 //
 // The mode is the first argument or, without one, $TESTIMAGE_MODE: pause, miner, serve,
-// writer; `netexec --http-port=N` is serve on N.
+// writer; `netexec --http-port=N` is serve on N. serve and writer listen on :8080 unless
+// --port (or --http-port) and --host say otherwise.
 package main
 
 import (
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -36,7 +38,7 @@ func main() {
 	case "miner":
 		err = miner(args)
 	case "serve", "netexec":
-		err = serve(args, nil)
+		err = serve(args)
 	case "writer":
 		err = writer(args)
 	default:
@@ -52,6 +54,7 @@ func main() {
 func pause() {
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD)
+	fmt.Println("paused until SIGTERM or SIGINT")
 	for s := range sig {
 		if s != syscall.SIGCHLD {
 			return
@@ -89,23 +92,20 @@ func miner(args []string) error {
 	select {}
 }
 
-// serve answers every request with 200 and the process's uid, until SIGTERM. healthy, when
-// set, turns the answer into 503 while it returns false.
-func serve(args []string, healthy func() bool) error {
+// serve answers every request with 200 and the process's uid, until SIGTERM or SIGINT.
+func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	host := fs.String("host", "", "address to listen on (default: every interface)")
 	port := fs.Int("port", 8080, "TCP port")
 	fs.IntVar(port, "http-port", 8080, "TCP port (agnhost netexec's flag)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	addr := net.JoinHostPort(*host, strconv.Itoa(*port))
 	srv := &http.Server{
-		Addr:              ":" + strconv.Itoa(*port),
+		Addr:              addr,
 		ReadHeaderTimeout: 5 * time.Second,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			if healthy != nil && !healthy() {
-				http.Error(w, "the last write failed", http.StatusServiceUnavailable)
-				return
-			}
 			fmt.Fprintf(w, "ok uid=%d\n", os.Getuid())
 		}),
 	}
@@ -115,37 +115,42 @@ func serve(args []string, healthy func() bool) error {
 		<-sig
 		_ = srv.Close()
 	}()
-	fmt.Printf("serving on :%d as uid %d\n", *port, os.Getuid())
+	fmt.Printf("serving on %s as uid %d\n", addr, os.Getuid())
 	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
 		return err
 	}
 	return nil
 }
 
-// writer writes --file every second and serves HTTP while the writes succeed; it exits 1,
-// naming the file, at the first failed write (a read-only root file system).
+// writer writes --file every second and serves HTTP while the writes succeed: it exits 1,
+// naming the file, at the first write that fails (a read-only root file system), so the
+// server never answers after a failed write.
 func writer(args []string) error {
 	fs := flag.NewFlagSet("writer", flag.ContinueOnError)
 	file := fs.String("file", "/data.txt", "file written every second")
+	host := fs.String("host", "", "address to listen on (default: every interface)")
 	port := fs.Int("port", 8080, "TCP port")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	write := func() error {
-		return os.WriteFile(*file, []byte(time.Now().Format(time.RFC3339Nano)+"\n"), 0o644)
+		if err := os.WriteFile(*file, []byte(time.Now().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", *file, err)
+		}
+		return nil
 	}
 	if err := write(); err != nil {
-		return fmt.Errorf("writing %s: %w", *file, err)
+		return err
 	}
-	errs := make(chan error, 1)
+	errs := make(chan error, 2)
 	go func() {
 		for range time.Tick(time.Second) {
 			if err := write(); err != nil {
-				errs <- fmt.Errorf("writing %s: %w", *file, err)
+				errs <- err
 				return
 			}
 		}
 	}()
-	go func() { errs <- serve([]string{"--port", strconv.Itoa(*port)}, nil) }()
+	go func() { errs <- serve([]string{"--host", *host, "--port", strconv.Itoa(*port)}) }()
 	return <-errs
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -16,6 +15,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/bulwark-k8s/bulwark/test/framework"
 )
 
 // TestTestImages: one tarball holds every test image under its name, each with the user and
@@ -85,21 +86,21 @@ func TestTestImages(t *testing.T) {
 		if !slices.Equal(cf.Config.Entrypoint, []string{"/testimage"}) {
 			t.Errorf("%s: entrypoint %v, want [/testimage]", tag, cf.Config.Entrypoint)
 		}
-		files := layerFiles(t, mutate.Extract(img))
+		files := framework.ImageFiles(t, mutate.Extract(img))
 		bin, ok := files["/testimage"]
 		switch {
-		case !ok || len(bin.data) == 0 || bin.mode&0o111 == 0:
+		case !ok || len(bin.Data) == 0 || bin.Mode&0o111 == 0:
 			t.Errorf("%s: no executable /testimage", tag)
 		case program == nil:
-			program = bin.data
-		case !bytes.Equal(bin.data, program):
+			program = bin.Data
+		case !bytes.Equal(bin.Data, program):
 			t.Errorf("%s: /testimage differs from the other images'", tag)
 		}
-		if tmp := files["/tmp"]; tmp.mode&0o7777 != 0o1777 {
-			t.Errorf("%s: /tmp mode %o, want 1777", tag, tmp.mode&0o7777)
+		if tmp := files["/tmp"]; tmp.Mode&0o7777 != 0o1777 {
+			t.Errorf("%s: /tmp mode %o, want 1777", tag, tmp.Mode&0o7777)
 		}
-		if w.uid != "" && !hasID(files["/etc/passwd"].data, w.user, w.uid) {
-			t.Errorf("%s: /etc/passwd has no %s with uid %s:\n%s", tag, w.user, w.uid, files["/etc/passwd"].data)
+		if w.uid != "" && !hasID(files["/etc/passwd"].Data, w.user, w.uid) {
+			t.Errorf("%s: /etc/passwd has no %s with uid %s:\n%s", tag, w.user, w.uid, files["/etc/passwd"].Data)
 		}
 		if _, ok := files["/etc/group"]; !ok {
 			t.Errorf("%s: no /etc/group", tag)
@@ -164,33 +165,6 @@ func hasID(db []byte, user, id string) bool {
 		}
 	}
 	return false
-}
-
-type layerFile struct {
-	data []byte
-	mode int64
-}
-
-// layerFiles reads a (flattened) layer into its files by absolute path.
-func layerFiles(t *testing.T, r io.ReadCloser) map[string]layerFile {
-	t.Helper()
-	defer r.Close()
-	out := map[string]layerFile{}
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[path.Clean("/"+h.Name)] = layerFile{data: data, mode: h.Mode}
-	}
 }
 
 // TestLayer: entries sorted, parents added, fixed times, owned by root; a path given twice is

@@ -1,15 +1,12 @@
 package image
 
 import (
-	"archive/tar"
 	"bytes"
 	"crypto/x509"
 	"debug/elf"
 	"encoding/json"
 	"encoding/pem"
-	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -19,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/bulwark-k8s/bulwark/test/framework"
 )
 
 // finalStage is what the Dockerfile's last stage says the image is: its USER, its ENTRYPOINT
@@ -117,7 +116,7 @@ func TestMakeImageAgreesWithDockerfile(t *testing.T) {
 		t.Errorf("image label org.opencontainers.image.version %q, want %q", v, testVersion)
 	}
 
-	files := imageFiles(t, mutate.Extract(img))
+	files := framework.ImageFiles(t, mutate.Extract(img))
 	built, err := os.ReadFile(bin)
 	if err != nil {
 		t.Fatal(err)
@@ -126,15 +125,15 @@ func TestMakeImageAgreesWithDockerfile(t *testing.T) {
 	switch {
 	case !ok:
 		t.Errorf("the image has no %s (the Dockerfile's COPY destination)", want.binaryPath)
-	case !bytes.Equal(got.data, built):
+	case !bytes.Equal(got.Data, built):
 		t.Errorf("%s in the image differs from the binary make build built", want.binaryPath)
-	case got.mode&0o7777 != 0o555 && got.mode&0o7777 != 0o755:
-		t.Errorf("%s has mode %o, want 555 or 755", want.binaryPath, got.mode&0o7777)
-	case got.uid != 0 || got.gid != 0:
-		t.Errorf("%s is owned by %d:%d, want root (0:0) as COPY leaves it", want.binaryPath, got.uid, got.gid)
+	case got.Mode&0o7777 != 0o555 && got.Mode&0o7777 != 0o755:
+		t.Errorf("%s has mode %o, want 555 or 755", want.binaryPath, got.Mode&0o7777)
+	case got.UID != 0 || got.GID != 0:
+		t.Errorf("%s is owned by %d:%d, want root (0:0) as COPY leaves it", want.binaryPath, got.UID, got.GID)
 	}
 	if ok {
-		f, err := elf.NewFile(bytes.NewReader(got.data))
+		f, err := elf.NewFile(bytes.NewReader(got.Data))
 		if err != nil {
 			t.Fatalf("%s in the image is not an ELF binary: %v", want.binaryPath, err)
 		}
@@ -150,11 +149,11 @@ func TestMakeImageAgreesWithDockerfile(t *testing.T) {
 	if !ok {
 		t.Fatalf("the image has no %s", caFile)
 	}
-	if host, err := os.ReadFile(caFile); err == nil && !bytes.Equal(ca.data, host) {
+	if host, err := os.ReadFile(caFile); err == nil && !bytes.Equal(ca.Data, host) {
 		t.Errorf("the image's %s differs from this machine's", caFile)
 	}
 	n := 0
-	for rest := ca.data; ; n++ {
+	for rest := ca.Data; ; n++ {
 		var b *pem.Block
 		if b, rest = pem.Decode(rest); b == nil {
 			break
@@ -169,14 +168,14 @@ func TestMakeImageAgreesWithDockerfile(t *testing.T) {
 
 	// USER uid:gid names a user and a group the image has, as distroless's nonroot.
 	uid, gid, _ := strings.Cut(want.user, ":")
-	if !hasID(files["/etc/passwd"].data, uid) {
-		t.Errorf("/etc/passwd has no user with uid %s:\n%s", uid, files["/etc/passwd"].data)
+	if !hasID(files["/etc/passwd"].Data, uid) {
+		t.Errorf("/etc/passwd has no user with uid %s:\n%s", uid, files["/etc/passwd"].Data)
 	}
-	if gid != "" && !hasID(files["/etc/group"].data, gid) {
-		t.Errorf("/etc/group has no group with gid %s:\n%s", gid, files["/etc/group"].data)
+	if gid != "" && !hasID(files["/etc/group"].Data, gid) {
+		t.Errorf("/etc/group has no group with gid %s:\n%s", gid, files["/etc/group"].Data)
 	}
-	if tmp, ok := files["/tmp"]; !ok || tmp.mode&0o7777 != 0o1777 {
-		t.Errorf("/tmp missing or not 1777: %o", tmp.mode)
+	if tmp, ok := files["/tmp"]; !ok || tmp.Mode&0o7777 != 0o1777 {
+		t.Errorf("/tmp missing or not 1777: %o", tmp.Mode)
 	}
 }
 
@@ -188,32 +187,4 @@ func hasID(db []byte, id string) bool {
 		}
 	}
 	return false
-}
-
-type imageFile struct {
-	data     []byte
-	mode     int64
-	uid, gid int
-}
-
-// imageFiles reads the flattened file system of an image.
-func imageFiles(t *testing.T, r io.ReadCloser) map[string]imageFile {
-	t.Helper()
-	defer r.Close()
-	out := map[string]imageFile{}
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[path.Clean("/"+h.Name)] = imageFile{data: data, mode: h.Mode, uid: h.Uid, gid: h.Gid}
-	}
 }

@@ -29,12 +29,27 @@ func main() {
 		fs.PrintDefaults()
 	}
 	_ = fs.Parse(os.Args[1:])
-	var err error
-	if reason := nodeUnsupported(*noNode); reason != "" {
-		fmt.Printf("no node: %s; starting the admission-only control plane (objects are stored, no pods run)\n", reason)
-		err = run(*binary, *kubeconfig, fs.Args())
-	} else {
-		err = runNode(*binary, *kubeconfig, *images, fs.Args())
+	reason := nodeUnsupported(*noNode)
+	need := []string{*binary}
+	if reason == "" {
+		need = append(need, *images)
+	}
+	path, err := filepath.Abs(*kubeconfig)
+	for _, f := range need {
+		if _, statErr := os.Stat(f); err == nil && statErr != nil {
+			err = fmt.Errorf("%s: %w (make run builds it)", f, statErr)
+		}
+	}
+	if err == nil {
+		// Signals are caught from here on, so an interrupt during start-up still cleans up.
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		if reason != "" {
+			fmt.Printf("no node: %s; starting the admission-only control plane (objects are stored, no pods run)\n", reason)
+			err = run(*binary, path, sig, fs.Args())
+		} else {
+			err = runNode(*binary, path, *images, sig, fs.Args())
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "run:", err)
@@ -59,18 +74,8 @@ func auditArgs(serveArgs []string) []string {
 	return append([]string{"--audit-interval=20s"}, serveArgs...)
 }
 
-func run(binary, kubeconfig string, serveArgs []string) error {
-	kubeconfig, err := filepath.Abs(kubeconfig)
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(binary); err != nil {
-		return fmt.Errorf("%s: %w (make run builds it)", binary, err)
-	}
-	// Signals are caught from here on, so an interrupt during start-up still cleans up.
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-
+// run starts the admission-only control plane; kubeconfig is an absolute path.
+func run(binary, kubeconfig string, sig <-chan os.Signal, serveArgs []string) error {
 	l, err := framework.StartLocal(framework.LocalOptions{
 		Binary: binary, Kubeconfig: kubeconfig, ServeArgs: auditArgs(serveArgs),
 		Logs: os.Stderr, Progress: os.Stdout,
@@ -111,19 +116,8 @@ Press Ctrl-C to stop and clean up.
 	return nil
 }
 
-func runNode(binary, kubeconfig, images string, serveArgs []string) error {
-	kubeconfig, err := filepath.Abs(kubeconfig)
-	if err != nil {
-		return err
-	}
-	for _, f := range []string{binary, images} {
-		if _, err := os.Stat(f); err != nil {
-			return fmt.Errorf("%s: %w (make run builds it)", f, err)
-		}
-	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-
+// runNode starts the one-node cluster; kubeconfig is an absolute path.
+func runNode(binary, kubeconfig, images string, sig <-chan os.Signal, serveArgs []string) error {
 	n, err := framework.StartNode(framework.NodeOptions{Kubeconfig: kubeconfig, Images: []string{images}, Progress: os.Stdout})
 	if err != nil {
 		return err

@@ -46,8 +46,8 @@ type Node struct {
 	Config *rest.Config
 	// Kubeconfig is the admin kubeconfig file for kubectl and helm run on this machine.
 	Kubeconfig string
-	// InsideKubeconfig is the admin kubeconfig for processes run in the node (Exec), where
-	// the apiserver is at NodeIP.
+	// InsideKubeconfig is the admin kubeconfig for processes run in the node (StartBulwark),
+	// where the apiserver is at NodeIP.
 	InsideKubeconfig string
 	// Assets is the directory of the control-plane and node binaries.
 	Assets string
@@ -69,6 +69,20 @@ type nodeProc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
+}
+
+// stop sends SIGTERM and waits up to grace for the process to exit; then it kills it, waits,
+// and says so.
+func (p *nodeProc) stop(grace time.Duration) error {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("%s did not stop within %s of SIGTERM", p.name, grace)
+	}
 }
 
 // cgroupPrefix names the cgroup of every run: /bulwark-node-PID.
@@ -491,14 +505,6 @@ func (n *Node) Forward(addr string) (int, error) {
 	return f.port(), nil
 }
 
-// Exec returns a command that runs name inside the node's network and mount namespaces, as a
-// process on the node would run (for example bulwark serve with InsideKubeconfig).
-func (n *Node) Exec(name string, args ...string) *exec.Cmd { return n.anchor.command(name, args...) }
-
-// JoinCgroup moves a process the caller started with Exec into the run's cgroup, so that Stop
-// ends it with the node.
-func (n *Node) JoinCgroup(pid int) error { return n.cgroup.join(pid) }
-
 // Stop ends every process of the run, removes its cgroups, mounts (with its mount namespace),
 // network namespace and files, and writes back the kernel settings the kubelet changed. It
 // is safe on a node that failed to start part way.
@@ -510,14 +516,7 @@ func (n *Node) Stop() error {
 	// The kubelet first, so that it does not restart what is stopped under it; then the rest
 	// gracefully, newest first.
 	for i := len(n.procs) - 1; i >= 0; i-- {
-		p := n.procs[i]
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
+		_ = n.procs[i].stop(10 * time.Second) // what outlives SIGTERM is killed with the cgroup below
 	}
 	if len(n.cgroup.hierarchies) > 0 {
 		if err := n.cgroup.killAll(30 * time.Second); err != nil {

@@ -7,7 +7,6 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -138,16 +137,7 @@ func (b *NodeBulwark) Exited() <-chan struct{} { return b.proc.done }
 func (b *NodeBulwark) ExitErr() error { return b.proc.err }
 
 // Stop ends bulwark with SIGTERM (its graceful shutdown) and waits for it.
-func (b *NodeBulwark) Stop() error {
-	_ = b.proc.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-b.proc.done:
-		return nil
-	case <-time.After(30 * time.Second):
-		_ = b.proc.cmd.Process.Kill()
-		return fmt.Errorf("bulwark did not stop within 30s of SIGTERM")
-	}
-}
+func (b *NodeBulwark) Stop() error { return b.proc.stop(30 * time.Second) }
 
 // waitDenies waits until a hostNetwork Pod is denied through the webhook (hostNetworkDenied).
 func waitDenies(cs kubernetes.Interface, exited <-chan struct{}, timeout time.Duration) error {

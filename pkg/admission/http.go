@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -40,6 +42,20 @@ const DefaultBodyBudget = 64 << 20
 // apiVersion and uid, which a refusal needs.
 const freeBodyBytes = 16 << 10
 
+// A body must arrive at a pace an apiserver keeps: it has DefaultBodyGrace from the end of
+// the headers, and one more second for every DefaultMinBodyRate bytes that have arrived, up
+// to maxBodyTime. The apiserver writes a review in one go, so even a review at
+// MaxRequestBytes arrives long before its deadline (5 s + 19 s); a client that trickles a
+// body loses its connection after the grace, and with it the body bytes and the goroutine it
+// held.
+const (
+	DefaultBodyGrace   = 5 * time.Second
+	DefaultMinBodyRate = 1 << 20
+	// maxBodyTime is the longest a body is read: an apiserver waits at most 30 s for a
+	// webhook, so a body still arriving then has nobody waiting for its answer.
+	maxBodyTime = 30 * time.Second
+)
+
 // HTTP serves AdmissionReviews for an admission handler over HTTP. It answers as
 // controller-runtime's webhook.Admission does (the same body limit and Content-Type rule,
 // every error as an AdmissionReview with HTTP 200 and the code and message in
@@ -56,6 +72,8 @@ type HTTP struct {
 	webhook string
 	rec     metrics.Recorder
 	budget  *BodyBudget
+	grace   time.Duration
+	rate    int64
 }
 
 // HTTPOptions configure NewHTTP.
@@ -67,6 +85,10 @@ type HTTPOptions struct {
 	// Budget bounds the bytes of request bodies held at once; endpoints that share one share
 	// the bound. Nil for none.
 	Budget *BodyBudget
+	// BodyGrace and MinBodyRate bound how slowly a body may arrive (see DefaultBodyGrace);
+	// zero for the defaults.
+	BodyGrace   time.Duration
+	MinBodyRate int64
 }
 
 // NewHTTP serves h, logging bad requests to log.
@@ -75,7 +97,13 @@ func NewHTTP(h cradmission.Handler, log logr.Logger, o HTTPOptions) *HTTP {
 	if rec == nil {
 		rec = metrics.Nop{}
 	}
-	return &HTTP{log: log, webhook: o.Webhook, rec: rec, budget: o.Budget, hook: &webhook.Admission{
+	if o.BodyGrace <= 0 {
+		o.BodyGrace = DefaultBodyGrace
+	}
+	if o.MinBodyRate <= 0 {
+		o.MinBodyRate = DefaultMinBodyRate
+	}
+	return &HTTP{log: log, webhook: o.Webhook, rec: rec, budget: o.Budget, grace: o.BodyGrace, rate: o.MinBodyRate, hook: &webhook.Admission{
 		Handler: h,
 		// controller-runtime's default builds a logger with six request fields for every
 		// request; the handlers log what they decide with their own fields, so the request's
@@ -171,7 +199,7 @@ func (s *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer r.Body.Close()
 	bp := bodies.Get().(*[]byte)
 	var held int64
-	body, held, ref := s.readBody(r, (*bp)[:0])
+	body, held, ref := s.readBody(w, r, (*bp)[:0])
 	defer func() {
 		s.budget.give(held)
 		if cap(body) <= maxPooledBody {
@@ -214,9 +242,10 @@ func (s *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // readBody reads the request body into buf, growing it as bytes arrive and taking each growth
-// beyond freeBodyBytes from the budget. It returns the bytes read (all of them, or the prefix
-// read before a refusal) and how much of the budget they hold.
-func (s *HTTP) readBody(r *http.Request, buf []byte) ([]byte, int64, *refusal) {
+// beyond freeBodyBytes from the budget, and refuses a body that arrives too slowly (see
+// DefaultBodyGrace). It returns the bytes read (all of them, or the prefix read before a
+// refusal) and how much of the budget they hold.
+func (s *HTTP) readBody(w http.ResponseWriter, r *http.Request, buf []byte) ([]byte, int64, *refusal) {
 	var held int64
 	account := func(c int) bool {
 		want := int64(c) - freeBodyBytes - held
@@ -229,6 +258,8 @@ func (s *HTTP) readBody(r *http.Request, buf []byte) ([]byte, int64, *refusal) {
 	if !account(cap(buf)) {
 		buf = make([]byte, 0, freeBodyBytes) // a pooled buffer larger than the budget allows
 	}
+	pace := newBodyPace(w, s.grace, s.rate)
+	defer pace.done()
 	for {
 		if len(buf) > MaxRequestBytes {
 			size := "more than " + strconv.Itoa(MaxRequestBytes)
@@ -248,6 +279,7 @@ func (s *HTTP) readBody(r *http.Request, buf []byte) ([]byte, int64, *refusal) {
 			copy(grown, buf)
 			buf = grown
 		}
+		pace.before(len(buf))
 		n, err := r.Body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if errors.Is(err, io.EOF) {
@@ -257,8 +289,62 @@ func (s *HTTP) readBody(r *http.Request, buf []byte) ([]byte, int64, *refusal) {
 			continue // refused as too large above
 		}
 		if err != nil {
+			if pace.expired(err) {
+				// The connection cannot carry another request: its body is half read.
+				w.Header().Set("Connection", "close")
+				return buf, held, &refusal{http.StatusRequestTimeout, metav1.StatusReasonTimeout, "slow_body",
+					fmt.Errorf("the AdmissionReview body arrived too slowly: %d bytes in %s, under Bulwark's minimum of %d bytes a second after the first %s; the object was not checked",
+						len(buf), time.Since(pace.start).Round(time.Millisecond), s.rate, s.grace)}
+			}
 			return buf, held, &refusal{http.StatusBadRequest, metav1.StatusReasonBadRequest, "read", fmt.Errorf("reading the request body: %w", err)}
 		}
+	}
+}
+
+// bodyPace sets the connection's read deadline as a body arrives: the grace from the start,
+// and one second more for every rate bytes read, up to maxBodyTime.
+type bodyPace struct {
+	rc       *http.ResponseController
+	start    time.Time
+	grace    time.Duration
+	rate     int64
+	deadline time.Time
+	set      bool // a deadline was set on the connection
+	passed   bool // and it passed
+}
+
+func newBodyPace(w http.ResponseWriter, grace time.Duration, rate int64) *bodyPace {
+	return &bodyPace{rc: http.NewResponseController(w), start: time.Now(), grace: grace, rate: rate}
+}
+
+// before sets the deadline for the next read, after read bytes have arrived. The deadline
+// moves in steps of a tenth of a second at least, so that reading a large body in small
+// pieces does not set it at every read.
+func (p *bodyPace) before(read int) {
+	d := p.grace + time.Duration(int64(read)*int64(time.Second)/p.rate)
+	deadline := p.start.Add(min(d, maxBodyTime))
+	if p.set && deadline.Sub(p.deadline) < 100*time.Millisecond {
+		return
+	}
+	// A server that cannot set deadlines (ErrNotSupported) leaves its own ReadTimeout.
+	if p.rc.SetReadDeadline(deadline) == nil {
+		p.deadline, p.set = deadline, true
+	}
+}
+
+// expired says whether err is the read deadline passing.
+func (p *bodyPace) expired(err error) bool {
+	p.passed = p.set && errors.Is(err, os.ErrDeadlineExceeded)
+	return p.passed
+}
+
+// done lifts the deadline once the body is read: the server's own background read, which
+// notices a client going away while the handler runs, must not end the request when it
+// passes. A deadline that passed stays: the server would otherwise wait for the rest of the
+// body before it answers (net/http reads what is left of a small body to keep the connection).
+func (p *bodyPace) done() {
+	if p.set && !p.passed {
+		_ = p.rc.SetReadDeadline(time.Time{})
 	}
 }
 

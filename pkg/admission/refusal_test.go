@@ -1,6 +1,9 @@
 package admission
 
 import (
+	"crypto/tls"
+	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -133,5 +136,85 @@ func TestBodyBudget(t *testing.T) {
 	<-done
 	if got := strings.Join(rec.reasons, " "); !strings.HasPrefix(got, "validate/body_budget") {
 		t.Errorf("refusals counted: %q", got)
+	}
+}
+
+// TestSlowBodyCutOff: a client that sends the start of a review and then trickles the rest is
+// answered with a denial of its uid once the grace has passed, over HTTP/1.1 and HTTP/2, its
+// bytes go back to the budget, and a client that sends at a normal pace is served.
+func TestSlowBodyCutOff(t *testing.T) {
+	h := newHarness(t, profile(t, "nsa"))
+	rec := &countingRefusals{}
+	budget := NewBodyBudget(1 << 20)
+	srv := webhook.NewServer(webhook.Options{})
+	srv.Register(httpValidate, NewHTTP(h.v, logr.Discard(), HTTPOptions{
+		Webhook: "validate", Metrics: rec, Budget: budget, BodyGrace: 300 * time.Millisecond, MinBodyRate: 64 << 10}))
+	ts := httptest.NewUnstartedServer(srv.WebhookMux())
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+
+	pad := strings.Repeat("x", 200<<10)
+	body := review("admission.k8s.io/v1", requestJSON("slow", kPod, "CREATE",
+		kPod.object("x", `{"containers":[{"name":"c","image":"nginx:1","env":[{"name":"PAD","value":"`+pad+`"}]}]}`)))
+	for _, proto := range []string{"HTTP/1.1", "HTTP/2.0"} {
+		t.Run(proto, func(t *testing.T) {
+			client := ts.Client()
+			client.Timeout = 20 * time.Second
+			if proto == "HTTP/1.1" {
+				tr := client.Transport.(*http.Transport).Clone()
+				tr.ForceAttemptHTTP2, tr.TLSNextProto = false, map[string]func(string, *tls.Conn) http.RoundTripper{}
+				tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
+				client = &http.Client{Transport: tr, Timeout: 20 * time.Second}
+			}
+			// The first 4 KiB at once, then 1 KiB every 100 ms: 10 KiB/s, under the minimum.
+			pr, pw := io.Pipe()
+			go func() {
+				if _, err := pw.Write(body[:4096]); err != nil {
+					return
+				}
+				for off := 4096; off < len(body); off += 1024 {
+					time.Sleep(100 * time.Millisecond)
+					if _, err := pw.Write(body[off:min(off+1024, len(body))]); err != nil {
+						return
+					}
+				}
+				pw.Close()
+			}()
+			req, _ := http.NewRequest(http.MethodPost, ts.URL+httpValidate, pr)
+			req.ContentLength = int64(len(body))
+			req.Header.Set("Content-Type", "application/json")
+			start := time.Now()
+			resp, err := client.Do(req)
+			t.Logf("answered after %s", time.Since(start))
+			defer pw.CloseWithError(errors.New("test over"))
+			if err != nil {
+				t.Fatalf("the slow client got no answer: %v", err)
+			}
+			defer resp.Body.Close()
+			var r reviewResponse
+			if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || r.Response == nil {
+				t.Fatalf("answer not a review: %v", err)
+			}
+			if resp.Proto != proto {
+				t.Errorf("answered over %s, want %s", resp.Proto, proto)
+			}
+			if r.Response.UID != "slow" || r.Response.Allowed || r.code() != http.StatusRequestTimeout ||
+				!strings.Contains(r.message(), "the AdmissionReview body arrived too slowly") {
+				t.Errorf("the slow body: uid %q allowed %v code %d %q", r.Response.UID, r.Response.Allowed, r.code(), r.message())
+			}
+		})
+	}
+	if free := budget.free.Load(); free != 1<<20 {
+		t.Errorf("the budget has %d bytes free after the answers, want all %d", free, 1<<20)
+	}
+	if got := strings.Join(rec.reasons, " "); got != "validate/slow_body validate/slow_body" {
+		t.Errorf("refusals counted: %q", got)
+	}
+
+	// The same body written at once is read whole and evaluated: the pace allows it.
+	s := &webhookServer{t: t, h: h, url: ts.URL, client: ts.Client()}
+	if r := s.post(httpValidate, "application/json", body); r.Response.UID != "slow" || !r.Response.Allowed {
+		t.Errorf("the body sent at once: uid %q allowed %v code %d %q", r.Response.UID, r.Response.Allowed, r.code(), r.message())
 	}
 }

@@ -43,7 +43,9 @@ func largeHostNetworkPod(size int) string {
 }
 
 // slowRequest sends a large AdmissionReview whose body trickles in over d, on a connection of
-// its own: a request in flight for all of d.
+// its own: a request in flight for all of d. The body (8 MiB) is large enough that trickling
+// it over d stays above the pace Bulwark requires of a body (1 MiB/s after 5 s), so that the
+// request is slow but served.
 type slowRequest struct {
 	uid     string
 	over    time.Duration // the time the body takes
@@ -55,7 +57,7 @@ type slowRequest struct {
 
 func startSlowRequest(p *pki, addr, uid string, d time.Duration) *slowRequest {
 	s := &slowRequest{uid: uid, over: d, started: make(chan struct{}), done: make(chan struct{})}
-	body := review(uid, largeHostNetworkPod(1<<20))
+	body := review(uid, largeHostNetworkPod(8<<20))
 	const parts = 20
 	r := &tricklingReader{data: body, part: len(body)/parts + 1, pause: d / parts, started: s.started}
 	go func() {
@@ -216,7 +218,7 @@ func sigtermUnderLoad(t *testing.T, withSlow bool) {
 	t.Logf("SIGTERM -> readiness seen failing: %s; readiness seen failing -> webhook refuses connections: %s; SIGTERM -> exit: %s; readiness -> exit: %s",
 		ms(dropAt.Sub(sigAt)), ms(stopAt.Sub(dropAt)), ms(exitAt.Sub(sigAt)), ms(exitAt.Sub(dropAt)))
 	for _, s := range slow {
-		t.Logf("%s (1 MiB body over %s): answered %s after SIGTERM, %s after the webhook stopped accepting; %v",
+		t.Logf("%s (8 MiB body over %s): answered %s after SIGTERM, %s after the webhook stopped accepting; %v",
 			s.uid, ms(s.over), ms(s.at.Sub(sigAt)), ms(s.at.Sub(stopAt)), s.err)
 	}
 

@@ -54,6 +54,8 @@ type serveFlags struct {
 	serviceName     string
 	webhookConfig   string
 	leaderElect     bool
+	clientCAFile    string
+	clientNames     string
 	audit           server.AuditOptions
 }
 
@@ -80,6 +82,8 @@ func serve(args []string, stderr io.Writer) int {
 	fs.DurationVar(&f.shutdownTimeout, "graceful-shutdown-timeout", 25*time.Second, "time to finish in-flight requests once the shutdown delay is over")
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "after SIGTERM, keep serving webhooks this long with /readyz failing, the time endpoints need to stop routing to the pod; then stop (a second signal exits at once)")
 	fs.DurationVar(&f.readHeaderTO, "read-header-timeout", server.DefaultReadHeaderTimeout, "close a webhook connection whose client has not sent its request headers (TLS handshake included) within this time")
+	fs.StringVar(&f.clientCAFile, "client-ca-file", "", "serve the webhooks only to callers with a client certificate signed by a CA in this PEM file (the apiserver presents one when its AdmissionConfiguration gives it a kubeconfig for the webhook); read again when it changes. Empty: any caller that reaches the port")
+	fs.StringVar(&f.clientNames, "client-names", "", "with --client-ca-file, the names (comma-separated) a caller's certificate must carry as its common name or a DNS name; empty: any certificate the CAs signed")
 	fs.StringVar(&f.tlsSecret, "tls-secret", "", "built-in TLS: keep a CA and a serving certificate in this Secret (in --namespace), write them to --cert-dir and inject the CA bundle into the webhook configurations; empty: use the files in --cert-dir as given")
 	fs.StringVar(&f.serviceName, "service-name", "", "the Service in front of the webhook; the built-in certificate is for NAME.NAMESPACE.svc and NAME.NAMESPACE.svc.cluster.local")
 	fs.StringVar(&f.webhookConfig, "webhook-config-name", server.ConfigName, "the ValidatingWebhookConfiguration and MutatingWebhookConfiguration that get the built-in CA bundle")
@@ -104,6 +108,10 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	if f.readHeaderTO <= 0 || f.readHeaderTO > server.MaxWebhookTimeout {
 		fmt.Fprintf(stderr, "bulwark serve: --read-header-timeout %s must be positive and at most %s (the apiserver's longest webhook timeout)\n", f.readHeaderTO, server.MaxWebhookTimeout)
+		return exitUsage
+	}
+	if f.clientNames != "" && f.clientCAFile == "" {
+		fmt.Fprintf(stderr, "bulwark serve: --client-names %s needs --client-ca-file: the names are checked on certificates its CAs signed\n", f.clientNames)
 		return exitUsage
 	}
 	if f.audit.Interval < 0 {
@@ -274,12 +282,21 @@ func runServer(f serveFlags) error {
 		return err
 	}
 	logger.Info("bulwark", append([]any{"version", version}, gc.logValues()...)...)
+	var clientAuth *server.ClientAuth
+	if f.clientCAFile != "" {
+		clientAuth = &server.ClientAuth{CAFile: f.clientCAFile}
+		for _, n := range strings.Split(f.clientNames, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				clientAuth.Names = append(clientAuth.Names, n)
+			}
+		}
+	}
 	return server.Run(ctx, server.Options{
 		RestConfig: cfg, Host: f.bindAddress, Port: f.port, CertDir: f.certDir, Policy: snap, PolicyConfigMap: cm,
 		OwnNamespace: f.namespace,
 		MetricsAddr:  f.metricsAddr, MetricsSecure: f.metricsSecure, MetricsCertDir: f.metricsCertDir,
 		ProbeAddr: f.probeAddr, PprofAddr: f.pprofAddr, EnableHTTP2: f.enableHTTP2,
-		ShutdownTimeout: f.shutdownTimeout, ShutdownDelay: f.shutdownDelay, ReadHeaderTimeout: f.readHeaderTO, TLS: tlsOpts, LeaderElect: f.leaderElect, Audit: &f.audit, Log: logger.WithName("bulwark"),
+		ShutdownTimeout: f.shutdownTimeout, ShutdownDelay: f.shutdownDelay, ReadHeaderTimeout: f.readHeaderTO, ClientAuth: clientAuth, TLS: tlsOpts, LeaderElect: f.leaderElect, Audit: &f.audit, Log: logger.WithName("bulwark"),
 	})
 }
 

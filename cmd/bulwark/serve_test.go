@@ -26,8 +26,12 @@ func TestServeTLSFlags(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q, want %q", tc.args, code, errOut, tc.want)
 		}
 	}
-	_, _, errOut := runCLI(t, "", "serve", "-h")
-	for _, flag := range []string{"-tls-secret string", "-service-name string", "-webhook-config-name string", `(default "bulwark")`, "-leader-elect"} {
+	code, _, errOut := runCLI(t, "", "serve", "--client-names", "kube-apiserver")
+	if want := "bulwark serve: --client-names kube-apiserver needs --client-ca-file"; code != exitUsage || !strings.Contains(errOut, want) {
+		t.Errorf("--client-names alone: exit %d, stderr %q, want %q", code, errOut, want)
+	}
+	_, _, errOut = runCLI(t, "", "serve", "-h")
+	for _, flag := range []string{"-client-ca-file string", "-client-names string", "-tls-secret string", "-service-name string", "-webhook-config-name string", `(default "bulwark")`, "-leader-elect"} {
 		if !strings.Contains(errOut, flag) {
 			t.Errorf("serve -h lacks %q", flag)
 		}

@@ -74,6 +74,7 @@ type HTTP struct {
 	budget  *BodyBudget
 	grace   time.Duration
 	rate    int64
+	auth    func(*http.Request) error
 }
 
 // HTTPOptions configure NewHTTP.
@@ -89,6 +90,10 @@ type HTTPOptions struct {
 	// zero for the defaults.
 	BodyGrace   time.Duration
 	MinBodyRate int64
+	// Authenticate, when set, decides whether a request's caller may be served, before any of
+	// its body is read: an error is answered with HTTP 403 and the error's text, and counted
+	// as refused with reason client_cert.
+	Authenticate func(*http.Request) error
 }
 
 // NewHTTP serves h, logging bad requests to log.
@@ -103,7 +108,7 @@ func NewHTTP(h cradmission.Handler, log logr.Logger, o HTTPOptions) *HTTP {
 	if o.MinBodyRate <= 0 {
 		o.MinBodyRate = DefaultMinBodyRate
 	}
-	return &HTTP{log: log, webhook: o.Webhook, rec: rec, budget: o.Budget, grace: o.BodyGrace, rate: o.MinBodyRate, hook: &webhook.Admission{
+	return &HTTP{log: log, webhook: o.Webhook, rec: rec, budget: o.Budget, grace: o.BodyGrace, rate: o.MinBodyRate, auth: o.Authenticate, hook: &webhook.Admission{
 		Handler: h,
 		// controller-runtime's default builds a logger with six request fields for every
 		// request; the handlers log what they decide with their own fields, so the request's
@@ -192,6 +197,16 @@ type refusal struct {
 }
 
 func (s *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.auth != nil {
+		if err := s.auth(r); err != nil {
+			// Not an AdmissionReview answer: the caller is not an apiserver this webhook serves.
+			s.rec.Refused(s.webhook, "client_cert")
+			s.log.Error(err, "refused a caller", "remote", r.RemoteAddr)
+			w.Header().Set("Connection", "close")
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		}
+	}
 	if r.Body == nil || r.Body == http.NoBody {
 		s.refuse(w, nil, &refusal{http.StatusBadRequest, metav1.StatusReasonBadRequest, "empty_body", errors.New("request body is empty")})
 		return

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -89,6 +90,8 @@ type Options struct {
 	// ReadHeaderTimeout is how long a webhook client gets to send its request headers; 0 for
 	// DefaultReadHeaderTimeout.
 	ReadHeaderTimeout time.Duration
+	// ClientAuth, when set, serves the webhooks only to callers with a client certificate.
+	ClientAuth *ClientAuth
 	// TLS, when set, is built-in TLS (package certs): the CA and the serving certificate live in
 	// a Secret in OwnNamespace, every replica writes the serving certificate to CertDir, and the
 	// leader creates and renews them and injects the CA bundle into the webhook configurations.
@@ -156,8 +159,19 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	tlsOpts := []func(*tls.Config){TLSConfig(o.EnableHTTP2)}
+	webhookTLS := tlsOpts
+	var auth func(*http.Request) error
+	if ca := o.ClientAuth; ca != nil {
+		cas, err := loadClientCAs(ca.CAFile, o.Log.WithName("webhook"))
+		if err != nil {
+			return err
+		}
+		webhookTLS = append(slices.Clip(tlsOpts), cas.tlsOption)
+		auth = authenticate(ca.Names)
+		o.Log.Info("webhooks served to callers with a client certificate only", "caFile", ca.CAFile, "names", ca.Names)
+	}
 	webhookServer := NewWebhookServer(WebhookServerOptions{
-		Host: o.Host, Port: o.Port, CertDir: o.CertDir, TLSOpts: tlsOpts,
+		Host: o.Host, Port: o.Port, CertDir: o.CertDir, TLSOpts: webhookTLS,
 		ReadHeaderTimeout: o.ReadHeaderTimeout, ShutdownTimeout: o.ShutdownTimeout, Log: o.Log.WithName("webhook"),
 	})
 	timeout := o.ShutdownTimeout
@@ -282,9 +296,9 @@ func Run(ctx context.Context, o Options) error {
 	// One budget for the request bodies of both endpoints.
 	budget := admission.NewBodyBudget(admission.DefaultBodyBudget)
 	webhookServer.Register(ValidatePath, admission.NewHTTP(admission.NewValidator(hopts), o.Log.WithName("webhook").WithValues("webhook", ValidatePath),
-		admission.HTTPOptions{Webhook: "validate", Metrics: rec, Budget: budget}))
+		admission.HTTPOptions{Webhook: "validate", Metrics: rec, Budget: budget, Authenticate: auth}))
 	webhookServer.Register(MutatePath, admission.NewHTTP(admission.NewMutator(hopts), o.Log.WithName("webhook").WithValues("webhook", MutatePath),
-		admission.HTTPOptions{Webhook: "mutate", Metrics: rec, Budget: budget}))
+		admission.HTTPOptions{Webhook: "mutate", Metrics: rec, Budget: budget, Authenticate: auth}))
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}

@@ -61,6 +61,8 @@ type Options struct {
 	ExemptNamespaces []string
 	// CRDs are CustomResourceDefinition files installed before Start returns.
 	CRDs []string
+	// APIServerFlags are extra kube-apiserver flags: name (without dashes) to value.
+	APIServerFlags map[string]string
 }
 
 // PolicyReportCRD is the wgpolicyk8s.io PolicyReport CRD the chart can install, relative to
@@ -126,6 +128,9 @@ func Start(o Options) (*Cluster, error) {
 			MutatingWebhooks:   []*admissionregistrationv1.MutatingWebhookConfiguration{mutating},
 		},
 		CRDInstallOptions: envtest.CRDInstallOptions{Paths: o.CRDs, ErrorIfPathMissing: true},
+	}
+	for name, value := range o.APIServerFlags {
+		env.ControlPlane.GetAPIServer().Configure().Set(name, value)
 	}
 	cfg, err := env.Start()
 	if err != nil {

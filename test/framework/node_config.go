@@ -81,7 +81,7 @@ func newNodePKI() (*nodePKI, error) {
 	if err != nil {
 		return nil, err
 	}
-	kc, err := clientCert(ca, "kube-apiserver-kubelet-client", []string{"system:masters"}, now)
+	kc, err := ClientCert(ca, "kube-apiserver-kubelet-client", []string{"system:masters"}, now)
 	if err != nil {
 		return nil, err
 	}
@@ -113,8 +113,8 @@ func newNodePKI() (*nodePKI, error) {
 	return p, nil
 }
 
-// clientCert is a client certificate for cn in the groups orgs, signed by ca.
-func clientCert(ca *certs.KeyPair, cn string, orgs []string, now time.Time) (*certs.KeyPair, error) {
+// ClientCert is a client certificate for cn in the groups orgs, signed by ca.
+func ClientCert(ca *certs.KeyPair, cn string, orgs []string, now time.Time) (*certs.KeyPair, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -389,6 +390,34 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	}
 	// failurePolicy Ignore: the unreachable webhook no longer blocks (break glass by upgrade).
 	cl.expectAdmitted(t, "default", "failurePolicy is Ignore")
+
+	// The NetworkPolicy admits the webhook port from the apiserver's addresses, as it
+	// publishes them.
+	slice, err := cl.cs.DiscoveryV1().EndpointSlices("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var apiservers []string
+	for _, ep := range slice.Endpoints {
+		for _, a := range ep.Addresses {
+			apiservers = append(apiservers, a+"/32")
+		}
+	}
+	np, err := cl.cs.NetworkingV1().NetworkPolicies(releaseNamespace).Get(ctx, "bulwark", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var from []string
+	if len(np.Spec.Ingress) > 0 && len(np.Spec.Ingress[0].Ports) == 1 && np.Spec.Ingress[0].Ports[0].Port.String() == "webhook" {
+		for _, peer := range np.Spec.Ingress[0].From {
+			if peer.IPBlock != nil && peer.PodSelector == nil && peer.NamespaceSelector == nil {
+				from = append(from, peer.IPBlock.CIDR)
+			}
+		}
+	}
+	if len(apiservers) == 0 || !slices.Equal(from, apiservers) {
+		t.Errorf("the NetworkPolicy admits the webhook port from %q, want the apiserver's addresses %q", from, apiservers)
+	}
 
 	t.Log("a values.schema.json violation is refused by helm upgrade and helm install")
 	if _, err := h.run("upgrade", releaseName, chartDir, "--namespace", releaseNamespace, "--reuse-values", "--set", "timeoutSeconds=60"); err == nil {

@@ -90,7 +90,8 @@ func TestMetricsEndpoint(t *testing.T) {
 	h := newHelm(t, "")
 
 	t.Run("secure", func(t *testing.T) {
-		v := viewMetrics(t, h, "--set", "metrics.serviceMonitor.enabled=true", "--set", "networkPolicy.enabled=true")
+		v := viewMetrics(t, h, "--set", "metrics.serviceMonitor.enabled=true", "--set", "networkPolicy.enabled=true",
+			"--set", "networkPolicy.webhookFrom[0].ipBlock.cidr=10.0.0.10/32")
 		if want := []string{"--metrics-bind-address=:8443", "--metrics-secure=true"}; !slices.Equal(v.args, want) {
 			t.Errorf("metrics args %q, want %q", v.args, want)
 		}
@@ -140,6 +141,7 @@ func TestMetricsEndpoint(t *testing.T) {
 
 	t.Run("plain HTTP on loopback", func(t *testing.T) {
 		v := viewMetrics(t, h, "--set", "metrics.secure=false", "--set", "networkPolicy.enabled=true",
+			"--set", "networkPolicy.webhookFrom[0].ipBlock.cidr=10.0.0.10/32",
 			"--set", "metrics.readerSubjects[0].kind=ServiceAccount", "--set", "metrics.readerSubjects[0].name=prometheus",
 			"--set", "metrics.readerSubjects[0].namespace=monitoring")
 		if want := []string{"--metrics-bind-address=127.0.0.1:8080", "--metrics-secure=false"}; !slices.Equal(v.args, want) {

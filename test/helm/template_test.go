@@ -158,6 +158,10 @@ func TestSchemaRejects(t *testing.T) {
 		// Not a schema rule: the template checks the grace period against the preStop sleep.
 		{[]string{"terminationGracePeriodSeconds=12"}, []string{"terminationGracePeriodSeconds (12) must be at least preStopSleepSeconds (0) + shutdownDelaySeconds (5) + 10"}},
 		{[]string{"shutdownDelaySeconds=-1"}, []string{"shutdownDelaySeconds", "minimum"}},
+		// helm template cannot look the apiserver's addresses up, and the CA must be named.
+		{[]string{"networkPolicy.enabled=true"}, []string{"networkPolicy.enabled: networkPolicy.webhookFrom is empty and the kube-apiserver's addresses could not be looked up"}},
+		{[]string{"clientAuth.enabled=true"}, []string{"clientAuth.enabled: set clientAuth.caConfigMap"}},
+		{[]string{"clientAuth.enabled=true", "clientAuth.caConfigMap=ca", `clientAuth.allowedNames[0]=a\,b`}, []string{"at '/clientAuth/allowedNames/0'"}},
 	} {
 		t.Run(strings.Join(c.set, ","), func(t *testing.T) {
 			args := []string{"template", releaseName, chartDir, "--namespace", releaseNamespace}

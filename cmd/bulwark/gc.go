@@ -7,6 +7,7 @@ import (
 	"path"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -18,7 +19,7 @@ import (
 // At 400 it runs a quarter as often for about 14 MiB more resident memory.
 const serveGCPercent = 400
 
-// memoryLimitPercent is the share of the container's memory limit (cgroup v2 memory.max) the
+// memoryLimitPercent is the share of the container's memory limit (its cgroup's) the
 // runtime's soft limit is set to unless GOMEMLIMIT is set: with a larger heap live (a large
 // cluster's namespaces), the collector runs as often as it must to stay below it instead of
 // the container being killed for the room serveGCPercent asks for.
@@ -77,33 +78,46 @@ func (s gcSettings) logValues() []any {
 	return []any{"gcPercent", s.percent, "gcPercentFrom", s.percentFrom, "memoryLimit", limit, "memoryLimitFrom", s.memoryLimitFrom}
 }
 
-// cgroupMemoryLimit is the memory.max of the process's cgroup v2, in bytes, and the file it
-// was read from. ok is false without a limit ("max"), on cgroup v1 and outside any cgroup.
-// Inside a container /proc/self/cgroup says "0::/" (its own cgroup namespace) and the file is
-// sys/fs/cgroup/memory.max; on a host it names the cgroup's path under sys/fs/cgroup. A
-// container sharing the host's cgroup namespace sees the host's path there but its own cgroup
-// mounted at sys/fs/cgroup, so that is where the file is when the path leads nowhere.
+// cgroupMemoryLimit is the memory limit of the process's cgroup, in bytes, and the file it was
+// read from: memory.max on cgroup v2, memory.limit_in_bytes of the memory controller on v1.
+// ok is false without a limit ("max" on v2, a value near 2^63 on v1) and outside any cgroup.
+// Inside a container /proc/self/cgroup names "/" (its own cgroup namespace) and the file is at
+// the top of sys/fs/cgroup (or of sys/fs/cgroup/memory on v1); on a host it names the cgroup's
+// path there. A container sharing the host's cgroup namespace sees the host's path in
+// /proc/self/cgroup but its own cgroup mounted at the top, so that is where the file is when
+// the path leads nowhere.
 func cgroupMemoryLimit(root fs.FS) (limit int64, file string, ok bool) {
 	data, err := fs.ReadFile(root, "proc/self/cgroup")
 	if err != nil {
 		return 0, "", false
 	}
 	for line := range strings.SplitSeq(string(data), "\n") {
-		rel, found := strings.CutPrefix(line, "0::")
-		if !found {
+		// hierarchy-ID:controllers:path; v2 has the ID 0 and no controllers.
+		parts := strings.SplitN(strings.TrimSpace(line), ":", 3)
+		if len(parts) != 3 {
 			continue
 		}
-		file = path.Join("sys/fs/cgroup", strings.TrimSpace(rel), "memory.max")
+		var dir, name string
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			dir, name = "sys/fs/cgroup", "memory.max"
+		case slices.Contains(strings.Split(parts[1], ","), "memory"):
+			dir, name = "sys/fs/cgroup/memory", "memory.limit_in_bytes"
+		default:
+			continue
+		}
+		file = path.Join(dir, parts[2], name)
 		v, err := fs.ReadFile(root, file)
 		if errors.Is(err, fs.ErrNotExist) {
-			file = "sys/fs/cgroup/memory.max"
+			file = path.Join(dir, name)
 			v, err = fs.ReadFile(root, file)
 		}
 		if err != nil {
 			return 0, "", false
 		}
 		limit, err := strconv.ParseInt(strings.TrimSpace(string(v)), 10, 64)
-		if err != nil || limit <= 0 { // "max": no limit
+		// "max" (v2) does not parse; v1 says "no limit" with the largest page-aligned value.
+		if err != nil || limit <= 0 || limit >= 1<<62 {
 			return 0, "", false
 		}
 		return limit, "/" + file, true

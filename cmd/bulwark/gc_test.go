@@ -28,6 +28,14 @@ func TestDecideGC(t *testing.T) {
 		"proc/self/cgroup":                           {Data: []byte("12:memory:/kubepods/pod1/abc\n1:name=systemd:/kubepods/pod1/abc\n")},
 		"sys/fs/cgroup/memory/memory.limit_in_bytes": {Data: []byte("268435456\n")},
 	}
+	v1Unlimited := fstest.MapFS{
+		"proc/self/cgroup": {Data: []byte("12:memory:/kubepods/pod1/abc\n")},
+		"sys/fs/cgroup/memory/kubepods/pod1/abc/memory.limit_in_bytes": {Data: []byte("9223372036854771712\n")},
+	}
+	v1Host := fstest.MapFS{
+		"proc/self/cgroup": {Data: []byte("11:cpu,cpuacct:/x\n9:memory,hugetlb:/system.slice/bulwark.service\n")},
+		"sys/fs/cgroup/memory/system.slice/bulwark.service/memory.limit_in_bytes": {Data: []byte("536870912\n")},
+	}
 	noEnv := func(string) string { return "" }
 	for _, c := range []struct {
 		what      string
@@ -42,7 +50,9 @@ func TestDecideGC(t *testing.T) {
 		{"a systemd service limited to 512Mi", noEnv, host, serveGCPercent, "default", 512 << 20 / 100 * 80, "/sys/fs/cgroup/system.slice/bulwark.service/memory.max"},
 		{"a container in the host's cgroup namespace, limited to 128Mi", noEnv, sharedNamespace, serveGCPercent, "default", 128 << 20 / 100 * 80, "/sys/fs/cgroup/memory.max"},
 		{"a cgroup without a limit", noEnv, unlimited, serveGCPercent, "default", math.MaxInt64, "none"},
-		{"cgroup v1", noEnv, v1, serveGCPercent, "default", math.MaxInt64, "none"},
+		{"a container on cgroup v1 limited to 256Mi", noEnv, v1, serveGCPercent, "default", limit256Mi / 100 * 80, "/sys/fs/cgroup/memory/memory.limit_in_bytes"},
+		{"a systemd service on cgroup v1 limited to 512Mi", noEnv, v1Host, serveGCPercent, "default", 512 << 20 / 100 * 80, "/sys/fs/cgroup/memory/system.slice/bulwark.service/memory.limit_in_bytes"},
+		{"cgroup v1 without a limit", noEnv, v1Unlimited, serveGCPercent, "default", math.MaxInt64, "none"},
 		{"no /proc", noEnv, fstest.MapFS{}, serveGCPercent, "default", math.MaxInt64, "none"},
 	} {
 		got := decideGC(c.getenv, c.root)

@@ -160,33 +160,62 @@ const maxPooledBody = 256 << 10
 // BodyBudget bounds the bytes of request bodies held at once. Buffers grow only as bytes
 // arrive, never from a declared Content-Length, and each growth is taken from the budget
 // first: a client that declares a large body, or sends it slowly, holds only what it sent.
+//
+// A quarter of the budget is kept for bodies of at most smallBody bytes (ordinary reviews: a
+// pod or a workload, old and new), so that clients holding large bodies cannot take it all:
+// while they hold the rest, ordinary reviews are still read.
 type BodyBudget struct {
-	free atomic.Int64
+	free    atomic.Int64 // for any body
+	reserve atomic.Int64 // for bodies of at most smallBody
 }
 
-// NewBodyBudget is a budget of limit bytes.
+// smallBody is the largest body the reserve is for.
+const smallBody = 256 << 10
+
+// NewBodyBudget is a budget of limit bytes, a quarter of them kept for small bodies.
 func NewBodyBudget(limit int64) *BodyBudget {
 	b := &BodyBudget{}
-	b.free.Store(limit)
+	b.reserve.Store(limit / 4)
+	b.free.Store(limit - limit/4)
 	return b
 }
 
-func (b *BodyBudget) take(n int64) bool {
-	if b == nil || n <= 0 {
-		return true
-	}
-	if b.free.Add(-n) < 0 {
-		b.free.Add(n)
+// bodyHold is what one body holds of a budget.
+type bodyHold struct{ free, reserve int64 }
+
+func takeFrom(pool *atomic.Int64, n int64) bool {
+	if pool.Add(-n) < 0 {
+		pool.Add(n)
 		return false
 	}
 	return true
 }
 
-func (b *BodyBudget) give(n int64) {
-	if b != nil && n > 0 {
-		b.free.Add(n)
+// take takes n more bytes for a body whose buffer grows to size bytes.
+func (b *BodyBudget) take(h *bodyHold, n int64, size int) bool {
+	if b == nil || n <= 0 {
+		return true
+	}
+	if takeFrom(&b.free, n) {
+		h.free += n
+		return true
+	}
+	if size <= smallBody && takeFrom(&b.reserve, n) {
+		h.reserve += n
+		return true
+	}
+	return false
+}
+
+func (b *BodyBudget) give(h bodyHold) {
+	if b != nil {
+		b.free.Add(h.free)
+		b.reserve.Add(h.reserve)
 	}
 }
+
+// available is what the budget has left, for tests.
+func (b *BodyBudget) available() int64 { return b.free.Load() + b.reserve.Load() }
 
 // refusal is a request answered before the handler, with the reason counted in metrics.
 type refusal struct {
@@ -213,7 +242,6 @@ func (s *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer r.Body.Close()
 	bp := bodies.Get().(*[]byte)
-	var held int64
 	body, held, ref := s.readBody(w, r, (*bp)[:0])
 	defer func() {
 		s.budget.give(held)
@@ -259,16 +287,11 @@ func (s *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // readBody reads the request body into buf, growing it as bytes arrive and taking each growth
 // beyond freeBodyBytes from the budget, and refuses a body that arrives too slowly (see
 // DefaultBodyGrace). It returns the bytes read (all of them, or the prefix read before a
-// refusal) and how much of the budget they hold.
-func (s *HTTP) readBody(w http.ResponseWriter, r *http.Request, buf []byte) ([]byte, int64, *refusal) {
-	var held int64
+// refusal) and what of the budget they hold.
+func (s *HTTP) readBody(w http.ResponseWriter, r *http.Request, buf []byte) ([]byte, bodyHold, *refusal) {
+	var held bodyHold
 	account := func(c int) bool {
-		want := int64(c) - freeBodyBytes - held
-		if !s.budget.take(want) {
-			return false
-		}
-		held += max(want, 0)
-		return true
+		return s.budget.take(&held, int64(c)-freeBodyBytes-held.free-held.reserve, c)
 	}
 	if !account(cap(buf)) {
 		buf = make([]byte, 0, freeBodyBytes) // a pooled buffer larger than the budget allows

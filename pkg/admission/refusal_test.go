@@ -104,7 +104,7 @@ func TestBodyBudget(t *testing.T) {
 		!strings.Contains(r.message(), "Bulwark holds the most admission request bodies it may at once") {
 		t.Errorf("a body over the budget: uid %q allowed %v code %d %q", r.Response.UID, r.Response.Allowed, r.code(), r.message())
 	}
-	if free := budget.free.Load(); free != 1<<20 {
+	if free := budget.available(); free != 1<<20 {
 		t.Errorf("the budget has %d bytes free after the answer, want all %d", free, 1<<20)
 	}
 	small := review("admission.k8s.io/v1", requestJSON("small", kPod, "CREATE", kPod.object("x", minimalSpec)))
@@ -129,7 +129,7 @@ func TestBodyBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if free := budget.free.Load(); free < 1<<20-int64(len(small)) {
+	if free := budget.available(); free < 1<<20-int64(len(small)) {
 		t.Errorf("a declared Content-Length of %d took %d bytes of the budget before they arrived", MaxRequestBytes, 1<<20-free)
 	}
 	pw.CloseWithError(io.ErrUnexpectedEOF)
@@ -205,7 +205,7 @@ func TestSlowBodyCutOff(t *testing.T) {
 			}
 		})
 	}
-	if free := budget.free.Load(); free != 1<<20 {
+	if free := budget.available(); free != 1<<20 {
 		t.Errorf("the budget has %d bytes free after the answers, want all %d", free, 1<<20)
 	}
 	if got := strings.Join(rec.reasons, " "); got != "validate/slow_body validate/slow_body" {
@@ -216,5 +216,62 @@ func TestSlowBodyCutOff(t *testing.T) {
 	s := &webhookServer{t: t, h: h, url: ts.URL, client: ts.Client()}
 	if r := s.post(httpValidate, "application/json", body); r.Response.UID != "slow" || !r.Response.Allowed {
 		t.Errorf("the body sent at once: uid %q allowed %v code %d %q", r.Response.UID, r.Response.Allowed, r.code(), r.message())
+	}
+}
+
+// TestBodyBudgetReserve: while large bodies hold all the budget they may take, an ordinary
+// review (at most smallBody) is still read, from the quarter kept for it; a larger one is
+// refused.
+func TestBodyBudgetReserve(t *testing.T) {
+	h := newHarness(t, profile(t, "nsa"))
+	budget := NewBodyBudget(704 << 10) // 528 KiB for any body, 176 KiB kept for small ones
+	srv := webhook.NewServer(webhook.Options{})
+	srv.Register(httpValidate, NewHTTP(h.v, logr.Discard(), HTTPOptions{Webhook: "validate", Budget: budget}))
+	ts := httptest.NewServer(srv.WebhookMux())
+	t.Cleanup(ts.Close)
+	s := &webhookServer{t: t, h: h, url: ts.URL, client: &http.Client{Timeout: 60 * time.Second}}
+
+	// A client sends 500 KiB of a body and holds the rest: its buffer of 512 KiB holds 496 KiB
+	// of the 528 (the first 16 KiB are outside the budget).
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+httpValidate, pr)
+	req.ContentLength = 2 << 20
+	req.Header.Set("Content-Type", "application/json")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	if _, err := pw.Write(review("admission.k8s.io/v1", requestJSON("holder", kPod, "CREATE", `{"a":"`+strings.Repeat("x", 500<<10)))); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for budget.free.Load() > 32<<10 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got, want := budget.free.Load(), int64(32<<10); got != want {
+		t.Fatalf("the held body left %d bytes free, want %d", got, want)
+	}
+	pad := func(uid string, n int) []byte {
+		return review("admission.k8s.io/v1", requestJSON(uid, kPod, "CREATE",
+			kPod.object("x", `{"containers":[{"name":"c","image":"nginx:1","env":[{"name":"PAD","value":"`+strings.Repeat("y", n)+`"}]}]}`)))
+	}
+	// 100 KiB needs a 128 KiB buffer, 112 KiB of the budget: more than is free (32 KiB).
+	if r := s.post(httpValidate, "application/json", pad("ordinary", 100<<10)); r.Response.UID != "ordinary" || r.code() == http.StatusTooManyRequests {
+		t.Errorf("an ordinary review while the budget is held: code %d %q", r.code(), r.message())
+	}
+	if r := s.post(httpValidate, "application/json", pad("large", 300<<10)); r.code() != http.StatusTooManyRequests {
+		t.Errorf("a 300 KiB review while the budget is held: code %d %q, want 429", r.code(), r.message())
+	}
+	pw.CloseWithError(io.ErrUnexpectedEOF)
+	<-done
+	// The handler notices the client gone on its next read.
+	for deadline := time.Now().Add(10 * time.Second); budget.available() != 704<<10 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := budget.available(); got != 704<<10 {
+		t.Errorf("the budget has %d bytes after the answers, want all %d", got, 704<<10)
 	}
 }

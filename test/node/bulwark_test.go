@@ -36,6 +36,7 @@ func TestBulwarkOnNode(t *testing.T) {
 		{"denies a hostNetwork pod through the Service", deniesHostNetwork},
 		{"a mutated Deployment runs", mutatedDeploymentRuns},
 		{"no failed admission while a replica is deleted", failoverUnderLoad},
+		{"slow bodies on one replica while admissions go on", slowClientsUnderLoad},
 		{"the injected CPU limit holds against a miner", minerIsLimited},
 		{"samples: admitted run, denied never reach the node", samplesRunOrNeverReachNode},
 		{"runAsNonRoot on a root image", rootImageUnderRunAsNonRoot},
@@ -89,6 +90,14 @@ func install(t *testing.T, cs *kubernetes.Clientset) {
 			if !strings.Contains(string(cc.bundle), string(secret.Data["ca.crt"])) {
 				return cc.name + " webhook's caBundle does not hold the Secret's ca.crt"
 			}
+		}
+		return ""
+	})
+	// Ready pods are not yet reachable through the Service: kube-proxy writes the new
+	// endpoints into its rules a moment later.
+	eventually(t, 30*time.Second, "the apiserver reaches Bulwark through the Service", func(context.Context) string {
+		if err := waitDenied(); err != nil {
+			return err.Error()
 		}
 		return ""
 	})

@@ -214,9 +214,6 @@ func (b *BodyBudget) give(h bodyHold) {
 	}
 }
 
-// available is what the budget has left, for tests.
-func (b *BodyBudget) available() int64 { return b.free.Load() + b.reserve.Load() }
-
 // refusal is a request answered before the handler, with the reason counted in metrics.
 type refusal struct {
 	code   int32
@@ -346,9 +343,8 @@ type bodyPace struct {
 	start    time.Time
 	grace    time.Duration
 	rate     int64
-	deadline time.Time
-	set      bool // a deadline was set on the connection
-	passed   bool // and it passed
+	deadline time.Time // the one set on the connection; zero before one is
+	passed   bool      // it passed
 }
 
 func newBodyPace(w http.ResponseWriter, grace time.Duration, rate int64) *bodyPace {
@@ -361,18 +357,18 @@ func newBodyPace(w http.ResponseWriter, grace time.Duration, rate int64) *bodyPa
 func (p *bodyPace) before(read int) {
 	d := p.grace + time.Duration(int64(read)*int64(time.Second)/p.rate)
 	deadline := p.start.Add(min(d, maxBodyTime))
-	if p.set && deadline.Sub(p.deadline) < 100*time.Millisecond {
+	if !p.deadline.IsZero() && deadline.Sub(p.deadline) < 100*time.Millisecond {
 		return
 	}
 	// A server that cannot set deadlines (ErrNotSupported) leaves its own ReadTimeout.
 	if p.rc.SetReadDeadline(deadline) == nil {
-		p.deadline, p.set = deadline, true
+		p.deadline = deadline
 	}
 }
 
 // expired says whether err is the read deadline passing.
 func (p *bodyPace) expired(err error) bool {
-	p.passed = p.set && errors.Is(err, os.ErrDeadlineExceeded)
+	p.passed = !p.deadline.IsZero() && errors.Is(err, os.ErrDeadlineExceeded)
 	return p.passed
 }
 
@@ -381,7 +377,7 @@ func (p *bodyPace) expired(err error) bool {
 // passes. A deadline that passed stays: the server would otherwise wait for the rest of the
 // body before it answers (net/http reads what is left of a small body to keep the connection).
 func (p *bodyPace) done() {
-	if p.set && !p.passed {
+	if !p.deadline.IsZero() && !p.passed {
 		_ = p.rc.SetReadDeadline(time.Time{})
 	}
 }

@@ -104,7 +104,7 @@ func TestBodyBudget(t *testing.T) {
 		!strings.Contains(r.message(), "Bulwark holds the most admission request bodies it may at once") {
 		t.Errorf("a body over the budget: uid %q allowed %v code %d %q", r.Response.UID, r.Response.Allowed, r.code(), r.message())
 	}
-	if free := budget.available(); free != 1<<20 {
+	if free := available(budget); free != 1<<20 {
 		t.Errorf("the budget has %d bytes free after the answer, want all %d", free, 1<<20)
 	}
 	small := review("admission.k8s.io/v1", requestJSON("small", kPod, "CREATE", kPod.object("x", minimalSpec)))
@@ -114,26 +114,12 @@ func TestBodyBudget(t *testing.T) {
 
 	// A client that declares 19 MiB and sends the start of a review holds what it sent: the
 	// handler is waiting for the rest while the budget is read.
-	pr, pw := io.Pipe()
-	req, _ := http.NewRequest(http.MethodPost, ts.URL+httpValidate, pr)
-	req.ContentLength = MaxRequestBytes
-	req.Header.Set("Content-Type", "application/json")
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-		}
-	}()
-	if _, err := pw.Write(small[:len(small)/2]); err != nil {
-		t.Fatal(err)
-	}
+	release := holdBody(t, ts.URL+httpValidate, MaxRequestBytes, small[:len(small)/2])
 	time.Sleep(200 * time.Millisecond)
-	if free := budget.available(); free < 1<<20-int64(len(small)) {
+	if free := available(budget); free < 1<<20-int64(len(small)) {
 		t.Errorf("a declared Content-Length of %d took %d bytes of the budget before they arrived", MaxRequestBytes, 1<<20-free)
 	}
-	pw.CloseWithError(io.ErrUnexpectedEOF)
-	<-done
+	release()
 	if got := strings.Join(rec.reasons, " "); !strings.HasPrefix(got, "validate/body_budget") {
 		t.Errorf("refusals counted: %q", got)
 	}
@@ -205,7 +191,7 @@ func TestSlowBodyCutOff(t *testing.T) {
 			}
 		})
 	}
-	if free := budget.available(); free != 1<<20 {
+	if free := available(budget); free != 1<<20 {
 		t.Errorf("the budget has %d bytes free after the answers, want all %d", free, 1<<20)
 	}
 	if got := strings.Join(rec.reasons, " "); got != "validate/slow_body validate/slow_body" {
@@ -233,20 +219,7 @@ func TestBodyBudgetReserve(t *testing.T) {
 
 	// A client sends 500 KiB of a body and holds the rest: its buffer of 512 KiB holds 496 KiB
 	// of the 528 (the first 16 KiB are outside the budget).
-	pr, pw := io.Pipe()
-	req, _ := http.NewRequest(http.MethodPost, ts.URL+httpValidate, pr)
-	req.ContentLength = 2 << 20
-	req.Header.Set("Content-Type", "application/json")
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-		}
-	}()
-	if _, err := pw.Write(review("admission.k8s.io/v1", requestJSON("holder", kPod, "CREATE", `{"a":"`+strings.Repeat("x", 500<<10)))); err != nil {
-		t.Fatal(err)
-	}
+	release := holdBody(t, ts.URL+httpValidate, 2<<20, review("admission.k8s.io/v1", requestJSON("holder", kPod, "CREATE", `{"a":"`+strings.Repeat("x", 500<<10))))
 	deadline := time.Now().Add(10 * time.Second)
 	for budget.free.Load() > 32<<10 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -265,13 +238,39 @@ func TestBodyBudgetReserve(t *testing.T) {
 	if r := s.post(httpValidate, "application/json", pad("large", 300<<10)); r.code() != http.StatusTooManyRequests {
 		t.Errorf("a 300 KiB review while the budget is held: code %d %q, want 429", r.code(), r.message())
 	}
-	pw.CloseWithError(io.ErrUnexpectedEOF)
-	<-done
+	release()
 	// The handler notices the client gone on its next read.
-	for deadline := time.Now().Add(10 * time.Second); budget.available() != 704<<10 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(10 * time.Second); available(budget) != 704<<10 && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := budget.available(); got != 704<<10 {
+	if got := available(budget); got != 704<<10 {
 		t.Errorf("the budget has %d bytes after the answers, want all %d", got, 704<<10)
 	}
 }
+
+// holdBody posts to url a body declared as declared bytes long, sends its first part and
+// holds the rest back; release ends the request (the client goes away) and waits for it.
+func holdBody(t *testing.T, url string, declared int64, first []byte) (release func()) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPost, url, pr)
+	req.ContentLength = declared
+	req.Header.Set("Content-Type", "application/json")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	if _, err := pw.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		pw.CloseWithError(io.ErrUnexpectedEOF)
+		<-done
+	}
+}
+
+// available is what a budget has left, both parts.
+func available(b *BodyBudget) int64 { return b.free.Load() + b.reserve.Load() }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -113,23 +112,19 @@ func (c *clientCAs) tlsOption(base *tls.Config) {
 // and, when names are given, the certificate names one of them.
 func authenticate(names []string) func(*http.Request) error {
 	return func(r *http.Request) error {
+		// A certificate the CAs do not verify fails the handshake: a connection here has a
+		// verified one or none.
 		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
-			if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-				// Not reached: the handshake fails for a certificate the CAs do not verify.
-				return errors.New("the client certificate is not signed by a CA of --client-ca-file")
-			}
 			return errors.New("Bulwark serves callers with a client certificate only (--client-ca-file), and none was presented: configure the apiserver's AdmissionConfiguration with a kubeconfig for this webhook")
 		}
 		leaf := r.TLS.VerifiedChains[0][0]
 		if len(names) == 0 || slices.Contains(names, leaf.Subject.CommonName) || slices.ContainsFunc(leaf.DNSNames, func(n string) bool { return slices.Contains(names, n) }) {
 			return nil
 		}
-		var b bytes.Buffer
-		fmt.Fprintf(&b, "the client certificate (CN %q", leaf.Subject.CommonName)
+		dns := ""
 		if len(leaf.DNSNames) > 0 {
-			fmt.Fprintf(&b, ", DNS names %s", strings.Join(leaf.DNSNames, ", "))
+			dns = ", DNS names " + strings.Join(leaf.DNSNames, ", ")
 		}
-		fmt.Fprintf(&b, ") names none of --client-names %s", strings.Join(names, ","))
-		return errors.New(b.String())
+		return fmt.Errorf("the client certificate (CN %q%s) names none of --client-names %s", leaf.Subject.CommonName, dns, strings.Join(names, ","))
 	}
 }

@@ -219,7 +219,7 @@ func clientCertRefusals(t *testing.T) float64 {
 			continue
 		}
 		for _, m := range f.GetMetric() {
-			if labels(m)["reason"] == "client_cert" && labels(m)["webhook"] == "validate" {
+			if l := labels(m); l["reason"] == "client_cert" && l["webhook"] == "validate" {
 				return m.GetCounter().GetValue()
 			}
 		}

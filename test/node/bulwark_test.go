@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,31 +177,10 @@ func failoverUnderLoad(t *testing.T, cs *kubernetes.Clientset) {
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "load-"},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "bulwark.local/test/nonroot:1"}}},
 	}
-	var sent, failed atomic.Int64
-	var firstErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-				_, err := cs.CoreV1().Pods("apps").Create(rctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-				cancel()
-				sent.Add(1)
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
-			}
-		}()
-	}
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	done := make(chan *loadResult, 1)
+	go func() { done <- admissions(loadCtx, cs, "apps", probe, 4) }()
 	time.Sleep(2 * time.Second)
 	if err := cs.CoreV1().Pods(bulwarkNS).Delete(ctx, victim, metav1.DeleteOptions{}); err != nil {
 		t.Error(err)
@@ -215,14 +192,14 @@ func failoverUnderLoad(t *testing.T, cs *kubernetes.Clientset) {
 		return podsReady(ctx, cs, bulwarkNS, bulwarkSelector, 2)
 	})
 	time.Sleep(3 * time.Second)
-	close(stop)
-	wg.Wait()
-	t.Logf("%d admission requests while %s was deleted and replaced, %d failed", sent.Load(), victim, failed.Load())
-	if failed.Load() > 0 {
-		t.Errorf("%d of %d admission requests failed during the failover; first: %v", failed.Load(), sent.Load(), firstErr.Load())
+	stopLoad()
+	load := <-done
+	t.Logf("%d admission requests while %s was deleted and replaced, %d failed", load.sent(), victim, load.failed)
+	if load.failed > 0 {
+		t.Errorf("%d of %d admission requests failed during the failover; first: %v", load.failed, load.sent(), load.firstErr)
 	}
-	if sent.Load() < 100 {
-		t.Errorf("only %d requests were sent: the load did not cover the failover", sent.Load())
+	if load.sent() < 100 {
+		t.Errorf("only %d requests were sent: the load did not cover the failover", load.sent())
 	}
 }
 

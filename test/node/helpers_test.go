@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/bulwark-k8s/bulwark/test/framework"
 )
 
 func clientset(t *testing.T) *kubernetes.Clientset {
@@ -121,4 +125,55 @@ func podState(p *corev1.Pod) string {
 		}
 	}
 	return s
+}
+
+// loadResult is what a run of admissions measured.
+type loadResult struct {
+	latencies []time.Duration // of the requests that succeeded, sorted
+	failed    int
+	firstErr  string
+}
+
+// sent is how many requests were sent.
+func (l *loadResult) sent() int { return len(l.latencies) + l.failed }
+
+func (l *loadResult) String() string {
+	q := func(p float64) time.Duration {
+		return framework.Percentile(l.latencies, p).Round(100 * time.Microsecond)
+	}
+	return fmt.Sprintf("%d ok, %d failed; latency p50 %s p99 %s max %s", len(l.latencies), l.failed, q(50), q(99), q(100))
+}
+
+// admissions creates probe in namespace through the apiserver as server-side dry runs (both
+// webhooks are called, nothing is stored) from workers workers until ctx ends, and returns
+// what it measured. A request's own timeout is 15 s, whatever ctx does.
+func admissions(ctx context.Context, cs kubernetes.Interface, namespace string, probe *corev1.Pod, workers int) *loadResult {
+	var mu sync.Mutex
+	res := &loadResult{}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				rctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				start := time.Now()
+				_, err := cs.CoreV1().Pods(namespace).Create(rctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+				took := time.Since(start)
+				cancel()
+				mu.Lock()
+				if err != nil {
+					if res.failed++; res.failed == 1 {
+						res.firstErr = err.Error()
+					}
+				} else {
+					res.latencies = append(res.latencies, took)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	slices.Sort(res.latencies)
+	return res
 }

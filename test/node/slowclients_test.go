@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +22,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/bulwark-k8s/bulwark/test/framework"
 )
 
 // Figures of the slow-body attack: 60 clients on one replica, each declaring a 7 MiB body
@@ -61,7 +62,7 @@ func slowClientsUnderLoad(t *testing.T, cs *kubernetes.Clientset) {
 	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
 		t.Fatal(err)
 	}
-	rssBefore := procStatusKiB(t, pid, "VmRSS")
+	rssBefore := procStatusMiB(t, pid, "VmRSS")
 	port, err := node.Forward(net.JoinHostPort(target.Status.PodIP, "9443"))
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +78,15 @@ func slowClientsUnderLoad(t *testing.T, cs *kubernetes.Clientset) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	baseline := admissions(loadCS, baselineFor, nil)
+	// A 24 KiB annotation makes the review larger than the 16 KiB every body reads outside the
+	// budget: these reviews need the budget the attack is after.
+	probe := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "load-", Annotations: map[string]string{"example.com/notes": strings.Repeat("n", 24<<10)}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "bulwark.local/test/nonroot:1"}}},
+	}
+	bctx, cancel := context.WithTimeout(ctx, baselineFor)
+	defer cancel()
+	baseline := admissions(bctx, loadCS, "slow-load", probe, normalWorkers)
 	t.Logf("admissions without the attack: %s", baseline)
 
 	stop := make(chan struct{})
@@ -111,7 +120,11 @@ func slowClientsUnderLoad(t *testing.T, cs *kubernetes.Clientset) {
 			}
 		}()
 	}
-	load := admissions(loadCS, attackFor, func() { close(stop); wg.Wait() })
+	actx, cancel := context.WithTimeout(ctx, attackFor)
+	defer cancel()
+	load := admissions(actx, loadCS, "slow-load", probe, normalWorkers)
+	close(stop)
+	wg.Wait()
 
 	t.Logf("slow clients: %d connections over %s, answered %v", dialed.Load(), attackFor, answers)
 	t.Logf("admissions during the attack: %s", load)
@@ -142,70 +155,7 @@ func slowClientsUnderLoad(t *testing.T, cs *kubernetes.Clientset) {
 			st.RestartCount, restarts, st.LastTerminationState.Terminated, logs, events)
 	}
 	t.Logf("attacked replica: RSS %.1f MiB before, peak %.1f MiB during the load and the attack (memory limit %s)",
-		float64(rssBefore)/1024, float64(procStatusKiB(t, pid, "VmHWM"))/1024, limit.String())
-}
-
-// loadResult is what a run of admissions measured.
-type loadResult struct {
-	latencies []time.Duration // of the requests that succeeded, sorted
-	failed    int
-	firstErr  string
-}
-
-func (l *loadResult) quantile(p float64) time.Duration {
-	if len(l.latencies) == 0 {
-		return 0
-	}
-	return l.latencies[min(len(l.latencies)-1, int(p*float64(len(l.latencies))))].Round(100 * time.Microsecond)
-}
-
-func (l *loadResult) String() string {
-	return fmt.Sprintf("%d ok, %d failed; latency p50 %s p99 %s max %s",
-		len(l.latencies), l.failed, l.quantile(0.5), l.quantile(0.99), l.quantile(1))
-}
-
-// admissions sends compliant pods with a large annotation through the apiserver (server-side dry runs, so that both
-// webhooks are called and nothing is stored) from normalWorkers workers for d, then runs
-// after (if any) and returns what it measured.
-func admissions(cs kubernetes.Interface, d time.Duration, after func()) *loadResult {
-	// A 24 KiB annotation makes the review larger than the 16 KiB every body reads outside the
-	// budget: these reviews need the budget the attack is after.
-	probe := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "load-", Annotations: map[string]string{"example.com/notes": strings.Repeat("n", 24<<10)}},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "bulwark.local/test/nonroot:1"}}},
-	}
-	var mu sync.Mutex
-	res := &loadResult{}
-	end := time.Now().Add(d)
-	var wg sync.WaitGroup
-	for range normalWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for time.Now().Before(end) {
-				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-				start := time.Now()
-				_, err := cs.CoreV1().Pods("slow-load").Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-				took := time.Since(start)
-				cancel()
-				mu.Lock()
-				if err != nil {
-					if res.failed++; res.failed == 1 {
-						res.firstErr = err.Error()
-					}
-				} else {
-					res.latencies = append(res.latencies, took)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if after != nil {
-		after()
-	}
-	slices.Sort(res.latencies)
-	return res
+		rssBefore, procStatusMiB(t, pid, "VmHWM"), limit.String())
 }
 
 // trickle is one slow client's connection: the headers of a POST declaring a 7 MiB body, the
@@ -285,22 +235,12 @@ func bulwarkPID(t *testing.T, uid string) int {
 	return pid
 }
 
-// procStatusKiB reads a kB field of /proc/PID/status.
-func procStatusKiB(t *testing.T, pid int, field string) int64 {
+// procStatusMiB reads a field of /proc/PID/status, in MiB.
+func procStatusMiB(t *testing.T, pid int, field string) float64 {
 	t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	v, err := framework.ProcStatusMiB(pid, field)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				t.Fatalf("/proc/%d/status %s: %v", pid, field, err)
-			}
-			return n
-		}
-	}
-	t.Fatalf("/proc/%d/status has no %s", pid, field)
-	return 0
+	return v
 }

@@ -886,20 +886,7 @@ func (p *process) cpuSeconds() (float64, error) {
 }
 
 func (p *process) status(key string) (float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok && k == key {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			if err != nil {
-				return 0, fmt.Errorf("/proc/%d/status %s: %w", p.cmd.Process.Pid, key, err)
-			}
-			return kb / 1024, nil
-		}
-	}
-	return 0, fmt.Errorf("/proc/%d/status has no %s", p.cmd.Process.Pid, key)
+	return framework.ProcStatusMiB(p.cmd.Process.Pid, key)
 }
 
 func (p *process) rss() (float64, error)     { return p.status("VmRSS") }

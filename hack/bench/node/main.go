@@ -13,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -93,7 +92,7 @@ func run(binary, images string, pods, rounds int, limits bool) error {
 			fmt.Printf("  %-16s %s\n", name, summary(m.d[name]))
 		}
 		w, wo := m.d["with Bulwark"], m.d["without Bulwark"]
-		fmt.Printf("  Bulwark adds     p50 %+.1f ms, p99 %+.1f ms\n", ms(pct(w, 50)-pct(wo, 50)), ms(pct(w, 99)-pct(wo, 99)))
+		fmt.Printf("  Bulwark adds     p50 %+.1f ms, p99 %+.1f ms\n", ms(framework.Percentile(w, 50)-framework.Percentile(wo, 50)), ms(framework.Percentile(w, 99)-framework.Percentile(wo, 99)))
 	}
 	return webhookMetrics(ctx, cs)
 }
@@ -220,16 +219,6 @@ func waitRunning(w watch.Interface, name string, timeout time.Duration) error {
 	}
 }
 
-func pct(d []time.Duration, p float64) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	i := int(float64(len(s)-1) * p / 100)
-	return s[i]
-}
-
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func summary(d []time.Duration) string {
@@ -241,5 +230,5 @@ func summary(d []time.Duration) string {
 		return "no pods"
 	}
 	return strings.TrimSpace(fmt.Sprintf("n=%d p50 %.1f ms  p99 %.1f ms  mean %.1f ms  max %.1f ms",
-		len(d), ms(pct(d, 50)), ms(pct(d, 99)), ms(sum/time.Duration(len(d))), ms(pct(d, 100))))
+		len(d), ms(framework.Percentile(d, 50)), ms(framework.Percentile(d, 99)), ms(sum/time.Duration(len(d))), ms(framework.Percentile(d, 100))))
 }

@@ -65,7 +65,7 @@ func NewPrometheus(reg prometheus.Registerer) (*Prometheus, error) {
 		}, []string{"default"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bulwark_admission_refusals_total",
-			Help: "Admission requests answered before evaluation, by webhook and reason (too_large, body_budget, slow_body, read, empty_body, content_type, decode, not_a_review); each also counts as decision=\"error\" with resource and operation \"unknown\".",
+			Help: "Admission requests answered before evaluation, by webhook and reason (too_large, body_budget, slow_body, read, empty_body, content_type, decode, not_a_review, client_cert); each also counts as decision=\"error\" with resource and operation \"unknown\".",
 		}, []string{"webhook", "reason"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "bulwark_admission_evaluation_duration_seconds",

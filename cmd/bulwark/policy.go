@@ -170,7 +170,7 @@ Flags:
 	return exitOK
 }
 
-// mutationHelp describes each mutation default (CHECKS.md, mutation defaults).
+// mutationHelp describes each mutation default (docs/checks.md, mutation defaults).
 var mutationHelp = map[string]string{
 	mutate.Seccomp:                      "pod securityContext.seccompProfile.type: RuntimeDefault",
 	mutate.PrivilegeEscalation:          "container securityContext.allowPrivilegeEscalation: false (not on Windows pods)",
@@ -201,22 +201,16 @@ false; Bulwark accepts both.`
 		o := doc.Checks[id]
 		entry := mapping()
 		add(entry, "action", str(string(o.Action)))
-		switch id {
-		case "capabilities":
-			l := strList(o.AllowedCapabilities)
-			l.LineComment = "allowed beyond the baseline list"
-			add(entry, "allowedCapabilities", l)
-		case "image-registry":
-			l := strList(o.AllowedRegistries)
-			l.LineComment = "host or host/path prefixes; the check does nothing while empty"
-			add(entry, "allowedRegistries", l)
-		default:
+		c, _ := checks.Get(id)
+		for _, p := range c.Params {
+			l := strList(o.Params[p.Name])
+			l.LineComment = p.Help
+			add(entry, p.Name, l)
+		}
+		if len(c.Params) == 0 {
 			entry.Style = yaml.FlowStyle
 		}
-		k := add(cs, id, entry)
-		if c, ok := checks.Get(id); ok {
-			k.HeadComment = c.Summary
-		}
+		add(cs, id, entry).HeadComment = c.Summary
 	}
 
 	m := doc.Mutation

@@ -29,7 +29,7 @@ import (
 )
 
 // FuzzMutationInvariants mutates pods through the Mutator and checks what mutation promises
-// (README "What the webhook does with a request", CHECKS.md "Mutation defaults"):
+// (README "What the webhook does with a request", docs/checks.md "Mutation defaults"):
 //
 //   - no panic, and an answer that is an admission or an error with a message;
 //   - the patch applies to the object as sent, and only adds: every value the user set (every
@@ -497,7 +497,7 @@ func jsonEqual(a, b []byte) bool {
 func pointerStrings(p string) []string { return strings.Split(strings.TrimPrefix(p, "/"), "/") }
 
 // excuseModel knows, from the object as sent, where mutation steps aside by design; it
-// mirrors the exceptions documented in the README and CHECKS.md (and pkg/mutate's comments),
+// mirrors the exceptions documented in the README and docs/checks.md (and pkg/mutate's comments),
 // each one narrowly, so that any other violation left after mutation fails the fuzzer.
 type excuseModel struct {
 	root      any      // the object as sent

@@ -12,7 +12,7 @@ import (
 
 const minimalSpec = `{"containers":[{"name":"app","image":"nginx:1.27"}]}`
 
-// TestMutatorMinimalPod: the CHECKS.md defaults of the nsa profile, as a patch against the
+// TestMutatorMinimalPod: the docs/checks.md defaults of the nsa profile, as a patch against the
 // object as sent, listed in warnings and counted.
 func TestMutatorMinimalPod(t *testing.T) {
 	h := newHarness(t, profile(t, "nsa"))
@@ -143,7 +143,7 @@ func TestMutatorEveryKindIdempotent(t *testing.T) {
 				t.Errorf("second mutation: allowed %v, patches %v, warnings %q; want none", again.Allowed, again.Patches, again.Warnings)
 			}
 
-			// CHECKS.md: a pod without securityContext passes restricted once mutated.
+			// docs/checks.md: a pod without securityContext passes restricted once mutated.
 			restricted := newHarness(t, profile(t, "restricted"))
 			if r := restricted.v.Handle(context.Background(), request(admissionv1.Create, k, "w", obj, "")); r.Allowed {
 				t.Error("restricted admits the unmutated object")

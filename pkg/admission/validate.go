@@ -129,19 +129,10 @@ func introduced(current, old []checks.Violation) []checks.Violation {
 	return out
 }
 
-// podWide are the checks whose pod-level violations grant every container of the pod access
-// to the node or a weaker confinement: host namespaces, host volumes, Windows host processes,
-// and what the pod's security context and annotations loosen for containers that do not set
-// their own (AppArmor, SELinux, seccomp Unconfined, user 0, sysctls).
-var podWide = map[string]bool{
-	"host-network": true, "host-pid": true, "host-ipc": true, "host-path": true, "host-process": true,
-	"apparmor": true, "selinux": true, "seccomp": true, "run-as-user": true, "sysctls": true,
-}
-
 // inherited reports whether a new container of the pod shares what v reports: a pod-wide
 // check's violation outside the pod's containers.
 func inherited(v checks.Violation) bool {
-	if !podWide[v.Check] {
+	if !checks.PodWide(v.Check) {
 		return false
 	}
 	for _, prefix := range []string{"spec.containers[", "spec.initContainers[", "spec.ephemeralContainers["} {

@@ -14,8 +14,10 @@ const appArmorFix = "set appArmorProfile.type to RuntimeDefault, or Localhost wi
 
 func init() {
 	Register(Check{
-		ID:      "apparmor",
-		Summary: "Pods and containers must not turn AppArmor off or use an unknown profile type (appArmorProfile, AppArmor annotations).",
+		ID:       "apparmor",
+		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
+		PodWide:  true,
+		Summary:  "Pods and containers must not turn AppArmor off or use an unknown profile type (appArmorProfile, AppArmor annotations).",
 		Evaluate: func(c *Context) {
 			if sc := c.Pod.Spec.SecurityContext; sc != nil && sc.AppArmorProfile != nil && !allowedAppArmorType(sc.AppArmorProfile.Type) {
 				c.Report(c.Pod.SpecField("securityContext.appArmorProfile.type"),

@@ -2,8 +2,10 @@ package checks
 
 func init() {
 	Register(Check{
-		ID:      "automount-service-account-token",
-		Summary: "Pods must set automountServiceAccountToken: false, so a compromised container holds no Kubernetes API credentials it does not need.",
+		ID:       "automount-service-account-token",
+		Profiles: ProfileActions{NSA: Audit},
+		Mutation: "automount-service-account-token",
+		Summary:  "Pods must set automountServiceAccountToken: false, so a compromised container holds no Kubernetes API credentials it does not need.",
 		Evaluate: func(c *Context) {
 			if t := c.Pod.Spec.AutomountServiceAccountToken; t == nil || *t {
 				c.Report(c.Pod.SpecField("automountServiceAccountToken"),

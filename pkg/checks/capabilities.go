@@ -33,7 +33,13 @@ var capabilityRisks = map[string]string{
 
 func init() {
 	Register(Check{
-		ID:      "capabilities",
+		ID:       "capabilities",
+		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
+		Params: []Param{{
+			Name:   "allowedCapabilities",
+			Help:   "allowed beyond the baseline list",
+			Values: func(p *Params) *[]string { return &p.AllowedCapabilities },
+		}},
 		Summary: "Containers must not add Linux capabilities beyond the runtime's default set (capabilities.add).",
 		Evaluate: func(c *Context) {
 			var extra []string

@@ -12,6 +12,8 @@ import (
 func init() {
 	Register(Check{
 		ID:         "drop-capabilities",
+		Profiles:   ProfileActions{Restricted: Enforce, NSA: Warn},
+		Mutation:   "drop-capabilities",
 		Summary:    "Containers must drop ALL capabilities and may add back only NET_BIND_SERVICE (Linux pods only).",
 		Supersedes: []string{"capabilities"},
 		Evaluate: func(c *Context) {

@@ -2,8 +2,10 @@ package checks
 
 func init() {
 	Register(Check{
-		ID:      "host-ipc",
-		Summary: "Pods must not share the node's IPC namespace (spec.hostIPC).",
+		ID:       "host-ipc",
+		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
+		PodWide:  true,
+		Summary:  "Pods must not share the node's IPC namespace (spec.hostIPC).",
 		Evaluate: func(c *Context) {
 			if c.Pod.Spec.HostIPC {
 				c.Report(c.Pod.SpecField("hostIPC"),

@@ -2,8 +2,10 @@ package checks
 
 func init() {
 	Register(Check{
-		ID:      "host-network",
-		Summary: "Pods must not share the node's network namespace (spec.hostNetwork).",
+		ID:       "host-network",
+		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
+		PodWide:  true,
+		Summary:  "Pods must not share the node's network namespace (spec.hostNetwork).",
 		Evaluate: func(c *Context) {
 			if c.Pod.Spec.HostNetwork {
 				c.Report(c.Pod.SpecField("hostNetwork"),

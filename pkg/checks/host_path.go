@@ -4,8 +4,10 @@ import "fmt"
 
 func init() {
 	Register(Check{
-		ID:      "host-path",
-		Summary: "Pods must not mount directories of the node's file system (hostPath volumes).",
+		ID:       "host-path",
+		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
+		PodWide:  true,
+		Summary:  "Pods must not mount directories of the node's file system (hostPath volumes).",
 		Evaluate: func(c *Context) {
 			for i, v := range c.Pod.Spec.Volumes {
 				if v.HostPath == nil {

@@ -2,8 +2,10 @@ package checks
 
 func init() {
 	Register(Check{
-		ID:      "host-pid",
-		Summary: "Pods must not share the node's process namespace (spec.hostPID).",
+		ID:       "host-pid",
+		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
+		PodWide:  true,
+		Summary:  "Pods must not share the node's process namespace (spec.hostPID).",
 		Evaluate: func(c *Context) {
 			if c.Pod.Spec.HostPID {
 				c.Report(c.Pod.SpecField("hostPID"),

@@ -8,8 +8,9 @@ import (
 
 func init() {
 	Register(Check{
-		ID:      "host-ports",
-		Summary: "Containers must not bind ports on the node's network interfaces (ports[].hostPort).",
+		ID:       "host-ports",
+		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
+		Summary:  "Containers must not bind ports on the node's network interfaces (ports[].hostPort).",
 		Evaluate: func(c *Context) {
 			c.Pod.Containers(func(ct podspec.Container) bool {
 				for j, p := range ct.Ports {

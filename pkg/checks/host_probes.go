@@ -10,8 +10,9 @@ import (
 
 func init() {
 	Register(Check{
-		ID:      "host-probes",
-		Summary: "Probes and lifecycle hooks must target the pod itself, not another host (httpGet.host, tcpSocket.host).",
+		ID:       "host-probes",
+		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
+		Summary:  "Probes and lifecycle hooks must target the pod itself, not another host (httpGet.host, tcpSocket.host).",
 		Evaluate: func(c *Context) {
 			c.Pod.Containers(func(ct podspec.Container) bool {
 				// report flags one handler's httpGet.host and tcpSocket.host.

@@ -8,8 +8,10 @@ const hostProcessFix = "remove windowsOptions.hostProcess or set it to false"
 
 func init() {
 	Register(Check{
-		ID:      "host-process",
-		Summary: "Pods and containers must not run as Windows host processes (windowsOptions.hostProcess).",
+		ID:       "host-process",
+		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
+		PodWide:  true,
+		Summary:  "Pods and containers must not run as Windows host processes (windowsOptions.hostProcess).",
 		Evaluate: func(c *Context) {
 			if sc := c.Pod.Spec.SecurityContext; sc != nil && sc.WindowsOptions != nil &&
 				sc.WindowsOptions.HostProcess != nil && *sc.WindowsOptions.HostProcess {

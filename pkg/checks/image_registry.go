@@ -9,7 +9,13 @@ import (
 
 func init() {
 	Register(Check{
-		ID:      "image-registry",
+		ID:       "image-registry",
+		Profiles: ProfileActions{NSA: Enforce},
+		Params: []Param{{
+			Name:   "allowedRegistries",
+			Help:   "host or host/path prefixes; the check does nothing while empty",
+			Values: func(p *Params) *[]string { return &p.AllowedRegistries },
+		}},
 		Summary: "Images must come from one of the configured registries (allowedRegistries), so nothing unvetted runs; the check does nothing while the list is empty.",
 		Evaluate: func(c *Context) {
 			allowed := c.Params.AllowedRegistries

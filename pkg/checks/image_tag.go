@@ -8,8 +8,9 @@ import (
 
 func init() {
 	Register(Check{
-		ID:      "image-tag",
-		Summary: "Images must be pinned to a version tag or a digest, not left untagged or on latest, so every pod runs the code that was reviewed.",
+		ID:       "image-tag",
+		Profiles: ProfileActions{NSA: Warn},
+		Summary:  "Images must be pinned to a version tag or a digest, not left untagged or on latest, so every pod runs the code that was reviewed.",
 		Evaluate: func(c *Context) {
 			c.Pod.Images(func(im podspec.Image) bool {
 				ref := parseImageRef(im.Ref)

@@ -6,8 +6,10 @@ import (
 
 func init() {
 	Register(Check{
-		ID:      "privilege-escalation",
-		Summary: "Containers must set allowPrivilegeEscalation: false, so no process can gain more privileges than its parent (Linux pods only).",
+		ID:       "privilege-escalation",
+		Profiles: ProfileActions{Restricted: Enforce, NSA: Warn},
+		Mutation: "privilege-escalation",
+		Summary:  "Containers must set allowPrivilegeEscalation: false, so no process can gain more privileges than its parent (Linux pods only).",
 		Evaluate: func(c *Context) {
 			if c.Pod.IsWindows() {
 				return // the field does not exist on Windows

@@ -6,8 +6,9 @@ import (
 
 func init() {
 	Register(Check{
-		ID:      "privileged",
-		Summary: "Containers must not run privileged (securityContext.privileged), which turns off nearly all isolation.",
+		ID:       "privileged",
+		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
+		Summary:  "Containers must not run privileged (securityContext.privileged), which turns off nearly all isolation.",
 		Evaluate: func(c *Context) {
 			c.Pod.Containers(func(ct podspec.Container) bool {
 				if sc := ct.SecurityContext; sc != nil && sc.Privileged != nil && *sc.Privileged {

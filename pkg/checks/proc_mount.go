@@ -10,8 +10,9 @@ import (
 
 func init() {
 	Register(Check{
-		ID:      "proc-mount",
-		Summary: "Containers must keep the default /proc masks (securityContext.procMount), unless the pod runs in a user namespace.",
+		ID:       "proc-mount",
+		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
+		Summary:  "Containers must keep the default /proc masks (securityContext.procMount), unless the pod runs in a user namespace.",
 		Evaluate: func(c *Context) {
 			strict := c.Params != nil && c.Params.StrictProcMount
 			// A pod in its own user namespace only sees its own /proc, so the baseline

@@ -29,21 +29,18 @@ var restrictedPairs = []struct {
 	{policy.CheckRestrictedVolumes(), "volume-types"},
 }
 
-// restrictedSettings is the restricted profile as CHECKS.md defines it: the baseline checks
-// and the restricted checks, all enforced, with the strict procMount rule.
+// restrictedSettings is the restricted profile as the checks declare it (Profiles.Restricted),
+// with the strict procMount rule the profile adds.
 func restrictedSettings(t *testing.T) *checks.Settings {
 	t.Helper()
 	actions := map[string]checks.Action{}
-	for _, id := range []string{
-		"host-network", "host-pid", "host-ipc", "host-path", "host-ports", "host-process", "host-probes",
-		"privileged", "capabilities", "proc-mount", "sysctls", "apparmor", "selinux", "seccomp",
-		"run-as-non-root", "run-as-user", "privilege-escalation", "drop-capabilities", "seccomp-required",
-		"volume-types",
-	} {
-		if _, ok := checks.Get(id); !ok {
-			t.Skipf("check %s is not registered yet", id)
+	for _, c := range checks.All() {
+		if a := c.Profiles.Restricted; a != "" {
+			actions[c.ID] = a
 		}
-		actions[id] = checks.Enforce
+	}
+	if len(actions) < 20 {
+		t.Fatalf("the restricted profile declares only %d checks", len(actions))
 	}
 	s, err := checks.Compile(actions, checks.Params{StrictProcMount: true})
 	if err != nil {

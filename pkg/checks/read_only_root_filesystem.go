@@ -6,8 +6,10 @@ import (
 
 func init() {
 	Register(Check{
-		ID:      "read-only-root-filesystem",
-		Summary: "Containers must mount their root file system read-only (readOnlyRootFilesystem: true), so an intruder cannot change binaries or drop tools (Linux pods only).",
+		ID:       "read-only-root-filesystem",
+		Profiles: ProfileActions{NSA: Warn},
+		Mutation: "read-only-root-filesystem",
+		Summary:  "Containers must mount their root file system read-only (readOnlyRootFilesystem: true), so an intruder cannot change binaries or drop tools (Linux pods only).",
 		Evaluate: func(c *Context) {
 			if c.Pod.IsWindows() {
 				return // the field does not exist on Windows

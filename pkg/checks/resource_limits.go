@@ -8,8 +8,10 @@ import (
 
 func init() {
 	Register(Check{
-		ID:      "resource-limits",
-		Summary: "Containers must set cpu and memory limits, so one workload cannot starve the node (for example with a crypto miner).",
+		ID:       "resource-limits",
+		Profiles: ProfileActions{NSA: Warn},
+		Mutation: "resources",
+		Summary:  "Containers must set cpu and memory limits, so one workload cannot starve the node (for example with a crypto miner).",
 		Evaluate: func(c *Context) {
 			var pod corev1.ResourceList
 			if r := c.Pod.Spec.Resources; r != nil {

@@ -8,8 +8,10 @@ import (
 
 func init() {
 	Register(Check{
-		ID:      "resource-requests",
-		Summary: "Containers must set cpu and memory requests, so the scheduler reserves what they need and they are not the first to be starved or evicted.",
+		ID:       "resource-requests",
+		Profiles: ProfileActions{NSA: Warn},
+		Mutation: "resources",
+		Summary:  "Containers must set cpu and memory requests, so the scheduler reserves what they need and they are not the first to be starved or evicted.",
 		Evaluate: func(c *Context) {
 			// Kubernetes defaults a missing request to the limit, on pods (not templates, so
 			// both are read here) and for pod-level resources.

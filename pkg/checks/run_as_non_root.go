@@ -8,8 +8,10 @@ import (
 
 func init() {
 	Register(Check{
-		ID:      "run-as-non-root",
-		Summary: "Containers must be required to run as a non-root user (runAsNonRoot: true on the pod or every container), unless the pod runs in a user namespace.",
+		ID:       "run-as-non-root",
+		Profiles: ProfileActions{Restricted: Enforce, NSA: Warn},
+		Mutation: "run-as-non-root",
+		Summary:  "Containers must be required to run as a non-root user (runAsNonRoot: true on the pod or every container), unless the pod runs in a user namespace.",
 		Evaluate: func(c *Context) {
 			if inUserNamespace(c.Pod) {
 				return // root in a user namespace is not root on the node

@@ -6,8 +6,10 @@ import (
 
 func init() {
 	Register(Check{
-		ID:      "run-as-user",
-		Summary: "Pods and containers must not set runAsUser: 0 (root), unless the pod runs in a user namespace.",
+		ID:       "run-as-user",
+		Profiles: ProfileActions{Restricted: Enforce, NSA: Warn},
+		PodWide:  true,
+		Summary:  "Pods and containers must not set runAsUser: 0 (root), unless the pod runs in a user namespace.",
 		Evaluate: func(c *Context) {
 			if inUserNamespace(c.Pod) {
 				return // UID 0 in a user namespace is an unprivileged UID on the node

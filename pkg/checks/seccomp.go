@@ -12,8 +12,11 @@ const seccompFix = "set seccompProfile.type to RuntimeDefault, or Localhost with
 
 func init() {
 	Register(Check{
-		ID:      "seccomp",
-		Summary: "Pods and containers that set a seccomp profile must use RuntimeDefault or Localhost, never Unconfined (seccompProfile).",
+		ID:       "seccomp",
+		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
+		PodWide:  true,
+		Mutation: "seccomp",
+		Summary:  "Pods and containers that set a seccomp profile must use RuntimeDefault or Localhost, never Unconfined (seccompProfile).",
 		Evaluate: func(c *Context) {
 			// The legacy seccomp annotations are deliberately ignored: kubelets no longer
 			// apply them, and neither do the Pod Security Standards' current checks.

@@ -15,8 +15,10 @@ var containerSELinuxTypes = []string{"", "container_t", "container_init_t", "con
 
 func init() {
 	Register(Check{
-		ID:      "selinux",
-		Summary: "Pods and containers must keep a container SELinux type and must not set an SELinux user or role (seLinuxOptions).",
+		ID:       "selinux",
+		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
+		PodWide:  true,
+		Summary:  "Pods and containers must keep a container SELinux type and must not set an SELinux user or role (seLinuxOptions).",
 		Evaluate: func(c *Context) {
 			if sc := c.Pod.Spec.SecurityContext; sc != nil && sc.SELinuxOptions != nil {
 				reportSELinux(c, "the pod", c.Pod.SpecField("securityContext.seLinuxOptions"), sc.SELinuxOptions)

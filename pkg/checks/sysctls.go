@@ -26,8 +26,10 @@ var safeSysctls = []string{
 
 func init() {
 	Register(Check{
-		ID:      "sysctls",
-		Summary: "Pods may set only the sysctls known to be isolated from the rest of the node (securityContext.sysctls).",
+		ID:       "sysctls",
+		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
+		PodWide:  true,
+		Summary:  "Pods may set only the sysctls known to be isolated from the rest of the node (securityContext.sysctls).",
 		Evaluate: func(c *Context) {
 			sc := c.Pod.Spec.SecurityContext
 			if sc == nil {

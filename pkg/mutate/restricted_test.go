@@ -12,7 +12,7 @@ import (
 	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 )
 
-// TestNSAMutatedPassesRestricted checks the promise of CHECKS.md: a pod that sets no
+// TestNSAMutatedPassesRestricted checks the promise of docs/checks.md: a pod that sets no
 // securityContext at all passes the restricted Pod Security Standard (as
 // k8s.io/pod-security-admission evaluates it) once mutated with the nsa defaults, and fails it
 // before.

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -17,122 +16,82 @@ import (
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
 )
 
-// catalog is every check ID of CHECKS.md, copied from the document, with its nsa action.
-var catalog = []struct {
-	id  string
-	nsa checks.Action
-}{
-	{"host-network", checks.Enforce},
-	{"host-pid", checks.Enforce},
-	{"host-ipc", checks.Enforce},
-	{"host-path", checks.Enforce},
-	{"host-ports", checks.Enforce},
-	{"host-process", checks.Enforce},
-	{"host-probes", checks.Enforce},
-	{"privileged", checks.Enforce},
-	{"capabilities", checks.Enforce},
-	{"proc-mount", checks.Enforce},
-	{"sysctls", checks.Enforce},
-	{"apparmor", checks.Enforce},
-	{"selinux", checks.Enforce},
-	{"seccomp", checks.Enforce},
-	{"run-as-non-root", checks.Warn},
-	{"run-as-user", checks.Warn},
-	{"privilege-escalation", checks.Warn},
-	{"drop-capabilities", checks.Warn},
-	{"seccomp-required", checks.Warn},
-	{"volume-types", checks.Warn},
-	{"read-only-root-filesystem", checks.Warn},
-	{"resource-limits", checks.Warn},
-	{"resource-requests", checks.Warn},
-	{"automount-service-account-token", checks.Audit},
-	{"image-tag", checks.Warn},
-	{"image-registry", checks.Enforce},
-}
-
-// baselineIDs and restrictedIDs are what the profiles table of CHECKS.md names.
-var (
-	baselineIDs = []string{"host-network", "host-pid", "host-ipc", "host-path", "host-ports", "host-process", "host-probes",
-		"privileged", "capabilities", "proc-mount", "sysctls", "apparmor", "selinux", "seccomp"}
-	restrictedIDs = append(slices.Clone(baselineIDs),
-		"run-as-non-root", "run-as-user", "privilege-escalation", "drop-capabilities", "seccomp-required", "volume-types")
-)
-
-// mutationDefaults are the defaults of CHECKS.md's mutation table and whether each is on.
-var mutationDefaults = map[string]bool{
-	"seccomp": true, "privilege-escalation": true, "drop-capabilities": true, "run-as-non-root": true,
-	"read-only-root-filesystem": false, "resources": true, "automount-service-account-token": false,
-}
-
 const (
 	checkFixtureRoot = "../../test/testdata/checks"
-	// checksDoc is the check catalog as documented in the repository.
+	// checksDoc is the check catalog users read; the registry is held to it.
 	checksDoc = "../../docs/checks.md"
-	// sharedChecksDoc is the contract docs/checks.md is a copy of, where it is checked out
-	// beside the repository.
-	sharedChecksDoc = "../../../shared/CHECKS.md"
+	// policyDoc documents the policy format, check parameters included.
+	policyDoc = "../../docs/policy.md"
 )
 
-func catalogIDs() []string {
-	ids := make([]string, len(catalog))
-	for i, c := range catalog {
-		ids[i] = c.id
-	}
-	return ids
-}
-
-// TestCatalog ties the registry, the fixtures, the profiles and CHECKS.md together.
+// TestCatalog ties the checks' declarations, the fixtures, the profiles, the mutation
+// defaults and docs/checks.md together.
 func TestCatalog(t *testing.T) {
-	ids := catalogIDs()
+	data, err := os.ReadFile(checksDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := parseChecksDoc(t, data)
+	t.Logf("%s: %d check IDs, baseline names %d, restricted %d, %d mutation defaults",
+		checksDoc, len(doc.ids), len(doc.baseline), len(doc.restricted), len(doc.mutation))
+	nsa, baseline, restricted := profile(t, policy.NSA), profile(t, policy.Baseline), profile(t, policy.Restricted)
+
 	t.Run("registry", func(t *testing.T) {
-		for _, id := range ids {
-			if c, ok := checks.Get(id); !ok {
-				t.Errorf("check %q of CHECKS.md is not registered", id)
-			} else if c.ID != id {
-				t.Errorf("checks.Get(%q) returned check %q", id, c.ID)
-			}
+		if got, want := checks.IDs(), slices.Sorted(slices.Values(doc.ids)); !slices.Equal(got, want) {
+			t.Errorf("registered checks\n  %q\n%s lists\n  %q", got, checksDoc, want)
 		}
-		for _, id := range checks.IDs() {
-			if !slices.Contains(ids, id) {
-				t.Errorf("registered check %q is not in CHECKS.md", id)
-			}
-		}
-		if got := len(checks.IDs()); got != len(ids) {
-			t.Errorf("%d checks registered, CHECKS.md lists %d", got, len(ids))
+		if len(doc.ids) < 20 {
+			t.Errorf("%s: parsed only %d check IDs; the parser is broken", checksDoc, len(doc.ids))
 		}
 	})
 
 	t.Run("fixtures", func(t *testing.T) {
-		for _, id := range ids {
+		for _, id := range checks.IDs() {
 			for _, kind := range []string{"pass", "fail"} {
-				files, err := filepath.Glob(filepath.Join(checkFixtureRoot, id, kind, "*.yaml"))
-				if err != nil || len(files) == 0 {
-					t.Errorf("no fixture in %s (%v)", filepath.Join(checkFixtureRoot, id, kind, "*.yaml"), err)
+				pattern := filepath.Join(checkFixtureRoot, id, kind, "*.yaml")
+				files, err := filepath.Glob(pattern)
+				if err != nil {
+					t.Fatalf("%s: %v", pattern, err)
+				}
+				if len(files) == 0 {
+					t.Errorf("no fixture in %s", pattern)
 				}
 			}
 		}
 	})
 
 	t.Run("profiles", func(t *testing.T) {
-		nsa, baseline, restricted := profile(t, policy.NSA), profile(t, policy.Baseline), profile(t, policy.Restricted)
-		for _, c := range catalog {
-			if got := nsa.Checks.Action(c.id); got != c.nsa {
-				t.Errorf("nsa: %s is %q, CHECKS.md says %q", c.id, got, c.nsa)
+		for _, c := range checks.All() {
+			if got, want := nsa.Checks.Action(c.ID), doc.nsa[c.ID]; got != want {
+				t.Errorf("nsa: %s is %q, the nsa column of %s says %q", c.ID, got, checksDoc, want)
 			}
-			want := checks.Off
-			if slices.Contains(baselineIDs, c.id) {
-				want = checks.Enforce
+			for _, p := range []struct {
+				name     string
+				snap     *policy.Snapshot
+				declared checks.Action
+				doc      []string
+			}{
+				{policy.Baseline, baseline, c.Profiles.Baseline, doc.baseline},
+				{policy.Restricted, restricted, c.Profiles.Restricted, doc.restricted},
+				{policy.NSA, nsa, c.Profiles.NSA, nil},
+			} {
+				want := p.declared
+				if want == "" {
+					want = checks.Off
+				}
+				if got := p.snap.Checks.Action(c.ID); got != want {
+					t.Errorf("%s: %s is %q, the check declares %q", p.name, c.ID, got, want)
+				}
+				if p.doc != nil && slices.Contains(p.doc, c.ID) != (want == checks.Enforce) {
+					t.Errorf("%s: %s is %q; the profiles table of %s names it: %v", p.name, c.ID, want, checksDoc, slices.Contains(p.doc, c.ID))
+				}
 			}
-			if got := baseline.Checks.Action(c.id); got != want {
-				t.Errorf("baseline: %s is %q, want %q", c.id, got, want)
+			if c.Profiles.Baseline != "" && c.Profiles.Restricted.Rank() < c.Profiles.Baseline.Rank() {
+				t.Errorf("%s: restricted (%q) is weaker than baseline (%q)", c.ID, c.Profiles.Restricted, c.Profiles.Baseline)
 			}
-			want = checks.Off
-			if slices.Contains(restrictedIDs, c.id) {
-				want = checks.Enforce
-			}
-			if got := restricted.Checks.Action(c.id); got != want {
-				t.Errorf("restricted: %s is %q, want %q", c.id, got, want)
-			}
+		}
+		if len(doc.baseline) < 10 || len(doc.restricted) <= len(doc.baseline) {
+			t.Errorf("%s: parsed baseline %q, restricted %q from the profiles table; the parser is broken", checksDoc, doc.baseline, doc.restricted)
 		}
 		if !restricted.Checks.Params().StrictProcMount {
 			t.Error("restricted: PSA's restricted procMount rule (StrictProcMount) is off")
@@ -143,62 +102,70 @@ func TestCatalog(t *testing.T) {
 		if baseline.Mutation != nil || restricted.Mutation != nil {
 			t.Errorf("baseline and restricted must not mutate: baseline %+v, restricted %+v", baseline.Mutation, restricted.Mutation)
 		}
-		if nsa.Mutation == nil {
-			t.Fatal("nsa: mutation is off")
-		}
-		for name, on := range mutationDefaults {
-			if got := nsa.Mutation.Enabled(name); got != on {
-				t.Errorf("nsa: mutation default %s on=%v, CHECKS.md says %v", name, got, on)
-			}
-		}
-		if names := slices.Sorted(maps.Keys(mutationDefaults)); !slices.Equal(slices.Sorted(slices.Values(mutate.Names())), names) {
-			t.Errorf("mutate.Names() = %q, CHECKS.md lists %q", mutate.Names(), names)
-		}
 		if p, _ := policy.FromProfile(""); p == nil || p.Profile != policy.NSA {
 			t.Errorf("the default profile is not nsa: %+v", p)
 		}
 	})
 
-	t.Run("CHECKS.md", func(t *testing.T) {
-		data, err := os.ReadFile(checksDoc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if shared, err := os.ReadFile(sharedChecksDoc); err == nil {
-			if a, b := parseChecksDoc(t, data), parseChecksDoc(t, shared); !reflect.DeepEqual(a, b) {
-				t.Errorf("the tables of %s differ from %s:\n%+v\n%+v", checksDoc, sharedChecksDoc, a, b)
-			}
-		}
-		doc := parseChecksDoc(t, data)
-		t.Logf("%s: %d check IDs, baseline names %d, restricted %d, %d mutation defaults",
-			checksDoc, len(doc.ids), len(doc.baseline), len(doc.restricted), len(doc.mutation))
-		if got := slices.Sorted(slices.Values(doc.ids)); !slices.Equal(got, slices.Sorted(slices.Values(ids))) {
-			t.Errorf("check IDs of CHECKS.md:\n  %q\nliteral catalog of this test:\n  %q", doc.ids, ids)
-		}
-		nsa := profile(t, policy.NSA)
-		for _, id := range doc.ids {
-			if got := nsa.Checks.Action(id); got != doc.nsa[id] {
-				t.Errorf("nsa: %s is %q, CHECKS.md's nsa column says %q", id, got, doc.nsa[id])
-			}
-		}
-		for name, want := range map[string][]string{policy.Baseline: doc.baseline, policy.Restricted: doc.restricted} {
-			if len(want) < 10 {
-				t.Errorf("CHECKS.md: parsed only %q for profile %s; the parser is broken", want, name)
-			}
-			if got := enforced(profile(t, name)); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
-				t.Errorf("profile %s enforces\n  %q\nCHECKS.md names\n  %q", name, got, slices.Sorted(slices.Values(want)))
-			}
+	t.Run("mutation", func(t *testing.T) {
+		if nsa.Mutation == nil {
+			t.Fatal("nsa: mutation is off")
 		}
 		if len(doc.mutation) < 5 {
-			t.Errorf("CHECKS.md: parsed only %v from the mutation table; the parser is broken", doc.mutation)
+			t.Errorf("%s: parsed only %v from the mutation table; the parser is broken", checksDoc, doc.mutation)
+		}
+		if got, want := slices.Sorted(slices.Values(mutate.Names())), slices.Sorted(maps.Keys(doc.mutation)); !slices.Equal(got, want) {
+			t.Errorf("mutate.Names() = %q, %s lists %q", got, checksDoc, want)
 		}
 		for name, on := range doc.mutation {
 			if got := nsa.Mutation.Enabled(name); got != on {
-				t.Errorf("nsa: mutation default %s on=%v, CHECKS.md says %v", name, got, on)
+				t.Errorf("nsa: mutation default %s on=%v, %s says %v", name, got, checksDoc, on)
 			}
 		}
-		if !mapsEqual(doc.mutation, mutationDefaults) {
-			t.Errorf("CHECKS.md mutation table %v differs from this test's %v", doc.mutation, mutationDefaults)
+		for _, c := range checks.All() {
+			if c.Mutation != "" && !slices.Contains(mutate.Names(), c.Mutation) {
+				t.Errorf("%s: declares the mutation default %q, which pkg/mutate does not have (%q)", c.ID, c.Mutation, mutate.Names())
+			}
+			if doc.mutated[c.ID] && (c.Mutation == "" || !nsa.Mutation.Enabled(c.Mutation)) {
+				t.Errorf("%s: %s says nsa mutates it, but the check declares the default %q, on=%v", c.ID, checksDoc, c.Mutation, nsa.Mutation.Enabled(c.Mutation))
+			}
+		}
+	})
+
+	t.Run("parameters", func(t *testing.T) {
+		policyText, err := os.ReadFile(policyDoc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, c := range checks.All() {
+			for _, p := range c.Params {
+				n++
+				if owner, _ := checks.ParamOwner(p.Name); owner != c.ID {
+					t.Errorf("%s: parameter %s is owned by %q", c.ID, p.Name, owner)
+				}
+				if !bytes.Contains(policyText, []byte(p.Name)) {
+					t.Errorf("%s: parameter %s is not documented in %s", c.ID, p.Name, policyDoc)
+				}
+				// A value set in a document reaches the check's parameters, and Effective
+				// writes it back under the check.
+				text := "apiVersion: bulwark.dev/v1alpha1\nkind: Policy\nchecks:\n  " + c.ID + ":\n    " + p.Name + ": [example.test]\n"
+				snap, err := policy.Parse([]byte(text), "parameter")
+				if err != nil {
+					t.Errorf("%s.%s: %v", c.ID, p.Name, err)
+					continue
+				}
+				params := snap.Checks.Params()
+				if got := *p.Values(&params); !slices.Contains(got, "example.test") {
+					t.Errorf("%s.%s: the document's value is not in the parameters: %q", c.ID, p.Name, got)
+				}
+				if got := snap.Effective().Checks[c.ID].Params[p.Name]; !slices.Contains(got, "example.test") {
+					t.Errorf("%s.%s: Effective lost the value: %q", c.ID, p.Name, got)
+				}
+			}
+		}
+		if n == 0 {
+			t.Error("no check declares a parameter")
 		}
 	})
 }
@@ -214,21 +181,22 @@ func enforced(s *policy.Snapshot) []string {
 	return out
 }
 
-// checksDocument is what TestCatalog reads from CHECKS.md.
+// checksDocument is what TestCatalog reads from docs/checks.md.
 type checksDocument struct {
 	ids                  []string                 // first column of the check tables, in order
 	nsa                  map[string]checks.Action // the nsa column
 	baseline, restricted []string                 // the IDs the profiles table names
 	mutation             map[string]bool          // the mutation table: default -> on by default
+	mutated              map[string]bool          // checks whose nsa column says "(mutated)"
 }
 
 var idPattern = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
 
-// parseChecksDoc reads the markdown tables of CHECKS.md: the check tables (header "ID", with
+// parseChecksDoc reads the markdown tables of docs/checks.md: the check tables (header "ID", with
 // an "nsa" column), the profiles table and the mutation defaults table.
 func parseChecksDoc(t *testing.T, data []byte) checksDocument {
 	t.Helper()
-	doc := checksDocument{nsa: map[string]checks.Action{}, mutation: map[string]bool{}}
+	doc := checksDocument{nsa: map[string]checks.Action{}, mutation: map[string]bool{}, mutated: map[string]bool{}}
 	var header []string
 	profiles := map[string]string{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -253,20 +221,21 @@ func parseChecksDoc(t *testing.T, data []byte) checksDocument {
 			if i := slices.Index(header, name); i >= 0 && i < len(cells) {
 				return cells[i]
 			}
-			t.Fatalf("CHECKS.md: table %q has no column %q: %s", header, name, line)
+			t.Fatalf("docs/checks.md: table %q has no column %q: %s", header, name, line)
 			return ""
 		}
 		switch header[0] {
 		case "ID":
 			id := strings.Trim(cells[0], "`")
 			if !idPattern.MatchString(id) {
-				t.Fatalf("CHECKS.md: %q is not a check ID: %s", id, line)
+				t.Fatalf("docs/checks.md: %q is not a check ID: %s", id, line)
 			}
 			doc.ids = append(doc.ids, id)
-			action, _, _ := strings.Cut(col("nsa"), " ") // "warn (mutated)" -> warn
+			action, note, _ := strings.Cut(col("nsa"), " ") // "warn (mutated)" -> warn
 			doc.nsa[id] = checks.Action(action)
+			doc.mutated[id] = note == "(mutated)"
 			if !doc.nsa[id].Valid() {
-				t.Errorf("CHECKS.md: %s: nsa action %q is not an action", id, action)
+				t.Errorf("docs/checks.md: %s: nsa action %q is not an action", id, action)
 			}
 		case "profile":
 			profiles[strings.Trim(cells[0], "`")] = col("what it is")
@@ -308,19 +277,7 @@ func parseChecksDoc(t *testing.T, data []byte) checksDocument {
 		doc.restricted = append(slices.Clone(doc.baseline), known(split(rest))...)
 	}
 	if len(doc.ids) == 0 {
-		t.Fatal("CHECKS.md: no check table found")
+		t.Fatal("docs/checks.md: no check table found")
 	}
 	return doc
-}
-
-func mapsEqual(a, b map[string]bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }

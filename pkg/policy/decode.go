@@ -184,11 +184,23 @@ type typeCheck struct {
 	bad []string
 }
 
-var unmarshaler = reflect.TypeFor[json.Unmarshaler]()
+var (
+	unmarshaler = reflect.TypeFor[json.Unmarshaler]()
+	fielderType = reflect.TypeFor[fielder]()
+)
+
+// fielder is a mapping type whose keys are not all Go fields (a check override's parameters
+// are declared by the checks): fields gives every key it may hold and the key's type.
+type fielder interface {
+	fields() map[string]reflect.Type
+}
 
 func (c *typeCheck) value(v any, t reflect.Type, path string) (any, bool) {
 	if v == nil {
 		return nil, true
+	}
+	if t.Implements(fielderType) {
+		return c.mapping(v, reflect.Zero(t).Interface().(fielder).fields(), path)
 	}
 	if reflect.PointerTo(t).Implements(unmarshaler) {
 		raw, _ := json.Marshal(v)
@@ -247,26 +259,30 @@ func (c *typeCheck) value(v any, t reflect.Type, path string) (any, bool) {
 		}
 		return out, true
 	case reflect.Struct:
-		m, ok := v.(map[string]any)
-		if !ok {
-			c.fail(path, "expected a mapping, found "+describe(v))
-			return nil, false
-		}
-		fields := jsonFields(t)
-		out := make(map[string]any, len(m))
-		for _, k := range sortedKeys(m) {
-			f, known := fields[k]
-			if !known {
-				c.ps.addMessage(join(path, k), fmt.Sprintf("unknown field %q", join(path, k)))
-				continue
-			}
-			if x, ok := c.value(m[k], f, join(path, k)); ok {
-				out[k] = x
-			}
-		}
-		return out, true
+		return c.mapping(v, jsonFields(t), path)
 	}
 	return v, true
+}
+
+// mapping checks a mapping with the given keys and their types.
+func (c *typeCheck) mapping(v any, fields map[string]reflect.Type, path string) (any, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		c.fail(path, "expected a mapping, found "+describe(v))
+		return nil, false
+	}
+	out := make(map[string]any, len(m))
+	for _, k := range sortedKeys(m) {
+		f, known := fields[k]
+		if !known {
+			c.ps.addMessage(join(path, k), fmt.Sprintf("unknown field %q", join(path, k)))
+			continue
+		}
+		if x, ok := c.value(m[k], f, join(path, k)); ok {
+			out[k] = x
+		}
+	}
+	return out, true
 }
 
 func (c *typeCheck) fail(path, msg string) {

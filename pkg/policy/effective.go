@@ -9,20 +9,21 @@ import (
 )
 
 // Effective returns the policy as one complete document, every default spelled out: the
-// profile, every check with its action (and the parameters of capabilities and
-// image-registry), the mutation section with every default and the resource values, the
-// exempt namespaces, and the rules and exemptions as written. Parsing it gives the same
-// policy. The document is the caller's to change.
+// profile, every check with its action and the parameters it declares, the mutation section
+// with every default and the resource values, the exempt namespaces, and the rules and
+// exemptions as written. Parsing it gives the same policy. The document is the caller's to
+// change.
 func (s *Snapshot) Effective() *Document {
 	d := &Document{APIVersion: APIVersion, Kind: Kind, Profile: s.Profile, Checks: map[string]CheckOverride{}}
 	params := s.Checks.Params()
 	for _, id := range checks.IDs() {
 		o := CheckOverride{Action: ActionValue(s.Checks.Action(id))}
-		switch id {
-		case "capabilities":
-			o.AllowedCapabilities = slices.Clone(params.AllowedCapabilities)
-		case "image-registry":
-			o.AllowedRegistries = slices.Clone(params.AllowedRegistries)
+		c, _ := checks.Get(id)
+		for _, p := range c.Params {
+			if o.Params == nil {
+				o.Params = map[string][]string{}
+			}
+			o.Params[p.Name] = slices.Clone(*p.Values(&params))
 		}
 		d.Checks[id] = o
 	}

@@ -65,7 +65,7 @@ const bareContainers = `
     resources: {limits: {cpu: "1", memory: 1Gi}}`
 
 // mutatedCases are objects that set no securityContext at all and use only restricted volume
-// types: CHECKS.md promises each passes restricted once mutated with the nsa defaults.
+// types: docs/checks.md promises each passes restricted once mutated with the nsa defaults.
 var mutatedCases = []struct{ name, manifest string }{
 	{"pod", `apiVersion: v1
 kind: Pod
@@ -106,7 +106,7 @@ func indentSpec(body, extra string) string {
 	return strings.ReplaceAll(body, "\n", "\n"+extra)
 }
 
-// TestMutatedPassesRestricted checks CHECKS.md's promise: an object whose pod template sets
+// TestMutatedPassesRestricted checks docs/checks.md's promise: an object whose pod template sets
 // no securityContext at all and uses only restricted volume types is denied by restricted
 // (ours and PSA's) as it is, and allowed by both once mutated with the nsa profile's defaults.
 func TestMutatedPassesRestricted(t *testing.T) {
@@ -116,7 +116,7 @@ func TestMutatedPassesRestricted(t *testing.T) {
 	}
 	restricted := profile(t, policy.Restricted)
 	if restricted.Mutation != nil {
-		t.Error("the restricted profile has mutation on; CHECKS.md says no mutation")
+		t.Error("the restricted profile has mutation on; docs/checks.md says no mutation")
 	}
 	for _, tc := range mutatedCases {
 		t.Run(tc.name, func(t *testing.T) {

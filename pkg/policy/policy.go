@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -73,13 +74,64 @@ type Document struct {
 	Exemptions []Exemption `json:"exemptions,omitempty"`
 }
 
-// CheckOverride changes one check.
+// CheckOverride changes one check: its action, and the parameters the check declares
+// (checks.Check.Params), written beside the action: checks.image-registry.allowedRegistries.
 type CheckOverride struct {
-	Action ActionValue `json:"action,omitempty"`
-	// AllowedCapabilities (capabilities only) extends the baseline allow-list.
-	AllowedCapabilities []string `json:"allowedCapabilities,omitempty"`
-	// AllowedRegistries (image-registry only) lists the registries images may come from.
-	AllowedRegistries []string `json:"allowedRegistries,omitempty"`
+	Action ActionValue
+	// Params holds the parameters by name.
+	Params map[string][]string
+}
+
+// MarshalJSON writes the action and the non-empty parameters as one object.
+func (o CheckOverride) MarshalJSON() ([]byte, error) {
+	m := make(map[string]any, 1+len(o.Params))
+	if o.Action != "" {
+		m["action"] = o.Action
+	}
+	for name, values := range o.Params {
+		if len(values) > 0 {
+			m[name] = values
+		}
+	}
+	return json.Marshal(m)
+}
+
+// UnmarshalJSON reads the action and every other key as a parameter (a list of strings).
+// Which keys a check takes is checked with the document's types (typeCheck) and when the
+// policy is compiled.
+func (o *CheckOverride) UnmarshalJSON(data []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	*o = CheckOverride{}
+	for key, raw := range m {
+		if key == "action" {
+			if err := json.Unmarshal(raw, &o.Action); err != nil {
+				return err
+			}
+			continue
+		}
+		var values []string
+		if err := json.Unmarshal(raw, &values); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		if o.Params == nil {
+			o.Params = map[string][]string{}
+		}
+		o.Params[key] = values
+	}
+	return nil
+}
+
+// fields gives the keys a check override may hold and their types, for typeCheck: the
+// action, and the parameters any check declares.
+func (CheckOverride) fields() map[string]reflect.Type {
+	out := map[string]reflect.Type{"action": reflect.TypeFor[ActionValue]()}
+	for _, name := range checks.ParamNames() {
+		out[name] = reflect.TypeFor[[]string]()
+	}
+	return out
 }
 
 // ActionValue is a check action as the document spells it. The document is read as YAML 1.2,
@@ -264,17 +316,19 @@ func (d *Document) compile(source string, ps *problems) *Snapshot {
 				actions[id] = a
 			}
 		}
-		if len(o.AllowedCapabilities) > 0 {
-			if id != "capabilities" {
-				ps.add(field+".allowedCapabilities", "only the capabilities check takes this parameter")
+		c, _ := checks.Get(id)
+		for _, name := range sortedKeys(o.Params) {
+			if len(o.Params[name]) == 0 {
+				continue
 			}
-			params.AllowedCapabilities = append(params.AllowedCapabilities, o.AllowedCapabilities...)
-		}
-		if len(o.AllowedRegistries) > 0 {
-			if id != "image-registry" {
-				ps.add(field+".allowedRegistries", "only the image-registry check takes this parameter")
+			p, ok := c.Param(name)
+			if !ok {
+				owner, _ := checks.ParamOwner(name)
+				ps.add(field+"."+name, "only the %s check takes this parameter", owner)
+				continue
 			}
-			params.AllowedRegistries = append(params.AllowedRegistries, o.AllowedRegistries...)
+			values := p.Values(&params)
+			*values = append(*values, o.Params[name]...)
 		}
 	}
 	if m := d.Mutation; m != nil && m.Enabled != nil {

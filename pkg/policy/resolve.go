@@ -53,24 +53,13 @@ type Decision struct {
 // exemption e turned off.
 type narrowKey struct{ base, exemption int }
 
-// servedBy maps a check to the mutation defaults that set what it asks for: a workload
-// exempt from the check is not changed by them either.
-var servedBy = map[string]string{
-	"seccomp":                         mutate.Seccomp,
-	"seccomp-required":                mutate.Seccomp,
-	"privilege-escalation":            mutate.PrivilegeEscalation,
-	"drop-capabilities":               mutate.DropCapabilities,
-	"run-as-non-root":                 mutate.RunAsNonRoot,
-	"read-only-root-filesystem":       mutate.ReadOnlyRootFilesystem,
-	"resource-requests":               mutate.Resources,
-	"resource-limits":                 mutate.Resources,
-	"automount-service-account-token": mutate.AutomountServiceAccountToken,
-}
-
 // ServedBy returns the name of the mutation default that sets what the check id asks for
-// (mutate.Seccomp for seccomp-required), or "" when no default serves it. It is the mapping
-// exemptions use to turn defaults off with their checks.
-func ServedBy(id string) string { return servedBy[id] }
+// (mutate.Seccomp for seccomp-required), or "" when no default serves it: the check's
+// declared Mutation. It is the mapping exemptions use to turn defaults off with their checks.
+func ServedBy(id string) string {
+	c, _ := checks.Get(id)
+	return c.Mutation
+}
 
 // precompile builds, for every exemption that names checks, the settings of the policy and
 // of each rule with those checks off. Turning a check off (rather than only dropping its
@@ -238,8 +227,8 @@ func narrowMutation(m *mutate.Options, exempt map[string]string) *mutate.Options
 	}
 	var out *mutate.Options
 	for id := range exempt {
-		name, ok := servedBy[id]
-		if !ok || !m.Enabled(name) {
+		name := ServedBy(id)
+		if name == "" || !m.Enabled(name) {
 			continue
 		}
 		if out == nil {

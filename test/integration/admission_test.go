@@ -203,7 +203,7 @@ func TestDeniedKinds(t *testing.T) {
 }
 
 // TestDefaultsInjected creates a minimal Pod and Deployment and reads back what was stored:
-// the mutating webhook added the CHECKS.md defaults, and listed them as warnings.
+// the mutating webhook added the docs/checks.md defaults, and listed them as warnings.
 func TestDefaultsInjected(t *testing.T) {
 	cs, warns := clientWithWarnings(t)
 	ctx := context.Background()

@@ -143,7 +143,9 @@ func TLSConfig(enableHTTP2 bool) func(*tls.Config) {
 	}
 }
 
-// Run serves until ctx ends, then shuts down gracefully.
+// Run serves until ctx ends, then shuts down gracefully. It builds the manager, then adds to
+// it, one step each: the policy's reloader, the webhooks, the readiness checks and the
+// leader-only work (built-in TLS, the audit).
 func Run(ctx context.Context, o Options) error {
 	if o.Policy == nil {
 		return fmt.Errorf("no policy")
@@ -159,21 +161,77 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	tlsOpts := []func(*tls.Config){TLSConfig(o.EnableHTTP2)}
-	webhookTLS := tlsOpts
-	var auth func(*http.Request) error
-	if ca := o.ClientAuth; ca != nil {
-		cas, err := loadClientCAs(ca.CAFile, o.Log.WithName("webhook"))
-		if err != nil {
-			return err
-		}
-		webhookTLS = append(slices.Clip(tlsOpts), cas.tlsOption)
-		auth = authenticate(ca.Names)
-		o.Log.Info("webhooks served to callers with a client certificate only", "caFile", ca.CAFile, "names", ca.Names)
+	webhookTLS, auth, err := clientAuthentication(o, tlsOpts)
+	if err != nil {
+		return err
 	}
 	webhookServer := NewWebhookServer(WebhookServerOptions{
 		Host: o.Host, Port: o.Port, CertDir: o.CertDir, TLSOpts: webhookTLS,
 		ReadHeaderTimeout: o.ReadHeaderTimeout, ShutdownTimeout: o.ShutdownTimeout, Log: o.Log.WithName("webhook"),
 	})
+	mgr, leaderCache, err := newManager(o, tlsManager, tlsOpts, webhookServer)
+	if err != nil {
+		return err
+	}
+	rec, policyRec, err := registerMetrics(o.CertDir)
+	if err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	holder := policy.NewHolder(o.Policy)
+	policyRec.Reload(metrics.ReloadSuccess)
+	policyRec.Loaded(o.Policy.Source, o.Policy.Hash, 1, time.Now())
+	if err := addPolicyReloader(ctx, mgr, o, holder, policyRec); err != nil {
+		return err
+	}
+	namespaces, err := namespaceLabels(ctx, mgr)
+	if err != nil {
+		return err
+	}
+	auditRunner, err := newAuditRunner(mgr, o, holder, namespaces)
+	if err != nil {
+		return err
+	}
+	addWebhooks(webhookServer, admission.Options{
+		Policy: holder, Metrics: rec, PolicyMetrics: policyRec, Namespaces: namespaces,
+		OwnNamespace: o.OwnNamespace, Log: o.Log.WithName("admission"),
+	}, rec, auth, o.Log.WithName("webhook"))
+	// From the first moment of a shutdown, not ready; the manager stops ShutdownDelay later.
+	runCtx, shutdownCheck, stopRun := shutdownDelay(ctx, o.ShutdownDelay, o.Log, webhookServer.drain)
+	defer stopRun()
+	readyLog := o.Log.WithName("readiness")
+	if err := addServingChecks(mgr, shutdownCheck, webhookServer, tlsManager, readyLog); err != nil {
+		return err
+	}
+	if err := addLeaderWork(mgr, o, leaderCache, tlsManager, auditRunner); err != nil {
+		return err
+	}
+	if err := addInformersCheck(mgr, readyLog); err != nil {
+		return err
+	}
+	o.Log.Info("starting", "policy", o.Policy.Source, "policyHash", o.Policy.Hash,
+		"webhook", fmt.Sprintf("%s:%d", o.Host, o.Port), "certDir", o.CertDir, "mutation", o.Policy.Mutation != nil,
+		"builtinTLS", o.TLS != nil, "leaderElection", o.LeaderElect, "audit", auditInterval(o.Audit))
+	return mgr.Start(runCtx)
+}
+
+// clientAuthentication returns the webhook server's TLS options and the check of its callers:
+// without ClientAuth, the common options and no check.
+func clientAuthentication(o Options, tlsOpts []func(*tls.Config)) ([]func(*tls.Config), func(*http.Request) error, error) {
+	ca := o.ClientAuth
+	if ca == nil {
+		return tlsOpts, nil, nil
+	}
+	cas, err := loadClientCAs(ca.CAFile, o.Log.WithName("webhook"))
+	if err != nil {
+		return nil, nil, err
+	}
+	o.Log.Info("webhooks served to callers with a client certificate only", "caFile", ca.CAFile, "names", ca.Names)
+	return append(slices.Clip(tlsOpts), cas.tlsOption), authenticate(ca.Names), nil
+}
+
+// newManager builds the manager that serves, with a cache that holds only what admission
+// reads, and returns the cache options of the leader's own manager.
+func newManager(o Options, tlsManager *certs.Manager, tlsOpts []func(*tls.Config), webhookServer *WebhookServer) (manager.Manager, cache.Options, error) {
 	timeout := o.ShutdownTimeout
 	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{
 		// Namespaces are read on every admission request, for their labels only: the cache
@@ -208,122 +266,145 @@ func Run(ctx context.Context, o Options) error {
 		Logger:                  o.Log,
 	})
 	if err != nil {
-		return fmt.Errorf("creating manager: %w", err)
+		return nil, leaderCache, fmt.Errorf("creating manager: %w", err)
 	}
+	// The manager runs the webhook server only once it has been asked for it.
+	mgr.GetWebhookServer()
+	return mgr, leaderCache, nil
+}
+
+// registerMetrics registers the decision and policy metrics, and the expiry of the served
+// certificate and CA, read from certDir at every scrape.
+func registerMetrics(certDir string) (*metrics.Prometheus, *metrics.PolicyPrometheus, error) {
 	rec, err := metrics.NewPrometheus(crmetrics.Registry)
 	if err != nil {
-		return fmt.Errorf("registering metrics: %w", err)
+		return nil, nil, err
 	}
 	policyRec, err := metrics.NewPolicyPrometheus(crmetrics.Registry)
 	if err != nil {
-		return fmt.Errorf("registering metrics: %w", err)
+		return nil, nil, err
 	}
-	// The expiry of the served certificate and CA, read from CertDir at every scrape.
-	if err := metrics.NewCertificateCollector(crmetrics.Registry, o.CertDir); err != nil {
-		return fmt.Errorf("registering metrics: %w", err)
+	if err := metrics.NewCertificateCollector(crmetrics.Registry, certDir); err != nil {
+		return nil, nil, err
 	}
-	holder := policy.NewHolder(o.Policy)
-	policyRec.Reload(metrics.ReloadSuccess)
-	policyRec.Loaded(o.Policy.Source, o.Policy.Hash, 1, time.Now())
-	if key := o.PolicyConfigMap; key != nil {
-		r := &policyReloader{
-			key: *key, reader: mgr.GetCache(), holder: holder, events: mgr.GetEventRecorder("bulwark"),
-			metrics: policyRec, log: o.Log.WithName("policy"), generation: 1,
-		}
-		// The informer is registered now, so that it starts and syncs with the manager and the
-		// "informers" readiness check waits for it.
-		if _, err := mgr.GetCache().GetInformer(ctx, &corev1.ConfigMap{}); err != nil {
-			return fmt.Errorf("watching the policy %s: %w", ConfigMapSource(*key), err)
-		}
-		// The ConfigMap is compared once with the policy in force when the controller starts,
-		// after the cache has synced (a worker takes it only then): a ConfigMap deleted
-		// between the start-up read and the first list sends no event of its own.
-		once := source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
-			q.Add(reconcile.Request{NamespacedName: *key})
-			return nil
-		})
-		err := ctrl.NewControllerManagedBy(mgr).Named("policy").
-			For(&corev1.ConfigMap{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(obj client.Object) bool {
-				return obj.GetNamespace() == key.Namespace && obj.GetName() == key.Name
-			}))).
-			WatchesRawSource(once).
-			// Every replica keeps its own policy current, leader or not.
-			WithOptions(controller.Options{NeedLeaderElection: ptr.To(false), SkipNameValidation: ptr.To(true)}).
-			Complete(r)
-		if err != nil {
-			return fmt.Errorf("watching the policy %s: %w", ConfigMapSource(*key), err)
-		}
+	return rec, policyRec, nil
+}
+
+// addPolicyReloader keeps the policy of every replica, leader or not, in step with
+// PolicyConfigMap, when the policy comes from one.
+func addPolicyReloader(ctx context.Context, mgr manager.Manager, o Options, holder *policy.Holder, policyRec *metrics.PolicyPrometheus) error {
+	key := o.PolicyConfigMap
+	if key == nil {
+		return nil
 	}
-	// The manager runs the webhook server (webhookServer) only once it has been asked for it.
-	mgr.GetWebhookServer()
-	// Namespace labels come from the cache (namespace rules, the bulwark.dev/mode label); the
-	// informer is registered now so that it starts and syncs with the manager.
+	r := &policyReloader{
+		key: *key, reader: mgr.GetCache(), holder: holder, events: mgr.GetEventRecorder("bulwark"),
+		metrics: policyRec, log: o.Log.WithName("policy"), generation: 1,
+	}
+	// The informer is registered now, so that it starts and syncs with the manager and the
+	// "informers" readiness check waits for it.
+	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.ConfigMap{}); err != nil {
+		return fmt.Errorf("watching the policy %s: %w", ConfigMapSource(*key), err)
+	}
+	// The ConfigMap is compared once with the policy in force when the controller starts,
+	// after the cache has synced (a worker takes it only then): a ConfigMap deleted
+	// between the start-up read and the first list sends no event of its own.
+	once := source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+		q.Add(reconcile.Request{NamespacedName: *key})
+		return nil
+	})
+	err := ctrl.NewControllerManagedBy(mgr).Named("policy").
+		For(&corev1.ConfigMap{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(obj client.Object) bool {
+			return obj.GetNamespace() == key.Namespace && obj.GetName() == key.Name
+		}))).
+		WatchesRawSource(once).
+		// Every replica keeps its own policy current, leader or not.
+		WithOptions(controller.Options{NeedLeaderElection: ptr.To(false), SkipNameValidation: ptr.To(true)}).
+		Complete(r)
+	if err != nil {
+		return fmt.Errorf("watching the policy %s: %w", ConfigMapSource(*key), err)
+	}
+	return nil
+}
+
+// namespaceLabels returns how admission and the audit read a namespace's labels (namespace
+// rules, the bulwark.dev/mode label): from the cache, whose informer is registered now so
+// that it starts and syncs with the manager.
+func namespaceLabels(ctx context.Context, mgr manager.Manager) (func(context.Context, string) (map[string]string, error), error) {
 	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Namespace{}); err != nil {
-		return fmt.Errorf("watching namespaces: %w", err)
+		return nil, fmt.Errorf("watching namespaces: %w", err)
 	}
-	namespaces := func(ctx context.Context, name string) (map[string]string, error) {
+	return func(ctx context.Context, name string) (map[string]string, error) {
 		var ns corev1.Namespace // shares the cache's labels: read only
 		if err := mgr.GetCache().Get(ctx, types.NamespacedName{Name: name}, &ns); err != nil {
 			return nil, err
 		}
 		return ns.Labels, nil
+	}, nil
+}
+
+// newAuditRunner returns the audit, or nil without one. It runs on the leader, with the
+// serving manager's clients and namespace cache: one Runner for every term, so that its
+// record of the Events recorded carries over.
+func newAuditRunner(mgr manager.Manager, o Options, holder *policy.Holder, namespaces func(context.Context, string) (map[string]string, error)) (*audit.Runner, error) {
+	a := o.Audit
+	if a == nil || a.Interval <= 0 {
+		return nil, nil
 	}
-	hopts := admission.Options{
-		Policy: holder, Metrics: rec, PolicyMetrics: policyRec, Namespaces: namespaces,
-		OwnNamespace: o.OwnNamespace, Log: o.Log.WithName("admission"),
+	auditRec, err := metrics.NewAuditPrometheus(crmetrics.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
-	// The audit runs on the leader, with the serving manager's clients and namespace cache:
-	// one Runner for every term, so that its record of the Events recorded carries over.
-	var auditRunner *audit.Runner
-	if a := o.Audit; a != nil && a.Interval > 0 {
-		auditRec, err := metrics.NewAuditPrometheus(crmetrics.Registry)
-		if err != nil {
-			return fmt.Errorf("registering metrics: %w", err)
-		}
-		ro := audit.RunnerOptions{
-			Reader: mgr.GetAPIReader(), Policy: holder, OwnNamespace: o.OwnNamespace,
-			Interval: a.Interval, NamespaceLabels: namespaces, MaxNamespaces: a.MaxNamespaces,
-			Metrics: auditRec, Log: o.Log.WithName("audit"),
-		}
-		if a.Events {
-			ro.Events = mgr.GetEventRecorder("bulwark")
-		}
-		if a.PolicyReports {
-			ro.Client = mgr.GetClient()
-		}
-		auditRunner = audit.NewRunner(ro)
+	ro := audit.RunnerOptions{
+		Reader: mgr.GetAPIReader(), Policy: holder, OwnNamespace: o.OwnNamespace,
+		Interval: a.Interval, NamespaceLabels: namespaces, MaxNamespaces: a.MaxNamespaces,
+		Metrics: auditRec, Log: o.Log.WithName("audit"),
 	}
-	// One budget for the request bodies of both endpoints.
+	if a.Events {
+		ro.Events = mgr.GetEventRecorder("bulwark")
+	}
+	if a.PolicyReports {
+		ro.Client = mgr.GetClient()
+	}
+	return audit.NewRunner(ro), nil
+}
+
+// addWebhooks registers the two webhooks, which share one budget for request bodies.
+func addWebhooks(s *WebhookServer, hopts admission.Options, rec metrics.Recorder, auth func(*http.Request) error, log logr.Logger) {
 	budget := admission.NewBodyBudget(admission.DefaultBodyBudget)
-	webhookServer.Register(ValidatePath, admission.NewHTTP(admission.NewValidator(hopts), o.Log.WithName("webhook").WithValues("webhook", ValidatePath),
+	s.Register(ValidatePath, admission.NewHTTP(admission.NewValidator(hopts), log.WithValues("webhook", ValidatePath),
 		admission.HTTPOptions{Webhook: "validate", Metrics: rec, Budget: budget, Authenticate: auth}))
-	webhookServer.Register(MutatePath, admission.NewHTTP(admission.NewMutator(hopts), o.Log.WithName("webhook").WithValues("webhook", MutatePath),
+	s.Register(MutatePath, admission.NewHTTP(admission.NewMutator(hopts), log.WithValues("webhook", MutatePath),
 		admission.HTTPOptions{Webhook: "mutate", Metrics: rec, Budget: budget, Authenticate: auth}))
+}
+
+// addServingChecks adds the liveness probe and the readiness checks of serving: not shutting
+// down, the webhook server started and, with built-in TLS, the served certificate valid under
+// the caBundle of every webhook. The probe endpoints name the checks and nothing more:
+// withheld logs why a check fails instead of answering it on /readyz/NAME.
+func addServingChecks(mgr manager.Manager, shutdown healthz.Checker, s *WebhookServer, tlsManager *certs.Manager, readyLog logr.Logger) error {
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
-	// The probe endpoints name the checks and nothing more: withheld logs why a check fails
-	// instead of answering it on /readyz/NAME.
-	readyLog := o.Log.WithName("readiness")
-	// From the first moment of a shutdown, not ready; the manager stops ShutdownDelay later.
-	runCtx, shutdownCheck, stopRun := shutdownDelay(ctx, o.ShutdownDelay, o.Log, webhookServer.drain)
-	defer stopRun()
-	if err := mgr.AddReadyzCheck("shutdown", withheld("shutdown", shutdownCheck, readyLog)); err != nil {
+	if err := mgr.AddReadyzCheck("shutdown", withheld("shutdown", shutdown, readyLog)); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("webhook", withheld("webhook", webhookServer.StartedChecker(), readyLog)); err != nil {
+	if err := mgr.AddReadyzCheck("webhook", withheld("webhook", s.StartedChecker(), readyLog)); err != nil {
 		return err
 	}
-	if tlsManager != nil {
-		if err := tlsManager.Setup(mgr); err != nil {
-			return fmt.Errorf("built-in TLS: %w", err)
-		}
-		// Ready once the served certificate is valid under the caBundle of every webhook.
-		if err := mgr.AddReadyzCheck("tls", withheld("tls", tlsManager.ReadyCheck, readyLog)); err != nil {
-			return err
-		}
+	if tlsManager == nil {
+		return nil
 	}
-	// The leader-only work: the certificates' creation, renewal and CA injection, and the audit.
+	if err := tlsManager.Setup(mgr); err != nil {
+		return fmt.Errorf("built-in TLS: %w", err)
+	}
+	return mgr.AddReadyzCheck("tls", withheld("tls", tlsManager.ReadyCheck, readyLog))
+}
+
+// addLeaderWork adds the leader-only work: the certificates' creation, renewal and CA
+// injection, and the audit. With leader election it runs in a manager of its own, on the
+// replica that holds the Lease; without, this replica does it all.
+func addLeaderWork(mgr manager.Manager, o Options, leaderCache cache.Options, tlsManager *certs.Manager, auditRunner *audit.Runner) error {
 	leaderWork := func(m manager.Manager) error {
 		if tlsManager != nil {
 			if err := tlsManager.SetupLeader(m); err != nil {
@@ -337,36 +418,34 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return nil
 	}
-	if o.LeaderElect {
-		le, err := newLeaderElection(leaderOptions{
-			RestConfig: o.RestConfig, Lease: types.NamespacedName{Namespace: o.OwnNamespace, Name: LeaderElectionID},
-			Cache: leaderCache, Mapper: mgr.GetRESTMapper(), Setup: leaderWork, ShutdownTimeout: timeout, Log: o.Log,
-		})
-		if err != nil {
-			return err
-		}
-		if err := mgr.Add(le); err != nil {
-			return fmt.Errorf("leader election: %w", err)
-		}
-	} else if err := leaderWork(mgr); err != nil {
-		return err // without leader election, this replica does it all
+	if !o.LeaderElect {
+		return leaderWork(mgr)
 	}
-	// Ready once the namespaces and the policy ConfigMap are in the cache (their informers are
-	// registered above, so they start and sync with the manager).
-	if err := mgr.AddReadyzCheck("informers", withheld("informers", func(*http.Request) error {
+	le, err := newLeaderElection(leaderOptions{
+		RestConfig: o.RestConfig, Lease: types.NamespacedName{Namespace: o.OwnNamespace, Name: LeaderElectionID},
+		Cache: leaderCache, Mapper: mgr.GetRESTMapper(), Setup: leaderWork, ShutdownTimeout: o.ShutdownTimeout, Log: o.Log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := mgr.Add(le); err != nil {
+		return fmt.Errorf("leader election: %w", err)
+	}
+	return nil
+}
+
+// addInformersCheck makes the replica ready once the namespaces and the policy ConfigMap are
+// in the cache (their informers are registered before, so they start and sync with the
+// manager).
+func addInformersCheck(mgr manager.Manager, readyLog logr.Logger) error {
+	return mgr.AddReadyzCheck("informers", withheld("informers", func(*http.Request) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
 		if !mgr.GetCache().WaitForCacheSync(ctx) {
 			return errors.New("caches not synced yet")
 		}
 		return nil
-	}, readyLog)); err != nil {
-		return err
-	}
-	o.Log.Info("starting", "policy", o.Policy.Source, "policyHash", o.Policy.Hash,
-		"webhook", fmt.Sprintf("%s:%d", o.Host, o.Port), "certDir", o.CertDir, "mutation", o.Policy.Mutation != nil,
-		"builtinTLS", o.TLS != nil, "leaderElection", o.LeaderElect, "audit", auditInterval(o.Audit))
-	return mgr.Start(runCtx)
+	}, readyLog))
 }
 
 // metricsOptions configure the metrics endpoint: plain HTTP, or HTTPS with the webhook's TLS

@@ -193,68 +193,11 @@ of the ConfigMap named by "bulwark serve --policy-configmap NAMESPACE/NAME".`, s
 	add(root, "kind", str(doc.Kind))
 	add(root, "profile", str(doc.Profile)).HeadComment = "The starting point: nsa (default), baseline or restricted. Everything below overrides it."
 
-	cs := mapping()
-	add(root, "checks", cs).HeadComment = `Every check and its action: enforce (deny), warn (admit with a warning), audit (admit
-and record), "off" (skip). "off" is quoted for YAML 1.1 tools, which read a bare off as
-false; Bulwark accepts both.`
-	for _, id := range checks.IDs() {
-		o := doc.Checks[id]
-		entry := mapping()
-		add(entry, "action", str(string(o.Action)))
-		c, _ := checks.Get(id)
-		for _, p := range c.Params {
-			l := strList(o.Params[p.Name])
-			l.LineComment = p.Help
-			add(entry, p.Name, l)
-		}
-		if len(c.Params) == 0 {
-			entry.Style = yaml.FlowStyle
-		}
-		add(cs, id, entry).HeadComment = c.Summary
-	}
-
-	m := doc.Mutation
-	mn := mapping()
-	add(root, "mutation", mn).HeadComment = `Mutation defaults: added by the mutating webhook before validation, only where a field
-is missing. A workload exempt from a check is not given the defaults that serve it.`
-	add(mn, "enabled", boolNode(*m.Enabled))
-	defs := mapping()
-	add(mn, "defaults", defs)
-	for _, name := range mutate.Names() {
-		b := boolNode(m.Defaults[name])
-		b.LineComment = mutationHelp[name]
-		add(defs, name, b)
-	}
-	res := mapping()
-	add(mn, "resources", res).HeadComment = "What the resources default sets on containers that lack them."
-	cpuMem := func(v *policy.CPUMemory) *yaml.Node {
-		n := mapping()
-		n.Style = yaml.FlowStyle
-		add(n, "cpu", str(string(v.CPU)))
-		add(n, "memory", str(string(v.Memory)))
-		return n
-	}
-	add(res, "requests", cpuMem(m.Resources.Requests))
-	add(res, "limits", cpuMem(m.Resources.Limits))
-
-	ns := mapping()
-	add(root, "namespaces", ns)
-	add(ns, "exempt", strList(doc.Namespaces.Exempt)).HeadComment = `Nothing is evaluated or mutated in these namespaces (default: [kube-system]). Bulwark's
-own namespace is always exempt as well. An admin can also lower one namespace with its label
-bulwark.dev/mode: warn, audit or "off".`
-	rules, err := fromJSON(doc.Namespaces.Rules)
-	if err != nil {
+	addChecks(root, doc)
+	addMutation(root, doc.Mutation)
+	if err := addNamespaces(root, doc.Namespaces); err != nil {
 		return nil, err
 	}
-	add(ns, "rules", rules).HeadComment = `Rules change the actions per namespace; the first rule that matches wins. For example:
-  - name: payments-strict
-    selector: {matchLabels: {team: payments}}
-    action: enforce
-  - name: sandboxes
-    names: ["sandbox-*"]
-    action: warn
-    checks:
-      privileged: {action: enforce}`
 	exemptions, err := fromJSON(doc.Exemptions)
 	if err != nil {
 		return nil, err
@@ -279,6 +222,77 @@ some, with a reason and an optional expiry. For example:
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// addChecks writes every check with its action and parameters, each below its summary.
+func addChecks(root *yaml.Node, doc *policy.Document) {
+	cs := mapping()
+	add(root, "checks", cs).HeadComment = `Every check and its action: enforce (deny), warn (admit with a warning), audit (admit
+and record), "off" (skip). "off" is quoted for YAML 1.1 tools, which read a bare off as
+false; Bulwark accepts both.`
+	for _, c := range checks.All() {
+		o := doc.Checks[c.ID]
+		entry := mapping()
+		add(entry, "action", str(string(o.Action)))
+		for _, p := range c.Params {
+			l := strList(o.Params[p.Name])
+			l.LineComment = p.Help
+			add(entry, p.Name, l)
+		}
+		if len(c.Params) == 0 {
+			entry.Style = yaml.FlowStyle
+		}
+		add(cs, c.ID, entry).HeadComment = c.Summary
+	}
+}
+
+// addMutation writes the mutation section: every default, and the resource values.
+func addMutation(root *yaml.Node, m *policy.MutationSpec) {
+	mn := mapping()
+	add(root, "mutation", mn).HeadComment = `Mutation defaults: added by the mutating webhook before validation, only where a field
+is missing. A workload exempt from a check is not given the defaults that serve it.`
+	add(mn, "enabled", boolNode(*m.Enabled))
+	defs := mapping()
+	add(mn, "defaults", defs)
+	for _, name := range mutate.Names() {
+		b := boolNode(m.Defaults[name])
+		b.LineComment = mutationHelp[name]
+		add(defs, name, b)
+	}
+	res := mapping()
+	add(mn, "resources", res).HeadComment = "What the resources default sets on containers that lack them."
+	cpuMem := func(v *policy.CPUMemory) *yaml.Node {
+		n := mapping()
+		n.Style = yaml.FlowStyle
+		add(n, "cpu", str(string(v.CPU)))
+		add(n, "memory", str(string(v.Memory)))
+		return n
+	}
+	add(res, "requests", cpuMem(m.Resources.Requests))
+	add(res, "limits", cpuMem(m.Resources.Limits))
+}
+
+// addNamespaces writes the exempt namespaces and the namespace rules as written.
+func addNamespaces(root *yaml.Node, spec *policy.NamespacesSpec) error {
+	ns := mapping()
+	add(root, "namespaces", ns)
+	add(ns, "exempt", strList(spec.Exempt)).HeadComment = `Nothing is evaluated or mutated in these namespaces (default: [kube-system]). Bulwark's
+own namespace is always exempt as well. An admin can also lower one namespace with its label
+bulwark.dev/mode: warn, audit or "off".`
+	rules, err := fromJSON(spec.Rules)
+	if err != nil {
+		return err
+	}
+	add(ns, "rules", rules).HeadComment = `Rules change the actions per namespace; the first rule that matches wins. For example:
+  - name: payments-strict
+    selector: {matchLabels: {team: payments}}
+    action: enforce
+  - name: sandboxes
+    names: ["sandbox-*"]
+    action: warn
+    checks:
+      privileged: {action: enforce}`
+	return nil
 }
 
 func mapping() *yaml.Node { return &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"} }

@@ -98,8 +98,8 @@ func scanCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bulwark scan", flag.ContinueOnError)
 	pf.register(fs)
 	cf.register(fs)
-	fs.StringVar(&output, "o", "text", "output format: text, json or sarif")
-	fs.StringVar(&output, "output", "text", "output format: text, json or sarif (same as -o)")
+	fs.StringVar(&output, "o", scan.Formats[0].Name, "output format: "+scan.FormatNames())
+	fs.StringVar(&output, "output", scan.Formats[0].Name, "output format: "+scan.FormatNames()+" (same as -o)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: bulwark scan [--profile P | --policy FILE] [-o text|json|sarif] PATH...
        bulwark scan --cluster [--namespace NS] [--kubeconfig PATH] [--context NAME]
@@ -157,16 +157,9 @@ Flags (before or after the PATHs):
 	case !cf.enabled && len(paths) == 0:
 		return noPath(fs, stderr)
 	}
-	var write func(io.Writer, []scan.Result) error
-	switch output {
-	case "text":
-		write = scan.WriteText
-	case "json":
-		write = scan.WriteJSON
-	case "sarif":
-		write = func(w io.Writer, rs []scan.Result) error { return scan.WriteSARIF(w, rs, version) }
-	default:
-		fmt.Fprintf(stderr, "bulwark scan: -o: want text, json or sarif, got %q\n", output)
+	format, ok := scan.FormatNamed(output)
+	if !ok {
+		fmt.Fprintf(stderr, "bulwark scan: -o: want %s, got %q\n", scan.FormatNames(), output)
 		return exitUsage
 	}
 	snap, err := pf.load()
@@ -175,7 +168,7 @@ Flags (before or after the PATHs):
 		return exitUsage
 	}
 	if cf.enabled {
-		return scanCluster(&cf, snap, output, stdout, stderr)
+		return scanCluster(&cf, snap, format, stdout, stderr)
 	}
 	docs, err := scan.Read(paths, stdin)
 	if err != nil {
@@ -187,7 +180,7 @@ Flags (before or after the PATHs):
 		inputError(stderr, fs.Name(), err)
 		return exitUsage
 	}
-	return writeReport(stdout, stderr, results, func(w io.Writer) error { return write(w, results) })
+	return writeReport(stdout, stderr, results, func(w io.Writer) error { return format.Write(w, results, nil, version) })
 }
 
 // writeReport writes a scan's report to stdout, only once it is complete so that a failure

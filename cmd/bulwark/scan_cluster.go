@@ -71,15 +71,6 @@ func (c *clusterFlags) misused(fs *flag.FlagSet) string {
 	return name
 }
 
-// clusterWriters write the report of a cluster scan, by -o.
-var clusterWriters = map[string]func(io.Writer, []scan.Result, *scan.Cluster) error{
-	"text": scan.WriteClusterText,
-	"json": scan.WriteClusterJSON,
-	"sarif": func(w io.Writer, rs []scan.Result, c *scan.Cluster) error {
-		return scan.WriteClusterSARIF(w, rs, c, version)
-	},
-}
-
 // target is the cluster a scan reads, as the kubeconfig names it.
 type target struct {
 	reader client.Reader
@@ -189,12 +180,11 @@ func namespaceLabels(r client.Reader, warn func(string)) func(context.Context, s
 
 // scanCluster runs `bulwark scan --cluster`: the audit the webhook runs, once, from a
 // kubeconfig, with the report written only when every kind was read.
-func scanCluster(c *clusterFlags, snap *policy.Snapshot, output string, stdout, stderr io.Writer) int {
-	return scanClusterWith(c, snap, output, stdout, stderr, newProgress(stderr, isTerminal(stderr)))
+func scanCluster(c *clusterFlags, snap *policy.Snapshot, format scan.Format, stdout, stderr io.Writer) int {
+	return scanClusterWith(c, snap, format, stdout, stderr, newProgress(stderr, isTerminal(stderr)))
 }
 
-func scanClusterWith(c *clusterFlags, snap *policy.Snapshot, output string, stdout, stderr io.Writer, prog *progress) int {
-	write := clusterWriters[output]
+func scanClusterWith(c *clusterFlags, snap *policy.Snapshot, format scan.Format, stdout, stderr io.Writer, prog *progress) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	// controller-runtime logs nothing the user needs (errors come back from the calls); a
@@ -255,7 +245,7 @@ func scanClusterWith(c *clusterFlags, snap *policy.Snapshot, output string, stdo
 	}
 	totals := stats.Totals()
 	cl.Read, cl.Evaluated, cl.Exempt, cl.Owned = stats.Total(), totals.Evaluated, totals.Exempt, totals.Owned
-	return writeReport(stdout, stderr, results, func(w io.Writer) error { return write(w, results, cl) })
+	return writeReport(stdout, stderr, results, func(w io.Writer) error { return format.Write(w, results, cl, version) })
 }
 
 var setLoggerOnce sync.Once

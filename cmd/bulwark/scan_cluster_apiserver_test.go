@@ -24,6 +24,7 @@ import (
 
 	"github.com/bulwark-k8s/bulwark/pkg/audit"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
+	"github.com/bulwark-k8s/bulwark/pkg/scan"
 	"github.com/bulwark-k8s/bulwark/test/framework"
 )
 
@@ -95,7 +96,7 @@ func TestScanClusterAPIServer(t *testing.T) {
 		}
 		var out, errOut bytes.Buffer
 		cf := &clusterFlags{enabled: true, kubeconfig: kc, bulwarkNamespace: defaultBulwarkNamespace}
-		code := scanClusterWith(cf, snap, "text", &out, &errOut, newProgress(&errOut, true))
+		code := scanClusterWith(cf, snap, scan.Formats[0], &out, &errOut, newProgress(&errOut, true))
 		_, pipeOut, _ := runCLI(t, "", "scan", "--cluster", "--kubeconfig", kc)
 		if code != exitDenied || out.String() != pipeOut {
 			t.Errorf("exit %d, want 1; stdout\n%s\nwant\n%s", code, out.String(), pipeOut)

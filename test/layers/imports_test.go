@@ -94,7 +94,8 @@ func TestImports(t *testing.T) {
 	}
 }
 
-// importsOf returns the imports of the non-test Go files in dir, nil when it has none.
+// importsOf returns the imports of the non-test Go files in dir, each once; nil when it has
+// no Go files.
 func importsOf(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -116,7 +117,9 @@ func importsOf(dir string) ([]string, error) {
 		}
 		for _, imp := range f.Imports {
 			p, _ := strconv.Unquote(imp.Path.Value)
-			out = append(out, p)
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
 		}
 	}
 	return out, nil

@@ -2,7 +2,6 @@ package scan
 
 import (
 	"fmt"
-	"io"
 	"net/url"
 	"strings"
 
@@ -68,29 +67,4 @@ func (c *Cluster) objectURI(r Result) string {
 	// The nine kinds an audit reads all take their resource name this way.
 	p += "/" + strings.ToLower(r.Doc.Kind) + "s/" + url.PathEscape(r.Name)
 	return strings.TrimSuffix(c.Server, "/") + p
-}
-
-// WriteClusterText writes the report of a cluster scan as WriteText does for files, with the
-// cluster in place of the file and line, and a summary that counts what was read:
-//
-//	prod: Deployment "shop/web": denied
-//	  enforce [host-network] spec.template.spec.hostNetwork: <message>
-//	      fix: <fix>
-//	prod: Pod "kube-system/kube-proxy-x2x": exempt: namespace "kube-system" is exempt
-//	9 objects read from context "prod" (https://10.0.0.1:6443): 1 evaluated (1 denied, 0 with warnings), 1 exempt, 7 counted against their owner
-func WriteClusterText(w io.Writer, results []Result, c *Cluster) error {
-	return writeText(w, results, c)
-}
-
-// WriteClusterJSON writes the report of a cluster scan as WriteJSON does, each result's source
-// being the cluster (document, item and line 0) with the object's uid, plus a "cluster" object
-// after the summary: context, server, namespace (when one), read, evaluated, exempt, owned.
-func WriteClusterJSON(w io.Writer, results []Result, c *Cluster) error {
-	return writeJSON(w, results, c)
-}
-
-// WriteClusterSARIF writes the report of a cluster scan as WriteSARIF does, each result located
-// at the object's URL on the apiserver (no region) and its message naming the object.
-func WriteClusterSARIF(w io.Writer, results []Result, c *Cluster, version string) error {
-	return writeSARIF(w, results, c, version)
 }

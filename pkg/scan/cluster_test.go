@@ -3,7 +3,6 @@ package scan
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
 	"testing"
 
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
@@ -41,23 +40,17 @@ func clusterResults(t *testing.T) ([]Result, *Cluster) {
 func TestClusterWritersGolden(t *testing.T) {
 	t.Chdir(testdata)
 	results, c := clusterResults(t)
-	for _, tt := range []struct {
-		golden string
-		write  func(*bytes.Buffer) error
-	}{
-		{"report/cluster.txt", func(b *bytes.Buffer) error { return WriteClusterText(b, results, c) }},
-		{"report/cluster.json", func(b *bytes.Buffer) error { return WriteClusterJSON(b, results, c) }},
-		{"report/cluster.sarif", func(b *bytes.Buffer) error { return WriteClusterSARIF(b, results, c, "1.2.3") }},
-	} {
-		t.Run(tt.golden, func(t *testing.T) {
+	for _, f := range Formats {
+		name := "report/cluster." + goldenExt(f.Name)
+		t.Run(name, func(t *testing.T) {
 			var b bytes.Buffer
-			if err := tt.write(&b); err != nil {
+			if err := f.Write(&b, results, c, "1.2.3"); err != nil {
 				t.Fatal(err)
 			}
-			if strings.HasSuffix(tt.golden, ".sarif") {
+			if f.Name == "sarif" {
 				b = *bytes.NewBuffer(onlyRule(t, b.Bytes(), "host-network"))
 			}
-			golden(t, tt.golden, b.String())
+			golden(t, name, b.String())
 		})
 	}
 }
@@ -97,7 +90,8 @@ func TestClusterObjectURI(t *testing.T) {
 // TestClusterJSONOmitsNothingItPromises: the cluster object carries its counts even at zero.
 func TestClusterJSONZeroCounts(t *testing.T) {
 	var b bytes.Buffer
-	if err := WriteClusterJSON(&b, nil, &Cluster{Context: "dev", Server: "https://127.0.0.1:6443"}); err != nil {
+	f, _ := FormatNamed("json")
+	if err := f.Write(&b, nil, &Cluster{Context: "dev", Server: "https://127.0.0.1:6443"}, "1.2.3"); err != nil {
 		t.Fatal(err)
 	}
 	var rep map[string]any

@@ -13,7 +13,20 @@ type Format struct {
 	Write func(w io.Writer, results []Result, c *Cluster, version string) error
 }
 
-// Formats lists the report formats, the default first.
+// Formats lists the report formats, the default first. For a cluster scan each writes what it
+// writes for files, with the cluster in place of the file and line. Text then ends with a
+// summary that counts what was read:
+//
+//	prod: Deployment "shop/web": denied
+//	  enforce [host-network] spec.template.spec.hostNetwork: <message>
+//	      fix: <fix>
+//	prod: Pod "kube-system/kube-proxy-x2x": exempt: namespace "kube-system" is exempt
+//	9 objects read from context "prod" (https://10.0.0.1:6443): 1 evaluated (1 denied, 0 with warnings), 1 exempt, 7 counted against their owner
+//
+// JSON gives each result's source as the cluster (document, item and line 0) with the object's
+// uid, and a "cluster" object after the summary: context, server, namespace (when one), read,
+// evaluated, exempt, owned. SARIF locates each result at the object's URL on the apiserver (no
+// region), and its message names the object.
 var Formats = []Format{
 	{Name: "text", Write: func(w io.Writer, rs []Result, c *Cluster, _ string) error { return writeText(w, rs, c) }},
 	{Name: "json", Write: func(w io.Writer, rs []Result, c *Cluster, _ string) error { return writeJSON(w, rs, c) }},

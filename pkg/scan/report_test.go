@@ -139,27 +139,29 @@ func TestWritersGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		golden string
-		write  func(*bytes.Buffer) error
-	}{
-		{"report/manifests.txt", func(b *bytes.Buffer) error { return WriteText(b, results) }},
-		{"report/manifests.json", func(b *bytes.Buffer) error { return WriteJSON(b, results) }},
-		{"report/manifests.sarif", func(b *bytes.Buffer) error { return WriteSARIF(b, results, "1.2.3") }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.golden, func(t *testing.T) {
+	// Every format has its golden file: a new format needs one.
+	for _, f := range Formats {
+		name := "report/manifests." + goldenExt(f.Name)
+		t.Run(name, func(t *testing.T) {
 			var b bytes.Buffer
-			if err := tt.write(&b); err != nil {
+			if err := f.Write(&b, results, nil, "1.2.3"); err != nil {
 				t.Fatal(err)
 			}
-			if strings.HasSuffix(tt.golden, ".sarif") {
+			if f.Name == "sarif" {
 				// The rules list every registered check; the golden file keeps host-network only.
 				b = *bytes.NewBuffer(onlyRule(t, b.Bytes(), "host-network"))
 			}
-			golden(t, tt.golden, b.String())
+			golden(t, name, b.String())
 		})
 	}
+}
+
+// goldenExt is the extension of a format's golden files: its name, txt for text.
+func goldenExt(format string) string {
+	if format == "text" {
+		return "txt"
+	}
+	return format
 }
 
 // onlyRule drops every rule but id from a SARIF log and renumbers ruleIndex.

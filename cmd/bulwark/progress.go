@@ -125,5 +125,13 @@ func kindCount(n int, kind string) string {
 	return fmt.Sprintf("%d %s", n, pluralKind(kind))
 }
 
-// pluralKind is the plural of one of the kinds an audit reads; each takes an s.
-func pluralKind(kind string) string { return kind + "s" }
+// pluralKind is the plural of one of the kinds an audit reads, as its resource spells it
+// ("CronJobs").
+func pluralKind(kind string) string {
+	for _, k := range audit.Kinds() {
+		if k.Kind == kind {
+			return k.Plural()
+		}
+	}
+	return kind
+}

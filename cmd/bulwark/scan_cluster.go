@@ -235,7 +235,7 @@ func scanClusterWith(c *clusterFlags, snap *policy.Snapshot, format scan.Format,
 		fmt.Fprintf(stderr, "bulwark scan: %s: %v\n", t.describe(), err)
 		if apierrors.IsForbidden(err) {
 			fmt.Fprintf(stderr, "bulwark scan: the scan lists %s %s; get on namespaces is optional\n",
-				strings.ToLower(strings.Join(pluralKinds(), ", ")), scope(c.namespace))
+				strings.Join(auditResources(), ", "), scope(c.namespace))
 		}
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintln(stderr, "bulwark scan: interrupted")
@@ -250,10 +250,11 @@ func scanClusterWith(c *clusterFlags, snap *policy.Snapshot, format scan.Format,
 
 var setLoggerOnce sync.Once
 
-func pluralKinds() []string {
+// auditResources are the resources a scan lists, in the order it lists them.
+func auditResources() []string {
 	var out []string
 	for _, k := range audit.Kinds() {
-		out = append(out, pluralKind(k))
+		out = append(out, k.Resource)
 	}
 	return out
 }

@@ -346,7 +346,7 @@ func writeScanKubeconfig(ctx context.Context, t *testing.T, c *framework.Cluster
 	t.Helper()
 	var resources []string
 	for _, k := range audit.Kinds() {
-		resources = append(resources, strings.ToLower(k)+"s")
+		resources = append(resources, k.Resource)
 	}
 	role := &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: "scan-viewer"},

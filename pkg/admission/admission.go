@@ -162,12 +162,6 @@ func inspect(req *admission.Request) (*subject, error) {
 	return s, nil
 }
 
-// resourceOf is the resource the apiserver serves a kind Bulwark evaluates as: the lower-case
-// plural, which for every such kind is the kind with an "s" ("pods", "cronjobs").
-func resourceOf(gk schema.GroupKind) schema.GroupResource {
-	return schema.GroupResource{Group: gk.Group, Resource: strings.ToLower(gk.Kind) + "s"}
-}
-
 // kindMatchesResource rejects a request whose kind is not the kind of its resource when
 // either one is a kind Bulwark evaluates: the decision follows the kind, so a Pod sent as
 // "deployments" (or a "pods" request that claims to be some other kind, to be skipped) is
@@ -175,18 +169,11 @@ func resourceOf(gk schema.GroupKind) schema.GroupResource {
 func kindMatchesResource(req *admission.Request) error {
 	gk := schema.GroupKind{Group: req.Kind.Group, Kind: req.Kind.Kind}
 	gr := schema.GroupResource{Group: req.Resource.Group, Resource: req.Resource.Resource}
-	_, known := podspec.ShapeOf(gk)
-	if known && resourceOf(gk) == gr {
+	k, known := podspec.Lookup(gk)
+	if known && k.GroupResource() == gr {
 		return nil
 	}
-	resourceKnown := false
-	for _, k := range podspec.Kinds() {
-		if resourceOf(k) == gr {
-			resourceKnown = true
-			break
-		}
-	}
-	if !known && !resourceKnown {
+	if _, resourceKnown := podspec.ForResource(gr); !known && !resourceKnown {
 		return nil
 	}
 	return fmt.Errorf("the AdmissionReview request's kind %s does not match its resource %s", gk, gr)

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -108,36 +106,9 @@ func (s Stats) Total() int {
 	return t.Evaluated + t.Exempt + t.Owned
 }
 
-// kind is one kind the audit lists.
-type kind struct {
-	name    string
-	newList func() client.ObjectList
-	// owns is true when objects of this kind control objects listed after it; their UIDs are
-	// remembered so that what they control is counted against them.
-	owns bool
-}
-
-// kinds are listed owners first: an object is Owned when its controller was listed before it.
-var kinds = []kind{
-	{"CronJob", func() client.ObjectList { return &batchv1.CronJobList{} }, true},
-	{"Deployment", func() client.ObjectList { return &appsv1.DeploymentList{} }, true},
-	{"StatefulSet", func() client.ObjectList { return &appsv1.StatefulSetList{} }, true},
-	{"DaemonSet", func() client.ObjectList { return &appsv1.DaemonSetList{} }, true},
-	{"ReplicationController", func() client.ObjectList { return &corev1.ReplicationControllerList{} }, true},
-	{"PodTemplate", func() client.ObjectList { return &corev1.PodTemplateList{} }, false},
-	{"Job", func() client.ObjectList { return &batchv1.JobList{} }, true},
-	{"ReplicaSet", func() client.ObjectList { return &appsv1.ReplicaSetList{} }, true},
-	{"Pod", func() client.ObjectList { return &corev1.PodList{} }, false},
-}
-
-// Kinds lists the kinds an audit reads, in the order it reads them.
-func Kinds() []string {
-	out := make([]string, len(kinds))
-	for i, k := range kinds {
-		out[i] = k.name
-	}
-	return out
-}
+// Kinds lists the kinds an audit reads, in the order it reads them: owners first, so that an
+// object is Owned when its controller was read before it.
+func Kinds() []podspec.Kind { return podspec.OwnersFirst() }
 
 // Run audits the cluster: it lists every kind page by page and calls visit with each object
 // it evaluated or found exempt, in listing order. Objects controlled by one already audited
@@ -157,7 +128,7 @@ func Run(ctx context.Context, o Options, visit func(*Object) error) (Stats, erro
 		o.NamespaceLabels = namespaceReader(o.Reader)
 	}
 	r := run{o: o, stats: newStats(), audited: map[types.UID]struct{}{}, visit: visit, now: o.Now()}
-	for _, k := range kinds {
+	for _, k := range podspec.OwnersFirst() {
 		if err := r.kind(ctx, k); err != nil {
 			return r.stats, err
 		}
@@ -173,23 +144,23 @@ type run struct {
 	now     time.Time
 }
 
-func (r *run) kind(ctx context.Context, k kind) error {
+func (r *run) kind(ctx context.Context, k podspec.Kind) error {
 	opts := []client.ListOption{client.Limit(r.o.PageSize)}
 	if r.o.Namespace != "" {
 		opts = append(opts, client.InNamespace(r.o.Namespace))
 	}
 	done, token := 0, ""
 	for {
-		list := k.newList()
+		list := k.NewList()
 		page := opts
 		if token != "" {
 			page = append(append([]client.ListOption{}, opts...), client.Continue(token))
 		}
 		if err := r.o.Reader.List(ctx, list, page...); err != nil {
 			if apierrors.IsResourceExpired(err) {
-				return fmt.Errorf("listing %ss: the list expired before the audit read it all (%d read); the next audit starts over: %w", k.name, done, err)
+				return fmt.Errorf("listing %s: the list expired before the audit read it all (%d read); the next audit starts over: %w", k.Plural(), done, err)
 			}
-			return fmt.Errorf("listing %ss: %w", k.name, err)
+			return fmt.Errorf("listing %s: %w", k.Plural(), err)
 		}
 		err := meta.EachListItem(list, func(obj runtime.Object) error {
 			done++
@@ -204,7 +175,7 @@ func (r *run) kind(ctx context.Context, k kind) error {
 			if rem := list.GetRemainingItemCount(); rem != nil && token != "" {
 				total += int(*rem)
 			}
-			r.o.Progress(Progress{Kind: k.name, Done: done, Total: total})
+			r.o.Progress(Progress{Kind: k.Kind, Done: done, Total: total})
 		}
 		if token == "" {
 			return nil
@@ -212,22 +183,22 @@ func (r *run) kind(ctx context.Context, k kind) error {
 	}
 }
 
-func (r *run) object(ctx context.Context, k kind, obj runtime.Object) error {
+func (r *run) object(ctx context.Context, k podspec.Kind, obj runtime.Object) error {
 	pod, ok := podspec.FromObject(obj)
 	if !ok {
-		return fmt.Errorf("listing %ss: unexpected %T in the list", k.name, obj)
+		return fmt.Errorf("listing %s: unexpected %T in the list", k.Plural(), obj)
 	}
 	m := &pod.Object
 	if ref := controllerOf(m); ref != nil {
 		if _, ok := r.audited[ref.UID]; ok {
-			r.stats.Owned[k.name]++
-			if k.owns {
+			r.stats.Owned[k.Kind]++
+			if k.Controls {
 				r.audited[m.UID] = struct{}{}
 			}
 			return nil
 		}
 	}
-	if k.owns {
+	if k.Controls {
 		r.audited[m.UID] = struct{}{}
 	}
 	labels, err := r.o.NamespaceLabels(ctx, m.Namespace)
@@ -240,21 +211,21 @@ func (r *run) object(ctx context.Context, k kind, obj runtime.Object) error {
 	}
 	dec := r.o.Policy.Resolve(policy.Request{
 		Namespace: m.Namespace, NamespaceLabels: labels, OwnNamespace: r.o.OwnNamespace,
-		Kind: k.name, Name: m.Name, Now: r.now,
+		Kind: k.Kind, Name: m.Name, Now: r.now,
 	})
 	out.Notes = dec.Warnings
 	switch {
 	case dec.Exempt:
 		out.Exempt = dec.Reason
-		r.stats.Exempt[k.name]++
+		r.stats.Exempt[k.Kind]++
 	case !pod.HasTemplate:
-		r.stats.Evaluated[k.name]++
+		r.stats.Evaluated[k.Kind]++
 	default:
 		out.Violations = dec.Apply(dec.Checks.Evaluate(pod))
 		out.Checked = dec.Checks.ActiveCount()
-		r.stats.Evaluated[k.name]++
+		r.stats.Evaluated[k.Kind]++
 		if len(out.Violations) > 0 {
-			r.stats.Violating[k.name]++
+			r.stats.Violating[k.Kind]++
 		}
 	}
 	return r.visit(out)

@@ -182,7 +182,8 @@ func (r *Runner) RunOnce(ctx context.Context, snap *policy.Snapshot) (Summary, e
 
 func objectCounts(s Stats) map[metrics.AuditObjects]int {
 	out := map[metrics.AuditObjects]int{}
-	for _, k := range Kinds() {
+	for _, kind := range Kinds() {
+		k := kind.Kind
 		pass := s.Evaluated[k] - s.Violating[k]
 		for result, n := range map[string]int{
 			metrics.ObjectPass: pass, metrics.ObjectFail: s.Violating[k],

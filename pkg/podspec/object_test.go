@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // FromObject must give what Decode gives for the same object's JSON, for every kind.
@@ -33,11 +34,13 @@ func TestFromObjectMatchesDecode(t *testing.T) {
 		&batchv1.CronJob{TypeMeta: metav1.TypeMeta{APIVersion: "batch/v1", Kind: "CronJob"}, ObjectMeta: meta,
 			Spec: batchv1.CronJobSpec{JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: tmpl}}}},
 	}
+	covered := map[schema.GroupKind]bool{}
 	for _, obj := range objs {
 		got, ok := FromObject(obj)
 		if !ok {
 			t.Fatalf("FromObject(%T) not handled", obj)
 		}
+		covered[got.GroupKind] = true
 		data, err := json.Marshal(obj)
 		if err != nil {
 			t.Fatal(err)
@@ -52,6 +55,11 @@ func TestFromObjectMatchesDecode(t *testing.T) {
 		wj, _ := json.Marshal(want)
 		if string(gj) != string(wj) {
 			t.Errorf("%s (template %v):\nFromObject %s\nDecode     %s", got.GroupKind, want.HasTemplate, gj, wj)
+		}
+	}
+	for _, gk := range Kinds() {
+		if !covered[gk] {
+			t.Errorf("%s: no object of the kind here", gk)
 		}
 	}
 	if _, ok := FromObject(&corev1.ConfigMap{}); ok {

@@ -34,40 +34,6 @@ func join(prefix []string, last string) string {
 	return out + last
 }
 
-var (
-	podTemplate     = Shape{Template: []string{"spec", "template"}}
-	cronJobTemplate = Shape{Template: []string{"spec", "jobTemplate", "spec", "template"}}
-)
-
-// shapes lists every kind the engine evaluates. The version is deliberately not part of the
-// key: all served versions of these kinds keep the pod template at the same path.
-var shapes = map[schema.GroupKind]Shape{
-	{Group: "", Kind: "Pod"}:                   {},
-	{Group: "", Kind: "PodTemplate"}:           {Template: []string{"template"}},
-	{Group: "", Kind: "ReplicationController"}: podTemplate,
-	{Group: "apps", Kind: "Deployment"}:        podTemplate,
-	{Group: "apps", Kind: "ReplicaSet"}:        podTemplate,
-	{Group: "apps", Kind: "StatefulSet"}:       podTemplate,
-	{Group: "apps", Kind: "DaemonSet"}:         podTemplate,
-	{Group: "batch", Kind: "Job"}:              podTemplate,
-	{Group: "batch", Kind: "CronJob"}:          cronJobTemplate,
-}
-
-// ShapeOf reports where gk keeps its pod template, and whether the engine handles gk at all.
-func ShapeOf(gk schema.GroupKind) (Shape, bool) {
-	s, ok := shapes[gk]
-	return s, ok
-}
-
-// Kinds lists every group/kind the engine handles.
-func Kinds() []schema.GroupKind {
-	out := make([]schema.GroupKind, 0, len(shapes))
-	for gk := range shapes {
-		out = append(out, gk)
-	}
-	return out
-}
-
 // Pod is the pod template of one object, decoded, with the paths needed to report on it.
 type Pod struct {
 	// GroupKind of the object that carries the template.
@@ -265,32 +231,46 @@ func items[T, U any](in []*T, typed func(*T) (U, bool)) ([]U, []Item) {
 // Decode decodes obj (JSON) as a gk and returns its pod template. ok is false when gk carries
 // no pod template the engine knows. Decoding is case-sensitive, as the apiserver's.
 func Decode(gk schema.GroupKind, obj []byte) (pod *Pod, ok bool, err error) {
-	shape, ok := shapes[gk]
+	k, ok := byGroupKind[gk]
 	if !ok {
 		return nil, false, nil
 	}
-	pod = &Pod{GroupKind: gk, Shape: shape}
-	var decodeErr error
-	switch len(shape.Template) {
-	case 0: // Pod
+	pod = &Pod{GroupKind: gk, Shape: k.Shape}
+	if err := k.decode(obj, pod); err != nil {
+		return nil, true, decodeError(gk.Kind, err)
+	}
+	return pod, true, nil
+}
+
+// decoders read an object into pod, keyed by the path of its pod template (Shape.Template,
+// dotted). Each kind decodes by the one of its own path: a kind whose template sits anywhere
+// else has none, and the table does not load.
+var decoders = map[string]func(obj []byte, pod *Pod) error{
+	// A Pod: the object is its own template, always there.
+	"": func(obj []byte, pod *Pod) error {
 		var o struct {
 			typeMeta
 			Metadata objectMeta `json:"metadata"`
 			Spec     *podSpec   `json:"spec"`
 		}
-		decodeErr = kjson.UnmarshalCaseSensitivePreserveInts(obj, &o)
+		err := kjson.UnmarshalCaseSensitivePreserveInts(obj, &o)
 		pod.TypeMeta, pod.Object = o.get(), o.Metadata.ObjectMeta
 		pod.set(o.Metadata.ObjectMeta, o.Spec)
-	case 1: // PodTemplate
+		return err
+	},
+	// A PodTemplate: its template is always there (an absent one is empty).
+	"template": func(obj []byte, pod *Pod) error {
 		var o struct {
 			typeMeta
 			Metadata objectMeta `json:"metadata"`
 			Template template   `json:"template"`
 		}
-		decodeErr = kjson.UnmarshalCaseSensitivePreserveInts(obj, &o)
+		err := kjson.UnmarshalCaseSensitivePreserveInts(obj, &o)
 		pod.TypeMeta, pod.Object = o.get(), o.Metadata.ObjectMeta
 		pod.set(o.Template.Metadata, o.Template.Spec)
-	case 2: // spec.template
+		return err
+	},
+	"spec.template": func(obj []byte, pod *Pod) error {
 		var o struct {
 			typeMeta
 			Metadata objectMeta `json:"metadata"`
@@ -298,12 +278,14 @@ func Decode(gk schema.GroupKind, obj []byte) (pod *Pod, ok bool, err error) {
 				Template *template `json:"template"`
 			} `json:"spec"`
 		}
-		decodeErr = kjson.UnmarshalCaseSensitivePreserveInts(obj, &o)
+		err := kjson.UnmarshalCaseSensitivePreserveInts(obj, &o)
 		pod.TypeMeta, pod.Object = o.get(), o.Metadata.ObjectMeta
 		if t := o.Spec.Template; t != nil {
 			pod.set(t.Metadata, t.Spec)
 		}
-	default: // CronJob: spec.jobTemplate.spec.template
+		return err
+	},
+	"spec.jobTemplate.spec.template": func(obj []byte, pod *Pod) error {
 		var o struct {
 			typeMeta
 			Metadata objectMeta `json:"metadata"`
@@ -315,14 +297,11 @@ func Decode(gk schema.GroupKind, obj []byte) (pod *Pod, ok bool, err error) {
 				} `json:"jobTemplate"`
 			} `json:"spec"`
 		}
-		decodeErr = kjson.UnmarshalCaseSensitivePreserveInts(obj, &o)
+		err := kjson.UnmarshalCaseSensitivePreserveInts(obj, &o)
 		pod.TypeMeta, pod.Object = o.get(), o.Metadata.ObjectMeta
 		if t := o.Spec.JobTemplate.Spec.Template; t != nil {
 			pod.set(t.Metadata, t.Spec)
 		}
-	}
-	if decodeErr != nil {
-		return nil, true, decodeError(gk.Kind, decodeErr)
-	}
-	return pod, true, nil
+		return err
+	},
 }

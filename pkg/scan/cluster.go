@@ -5,7 +5,10 @@ import (
 	"net/url"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 )
 
 // Cluster describes a scan of a live cluster (bulwark scan --cluster) for the writers: where
@@ -64,7 +67,16 @@ func (c *Cluster) objectURI(r Result) string {
 	if r.Namespace != "" {
 		p += "/namespaces/" + url.PathEscape(r.Namespace)
 	}
-	// The nine kinds an audit reads all take their resource name this way.
-	p += "/" + strings.ToLower(r.Doc.Kind) + "s/" + url.PathEscape(r.Name)
+	p += "/" + resourceOf(gv.WithKind(r.Doc.Kind)) + "/" + url.PathEscape(r.Name)
 	return strings.TrimSuffix(c.Server, "/") + p
+}
+
+// resourceOf is the resource of a kind read from a cluster: one of podspec's, which are all the
+// audit reads. Any other kind is given the resource apimachinery would guess for it.
+func resourceOf(gvk schema.GroupVersionKind) string {
+	if k, ok := podspec.Lookup(gvk.GroupKind()); ok {
+		return k.Resource
+	}
+	plural, _ := meta.UnsafeGuessKindToResource(gvk)
+	return plural.Resource
 }

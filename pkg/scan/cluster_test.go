@@ -3,9 +3,11 @@ package scan
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
+	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 )
 
 // clusterResults are the objects of the report fixture as a cluster scan would give them: read
@@ -83,6 +85,13 @@ func TestClusterObjectURI(t *testing.T) {
 		r := Result{Doc: c.Document(tc.apiVersion, tc.kind), Namespace: tc.ns, Name: tc.name}
 		if got := c.objectURI(r); got != tc.want {
 			t.Errorf("%s %s: %q, want %q", tc.apiVersion, tc.kind, got, tc.want)
+		}
+	}
+	// Every kind the audit reads is located at its resource.
+	for _, k := range podspec.All() {
+		r := Result{Doc: c.Document(k.GroupVersion().String(), k.Kind), Namespace: "ns", Name: "n"}
+		if got := c.objectURI(r); !strings.HasSuffix(got, "/"+k.Version+"/namespaces/ns/"+k.Resource+"/n") {
+			t.Errorf("%s: %q", k.GroupKind, got)
 		}
 	}
 }

@@ -3,6 +3,8 @@ package server
 import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 )
 
 // Names of the webhooks and of their configurations.
@@ -12,24 +14,29 @@ const (
 	ConfigName     = "bulwark"
 )
 
-// Rules are the resources Bulwark intercepts: pods, their ephemeral containers, and every
-// built-in workload that carries a pod template, on CREATE and UPDATE.
+// Rules are the resources Bulwark intercepts, on CREATE and UPDATE: every kind that carries a
+// pod template (podspec.All), with the subresources evaluated with it (a Pod's ephemeral
+// containers), one rule per API group and version.
 func Rules() []admissionregistrationv1.RuleWithOperations {
-	ops := []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}
-	scope := admissionregistrationv1.NamespacedScope
-	rule := func(group string, resources ...string) admissionregistrationv1.RuleWithOperations {
-		return admissionregistrationv1.RuleWithOperations{
-			Operations: ops,
-			Rule: admissionregistrationv1.Rule{
-				APIGroups: []string{group}, APIVersions: []string{"v1"}, Resources: resources, Scope: &scope,
-			},
+	var out []admissionregistrationv1.RuleWithOperations
+	for _, k := range podspec.All() {
+		resources := []string{k.Resource}
+		for _, sub := range k.Subresources {
+			resources = append(resources, k.Resource+"/"+sub)
 		}
+		if n := len(out); n > 0 && out[n-1].APIGroups[0] == k.Group && out[n-1].APIVersions[0] == k.Version {
+			out[n-1].Resources = append(out[n-1].Resources, resources...)
+			continue
+		}
+		scope := admissionregistrationv1.NamespacedScope
+		out = append(out, admissionregistrationv1.RuleWithOperations{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+			Rule: admissionregistrationv1.Rule{
+				APIGroups: []string{k.Group}, APIVersions: []string{k.Version}, Resources: resources, Scope: &scope,
+			},
+		})
 	}
-	return []admissionregistrationv1.RuleWithOperations{
-		rule("", "pods", "pods/ephemeralcontainers", "podtemplates", "replicationcontrollers"),
-		rule("apps", "deployments", "replicasets", "statefulsets", "daemonsets"),
-		rule("batch", "jobs", "cronjobs"),
-	}
+	return out
 }
 
 // WebhookOptions say how the apiserver reaches Bulwark and which namespaces it skips.

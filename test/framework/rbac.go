@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -32,11 +33,12 @@ type RBACNames struct {
 
 // ClusterRules are the cluster-wide permissions of Bulwark's ServiceAccount with the default
 // install: watch namespaces; get and update only its own webhook configurations; for the
-// audit, list every kind that carries a pod template, record Events on what violates, and
-// write PolicyReports; and for the authenticated metrics endpoint (--metrics-secure), ask the
-// apiserver who a scraper's token belongs to and whether it may get /metrics.
+// audit, list every kind that carries a pod template (AuditListRules), record Events on what
+// violates, and write PolicyReports; and for the authenticated metrics endpoint
+// (--metrics-secure), ask the apiserver who a scraper's token belongs to and whether it may
+// get /metrics.
 func ClusterRules(n RBACNames) []rbacv1.PolicyRule {
-	return []rbacv1.PolicyRule{
+	return slices.Concat([]rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
 		{
 			APIGroups:     []string{"admissionregistration.k8s.io"},
@@ -44,14 +46,12 @@ func ClusterRules(n RBACNames) []rbacv1.PolicyRule {
 			Verbs:         []string{"get", "update", "patch"},
 			ResourceNames: []string{n.WebhookConfig},
 		},
-		{APIGroups: []string{""}, Resources: []string{"pods", "podtemplates", "replicationcontrollers"}, Verbs: []string{"list"}},
-		{APIGroups: []string{"apps"}, Resources: []string{"deployments", "replicasets", "statefulsets", "daemonsets"}, Verbs: []string{"list"}},
-		{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}, Verbs: []string{"list"}},
+	}, AuditListRules(), []rbacv1.PolicyRule{
 		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 		{APIGroups: []string{"wgpolicyk8s.io"}, Resources: []string{"policyreports"}, Verbs: []string{"get", "list", "create", "update", "delete"}},
 		{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
 		{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
-	}
+	})
 }
 
 // MetricsReaderRules are the rules of the ClusterRole that lets a scraper (Prometheus's

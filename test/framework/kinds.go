@@ -1,0 +1,98 @@
+package framework
+
+import (
+	"maps"
+	"slices"
+	"strings"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+
+	"github.com/bulwark-k8s/bulwark/pkg/podspec"
+)
+
+// AuditListRules are the audit's permissions on the kinds it reads: list on the resource of
+// every kind podspec evaluates, one rule per API group, in the order of podspec.All.
+func AuditListRules() []rbacv1.PolicyRule {
+	var out []rbacv1.PolicyRule
+	for _, k := range podspec.All() {
+		if n := len(out); n > 0 && out[n-1].APIGroups[0] == k.Group {
+			out[n-1].Resources = append(out[n-1].Resources, k.Resource)
+			continue
+		}
+		out = append(out, rbacv1.PolicyRule{APIGroups: []string{k.Group}, Resources: []string{k.Resource}, Verbs: []string{"list"}})
+	}
+	return out
+}
+
+// KindRuleErrors compares what an install grants and intercepts with podspec's table of kinds,
+// and describes every difference (none: nil):
+//   - the webhooks' rules name exactly the resources of podspec.All at their versions, with
+//     their subresources, on CREATE and UPDATE, namespaced;
+//   - the ClusterRole grants list on exactly those resources, besides namespaces (the
+//     namespace cache) and policyreports (the audit's reports).
+//
+// what names the install in the descriptions ("chart default").
+func KindRuleErrors(what string, validating *admissionregistrationv1.ValidatingWebhookConfiguration,
+	mutating *admissionregistrationv1.MutatingWebhookConfiguration, clusterRole *rbacv1.ClusterRole) []string {
+	webhooks := map[string][]admissionregistrationv1.RuleWithOperations{}
+	for _, w := range validating.Webhooks {
+		webhooks["ValidatingWebhookConfiguration "+validating.Name+" webhook "+w.Name] = w.Rules
+	}
+	for _, w := range mutating.Webhooks {
+		webhooks["MutatingWebhookConfiguration "+mutating.Name+" webhook "+w.Name] = w.Rules
+	}
+	var want, listed []string
+	for _, k := range podspec.All() {
+		want = append(want, k.Group+"/"+k.Version+"/"+k.Resource)
+		for _, sub := range k.Subresources {
+			want = append(want, k.Group+"/"+k.Version+"/"+k.Resource+"/"+sub)
+		}
+		listed = append(listed, k.Group+"/"+k.Resource)
+	}
+	slices.Sort(want)
+	var errs []string
+	if len(validating.Webhooks) == 0 || len(mutating.Webhooks) == 0 {
+		errs = append(errs, what+": no validating or no mutating webhook")
+	}
+	for _, name := range slices.Sorted(maps.Keys(webhooks)) {
+		var got []string
+		for _, r := range webhooks[name] {
+			if !slices.Equal(r.Operations, []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}) ||
+				r.Scope == nil || *r.Scope != admissionregistrationv1.NamespacedScope {
+				errs = append(errs, what+": "+name+": the rule on "+strings.Join(r.Resources, ", ")+" is not on CREATE and UPDATE of namespaced objects")
+			}
+			for _, g := range r.APIGroups {
+				for _, v := range r.APIVersions {
+					for _, res := range r.Resources {
+						got = append(got, g+"/"+v+"/"+res)
+					}
+				}
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			errs = append(errs, what+": "+name+" intercepts (group/version/resource)\n  "+
+				strings.Join(got, "\n  ")+"\nwant podspec's kinds\n  "+strings.Join(want, "\n  "))
+		}
+	}
+	listed = append(listed, "/namespaces", "wgpolicyk8s.io/policyreports")
+	slices.Sort(listed)
+	var got []string
+	for _, r := range clusterRole.Rules {
+		if !slices.Contains(r.Verbs, "list") && !slices.Contains(r.Verbs, "*") {
+			continue
+		}
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				got = append(got, g+"/"+res)
+			}
+		}
+	}
+	slices.Sort(got)
+	if got = slices.Compact(got); !slices.Equal(got, listed) {
+		errs = append(errs, what+": ClusterRole "+clusterRole.Name+" grants list on (group/resource)\n  "+strings.Join(got, "\n  ")+
+			"\nwant podspec's kinds, namespaces and policyreports\n  "+strings.Join(listed, "\n  "))
+	}
+	return errs
+}

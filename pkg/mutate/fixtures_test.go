@@ -273,8 +273,8 @@ func checkAdditionsOnly(t *testing.T, js []byte, res *Result) {
 	must(t, err)
 	seen := map[string]bool{}
 	for _, op := range res.Patch {
-		if op.Op != "add" {
-			t.Errorf("op %q at %s", op.Op, op.Path)
+		if op.Operation != "add" {
+			t.Errorf("op %q at %s", op.Operation, op.Path)
 		}
 		if seen[op.Path] {
 			t.Errorf("two ops for %s", op.Path)
@@ -335,7 +335,7 @@ func patchText(t *testing.T, res *Result) []byte {
 	for _, op := range res.Patch {
 		v, err := json.Marshal(op.Value)
 		must(t, err)
-		fmt.Fprintf(&b, "%s %s %s\n", op.Op, op.Path, v)
+		fmt.Fprintf(&b, "%s %s %s\n", op.Operation, op.Path, v)
 	}
 	b.WriteString("# changes\n")
 	for _, c := range res.Changes {

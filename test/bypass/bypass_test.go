@@ -187,8 +187,8 @@ func describe(vs []checks.Violation) string {
 func assertMutationSafe(t *testing.T, gk schema.GroupKind, original []byte, res *mutate.Result) {
 	t.Helper()
 	for _, op := range res.Patch {
-		if op.Op != "add" {
-			t.Errorf("mutation %s %s: only additions are allowed", op.Op, op.Path)
+		if op.Operation != "add" {
+			t.Errorf("mutation %s %s: only additions are allowed", op.Operation, op.Path)
 		}
 	}
 	pod, _, err := podspec.Decode(gk, original)

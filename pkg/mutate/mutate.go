@@ -48,48 +48,19 @@ type Target struct {
 	Existing map[string]bool
 }
 
-// Result is the outcome of Mutate.
+// Result is the outcome of Patch.
 type Result struct {
 	// Patch adds the defaults to the object as received; empty when nothing was missing.
 	Patch []Operation
 	// Changes lists every field set, in the order of Patch.
 	Changes []Change
-	// Object is the mutated object as JSON (the input itself when Patch is empty).
-	Object []byte
 }
 
-// Mutate adds the defaults that opts turns on (NSADefaults when opts is nil) to obj, an object
-// of kind gk as JSON, and returns the operations, the changes and the mutated object. Kinds
-// without a pod template, and objects whose kind allows the template (or its spec) to be
-// absent and leaves it out, get no operations. An object that does not decode as its kind is
-// an error (podspec.DecodeError).
-func Mutate(gk schema.GroupKind, obj []byte, opts *Options, target Target) (*Result, error) {
-	res, err := Patch(gk, obj, opts, target)
-	if err != nil {
-		return nil, err
-	}
-	if len(res.Patch) == 0 {
-		res.Object = obj
-		return res, nil
-	}
-	// Only the top-level member that holds the pod spec is decoded: the rest, metadata with
-	// its managedFields among it, is written back as it came.
-	shape, _ := podspec.ShapeOf(gk)
-	doc, err := decodeMember(obj, shape.SpecPointer()[0])
-	if err != nil {
-		return nil, err
-	}
-	if err := apply(doc, res.Patch); err != nil {
-		return nil, err
-	}
-	if res.Object, err = encode(doc); err != nil {
-		return nil, err
-	}
-	return res, nil
-}
-
-// Patch is Mutate without Result.Object, which it leaves nil: it decodes obj with
-// podspec.Decode and returns PatchPod's operations.
+// Patch adds the defaults that opts turns on (NSADefaults when opts is nil) to obj, an object
+// of kind gk as JSON: it decodes obj with podspec.Decode and returns PatchPod's operations
+// and changes. Kinds without a pod template, and objects whose kind allows the template (or
+// its spec) to be absent and leaves it out, get no operations. An object that does not decode
+// as its kind is an error (podspec.DecodeError).
 func Patch(gk schema.GroupKind, obj []byte, opts *Options, target Target) (*Result, error) {
 	if _, ok := podspec.ShapeOf(gk); !ok {
 		return &Result{}, nil

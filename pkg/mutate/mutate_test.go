@@ -263,3 +263,92 @@ func TestOnlyTheTemplateIsRead(t *testing.T) {
 		}
 	}
 }
+
+// TestPresence: what the typed pod reads as zero is told apart from what is missing. A member
+// sent as null is missing (the operation replaces it), an empty object is there (the
+// operation adds inside it), and explicit false, zero and empty-list values are the user's.
+// Every default is on.
+func TestPresence(t *testing.T) {
+	all := NSADefaults()
+	for _, n := range Names() {
+		must(t, all.Set(n, true))
+	}
+	for _, tc := range []struct {
+		name, spec, want string
+	}{
+		{
+			"null members",
+			`{"securityContext":null,"automountServiceAccountToken":null,"containers":[{"name":"a","securityContext":null,"resources":null}]}`,
+			`[{"op":"add","path":"/spec/securityContext","value":{"runAsNonRoot":true,"seccompProfile":{"type":"RuntimeDefault"}}},` +
+				`{"op":"add","path":"/spec/automountServiceAccountToken","value":false},` +
+				`{"op":"add","path":"/spec/containers/0/securityContext","value":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"readOnlyRootFilesystem":true}},` +
+				`{"op":"add","path":"/spec/containers/0/resources","value":{"limits":{"cpu":"500m","memory":"512Mi"},"requests":{"cpu":"100m","memory":"128Mi"}}}]`,
+		},
+		{
+			"empty objects",
+			`{"securityContext":{},"containers":[{"name":"a","securityContext":{},"resources":{}}]}`,
+			`[{"op":"add","path":"/spec/securityContext/seccompProfile","value":{"type":"RuntimeDefault"}},` +
+				`{"op":"add","path":"/spec/securityContext/runAsNonRoot","value":true},` +
+				`{"op":"add","path":"/spec/automountServiceAccountToken","value":false},` +
+				`{"op":"add","path":"/spec/containers/0/securityContext/allowPrivilegeEscalation","value":false},` +
+				`{"op":"add","path":"/spec/containers/0/securityContext/capabilities","value":{"drop":["ALL"]}},` +
+				`{"op":"add","path":"/spec/containers/0/securityContext/readOnlyRootFilesystem","value":true},` +
+				`{"op":"add","path":"/spec/containers/0/resources/requests","value":{"cpu":"100m","memory":"128Mi"}},` +
+				`{"op":"add","path":"/spec/containers/0/resources/limits","value":{"cpu":"500m","memory":"512Mi"}}]`,
+		},
+		{
+			"explicit false, empty profile and drop list",
+			`{"securityContext":{"runAsNonRoot":false,"seccompProfile":{}},"automountServiceAccountToken":true,"containers":[{"name":"a",` +
+				`"securityContext":{"allowPrivilegeEscalation":false,"readOnlyRootFilesystem":false,"capabilities":{"drop":[]}},"resources":{"requests":{},"limits":null}}]}`,
+			`[{"op":"add","path":"/spec/containers/0/resources/requests/cpu","value":"100m"},` +
+				`{"op":"add","path":"/spec/containers/0/resources/requests/memory","value":"128Mi"},` +
+				`{"op":"add","path":"/spec/containers/0/resources/limits","value":{"cpu":"500m","memory":"512Mi"}}]`,
+		},
+		{
+			"zero values, null list and quantity",
+			`{"securityContext":{"runAsUser":0},"containers":[{"name":"a","securityContext":{"capabilities":{"drop":null,"add":["SYS_ADMIN"]},"seccompProfile":null},` +
+				`"resources":{"requests":{"cpu":null,"memory":"0"},"limits":{"cpu":"0"}}}]}`,
+			`[{"op":"add","path":"/spec/securityContext/seccompProfile","value":{"type":"RuntimeDefault"}},` +
+				`{"op":"add","path":"/spec/automountServiceAccountToken","value":false},` +
+				`{"op":"add","path":"/spec/containers/0/securityContext/capabilities/drop","value":["ALL"]},` +
+				`{"op":"add","path":"/spec/containers/0/securityContext/readOnlyRootFilesystem","value":true},` +
+				`{"op":"add","path":"/spec/containers/0/resources/requests/cpu","value":"0"},` +
+				`{"op":"add","path":"/spec/containers/0/resources/limits/memory","value":"512Mi"}]`,
+		},
+		{
+			"Windows pod with an ephemeral container",
+			`{"os":{"name":"windows"},"containers":[{"name":"a"}],"ephemeralContainers":[{"name":"e"}]}`,
+			`[{"op":"add","path":"/spec/securityContext","value":{"runAsNonRoot":true}},` +
+				`{"op":"add","path":"/spec/automountServiceAccountToken","value":false},` +
+				`{"op":"add","path":"/spec/containers/0/resources","value":{"limits":{"cpu":"500m","memory":"512Mi"},"requests":{"cpu":"100m","memory":"128Mi"}}}]`,
+		},
+		{
+			"privileged init container, root container, ephemeral container",
+			`{"initContainers":[{"name":"i","securityContext":{"privileged":true}}],"containers":[{"name":"a","securityContext":{"runAsUser":0}}],` +
+				`"ephemeralContainers":[{"name":"e","resources":{}}]}`,
+			`[{"op":"add","path":"/spec/securityContext","value":{"seccompProfile":{"type":"RuntimeDefault"}}},` +
+				`{"op":"add","path":"/spec/automountServiceAccountToken","value":false},` +
+				`{"op":"add","path":"/spec/initContainers/0/securityContext/capabilities","value":{"drop":["ALL"]}},` +
+				`{"op":"add","path":"/spec/initContainers/0/securityContext/readOnlyRootFilesystem","value":true},` +
+				`{"op":"add","path":"/spec/initContainers/0/resources","value":{"limits":{"cpu":"500m","memory":"512Mi"},"requests":{"cpu":"100m","memory":"128Mi"}}},` +
+				`{"op":"add","path":"/spec/containers/0/securityContext/allowPrivilegeEscalation","value":false},` +
+				`{"op":"add","path":"/spec/containers/0/securityContext/capabilities","value":{"drop":["ALL"]}},` +
+				`{"op":"add","path":"/spec/containers/0/securityContext/readOnlyRootFilesystem","value":true},` +
+				`{"op":"add","path":"/spec/containers/0/resources","value":{"limits":{"cpu":"500m","memory":"512Mi"},"requests":{"cpu":"100m","memory":"128Mi"}}},` +
+				`{"op":"add","path":"/spec/ephemeralContainers/0/securityContext","value":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"readOnlyRootFilesystem":true}}]`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":` + tc.spec + `}`)
+			res, patched := mutateJSON(t, podGK, obj, &all, Target{})
+			got, err := json.Marshal(res.Patch)
+			must(t, err)
+			if string(got) != tc.want {
+				t.Fatalf("patch %s\nwant  %s", got, tc.want)
+			}
+			if again, err := Patch(podGK, patched, &all, Target{}); err != nil || len(again.Patch) != 0 {
+				t.Fatalf("mutating the result again: %v %v", err, again)
+			}
+		})
+	}
+}

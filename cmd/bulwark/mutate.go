@@ -74,7 +74,7 @@ Flags (before or after the PATHs):
 		var meta struct {
 			Metadata struct{ Name, Namespace string }
 		}
-		_ = json.Unmarshal(d.JSON, &meta) // a malformed object fails in Mutate, with its location
+		_ = json.Unmarshal(d.JSON, &meta) // a malformed object fails in Patch, with its location
 		dec := snap.Resolve(policy.Request{
 			Namespace: meta.Metadata.Namespace, Kind: d.Kind, Name: meta.Metadata.Name, Now: time.Now(),
 		})

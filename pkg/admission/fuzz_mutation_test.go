@@ -36,8 +36,9 @@ import (
 //     non-null leaf, every list with its length) is in the result unchanged, and everything
 //     added is below the pod spec (below the new ephemeral containers for the
 //     pods/ephemeralcontainers subresource);
-//   - the patched object equals mutate.Mutate's object, decodes, and mutating it again gives
-//     no operations;
+//   - the patched object equals the one mutate.Patch's operations give (decoding the object
+//     itself rather than taking the handler's pod), decodes, and mutating it again gives no
+//     operations;
 //   - the mutated object is not reported (nor denied) by a check whose mutation default was on
 //     (policy.ServedBy), except where mutation steps aside by design: a value the user set,
 //     a capabilities.drop list, runAsUser: 0 (or ContainerAdministrator) for runAsNonRoot,
@@ -287,12 +288,24 @@ func checkMutationInvariants(t *testing.T, snap *policy.Snapshot, mc mutationCas
 		}
 	}
 	if len(resp.Patches) > 0 {
-		res, err := mutate.Mutate(gk, mc.obj, snap.Mutation, target)
+		res, err := mutate.Patch(gk, mc.obj, snap.Mutation, target)
 		if err != nil {
-			t.Fatalf("Mutate fails where the Mutator patched: %v", err)
+			t.Fatalf("Patch fails where the Mutator patched: %v", err)
 		}
-		if !jsonEqual(res.Object, patched) || len(res.Patch) != len(resp.Patches) {
-			t.Fatalf("Mutate and the Mutator's patch disagree:\nMutate %s\npatched %s", res.Object, patched)
+		own, err := json.Marshal(res.Patch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := jsonpatch.DecodePatch(own)
+		if err != nil {
+			t.Fatalf("Patch's operations do not decode: %v: %s", err, own)
+		}
+		object, err := p.Apply(mc.obj)
+		if err != nil {
+			t.Fatalf("Patch's operations do not apply: %v\npatch %s\nobject %s", err, own, mc.obj)
+		}
+		if !jsonEqual(object, patched) || len(res.Patch) != len(resp.Patches) {
+			t.Fatalf("Patch and the Mutator's patch disagree:\nPatch %s\npatched %s", object, patched)
 		}
 		// Every default set is listed: "bulwark set defaults in OWNER: field=value, ...".
 		if _, dropped := splitTrailer(t, resp.Warnings); dropped == 0 {

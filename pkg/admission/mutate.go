@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"gomodules.xyz/jsonpatch/v2"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/bulwark-k8s/bulwark/pkg/metrics"
@@ -77,14 +76,10 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 		rec.Decision("mutate", s.resource, s.operation, metrics.Errored, time.Since(start))
 		return admission.Errored(http.StatusBadRequest, err)
 	}
-	ops := make([]jsonpatch.JsonPatchOperation, len(res.Patch))
-	for i, op := range res.Patch {
-		ops[i] = jsonpatch.JsonPatchOperation{Operation: op.Op, Path: op.Path, Value: op.Value}
-	}
 	for _, c := range res.Changes {
 		rec.Mutation(c.Default)
 	}
-	resp := admission.Patched("", ops...)
+	resp := admission.Patched("", res.Patch...)
 	resp.Warnings = changeWarnings(res.Changes)
 	rec.Decision("mutate", s.resource, s.operation, metrics.Allowed, time.Since(start))
 	return resp

@@ -5,7 +5,11 @@ package mutate
 var automountServiceAccountTokenDefault = defaulter{
 	name: AutomountServiceAccountToken,
 	flag: func(o *Options) *bool { return &o.AutomountServiceAccountToken },
-	pod: func(p *pod) {
-		p.add(AutomountServiceAccountToken, p.spec, "automountServiceAccountToken", false, "false")
+	pod: func(p *patcher) {
+		if p.Spec.AutomountServiceAccountToken == nil {
+			p.set(AutomountServiceAccountToken, &p.spec, automountServiceAccountTokenPath, 0, false, "false")
+		}
 	},
 }
+
+var automountServiceAccountTokenPath = []string{"automountServiceAccountToken"}

@@ -6,10 +6,17 @@ package mutate
 var dropCapabilitiesDefault = defaulter{
 	name: DropCapabilities,
 	flag: func(o *Options) *bool { return &o.DropCapabilities },
-	container: func(p *pod, c *container) {
+	container: func(p *patcher, c *container) {
 		if p.windows {
 			return
 		}
-		p.add(DropCapabilities, c.securityContext().child("capabilities"), "drop", []any{"ALL"}, "[ALL]")
+		sc := c.SecurityContext
+		hasCaps := sc != nil && sc.Capabilities != nil
+		if hasCaps && sc.Capabilities.Drop != nil {
+			return
+		}
+		p.set(DropCapabilities, &c.owner, dropPath, depth(sc != nil, hasCaps), []any{"ALL"}, "[ALL]")
 	},
 }
+
+var dropPath = []string{"securityContext", "capabilities", "drop"}

@@ -1,24 +1,26 @@
 // Package mutate adds the mutation defaults (seccomp, privilege-escalation, ...) to the pod
 // template of any kind that carries one, as JSON Patch add operations against the object as
-// it came: never a typed round-trip, so fields that k8s.io/api does not know survive
-// untouched. It only adds missing fields: a value the user set is never changed or removed,
-// and mutating the result again adds nothing.
+// it came: the apiserver applies them to its own copy, so fields that k8s.io/api does not
+// know survive untouched, which a typed round-trip would lose. The defaults read the typed
+// pod, as the checks do, and its presence record where the typed pod cannot tell a missing
+// member from a zero one: a value the user set is never changed or removed, and mutating
+// the result again adds nothing.
 package mutate
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
+	"gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 )
 
-// Operation is one RFC 6902 JSON Patch operation. Mutate only emits "add".
-type Operation struct {
-	Op    string `json:"op"`
-	Path  string `json:"path"` // RFC 6901 pointer
-	Value any    `json:"value,omitempty"`
-}
+// Operation is one RFC 6902 JSON Patch operation, of the type the admission response
+// carries. Patch only emits "add".
+type Operation = jsonpatch.Operation
 
 // Change is one field a default set, for warnings and reports.
 type Change struct {
@@ -46,52 +48,19 @@ type Target struct {
 	Existing map[string]bool
 }
 
-// Result is the outcome of Mutate.
+// Result is the outcome of Patch.
 type Result struct {
 	// Patch adds the defaults to the object as received; empty when nothing was missing.
 	Patch []Operation
 	// Changes lists every field set, in the order of Patch.
 	Changes []Change
-	// Object is the mutated object as JSON (the input itself when Patch is empty).
-	Object []byte
 }
 
-// Mutate adds the defaults that opts turns on (NSADefaults when opts is nil) to obj, an object
-// of kind gk as JSON, and returns the operations, the changes and the mutated object. Kinds
-// without a pod template, and objects whose kind allows the template (or its spec) to be
-// absent and leaves it out, get no operations. An object that does not decode as its kind is
-// an error (podspec.DecodeError).
-//
-// Operations come in a fixed order: pod-level defaults first, then each container in document
-// order (initContainers, containers, ephemeralContainers), each with its defaults in the order
-// of Names.
-func Mutate(gk schema.GroupKind, obj []byte, opts *Options, target Target) (*Result, error) {
-	res, err := Patch(gk, obj, opts, target)
-	if err != nil {
-		return nil, err
-	}
-	if len(res.Patch) == 0 {
-		res.Object = obj
-		return res, nil
-	}
-	// Only the top-level member that holds the pod spec is decoded: the rest, metadata with
-	// its managedFields among it, is written back as it came.
-	shape, _ := podspec.ShapeOf(gk)
-	doc, err := decodeMember(obj, shape.SpecPointer()[0])
-	if err != nil {
-		return nil, err
-	}
-	if err := apply(doc, res.Patch); err != nil {
-		return nil, err
-	}
-	if res.Object, err = encode(doc); err != nil {
-		return nil, err
-	}
-	return res, nil
-}
-
-// Patch is Mutate without Result.Object, which it leaves nil: it decodes obj with
-// podspec.Decode and returns PatchPod's operations.
+// Patch adds the defaults that opts turns on (NSADefaults when opts is nil) to obj, an object
+// of kind gk as JSON: it decodes obj with podspec.Decode and returns PatchPod's operations
+// and changes. Kinds without a pod template, and objects whose kind allows the template (or
+// its spec) to be absent and leaves it out, get no operations. An object that does not decode
+// as its kind is an error (podspec.DecodeError).
 func Patch(gk schema.GroupKind, obj []byte, opts *Options, target Target) (*Result, error) {
 	if _, ok := podspec.ShapeOf(gk); !ok {
 		return &Result{}, nil
@@ -107,6 +76,11 @@ func Patch(gk schema.GroupKind, obj []byte, opts *Options, target Target) (*Resu
 // from, and the changes they make, without reading that JSON again: what the defaults read
 // comes from the typed pod, and whether a member they extend was there from pod.Present.
 // This is the webhook's path, which has decoded the object already to evaluate it.
+//
+// Operations come in a fixed order: pod-level defaults first, then each container in document
+// order (initContainers, containers, ephemeralContainers), each with its defaults in the order
+// of Names. Each adds the outermost member missing (or null) on the way to what a default
+// sets, with everything the defaults set below it.
 func PatchPod(pod *podspec.Pod, opts *Options, target Target) (*Result, error) {
 	if opts == nil {
 		o := NSADefaults()
@@ -115,21 +89,15 @@ func PatchPod(pod *podspec.Pod, opts *Options, target Target) (*Result, error) {
 	if !pod.HasTemplate || !pod.Present.Spec {
 		return &Result{}, nil
 	}
-	doc := skeleton(pod)
-	spec := &object{m: doc, index: -1}
-	for _, seg := range pod.Shape.SpecPointer() {
-		spec = spec.child(seg)
-	}
-	p, err := newPod(&mutator{}, opts, spec, target)
+	p, err := newPatcher(pod, opts, target)
 	if err != nil {
 		return nil, err
 	}
-	p.apply()
-	ops := p.patch(doc)
-	if len(ops) == 0 {
+	p.run()
+	if len(p.ops) == 0 {
 		return &Result{}, nil
 	}
-	return &Result{Patch: ops, Changes: p.changes}, nil
+	return &Result{Patch: p.ops, Changes: p.changes}, nil
 }
 
 // defaulter is one mutation default. pod runs once per pod (not for an ephemeral-only
@@ -137,8 +105,8 @@ func PatchPod(pod *podspec.Pod, opts *Options, target Target) (*Result, error) {
 type defaulter struct {
 	name      string
 	flag      func(*Options) *bool
-	pod       func(*pod)
-	container func(*pod, *container)
+	pod       func(*patcher)
+	container func(*patcher, *container)
 }
 
 // defaults in their fixed order; each is defined in its own file.
@@ -152,71 +120,67 @@ var defaults = []defaulter{
 	automountServiceAccountTokenDefault,
 }
 
-type containerKind int
-
-const (
-	initContainer containerKind = iota
-	regularContainer
-	ephemeralContainer
-)
-
-var containerLists = []struct {
-	key  string
-	kind containerKind
-}{
-	{"initContainers", initContainer},
-	{"containers", regularContainer},
-	{"ephemeralContainers", ephemeralContainer},
-}
-
-// container is one container of the pod, in the working copy.
-type container struct {
-	*object
-	kind containerKind
-	name string
-}
-
-// securityContext returns the container's securityContext, which may not exist yet.
-func (c *container) securityContext() *object { return c.child("securityContext") }
-
-// pod is the pod spec being mutated.
-type pod struct {
-	*mutator
+// patcher runs the defaults over one pod and collects what they set.
+type patcher struct {
+	*podspec.Pod
 	opts *Options
-	spec *object
 	// windows is set when spec.os.name is windows: the apiserver rejects the Linux-only
 	// security fields on such pods.
 	windows bool
 	// ephemeralOnly: pod-level defaults move to the targeted ephemeral containers.
 	ephemeralOnly bool
-	// all holds every container; targets those that may change.
-	all, targets []*container
+	// spec is the pod spec, the owner of the pod-level defaults' fields.
+	spec owner
+	// containers holds every container, targets those that may change.
+	containers []container
+	targets    []*container
+	ops        []Operation
+	changes    []Change
 }
 
-func newPod(m *mutator, opts *Options, spec *object, target Target) (*pod, error) {
-	p := &pod{mutator: m, opts: opts, spec: spec, ephemeralOnly: target.EphemeralOnly}
-	p.windows = spec.child("os").get("name") == "windows"
-	for _, l := range containerLists {
-		for i, item := range spec.list(l.key) {
-			m, ok := item.(map[string]any)
-			o := &object{m: m, parent: spec, key: l.key, index: i}
-			if !ok {
-				// The typed decoder takes a null container for an empty one; a patch cannot
-				// add to it.
-				return nil, fmt.Errorf("%s is not an object", o.fieldPath())
-			}
-			name, _ := m["name"].(string)
-			c := &container{object: o, kind: l.kind, name: name}
-			p.all = append(p.all, c)
-			if !target.EphemeralOnly || (l.kind == ephemeralContainer && !target.Existing[name]) {
-				p.targets = append(p.targets, c)
-			}
-		}
+// container is one container of the pod, with what Pod.Present records of it.
+type container struct {
+	podspec.Container
+	present podspec.Item
+	owner
+}
+
+func newPatcher(pod *podspec.Pod, opts *Options, target Target) (*patcher, error) {
+	p := &patcher{Pod: pod, opts: opts, windows: pod.IsWindows(), ephemeralOnly: target.EphemeralOnly}
+	n := len(pod.Spec.InitContainers) + len(pod.Spec.Containers) + len(pod.Spec.EphemeralContainers)
+	if n == 0 {
+		return p, nil
 	}
-	return p, nil
+	p.containers = make([]container, 0, n)
+	var err error
+	pod.Containers(func(c podspec.Container) bool {
+		var present podspec.Item
+		switch c.Kind {
+		case podspec.InitContainer:
+			present = pod.Present.InitContainers[c.Index]
+		case podspec.RegularContainer:
+			present = pod.Present.Containers[c.Index]
+		default:
+			present = pod.Present.EphemeralContainers[c.Index]
+		}
+		if present.Null {
+			// The typed decoder takes a null container for an empty one; a patch cannot
+			// add to it.
+			err = fmt.Errorf("%s is not an object", c.Path())
+			return false
+		}
+		p.containers = append(p.containers, container{Container: c, present: present}) // within its capacity: ct stays valid
+		ct := &p.containers[len(p.containers)-1]
+		ct.container = &ct.Container
+		if !target.EphemeralOnly || (c.Kind == podspec.EphemeralContainer && !target.Existing[c.Name]) {
+			p.targets = append(p.targets, ct)
+		}
+		return true
+	})
+	return p, err
 }
 
-func (p *pod) apply() {
+func (p *patcher) run() {
 	if !p.ephemeralOnly {
 		for _, d := range defaults {
 			if *d.flag(p.opts) && d.pod != nil {
@@ -233,5 +197,75 @@ func (p *pod) apply() {
 	}
 }
 
-// securityContext returns the pod's securityContext, which may not exist yet.
-func (p *pod) securityContext() *object { return p.spec.child("securityContext") }
+// owner is an object of the pod spec that is always in the JSON as received, the spec itself
+// or a container, below which the defaults set fields.
+type owner struct {
+	// container is nil for the pod spec.
+	container *podspec.Container
+	// ptr and field are the owner's JSON pointer and dotted field path, worked out when a
+	// default first writes below it ("" until then).
+	ptr, field string
+	// added holds the objects an operation below the owner adds: a default that sets a field
+	// below one of them writes into that operation's value.
+	added []added
+}
+
+type added struct {
+	path  []string // below the owner
+	value map[string]any
+}
+
+func (p *patcher) paths(o *owner) (ptr, field string) {
+	if o.ptr == "" {
+		if o.container != nil {
+			o.ptr, o.field = Pointer(o.container.Pointer()), o.container.Path()
+		} else {
+			o.ptr, o.field = Pointer(p.Shape.SpecPointer()), p.Shape.SpecPath()
+		}
+	}
+	return o.ptr, o.field
+}
+
+// set records that default def sets the member at path below o (missing or null in the JSON
+// as received) to value, rendered as rendered for the change. The first have objects of the
+// path are in the JSON (and not null); the next is what the operation adds, unless an
+// earlier operation adds it already, which then gets value.
+func (p *patcher) set(def string, o *owner, path []string, have int, value any, rendered string) {
+	ptr, field := p.paths(o)
+	p.changes = append(p.changes, Change{Default: def, Field: field + "." + strings.Join(path, "."), Value: rendered})
+	outer := path[:have+1]
+	if len(outer) == len(path) {
+		p.ops = append(p.ops, Operation{Operation: "add", Path: ptr + "/" + strings.Join(path, "/"), Value: value})
+		return
+	}
+	var m map[string]any
+	for _, a := range o.added {
+		if slices.Equal(a.path, outer) {
+			m = a.value
+			break
+		}
+	}
+	if m == nil {
+		m = map[string]any{}
+		o.added = append(o.added, added{path: outer, value: m})
+		p.ops = append(p.ops, Operation{Operation: "add", Path: ptr + "/" + strings.Join(outer, "/"), Value: m})
+	}
+	for _, seg := range path[len(outer) : len(path)-1] {
+		next, ok := m[seg].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			m[seg] = next
+		}
+		m = next
+	}
+	m[path[len(path)-1]] = value
+}
+
+// depth counts how many of the objects on a path are there: the result of have for set.
+func depth(there ...bool) int {
+	n := 0
+	for n < len(there) && there[n] {
+		n++
+	}
+	return n
+}

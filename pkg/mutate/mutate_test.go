@@ -37,12 +37,9 @@ func TestMutateNoOps(t *testing.T) {
 		{"no containers, nothing on at pod level", podGK, `{"spec":{}}`, &Options{PrivilegeEscalation: true, Resources: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := Mutate(tc.gk, []byte(tc.obj), tc.opts, Target{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Patch) != 0 || len(res.Changes) != 0 || string(res.Object) != tc.obj {
-				t.Fatalf("got %+v", res)
+			res, out := mutateJSON(t, tc.gk, []byte(tc.obj), tc.opts, Target{})
+			if len(res.Patch) != 0 || len(res.Changes) != 0 || string(out) != tc.obj {
+				t.Fatalf("got %+v, object %s", res, out)
 			}
 		})
 	}
@@ -72,7 +69,7 @@ func TestMutateErrors(t *testing.T) {
 		{podGK, `{"spec":{"containers":[{"name":"a"},null]}}`, "spec.containers[1] is not an object"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
-			_, err := Mutate(tc.gk, []byte(tc.obj), nil, Target{})
+			_, err := Patch(tc.gk, []byte(tc.obj), nil, Target{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
@@ -81,22 +78,20 @@ func TestMutateErrors(t *testing.T) {
 }
 
 // TestUnknownFieldsSurviveVerbatim checks, on raw JSON, that fields k8s.io/api does not know
-// and numbers no Go numeric type holds come out exactly as they went in.
+// and numbers no Go numeric type holds come out exactly as they went in once the patch is
+// applied: no operation touches them.
 func TestUnknownFieldsSurviveVerbatim(t *testing.T) {
 	in := `{"apiVersion":"apps/v1","kind":"Deployment","spec":{"futureTop":123456789012345678901234567890,` +
 		`"template":{"spec":{"futureField":{"x":1,"y":1.50,"z":1e400,"s":"<&>"},` +
 		`"containers":[{"name":"app","futureThing":{"n":-0.0,"list":[1,{"deep":true}]}}]}}}}`
-	res, err := Mutate(deploymentGK, []byte(in), nil, Target{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, out := mutateJSON(t, deploymentGK, []byte(in), nil, Target{})
 	for _, want := range []string{
 		`"futureTop":123456789012345678901234567890`,
-		`"futureField":{"s":"<&>","x":1,"y":1.50,"z":1e400}`,
-		`"futureThing":{"list":[1,{"deep":true}],"n":-0.0}`,
+		`"futureField":{"x":1,"y":1.50,"z":1e400,"s":"<&>"}`,
+		`"futureThing":{"n":-0.0,"list":[1,{"deep":true}]}`,
 	} {
-		if !bytes.Contains(res.Object, []byte(want)) {
-			t.Errorf("%s lost in %s", want, res.Object)
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("%s lost in %s", want, out)
 		}
 	}
 	if len(res.Patch) == 0 {
@@ -112,21 +107,21 @@ func TestUnknownFieldsSurviveVerbatim(t *testing.T) {
 func TestNilOptionsAreNSADefaults(t *testing.T) {
 	obj := []byte(`{"spec":{"containers":[{"name":"a"}]}}`)
 	nsa := NSADefaults()
-	a, err := Mutate(podGK, obj, nil, Target{})
+	a, err := Patch(podGK, obj, nil, Target{})
 	must(t, err)
-	b, err := Mutate(podGK, obj, &nsa, Target{})
+	b, err := Patch(podGK, obj, &nsa, Target{})
 	must(t, err)
 	if !reflect.DeepEqual(a, b) {
 		t.Fatalf("nil options: %+v\nNSADefaults: %+v", a, b)
 	}
 }
 
-// TestPatchJSON checks the wire form of the operations (false is kept, not omitted) and the
-// paths for a PodTemplate.
+// TestPatchJSON checks the wire form of the operations (false is kept, not omitted), the
+// paths for a PodTemplate, and the object they give.
 func TestPatchJSON(t *testing.T) {
 	obj := []byte(`{"template":{"spec":{"containers":[{"name":"a","resources":{"limits":{"cpu":"1"}}}]}}}`)
 	opts := Options{PrivilegeEscalation: true}
-	res, err := Mutate(schema.GroupKind{Kind: "PodTemplate"}, obj, &opts, Target{})
+	res, err := Patch(schema.GroupKind{Kind: "PodTemplate"}, obj, &opts, Target{})
 	must(t, err)
 	got, err := json.Marshal(res.Patch)
 	must(t, err)
@@ -142,8 +137,9 @@ func TestPatchJSON(t *testing.T) {
 	must(t, err)
 	out, err := p.Apply(obj)
 	must(t, err)
-	if !jsonpatch.Equal(out, res.Object) {
-		t.Fatalf("%s != %s", out, res.Object)
+	wantObject := `{"template":{"spec":{"containers":[{"name":"a","resources":{"limits":{"cpu":"1"}},"securityContext":{"allowPrivilegeEscalation":false}}]}}}`
+	if !jsonpatch.Equal(out, []byte(wantObject)) {
+		t.Fatalf("%s != %s", out, wantObject)
 	}
 }
 
@@ -203,7 +199,7 @@ func TestEphemeralOnlyLeavesTheRestAlone(t *testing.T) {
 	for _, n := range Names() {
 		must(t, all.Set(n, true))
 	}
-	res, err := Mutate(podGK, obj, &all, Target{EphemeralOnly: true, Existing: map[string]bool{"old": true}})
+	res, err := Patch(podGK, obj, &all, Target{EphemeralOnly: true, Existing: map[string]bool{"old": true}})
 	must(t, err)
 	var paths []string
 	for _, op := range res.Patch {
@@ -217,30 +213,26 @@ func TestEphemeralOnlyLeavesTheRestAlone(t *testing.T) {
 	}
 }
 
-// TestOnlyTheTemplateIsDecoded: members off the pod spec and the template's annotations (the
-// object's metadata with its managedFields, status, a workload's own fields) are kept as raw
-// JSON, so they come out byte for byte; the legacy seccomp annotation is still seen wherever
-// the template keeps it, and the operations are those of the object without the extra
-// members.
-func TestOnlyTheTemplateIsDecoded(t *testing.T) {
+// TestOnlyTheTemplateIsRead: members off the pod spec (the object's metadata with its
+// managedFields, status, a workload's own fields) are left to the patch's target, so they come
+// out byte for byte; the legacy seccomp annotation is still seen wherever the template keeps
+// it, and the operations are those of the object without the extra members.
+func TestOnlyTheTemplateIsRead(t *testing.T) {
 	const managed = `"managedFields":[{"manager":"kubectl-client-side-apply","operation":"Update","apiVersion":"v1","time":"2026-11-24T06:00:00Z",` +
 		`"fieldsType":"FieldsV1","fieldsV1":{"f:metadata":{"f:annotations":{".":{},"f:note":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{".":{}}}}}}]`
 	const cronJob = `{"apiVersion":"batch/v1","kind":"CronJob","metadata":{"name":"cj","annotations":{"note":"\u003cb\u003e 1.50"},` + managed + `},` +
 		`"spec":{"schedule":"*/5 * * * *","startingDeadlineSeconds":1.0e2,"jobTemplate":{"metadata":{"labels":{"x":"y"}},"spec":{"template":{` +
 		`"metadata":{"annotations":{"seccomp.security.alpha.kubernetes.io/pod":"unconfined"}},"spec":{"containers":[{"name":"app","image":"app:1"}]}}}}},` +
 		`"status":{"lastScheduleTime":"2026-11-24T06:00:00Z"}}`
-	res, err := Mutate(schema.GroupKind{Group: "batch", Kind: "CronJob"}, []byte(cronJob), nil, Target{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, out := mutateJSON(t, schema.GroupKind{Group: "batch", Kind: "CronJob"}, []byte(cronJob), nil, Target{})
 	for _, want := range []string{
 		`"metadata":{"name":"cj","annotations":{"note":"\u003cb\u003e 1.50"},` + managed + `}`,
 		`"startingDeadlineSeconds":1.0e2`,
 		`"jobTemplate":{"metadata":{"labels":{"x":"y"}}`,
 		`"status":{"lastScheduleTime":"2026-11-24T06:00:00Z"}`,
 	} {
-		if !bytes.Contains(res.Object, []byte(want)) {
-			t.Errorf("%s not kept verbatim in %s", want, res.Object)
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("%s not kept verbatim in %s", want, out)
 		}
 	}
 	for _, c := range res.Changes {
@@ -262,12 +254,101 @@ func TestOnlyTheTemplateIsDecoded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got, want) || len(got.Patch) == 0 || got.Object != nil {
+	if !reflect.DeepEqual(got, want) || len(got.Patch) == 0 {
 		t.Fatalf("with managedFields: %+v\nwithout: %+v", got, want)
 	}
 	for _, c := range got.Changes {
 		if c.Default == Seccomp {
 			t.Errorf("seccompProfile added despite the pod's legacy annotation: %s", c)
 		}
+	}
+}
+
+// TestPresence: what the typed pod reads as zero is told apart from what is missing. A member
+// sent as null is missing (the operation replaces it), an empty object is there (the
+// operation adds inside it), and explicit false, zero and empty-list values are the user's.
+// Every default is on.
+func TestPresence(t *testing.T) {
+	all := NSADefaults()
+	for _, n := range Names() {
+		must(t, all.Set(n, true))
+	}
+	for _, tc := range []struct {
+		name, spec, want string
+	}{
+		{
+			"null members",
+			`{"securityContext":null,"automountServiceAccountToken":null,"containers":[{"name":"a","securityContext":null,"resources":null}]}`,
+			`[{"op":"add","path":"/spec/securityContext","value":{"runAsNonRoot":true,"seccompProfile":{"type":"RuntimeDefault"}}},` +
+				`{"op":"add","path":"/spec/automountServiceAccountToken","value":false},` +
+				`{"op":"add","path":"/spec/containers/0/securityContext","value":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"readOnlyRootFilesystem":true}},` +
+				`{"op":"add","path":"/spec/containers/0/resources","value":{"limits":{"cpu":"500m","memory":"512Mi"},"requests":{"cpu":"100m","memory":"128Mi"}}}]`,
+		},
+		{
+			"empty objects",
+			`{"securityContext":{},"containers":[{"name":"a","securityContext":{},"resources":{}}]}`,
+			`[{"op":"add","path":"/spec/securityContext/seccompProfile","value":{"type":"RuntimeDefault"}},` +
+				`{"op":"add","path":"/spec/securityContext/runAsNonRoot","value":true},` +
+				`{"op":"add","path":"/spec/automountServiceAccountToken","value":false},` +
+				`{"op":"add","path":"/spec/containers/0/securityContext/allowPrivilegeEscalation","value":false},` +
+				`{"op":"add","path":"/spec/containers/0/securityContext/capabilities","value":{"drop":["ALL"]}},` +
+				`{"op":"add","path":"/spec/containers/0/securityContext/readOnlyRootFilesystem","value":true},` +
+				`{"op":"add","path":"/spec/containers/0/resources/requests","value":{"cpu":"100m","memory":"128Mi"}},` +
+				`{"op":"add","path":"/spec/containers/0/resources/limits","value":{"cpu":"500m","memory":"512Mi"}}]`,
+		},
+		{
+			"explicit false, empty profile and drop list",
+			`{"securityContext":{"runAsNonRoot":false,"seccompProfile":{}},"automountServiceAccountToken":true,"containers":[{"name":"a",` +
+				`"securityContext":{"allowPrivilegeEscalation":false,"readOnlyRootFilesystem":false,"capabilities":{"drop":[]}},"resources":{"requests":{},"limits":null}}]}`,
+			`[{"op":"add","path":"/spec/containers/0/resources/requests/cpu","value":"100m"},` +
+				`{"op":"add","path":"/spec/containers/0/resources/requests/memory","value":"128Mi"},` +
+				`{"op":"add","path":"/spec/containers/0/resources/limits","value":{"cpu":"500m","memory":"512Mi"}}]`,
+		},
+		{
+			"zero values, null list and quantity",
+			`{"securityContext":{"runAsUser":0},"containers":[{"name":"a","securityContext":{"capabilities":{"drop":null,"add":["SYS_ADMIN"]},"seccompProfile":null},` +
+				`"resources":{"requests":{"cpu":null,"memory":"0"},"limits":{"cpu":"0"}}}]}`,
+			`[{"op":"add","path":"/spec/securityContext/seccompProfile","value":{"type":"RuntimeDefault"}},` +
+				`{"op":"add","path":"/spec/automountServiceAccountToken","value":false},` +
+				`{"op":"add","path":"/spec/containers/0/securityContext/capabilities/drop","value":["ALL"]},` +
+				`{"op":"add","path":"/spec/containers/0/securityContext/readOnlyRootFilesystem","value":true},` +
+				`{"op":"add","path":"/spec/containers/0/resources/requests/cpu","value":"0"},` +
+				`{"op":"add","path":"/spec/containers/0/resources/limits/memory","value":"512Mi"}]`,
+		},
+		{
+			"Windows pod with an ephemeral container",
+			`{"os":{"name":"windows"},"containers":[{"name":"a"}],"ephemeralContainers":[{"name":"e"}]}`,
+			`[{"op":"add","path":"/spec/securityContext","value":{"runAsNonRoot":true}},` +
+				`{"op":"add","path":"/spec/automountServiceAccountToken","value":false},` +
+				`{"op":"add","path":"/spec/containers/0/resources","value":{"limits":{"cpu":"500m","memory":"512Mi"},"requests":{"cpu":"100m","memory":"128Mi"}}}]`,
+		},
+		{
+			"privileged init container, root container, ephemeral container",
+			`{"initContainers":[{"name":"i","securityContext":{"privileged":true}}],"containers":[{"name":"a","securityContext":{"runAsUser":0}}],` +
+				`"ephemeralContainers":[{"name":"e","resources":{}}]}`,
+			`[{"op":"add","path":"/spec/securityContext","value":{"seccompProfile":{"type":"RuntimeDefault"}}},` +
+				`{"op":"add","path":"/spec/automountServiceAccountToken","value":false},` +
+				`{"op":"add","path":"/spec/initContainers/0/securityContext/capabilities","value":{"drop":["ALL"]}},` +
+				`{"op":"add","path":"/spec/initContainers/0/securityContext/readOnlyRootFilesystem","value":true},` +
+				`{"op":"add","path":"/spec/initContainers/0/resources","value":{"limits":{"cpu":"500m","memory":"512Mi"},"requests":{"cpu":"100m","memory":"128Mi"}}},` +
+				`{"op":"add","path":"/spec/containers/0/securityContext/allowPrivilegeEscalation","value":false},` +
+				`{"op":"add","path":"/spec/containers/0/securityContext/capabilities","value":{"drop":["ALL"]}},` +
+				`{"op":"add","path":"/spec/containers/0/securityContext/readOnlyRootFilesystem","value":true},` +
+				`{"op":"add","path":"/spec/containers/0/resources","value":{"limits":{"cpu":"500m","memory":"512Mi"},"requests":{"cpu":"100m","memory":"128Mi"}}},` +
+				`{"op":"add","path":"/spec/ephemeralContainers/0/securityContext","value":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"readOnlyRootFilesystem":true}}]`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":` + tc.spec + `}`)
+			res, patched := mutateJSON(t, podGK, obj, &all, Target{})
+			got, err := json.Marshal(res.Patch)
+			must(t, err)
+			if string(got) != tc.want {
+				t.Fatalf("patch %s\nwant  %s", got, tc.want)
+			}
+			if again, err := Patch(podGK, patched, &all, Target{}); err != nil || len(again.Patch) != 0 {
+				t.Fatalf("mutating the result again: %v %v", err, again)
+			}
+		})
 	}
 }

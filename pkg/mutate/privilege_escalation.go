@@ -8,20 +8,25 @@ import "strings"
 var privilegeEscalationDefault = defaulter{
 	name: PrivilegeEscalation,
 	flag: func(o *Options) *bool { return &o.PrivilegeEscalation },
-	container: func(p *pod, c *container) {
+	container: func(p *patcher, c *container) {
 		if p.windows {
 			return
 		}
-		sc := c.securityContext()
-		if sc.get("privileged") == true {
-			return
-		}
-		added, _ := sc.child("capabilities").get("add").([]any)
-		for _, a := range added {
-			if s, ok := a.(string); ok && (strings.EqualFold(s, "SYS_ADMIN") || strings.EqualFold(s, "CAP_SYS_ADMIN")) {
+		sc := c.SecurityContext
+		if sc != nil {
+			if sc.AllowPrivilegeEscalation != nil || (sc.Privileged != nil && *sc.Privileged) {
 				return
 			}
+			if caps := sc.Capabilities; caps != nil {
+				for _, a := range caps.Add {
+					if s := string(a); strings.EqualFold(s, "SYS_ADMIN") || strings.EqualFold(s, "CAP_SYS_ADMIN") {
+						return
+					}
+				}
+			}
 		}
-		p.add(PrivilegeEscalation, sc, "allowPrivilegeEscalation", false, "false")
+		p.set(PrivilegeEscalation, &c.owner, allowPrivilegeEscalationPath, depth(sc != nil), false, "false")
 	},
 }
+
+var allowPrivilegeEscalationPath = []string{"securityContext", "allowPrivilegeEscalation"}

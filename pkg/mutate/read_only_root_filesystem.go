@@ -6,10 +6,13 @@ package mutate
 var readOnlyRootFilesystemDefault = defaulter{
 	name: ReadOnlyRootFilesystem,
 	flag: func(o *Options) *bool { return &o.ReadOnlyRootFilesystem },
-	container: func(p *pod, c *container) {
-		if p.windows {
+	container: func(p *patcher, c *container) {
+		sc := c.SecurityContext
+		if p.windows || (sc != nil && sc.ReadOnlyRootFilesystem != nil) {
 			return
 		}
-		p.add(ReadOnlyRootFilesystem, c.securityContext(), "readOnlyRootFilesystem", true, "true")
+		p.set(ReadOnlyRootFilesystem, &c.owner, readOnlyRootFilesystemPath, depth(sc != nil), true, "true")
 	},
 }
+
+var readOnlyRootFilesystemPath = []string{"securityContext", "readOnlyRootFilesystem"}

@@ -1,16 +1,16 @@
 package mutate
 
 import (
-	"encoding/json"
-
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 )
 
 // resources sets each missing one of requests.cpu, requests.memory, limits.cpu and
 // limits.memory on every init and regular container (never on ephemeral containers, which the
 // API forbids resources). The result stays valid: a defaulted request is at most the user's
-// limit of that resource, and a defaulted limit at least the request. A resource whose
-// request or limit the user set to something unparseable is left alone. The default is skipped
+// limit of that resource, and a defaulted limit at least the request. The default is skipped
 // altogether when the pod sets pod-level resources (spec.resources), whose bounds the
 // container values must respect.
 var resourcesDefault = defaulter{
@@ -19,75 +19,68 @@ var resourcesDefault = defaulter{
 	container: resourcesContainer,
 }
 
-func resourcesContainer(p *pod, c *container) {
-	if c.kind == ephemeralContainer || p.spec.get("resources") != nil {
+var (
+	requestsCPUPath    = []string{"resources", "requests", "cpu"}
+	requestsMemoryPath = []string{"resources", "requests", "memory"}
+	limitsCPUPath      = []string{"resources", "limits", "cpu"}
+	limitsMemoryPath   = []string{"resources", "limits", "memory"}
+)
+
+func resourcesContainer(p *patcher, c *container) {
+	if c.Kind == podspec.EphemeralContainer || p.Spec.Resources != nil {
 		return
 	}
-	res := c.child("resources")
-	requests, limits := res.child("requests"), res.child("limits")
+	requests, limits := c.Resources.Requests, c.Resources.Limits
 	type value struct {
-		name string
+		path []string
 		q    resource.Quantity
 	}
-	var reqs, lims []value
+	var reqs, lims [2]value
+	nreqs, nlims := 0, 0
 	for _, r := range []struct {
-		name     string
-		req, lim resource.Quantity
+		name         corev1.ResourceName
+		req, lim     resource.Quantity
+		reqAt, limAt []string
 	}{
-		{"cpu", p.opts.Requests.CPU, p.opts.Limits.CPU},
-		{"memory", p.opts.Requests.Memory, p.opts.Limits.Memory},
+		{corev1.ResourceCPU, p.opts.Requests.CPU, p.opts.Limits.CPU, requestsCPUPath, limitsCPUPath},
+		{corev1.ResourceMemory, p.opts.Requests.Memory, p.opts.Limits.Memory, requestsMemoryPath, limitsMemoryPath},
 	} {
-		userReq, hasReq, ok := quantity(requests.get(r.name))
-		if !ok {
-			continue
-		}
-		userLim, hasLim, ok := quantity(limits.get(r.name))
-		if !ok {
-			continue
-		}
-		req, lim := userReq, userLim
+		userReq, hasReq := quantity(requests, r.name)
+		userLim, hasLim := quantity(limits, r.name)
+		req := userReq
 		if !hasReq && !r.req.IsZero() {
 			req, hasReq = r.req.DeepCopy(), true
 			if hasLim && userLim.Cmp(req) < 0 {
 				req = userLim.DeepCopy()
 			}
-			reqs = append(reqs, value{name: r.name, q: req})
+			reqs[nreqs] = value{r.reqAt, req}
+			nreqs++
 		}
 		if !hasLim && !r.lim.IsZero() {
-			lim = r.lim.DeepCopy()
+			lim := r.lim.DeepCopy()
 			if hasReq && req.Cmp(lim) > 0 {
 				lim = req.DeepCopy()
 			}
-			lims = append(lims, value{name: r.name, q: lim})
+			lims[nlims] = value{r.limAt, lim}
+			nlims++
 		}
 	}
-	for _, v := range reqs {
+	hasRequests := c.present.Resources && requests != nil
+	hasLimits := c.present.Resources && limits != nil
+	for _, v := range reqs[:nreqs] {
 		s := v.q.String()
-		p.add(Resources, requests, v.name, s, s)
+		p.set(Resources, &c.owner, v.path, depth(c.present.Resources, hasRequests), s, s)
 	}
-	for _, v := range lims {
+	for _, v := range lims[:nlims] {
 		s := v.q.String()
-		p.add(Resources, limits, v.name, s, s)
+		p.set(Resources, &c.owner, v.path, depth(c.present.Resources, hasLimits), s, s)
 	}
 }
 
-// quantity parses a request or limit as the user wrote it: a string or a number. present is
-// false when v is missing; ok is false when it is present but not a quantity.
-func quantity(v any) (q resource.Quantity, present, ok bool) {
-	var s string
-	switch t := v.(type) {
-	case nil:
-		return q, false, true
-	case string:
-		s = t
-	case json.Number:
-		s = t.String()
-	default:
-		return q, true, false
-	}
-	q, err := resource.ParseQuantity(s)
-	if err != nil {
-		return q, true, false
-	}
-	return q, true, true
+// quantity returns the request or limit of a resource as the user set it; present is false
+// when it is missing or null (a decoded null quantity has no format, a parsed one always
+// has).
+func quantity(list corev1.ResourceList, name corev1.ResourceName) (q resource.Quantity, present bool) {
+	q, ok := list[name]
+	return q, ok && q.Format != ""
 }

@@ -1,6 +1,10 @@
 package mutate
 
-import "strings"
+import (
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
 
 // run-as-non-root sets the pod's securityContext.runAsNonRoot to true when unset. It is
 // skipped when the pod or any container explicitly runs as root (runAsUser: 0, or on Windows
@@ -15,27 +19,36 @@ var runAsNonRootDefault = defaulter{
 	container: runAsNonRootContainer,
 }
 
-func runAsNonRootPod(p *pod) {
-	sc := p.securityContext()
-	if isRoot(runAs(sc)) {
+var runAsNonRootPath = []string{"securityContext", "runAsNonRoot"}
+
+func runAsNonRootPod(p *patcher) {
+	sc := p.Spec.SecurityContext
+	if sc != nil && sc.RunAsNonRoot != nil {
 		return
 	}
-	for _, c := range p.all {
-		if isRoot(runAs(c.securityContext())) {
+	uid, name := podRunAs(sc)
+	if isRoot(uid, name) {
+		return
+	}
+	for i := range p.containers {
+		if isRoot(containerRunAs(p.containers[i].SecurityContext)) {
 			return
 		}
 	}
-	p.add(RunAsNonRoot, sc, "runAsNonRoot", true, "true")
+	p.set(RunAsNonRoot, &p.spec, runAsNonRootPath, depth(sc != nil), true, "true")
 }
 
-func runAsNonRootContainer(p *pod, c *container) {
-	podSC := p.securityContext()
-	if !p.ephemeralOnly || podSC.get("runAsNonRoot") != nil {
+func runAsNonRootContainer(p *patcher, c *container) {
+	podSC := p.Spec.SecurityContext
+	if !p.ephemeralOnly || (podSC != nil && podSC.RunAsNonRoot != nil) {
 		return
 	}
-	sc := c.securityContext()
-	uid, name := runAs(sc)
-	podUID, podName := runAs(podSC)
+	sc := c.SecurityContext
+	if sc != nil && sc.RunAsNonRoot != nil {
+		return
+	}
+	uid, name := containerRunAs(sc)
+	podUID, podName := podRunAs(podSC)
 	if uid == nil {
 		uid = podUID
 	}
@@ -43,17 +56,33 @@ func runAsNonRootContainer(p *pod, c *container) {
 		name = podName
 	}
 	if !isRoot(uid, name) {
-		p.add(RunAsNonRoot, sc, "runAsNonRoot", true, "true")
+		p.set(RunAsNonRoot, &c.owner, runAsNonRootPath, depth(sc != nil), true, "true")
 	}
 }
 
-// runAs returns the runAsUser and windowsOptions.runAsUserName of a securityContext, nil when
-// unset.
-func runAs(sc *object) (uid, name any) {
-	return sc.get("runAsUser"), sc.child("windowsOptions").get("runAsUserName")
+// podRunAs and containerRunAs return the runAsUser and windowsOptions.runAsUserName of a
+// securityContext, nil when unset.
+func podRunAs(sc *corev1.PodSecurityContext) (uid *int64, name *string) {
+	if sc == nil {
+		return nil, nil
+	}
+	return sc.RunAsUser, windowsUserName(sc.WindowsOptions)
 }
 
-func isRoot(uid, name any) bool {
-	s, _ := name.(string)
-	return isZero(uid) || strings.EqualFold(s, "ContainerAdministrator")
+func containerRunAs(sc *corev1.SecurityContext) (uid *int64, name *string) {
+	if sc == nil {
+		return nil, nil
+	}
+	return sc.RunAsUser, windowsUserName(sc.WindowsOptions)
+}
+
+func windowsUserName(w *corev1.WindowsSecurityContextOptions) *string {
+	if w == nil {
+		return nil
+	}
+	return w.RunAsUserName
+}
+
+func isRoot(uid *int64, name *string) bool {
+	return (uid != nil && *uid == 0) || (name != nil && strings.EqualFold(*name, "ContainerAdministrator"))
 }

@@ -1,5 +1,7 @@
 package mutate
 
+import corev1 "k8s.io/api/core/v1"
+
 // Legacy seccomp annotations, deprecated in favour of seccompProfile. A pod that carries one
 // has made a seccomp choice, and the apiserver may reject a field that contradicts it.
 const (
@@ -21,41 +23,54 @@ const (
 var seccompDefault = defaulter{
 	name: Seccomp,
 	flag: func(o *Options) *bool { return &o.Seccomp },
-	pod: func(p *pod) {
+	pod: func(p *patcher) {
 		if seccompAnnotationsAllowDefault(p, seccompPodAnnotation) {
-			seccompOn(p, p.securityContext())
+			seccompOn(p, &p.spec, p.Spec.SecurityContext != nil, podSeccompProfile(p))
 		}
 	},
 	container: seccompContainer,
 }
 
+var seccompTypePath = []string{"securityContext", "seccompProfile", "type"}
+
 // seccompAnnotationsAllowDefault reports whether setting RuntimeDefault agrees with every one
 // of the legacy annotations keys the pod template has: each absent, runtime/default or
 // docker/default.
-func seccompAnnotationsAllowDefault(p *pod, keys ...string) bool {
-	annotations := p.spec.parent.child("metadata").child("annotations")
+func seccompAnnotationsAllowDefault(p *patcher, keys ...string) bool {
 	for _, k := range keys {
-		switch v := annotations.get(k); v {
-		case nil, "runtime/default", "docker/default":
-		default:
+		v, ok := p.Meta.Annotations[k]
+		if ok && v != "runtime/default" && v != "docker/default" {
 			return false
 		}
 	}
 	return true
 }
 
-func seccompContainer(p *pod, c *container) {
-	if !p.ephemeralOnly || p.securityContext().get("seccompProfile") != nil {
+func seccompContainer(p *patcher, c *container) {
+	if !p.ephemeralOnly || podSeccompProfile(p) != nil {
 		return
 	}
-	if seccompAnnotationsAllowDefault(p, seccompPodAnnotation, seccompContainerAnnotationPrefix+c.name) {
-		seccompOn(p, c.securityContext())
+	if seccompAnnotationsAllowDefault(p, seccompPodAnnotation, seccompContainerAnnotationPrefix+c.Name) {
+		var profile *corev1.SeccompProfile
+		if c.SecurityContext != nil {
+			profile = c.SecurityContext.SeccompProfile
+		}
+		seccompOn(p, &c.owner, c.SecurityContext != nil, profile)
 	}
 }
 
-func seccompOn(p *pod, sc *object) {
-	if p.windows || sc.get("seccompProfile") != nil {
+// seccompOn sets seccompProfile.type in the securityContext of o (which has one when hasSC)
+// unless it has a profile already.
+func seccompOn(p *patcher, o *owner, hasSC bool, profile *corev1.SeccompProfile) {
+	if p.windows || profile != nil {
 		return
 	}
-	p.add(Seccomp, sc.child("seccompProfile"), "type", "RuntimeDefault", "RuntimeDefault")
+	p.set(Seccomp, o, seccompTypePath, depth(hasSC), "RuntimeDefault", "RuntimeDefault")
+}
+
+func podSeccompProfile(p *patcher) *corev1.SeccompProfile {
+	if sc := p.Spec.SecurityContext; sc != nil {
+		return sc.SeccompProfile
+	}
+	return nil
 }

@@ -34,7 +34,7 @@ func TestSeccompLegacyAnnotations(t *testing.T) {
 		obj := fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","annotations":%s},"spec":{`+
 			`"containers":[{"name":"app","image":"a:1"}],"ephemeralContainers":[{"name":"dbg","image":"b:1"}]}}`, tc.annotations)
 		opts := Options{Seccomp: true}
-		res, err := Mutate(pod, []byte(obj), &opts, Target{EphemeralOnly: tc.ephemeral})
+		res, err := Patch(pod, []byte(obj), &opts, Target{EphemeralOnly: tc.ephemeral})
 		if err != nil {
 			t.Fatalf("%s: %v", tc.annotations, err)
 		}

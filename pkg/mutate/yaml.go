@@ -9,7 +9,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// ApplyYAML applies add operations (as Mutate returns them) to a YAML node tree, for
+// ApplyYAML applies add operations (as Patch returns them) to a YAML node tree, for
 // printing manifests as the webhook would admit them. What the user wrote keeps its key
 // order and comments; a new key is appended at the end of its mapping. Keys that a merge key
 // (<<) supplies and aliases on the way to a change are expanded in place first, so the change
@@ -31,15 +31,15 @@ func ApplyYAML(doc *yaml.Node, ops []Operation) error {
 	untagMergeKeys(root)
 	for _, op := range ops {
 		if err := applyYAMLOp(root, op); err != nil {
-			return fmt.Errorf("%s %s: %w", op.Op, op.Path, err)
+			return fmt.Errorf("%s %s: %w", op.Operation, op.Path, err)
 		}
 	}
 	return nil
 }
 
 func applyYAMLOp(root *yaml.Node, op Operation) error {
-	if op.Op != "add" {
-		return fmt.Errorf("unsupported operation %q", op.Op)
+	if op.Operation != "add" {
+		return fmt.Errorf("unsupported operation %q", op.Operation)
 	}
 	segs, err := ParsePointer(op.Path)
 	if err != nil {
@@ -81,7 +81,7 @@ func applyYAMLOp(root *yaml.Node, op Operation) error {
 	switch parent.Kind {
 	case yaml.MappingNode:
 		if v := mappingValue(parent, last); v != nil {
-			// RFC 6902 add replaces an existing member (Mutate only does so for null).
+			// RFC 6902 add replaces an existing member (Patch only does so for null).
 			value.HeadComment, value.LineComment, value.FootComment = v.HeadComment, v.LineComment, v.FootComment
 			*v = *value
 			return nil
@@ -258,7 +258,7 @@ func stringNode(s string) *yaml.Node {
 	return n
 }
 
-// toYAML converts a JSON value (as Mutate builds them) to a YAML node. Mapping keys are
+// toYAML converts a JSON value (as Patch builds them) to a YAML node. Mapping keys are
 // sorted.
 func toYAML(v any) (*yaml.Node, error) {
 	switch t := v.(type) {

@@ -40,8 +40,8 @@ spec: # line
   # foot of a
 `,
 			ops: []Operation{
-				{Op: "add", Path: "/spec/m", Value: map[string]any{"y": true, "b": "2"}},
-				{Op: "add", Path: "/top", Value: "x"},
+				{Operation: "add", Path: "/spec/m", Value: map[string]any{"y": true, "b": "2"}},
+				{Operation: "add", Path: "/top", Value: "x"},
 			},
 			want: `# head
 spec: # line
@@ -60,8 +60,8 @@ top: x
 			name: "null replaced, its comment kept",
 			in:   "a:\n  sc: # fill me\n  b: null\n",
 			ops: []Operation{
-				{Op: "add", Path: "/a/sc", Value: map[string]any{"k": false}},
-				{Op: "add", Path: "/a/b", Value: []any{"ALL"}},
+				{Operation: "add", Path: "/a/sc", Value: map[string]any{"k": false}},
+				{Operation: "add", Path: "/a/b", Value: []any{"ALL"}},
 			},
 			want: "a:\n  sc: # fill me\n    k: false\n  b:\n    - ALL\n",
 		},
@@ -69,9 +69,9 @@ top: x
 			name: "empty flow mapping becomes block, non-empty flow stays flow",
 			in:   "a: {}\nb: {x: 1}\nc: []\n",
 			ops: []Operation{
-				{Op: "add", Path: "/a/k", Value: "v"},
-				{Op: "add", Path: "/b/y", Value: map[string]any{"z": "1"}},
-				{Op: "add", Path: "/c/-", Value: "e"},
+				{Operation: "add", Path: "/a/k", Value: "v"},
+				{Operation: "add", Path: "/b/y", Value: map[string]any{"z": "1"}},
+				{Operation: "add", Path: "/c/-", Value: "e"},
 			},
 			want: "a:\n  k: v\nb: {x: 1, y: {z: \"1\"}}\nc:\n  - e\n",
 		},
@@ -79,28 +79,28 @@ top: x
 			name: "sequence index insert and append",
 			in:   "l: [a, c]\n",
 			ops: []Operation{
-				{Op: "add", Path: "/l/1", Value: "b"},
-				{Op: "add", Path: "/l/-", Value: "d"},
-				{Op: "add", Path: "/l/4", Value: "e"},
+				{Operation: "add", Path: "/l/1", Value: "b"},
+				{Operation: "add", Path: "/l/-", Value: "d"},
+				{Operation: "add", Path: "/l/4", Value: "e"},
 			},
 			want: "l: [a, b, c, d, e]\n",
 		},
 		{
 			name: "escaped keys",
 			in:   "m:\n  a/b:\n    c~d: {}\n",
-			ops:  []Operation{{Op: "add", Path: "/m/a~1b/c~0d/e", Value: "1"}},
+			ops:  []Operation{{Operation: "add", Path: "/m/a~1b/c~0d/e", Value: "1"}},
 			want: "m:\n  a/b:\n    c~d:\n      e: \"1\"\n",
 		},
 		{
 			name: "key supplied by a merge key is copied before it changes",
 			in:   "base: &b\n  sc:\n    x: 1\nuse:\n  <<: *b\n  y: 2\n",
-			ops:  []Operation{{Op: "add", Path: "/use/sc/z", Value: "3"}},
+			ops:  []Operation{{Operation: "add", Path: "/use/sc/z", Value: "3"}},
 			want: "base: &b\n  sc:\n    x: 1\nuse:\n  <<: *b\n  y: 2\n  sc:\n    x: 1\n    z: \"3\"\n",
 		},
 		{
 			name: "strings that look like other types are quoted",
 			in:   "a: {}\n",
-			ops:  []Operation{{Op: "add", Path: "/a/b", Value: []any{"true", "1", "500m", "null", "~"}}},
+			ops:  []Operation{{Operation: "add", Path: "/a/b", Value: []any{"true", "1", "500m", "null", "~"}}},
 			want: "a:\n  b:\n    - \"true\"\n    - \"1\"\n    - 500m\n    - \"null\"\n    - \"~\"\n",
 		},
 	} {
@@ -122,14 +122,14 @@ func TestApplyYAMLErrors(t *testing.T) {
 		op   Operation
 		want string
 	}{
-		{"a: 1\n", Operation{Op: "replace", Path: "/a", Value: 2}, `unsupported operation "replace"`},
-		{"a: 1\n", Operation{Op: "add", Path: "/b/c", Value: 2}, "/b does not exist"},
-		{"a: null\n", Operation{Op: "add", Path: "/a/c", Value: 2}, "/a does not exist"},
-		{"a: 1\n", Operation{Op: "add", Path: "/a/c", Value: 2}, "parent is not a mapping or a sequence"},
-		{"l: [a]\n", Operation{Op: "add", Path: "/l/5", Value: 2}, `index "5" out of range`},
-		{"l: [a]\n", Operation{Op: "add", Path: "/l/01", Value: 2}, `index "01" out of range`},
-		{"a: 1\n", Operation{Op: "add", Path: "", Value: 2}, "cannot replace the whole document"},
-		{"a: 1\n", Operation{Op: "add", Path: "a", Value: 2}, "does not start with /"},
+		{"a: 1\n", Operation{Operation: "replace", Path: "/a", Value: 2}, `unsupported operation "replace"`},
+		{"a: 1\n", Operation{Operation: "add", Path: "/b/c", Value: 2}, "/b does not exist"},
+		{"a: null\n", Operation{Operation: "add", Path: "/a/c", Value: 2}, "/a does not exist"},
+		{"a: 1\n", Operation{Operation: "add", Path: "/a/c", Value: 2}, "parent is not a mapping or a sequence"},
+		{"l: [a]\n", Operation{Operation: "add", Path: "/l/5", Value: 2}, `index "5" out of range`},
+		{"l: [a]\n", Operation{Operation: "add", Path: "/l/01", Value: 2}, `index "01" out of range`},
+		{"a: 1\n", Operation{Operation: "add", Path: "", Value: 2}, "cannot replace the whole document"},
+		{"a: 1\n", Operation{Operation: "add", Path: "a", Value: 2}, "does not start with /"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			_, err := applyYAMLString(t, tc.in, []Operation{tc.op})

@@ -1,9 +1,12 @@
 package policy_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
@@ -136,18 +139,15 @@ func TestMutatedPassesRestricted(t *testing.T) {
 					checks.Denied(before), psaBefore.Allowed)
 			}
 
-			res, err := mutate.Mutate(bare.GroupKind, js, nsa.Mutation, mutate.Target{})
-			if err != nil {
-				t.Fatalf("Mutate: %v", err)
-			}
+			res, object := mutateObject(t, bare.GroupKind, js, nsa.Mutation)
 			if len(res.Patch) == 0 {
-				t.Fatal("Mutate added nothing")
+				t.Fatal("Patch added nothing")
 			}
-			mutated, _ := decodeObject(t, tc.name+" (mutated)", res.Object)
+			mutated, _ := decodeObject(t, tc.name+" (mutated)", object)
 			after := restricted.Checks.Evaluate(mutated)
 			psaAfter := psaVerdict(t, levels[1].psa, asCorePod(mutated))
 			if checks.Denied(after) || !psaAfter.Allowed {
-				out, _ := yaml.JSONToYAML(res.Object)
+				out, _ := yaml.JSONToYAML(object)
 				t.Errorf("after mutation: restricted denied=%v, PSA allowed=%v; want both to allow\n%s\nchanges:\n%s\nmutated:\n%s",
 					checks.Denied(after), psaAfter.Allowed, verdicts{oursDenied: checks.Denied(after), ours: after, psa: psaAfter}.describe(),
 					changes(res.Changes), out)
@@ -171,11 +171,8 @@ func TestMutatedPassesRestrictedNeedsEachDefault(t *testing.T) {
 				t.Fatalf("policy did not turn %s off: %+v", name, snap.Mutation)
 			}
 			bare, js := decodeObject(t, "pod", []byte(mutatedCases[0].manifest))
-			res, err := mutate.Mutate(bare.GroupKind, js, snap.Mutation, mutate.Target{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			mutated, _ := decodeObject(t, "pod (mutated)", res.Object)
+			_, object := mutateObject(t, bare.GroupKind, js, snap.Mutation)
+			mutated, _ := decodeObject(t, "pod (mutated)", object)
 			after := restricted.Checks.Evaluate(mutated)
 			psaAfter := psaVerdict(t, levels[1].psa, asCorePod(mutated))
 			if !checks.Denied(after) || psaAfter.Allowed {
@@ -184,6 +181,32 @@ func TestMutatedPassesRestrictedNeedsEachDefault(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mutateObject returns the mutation of obj and obj with its patch applied as the apiserver
+// applies it (evanphx/json-patch).
+func mutateObject(t *testing.T, gk schema.GroupKind, obj []byte, opts *mutate.Options) (*mutate.Result, []byte) {
+	t.Helper()
+	res, err := mutate.Patch(gk, obj, opts, mutate.Target{})
+	if err != nil {
+		t.Fatalf("Patch: %v", err)
+	}
+	if len(res.Patch) == 0 {
+		return res, obj
+	}
+	js, err := json.Marshal(res.Patch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch, err := jsonpatch.DecodePatch(js)
+	if err != nil {
+		t.Fatalf("the patch does not decode: %v: %s", err, js)
+	}
+	out, err := patch.Apply(obj)
+	if err != nil {
+		t.Fatalf("the patch does not apply: %v\npatch %s\nobject %s", err, js, obj)
+	}
+	return res, out
 }
 
 func changes(cs []mutate.Change) string {

@@ -70,7 +70,7 @@ func (e *environment) check() error {
 		if agg.Allowed != f.psaAllowed {
 			return fmt.Errorf("%s: PSA restricted allowed=%v, want %v: %s", f.name, agg.Allowed, f.psaAllowed, agg.ForbiddenDetail())
 		}
-		res, err := mutate.Mutate(f.gk, f.raw, e.nsa.Mutation, mutate.Target{})
+		res, err := mutate.Patch(f.gk, f.raw, e.nsa.Mutation, mutate.Target{})
 		if err != nil || (len(res.Patch) > 0) != f.mutatePatches {
 			return fmt.Errorf("%s: mutate: %v, patches=%d, want some: %v", f.name, err, len(res.Patch), f.mutatePatches)
 		}

@@ -14,6 +14,7 @@ package bypass
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	psaapi "k8s.io/pod-security-admission/api"
 	psapolicy "k8s.io/pod-security-admission/policy"
@@ -114,16 +116,17 @@ func TestBypassCorpus(t *testing.T) {
 			// The mutating webhook runs first.
 			dec := snap.Resolve(policy.Request{Namespace: "team-a", Kind: gk.Kind, Name: "x", Now: now})
 			if dec.Mutation != nil {
-				res, err := mutate.Mutate(gk, d.JSON, dec.Mutation, mutate.Target{})
+				res, err := mutate.Patch(gk, d.JSON, dec.Mutation, mutate.Target{})
 				if err != nil {
 					t.Fatalf("mutate: %v", err)
 				}
-				assertMutationSafe(t, gk, original, res)
-				again, err := mutate.Mutate(gk, res.Object, dec.Mutation, mutate.Target{})
+				mutated := applyPatch(t, d.JSON, res.Patch)
+				assertMutationSafe(t, gk, original, res, mutated)
+				again, err := mutate.Patch(gk, mutated, dec.Mutation, mutate.Target{})
 				if err != nil || len(again.Patch) != 0 {
 					t.Errorf("mutation not idempotent: %v %v", err, again.Changes)
 				}
-				d.JSON = res.Object
+				d.JSON = mutated
 			}
 			results, err := scan.EvaluatePolicy(docs, snap, now)
 			if err != nil {
@@ -182,13 +185,35 @@ func describe(vs []checks.Violation) string {
 	return b.String()
 }
 
+// applyPatch applies the mutation's operations to obj as the apiserver does
+// (evanphx/json-patch); obj itself when there are none.
+func applyPatch(t *testing.T, obj []byte, ops []mutate.Operation) []byte {
+	t.Helper()
+	if len(ops) == 0 {
+		return obj
+	}
+	js, err := json.Marshal(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch, err := jsonpatch.DecodePatch(js)
+	if err != nil {
+		t.Fatalf("the patch does not decode: %v: %s", err, js)
+	}
+	out, err := patch.Apply(obj)
+	if err != nil {
+		t.Fatalf("the patch does not apply: %v\npatch %s\nobject %s", err, js, obj)
+	}
+	return out
+}
+
 // assertMutationSafe: the mutation only adds, and never adds the Linux-only fields to a
 // Windows pod (the apiserver rejects them there).
-func assertMutationSafe(t *testing.T, gk schema.GroupKind, original []byte, res *mutate.Result) {
+func assertMutationSafe(t *testing.T, gk schema.GroupKind, original []byte, res *mutate.Result, mutated []byte) {
 	t.Helper()
 	for _, op := range res.Patch {
-		if op.Op != "add" {
-			t.Errorf("mutation %s %s: only additions are allowed", op.Op, op.Path)
+		if op.Operation != "add" {
+			t.Errorf("mutation %s %s: only additions are allowed", op.Operation, op.Path)
 		}
 	}
 	pod, _, err := podspec.Decode(gk, original)
@@ -204,7 +229,7 @@ func assertMutationSafe(t *testing.T, gk schema.GroupKind, original []byte, res 
 			}
 		}
 	}
-	if !bytes.Equal(original, res.Object) && len(res.Patch) == 0 {
+	if !bytes.Equal(original, mutated) && len(res.Patch) == 0 {
 		t.Error("object changed without a patch")
 	}
 }

@@ -16,12 +16,8 @@ import (
 	"github.com/bulwark-k8s/bulwark/pkg/scan"
 )
 
-func mutateCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	var pf policyFlags
-	fs := flag.NewFlagSet("bulwark mutate", flag.ContinueOnError)
-	pf.register(fs)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: bulwark mutate [--profile P | --policy FILE] PATH...
+// mutateUsage is the help of bulwark mutate, before its flags.
+const mutateUsage = `Usage: bulwark mutate [--profile P | --policy FILE] PATH...
 
 Prints the Kubernetes objects in each PATH as the mutating webhook would admit them: the
 defaults the policy turns on are added where a field is missing, and a value that is set is
@@ -38,7 +34,14 @@ changes nothing. The defaults set are listed on stderr.
 Exit status: 0, or 2 on a usage error or bad input; nothing is written to stdout then.
 
 Flags (before or after the PATHs):
-`)
+`
+
+func mutateCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var pf policyFlags
+	fs := flag.NewFlagSet("bulwark mutate", flag.ContinueOnError)
+	pf.register(fs)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), mutateUsage)
 		fs.PrintDefaults()
 	}
 	paths, code, done := parseCommand(fs, args, stderr)
@@ -55,7 +58,6 @@ Flags (before or after the PATHs):
 		inputError(stderr, fs.Name(), err)
 		return exitUsage
 	}
-
 	// The items of a List share their Root: each Root is printed once, after all its items
 	// have been mutated in place.
 	var roots []*yaml.Node
@@ -66,43 +68,66 @@ Flags (before or after the PATHs):
 			seen[d.Root] = true
 			roots = append(roots, d.Root)
 		}
-		if snap.Mutation == nil {
-			continue
-		}
-		// As the webhook: exempt objects are left alone, and an exemption from a check turns
-		// off the defaults that serve it.
-		var meta struct {
-			Metadata struct{ Name, Namespace string }
-		}
-		_ = json.Unmarshal(d.JSON, &meta) // a malformed object fails in Patch, with its location
-		dec := snap.Resolve(policy.Request{
-			Namespace: meta.Metadata.Namespace, Kind: d.Kind, Name: meta.Metadata.Name, Now: time.Now(),
-		})
-		if dec.Exempt || dec.Mutation == nil {
-			if dec.Exempt {
-				fmt.Fprintf(&notes, "%s: not mutated: %s\n", d.Where(), dec.Reason)
-			}
-			continue
-		}
-		gk := schema.FromAPIVersionAndKind(d.APIVersion, d.Kind).GroupKind()
-		res, err := mutate.Patch(gk, d.JSON, dec.Mutation, mutate.Target{})
-		if err != nil {
+		if err := mutateDocument(d, snap, &notes); err != nil {
 			fmt.Fprintf(stderr, "bulwark mutate: %s: %v\n", d.Where(), err)
 			return exitUsage
-		}
-		if len(res.Patch) == 0 {
-			continue
-		}
-		if err := mutate.ApplyYAML(d.Node, res.Patch); err != nil {
-			fmt.Fprintf(stderr, "bulwark mutate: %s: %v\n", d.Where(), err)
-			return exitUsage
-		}
-		fmt.Fprintf(&notes, "%s: set %d defaults\n", d.Where(), len(res.Changes))
-		for _, c := range res.Changes {
-			fmt.Fprintf(&notes, "  %s\n", c)
 		}
 	}
+	out, err := encodeDocuments(roots)
+	if err != nil {
+		fmt.Fprintf(stderr, "bulwark mutate: encoding the output: %v\n", err)
+		return exitUsage
+	}
+	if _, err := stdout.Write(out); err != nil {
+		fmt.Fprintf(stderr, "bulwark mutate: writing the output: %v\n", err)
+		return exitUsage
+	}
+	_, _ = stderr.Write(notes.Bytes())
+	return exitOK
+}
 
+// mutateDocument adds the defaults to the object of d in place, as the webhook would, and
+// notes what it set (or why it set nothing) in notes.
+func mutateDocument(d *scan.Document, snap *policy.Snapshot, notes io.Writer) error {
+	if snap.Mutation == nil {
+		return nil
+	}
+	// As the webhook: exempt objects are left alone, and an exemption from a check turns
+	// off the defaults that serve it.
+	var meta struct {
+		Metadata struct{ Name, Namespace string }
+	}
+	_ = json.Unmarshal(d.JSON, &meta) // a malformed object fails in Patch, with its location
+	dec := snap.Resolve(policy.Request{
+		Namespace: meta.Metadata.Namespace, Kind: d.Kind, Name: meta.Metadata.Name, Now: time.Now(),
+	})
+	if dec.Exempt {
+		fmt.Fprintf(notes, "%s: not mutated: %s\n", d.Where(), dec.Reason)
+		return nil
+	}
+	if dec.Mutation == nil {
+		return nil
+	}
+	gk := schema.FromAPIVersionAndKind(d.APIVersion, d.Kind).GroupKind()
+	res, err := mutate.Patch(gk, d.JSON, dec.Mutation, mutate.Target{})
+	if err != nil {
+		return err
+	}
+	if len(res.Patch) == 0 {
+		return nil
+	}
+	if err := mutate.ApplyYAML(d.Node, res.Patch); err != nil {
+		return err
+	}
+	fmt.Fprintf(notes, "%s: set %d defaults\n", d.Where(), len(res.Changes))
+	for _, c := range res.Changes {
+		fmt.Fprintf(notes, "  %s\n", c)
+	}
+	return nil
+}
+
+// encodeDocuments writes the documents as YAML indented by two spaces, separated by ---.
+func encodeDocuments(roots []*yaml.Node) ([]byte, error) {
 	var out bytes.Buffer
 	for i, root := range roots {
 		if i > 0 {
@@ -111,15 +136,9 @@ Flags (before or after the PATHs):
 		enc := yaml.NewEncoder(&out)
 		enc.SetIndent(2)
 		if err := enc.Encode(root); err != nil {
-			fmt.Fprintf(stderr, "bulwark mutate: encoding the output: %v\n", err)
-			return exitUsage
+			return nil, err
 		}
 		_ = enc.Close()
 	}
-	if _, err := stdout.Write(out.Bytes()); err != nil {
-		fmt.Fprintf(stderr, "bulwark mutate: writing the output: %v\n", err)
-		return exitUsage
-	}
-	_, _ = stderr.Write(notes.Bytes())
-	return exitOK
+	return out.Bytes(), nil
 }

@@ -186,10 +186,7 @@ func (r *replica) stop() error {
 // from the ConfigMap (read as the ServiceAccount too).
 func (e *env) start(name string, port int, leaderElect bool, o tlscerts.Options) *replica {
 	e.t.Helper()
-	probe, err := framework.FreePort()
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	probe := framework.FreePortT(e.t)
 	r := &replica{
 		name: name, port: port, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		readyz: "http://127.0.0.1:" + strconv.Itoa(probe) + "/readyz", logs: &framework.LogBuffer{}, done: make(chan error, 1),

@@ -121,14 +121,7 @@ type process struct {
 // ConfigMap, no audit and no metrics endpoint, and waits until /readyz answers 200.
 func startBulwark(t *testing.T, certDir string, extra ...string) *process {
 	t.Helper()
-	webhookPort, err := framework.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	probePort, err := framework.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	webhookPort, probePort := framework.FreePortT(t), framework.FreePortT(t)
 	p := &process{
 		t: t, webhook: net.JoinHostPort("127.0.0.1", strconv.Itoa(webhookPort)),
 		probe: "http://127.0.0.1:" + strconv.Itoa(probePort), done: make(chan struct{}),

@@ -171,7 +171,7 @@ type replicaOptions struct {
 // startReplica starts bulwark serve; waitReady waits for /readyz.
 func startReplica(t *testing.T, name string, o replicaOptions) *replica {
 	t.Helper()
-	port, metricsPort, probePort := freePort(t), freePort(t), freePort(t)
+	port, metricsPort, probePort := framework.FreePortT(t), framework.FreePortT(t), framework.FreePortT(t)
 	r := &replica{
 		name: name, port: port, logs: &framework.LogBuffer{}, done: make(chan struct{}), secure: o.SecureMetrics,
 		readyz: fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort),
@@ -501,15 +501,6 @@ func hashOf(t *testing.T, doc string) string {
 		t.Fatal(err)
 	}
 	return s.Hash
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := framework.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }

@@ -6,11 +6,9 @@ package security
 
 import (
 	"bufio"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -22,21 +20,11 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "bulwark-security-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if binary, err = framework.BuildBulwark(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "security:", err)
-		return 1
-	}
-	return m.Run()
+	framework.Main(m, "security", func(s *framework.Suite) error {
+		var err error
+		binary, err = s.BuildBulwark()
+		return err
+	})
 }
 
 // tunnel is an HTTP CONNECT proxy for the kube-apiserver (its HTTPS_PROXY). The webhook

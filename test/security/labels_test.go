@@ -37,11 +37,7 @@ func TestNamespaceLabelGuard(t *testing.T) {
 		t.Errorf("docs/security.md does not hold %s as it is (%v)", guardFile, err)
 	}
 
-	cluster, err := framework.StartControlPlane()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cluster.Stop() })
+	cluster, _ := controlPlane(t)
 	dir := t.TempDir()
 	admin := filepath.Join(dir, "admin")
 	if err := cluster.WriteKubeconfig(admin); err != nil {

@@ -61,20 +61,10 @@ func TestServeLogsHoldNoSecrets(t *testing.T) {
 	start := time.Now()
 	port, metricsPort, probePort := framework.FreePortT(t), framework.FreePortT(t), framework.FreePortT(t)
 	serviceHost := fmt.Sprintf("%s.%s.svc:%d", serviceName, ownNamespace, port)
-	tun := startTunnel(t, map[string]string{serviceHost: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))})
-	// The kube-apiserver started next inherits it; requests to 127.0.0.1 (etcd, its own
-	// loopback, Bulwark's and the test's calls to the apiserver) never go through a proxy.
-	t.Setenv("HTTPS_PROXY", tun.url())
-
-	crd, err := framework.RepoFile(framework.PolicyReportCRD)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cluster, err := framework.StartControlPlane(crd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cluster.Stop() })
+	shared, tun := controlPlane(t)
+	tun.route(t, serviceHost, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	// A copy, to wait for this test's webhook on the shared control plane.
+	cluster := *shared
 	admin := clientset(t, cluster.Config)
 
 	leaks := newLeakSet()

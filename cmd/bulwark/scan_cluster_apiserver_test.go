@@ -16,10 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/bulwark-k8s/bulwark/pkg/audit"
@@ -363,24 +360,19 @@ func writeScanKubeconfig(ctx context.Context, t *testing.T, c *framework.Cluster
 	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: c.Config.Host, CertificateAuthorityData: c.Config.CAData}
-	for _, u := range []envtest.User{
-		{Name: "admin", Groups: []string{"system:masters"}},
-		{Name: "viewer"},
-		{Name: "nobody"},
-	} {
-		user, err := c.Env.AddUser(u, nil)
+	var users []framework.KubeconfigUser
+	for _, u := range []struct {
+		name   string
+		groups []string
+	}{{"admin", []string{"system:masters"}}, {"viewer", nil}, {"nobody", nil}} {
+		user, err := c.User(u.name, u.groups...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg := user.Config()
-		kc.AuthInfos[u.Name] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
-		kc.Contexts[u.Name] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: u.Name}
+		users = append(users, user)
 	}
-	kc.CurrentContext = "admin"
 	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+	if err := framework.WriteKubeconfigFile(path, c.Config, users...); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -97,7 +97,10 @@ func TestFixtures(t *testing.T) {
 	for _, c := range checks.All() {
 		t.Run(c.ID, func(t *testing.T) {
 			for _, kind := range []string{"pass", "fail"} {
-				files, _ := filepath.Glob(filepath.Join(fixtureRoot, c.ID, kind, "*.yaml"))
+				files, err := filepath.Glob(filepath.Join(fixtureRoot, c.ID, kind, "*.yaml"))
+				if err != nil {
+					t.Fatalf("listing the %s fixtures of %s: %v", kind, c.ID, err)
+				}
 				for _, file := range files {
 					t.Run(kind+"/"+filepath.Base(file), func(t *testing.T) {
 						f := loadFixture(t, file)

@@ -46,10 +46,7 @@ func TestClientCertificateAuthentication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port, err := framework.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := framework.FreePortT(t)
 	webhookAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	// The apiserver picks the kubeconfig user named after the webhook's host:port.
 	kubeconfig := fmt.Sprintf(`apiVersion: v1

@@ -14,7 +14,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,26 +47,20 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	var err error
-	cluster, err = framework.StartControlPlane()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "certs:", err)
-		return 1
-	}
-	defer func() { _ = cluster.Stop() }()
-	cfg := rest.CopyConfig(cluster.Config)
-	cfg.WarningHandler = rest.NoWarnings{}
-	cfg.QPS = -1 // no client-side rate limit: the load goes as fast as the apiserver answers
-	if admin, err = kubernetes.NewForConfig(cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "certs:", err)
-		return 1
-	}
-	ctrl.SetLogger(newLogger(&runtimeLg))
-	return m.Run()
+	framework.Main(m, "certs", func(s *framework.Suite) error {
+		var err error
+		if cluster, err = s.StartControlPlane(); err != nil {
+			return err
+		}
+		cfg := rest.CopyConfig(cluster.Config)
+		cfg.WarningHandler = rest.NoWarnings{}
+		cfg.QPS = -1 // no client-side rate limit: the load goes as fast as the apiserver answers
+		if admin, err = kubernetes.NewForConfig(cfg); err != nil {
+			return err
+		}
+		ctrl.SetLogger(newLogger(&runtimeLg))
+		return nil
+	})
 }
 
 // newLogger is a JSON logger writing to w, at debug level.
@@ -186,10 +179,7 @@ func (r *replica) stop() error {
 // from the ConfigMap (read as the ServiceAccount too).
 func (e *env) start(name string, port int, leaderElect bool, o tlscerts.Options) *replica {
 	e.t.Helper()
-	probe, err := framework.FreePort()
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	probe := framework.FreePortT(e.t)
 	r := &replica{
 		name: name, port: port, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		readyz: "http://127.0.0.1:" + strconv.Itoa(probe) + "/readyz", logs: &framework.LogBuffer{}, done: make(chan error, 1),

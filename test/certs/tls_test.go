@@ -26,8 +26,7 @@ import (
 // request goes through both: leader and follower serve the Secret's certificate.
 func twoReplicas(t *testing.T, e *env, o tlscerts.Options) (a, b *replica, pa, pb *proxy, readyA, readyB *readiness) {
 	t.Helper()
-	portA, _ := framework.FreePort()
-	portB, _ := framework.FreePort()
+	portA, portB := framework.FreePortT(t), framework.FreePortT(t)
 	pa = startProxy(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(portA)))
 	pb = startProxy(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(portB)))
 	e.createWebhooks(pa.port, pb.port)
@@ -283,7 +282,7 @@ func TestReplacesUnusableSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port, _ := framework.FreePort()
+	port := framework.FreePortT(t)
 	e.createWebhooks(port, port)
 	r := e.start("replica", port, false, e.tlsOptions())
 	data, _ := e.waitSecret(60*time.Second, "a usable CA and serving certificate", func(st tlscerts.State, _ map[string][]byte) bool {

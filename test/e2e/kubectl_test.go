@@ -30,36 +30,32 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "bulwark-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if binary, err = framework.BuildBulwark(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	local, err = framework.StartLocal(framework.LocalOptions{
-		Binary: binary, Kubeconfig: filepath.Join(dir, "kubeconfig"), Logs: &logs, ServeArgs: serveArgs,
+	framework.Main(m, "e2e", func(s *framework.Suite) error {
+		var err error
+		if binary, err = s.BuildBulwark(); err != nil {
+			return err
+		}
+		local, err = framework.StartLocal(framework.LocalOptions{
+			Binary: binary, Kubeconfig: filepath.Join(s.Dir, "kubeconfig"), Logs: &logs, ServeArgs: serveArgs,
+		})
+		if err != nil {
+			return fmt.Errorf("%v\nbulwark logs:\n%s", err, logs.String())
+		}
+		// Bulwark's logs once it has stopped, when a test or the stop failed.
+		s.Defer(func() error {
+			if s.Failed() {
+				fmt.Fprintf(os.Stderr, "bulwark logs:\n%s", logs.String())
+			}
+			return nil
+		})
+		s.Defer(func() error {
+			if err := local.Stop(); err != nil {
+				return fmt.Errorf("stopping: %w", err)
+			}
+			return nil
+		})
+		return nil
 	})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: %v\nbulwark logs:\n%s", err, logs.String())
-		return 1
-	}
-	code := m.Run()
-	if err := local.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: stopping: %v\n", err)
-		code = 1
-	}
-	if code != 0 {
-		fmt.Fprintf(os.Stderr, "bulwark logs:\n%s", logs.String())
-	}
-	return code
 }
 
 // kubectl runs the control plane's kubectl v1.37.1 from the repository root and returns its

@@ -490,16 +490,6 @@ func serviceAccountKubeconfig(t *testing.T, cfg *rest.Config) string {
 	return path
 }
 
-// freePort is a free port on 127.0.0.1, failing the test when there is none.
-func freePort(t *testing.T) string {
-	t.Helper()
-	p, err := framework.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strconv.Itoa(p)
-}
-
 // token returns a bound token of a ServiceAccount from the TokenRequest API (kubectl create token).
 func token(t *testing.T, namespace, name string) string {
 	t.Helper()
@@ -575,10 +565,10 @@ func TestMetricsSecure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	metricsPort, probePort := freePort(t), freePort(t)
+	metricsPort, probePort := strconv.Itoa(framework.FreePortT(t)), strconv.Itoa(framework.FreePortT(t))
 	p := startServe(t, "--kubeconfig", serviceAccountKubeconfig(t, saConfig),
 		"--namespace", framework.PolicyNamespace, "--policy-configmap", framework.PolicyNamespace+"/"+framework.PolicyConfigMap,
-		"--bind-address", "127.0.0.1", "--port", freePort(t), "--cert-dir", local.CertDir,
+		"--bind-address", "127.0.0.1", "--port", strconv.Itoa(framework.FreePortT(t)), "--cert-dir", local.CertDir,
 		"--metrics-bind-address", ":"+metricsPort, "--health-probe-bind-address", "127.0.0.1:"+probePort,
 		"--audit-interval=0", "--log-format=console")
 	p.waitReady(t, "http://127.0.0.1:"+probePort+"/readyz")

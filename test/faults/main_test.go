@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -45,38 +44,24 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "bulwark-faults-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "faults:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if binary, err = framework.BuildBulwark(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "faults:", err)
-		return 1
-	}
-	// No webhook configuration: the load goes to bulwark directly, so that every request
-	// and its answer are seen by the test.
-	cluster, err = framework.StartControlPlane()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "faults:", err)
-		return 1
-	}
-	defer func() { _ = cluster.Stop() }()
-	kubeconfig = filepath.Join(dir, "kubeconfig")
-	if err := cluster.WriteKubeconfig(kubeconfig); err != nil {
-		fmt.Fprintln(os.Stderr, "faults: kubeconfig:", err)
-		return 1
-	}
-	if err := framework.CreatePolicyConfigMap(cluster.Config, framework.DefaultPolicy); err != nil {
-		fmt.Fprintln(os.Stderr, "faults: policy ConfigMap:", err)
-		return 1
-	}
-	return m.Run()
+	framework.Main(m, "faults", func(s *framework.Suite) error {
+		var err error
+		if binary, err = s.BuildBulwark(); err != nil {
+			return err
+		}
+		// No webhook configuration: the load goes to bulwark directly, so that every request
+		// and its answer are seen by the test.
+		if cluster, err = s.StartControlPlane(); err != nil {
+			return err
+		}
+		if kubeconfig, err = s.Kubeconfig(cluster); err != nil {
+			return err
+		}
+		if err := framework.CreatePolicyConfigMap(cluster.Config, framework.DefaultPolicy); err != nil {
+			return fmt.Errorf("policy ConfigMap: %w", err)
+		}
+		return nil
+	})
 }
 
 // pki is a CA and the serving certificates it issues for 127.0.0.1.
@@ -121,14 +106,7 @@ type process struct {
 // ConfigMap, no audit and no metrics endpoint, and waits until /readyz answers 200.
 func startBulwark(t *testing.T, certDir string, extra ...string) *process {
 	t.Helper()
-	webhookPort, err := framework.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	probePort, err := framework.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	webhookPort, probePort := framework.FreePortT(t), framework.FreePortT(t)
 	p := &process{
 		t: t, webhook: net.JoinHostPort("127.0.0.1", strconv.Itoa(webhookPort)),
 		probe: "http://127.0.0.1:" + strconv.Itoa(probePort), done: make(chan struct{}),

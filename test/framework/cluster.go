@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/client-go/rest"
@@ -98,6 +99,16 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// FreePortT is FreePort for a test, which it fails when no port is free.
+func FreePortT(t testing.TB) int {
+	t.Helper()
+	p, err := FreePort()
+	if err != nil {
+		t.Fatalf("no free port on 127.0.0.1: %v", err)
+	}
+	return p
+}
+
 // Start starts etcd and kube-apiserver and registers Bulwark's validating and mutating webhook
 // configurations with URLs on 127.0.0.1. The caller starts Bulwark on WebhookPort with CertDir.
 func Start(o Options) (*Cluster, error) {
@@ -140,22 +151,6 @@ func Start(o Options) (*Cluster, error) {
 		Env: env, Config: cfg, Assets: assets,
 		WebhookHost: host, WebhookPort: port, CertDir: env.WebhookInstallOptions.LocalServingCertDir,
 	}, nil
-}
-
-// WriteKubeconfig writes an admin (system:masters) kubeconfig for the cluster to path.
-func (c *Cluster) WriteKubeconfig(path string) error {
-	user, err := c.Env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return err
-	}
-	data, err := user.KubeConfig()
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, data, 0o600)
 }
 
 // Stop stops the apiserver and etcd and removes their data.

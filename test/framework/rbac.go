@@ -12,8 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
@@ -162,15 +160,4 @@ func ScraperToken(ctx context.Context, cs kubernetes.Interface) (string, error) 
 		return "", err
 	}
 	return tr.Status.Token, nil
-}
-
-// WriteClientKubeconfig writes a kubeconfig holding cfg's server and client certificate (as
-// ServiceAccountConfig returns) to path.
-func WriteClientKubeconfig(path string, cfg *rest.Config) error {
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["bulwark"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
-	kc.Contexts["bulwark"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "bulwark"}
-	kc.CurrentContext = "bulwark"
-	return clientcmd.WriteToFile(*kc, path)
 }

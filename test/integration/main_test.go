@@ -7,8 +7,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -35,36 +33,29 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
+	framework.Main(m, "integration", setup)
 }
 
-func run(m *testing.M) int {
+func setup(s *framework.Suite) error {
 	crd, err := framework.RepoFile(framework.PolicyReportCRD)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "integration:", err)
-		return 1
+		return err
 	}
-	cluster, err = framework.Start(framework.Options{ExemptNamespaces: []string{"kube-system", ownNamespace}, CRDs: []string{crd}})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "integration:", err)
-		return 1
+	if cluster, err = s.Start(framework.Options{ExemptNamespaces: []string{"kube-system", ownNamespace}, CRDs: []string{crd}}); err != nil {
+		return err
 	}
-	defer func() { _ = cluster.Stop() }()
-
-	dir, err := os.MkdirTemp("", "bulwark-integration-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	kubeconfig = filepath.Join(dir, "kubeconfig")
-	if err := cluster.WriteKubeconfig(kubeconfig); err != nil {
-		fmt.Fprintln(os.Stderr, "integration: kubeconfig:", err)
-		return 1
+	if kubeconfig, err = s.Kubeconfig(cluster); err != nil {
+		return err
 	}
 
-	metricsPort, _ := framework.FreePort()
-	probePort, _ := framework.FreePort()
+	metricsPort, err := framework.FreePort()
+	if err != nil {
+		return err
+	}
+	probePort, err := framework.FreePort()
+	if err != nil {
+		return err
+	}
 	metricsURL = "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics"
 	readyzURL = "http://127.0.0.1:" + strconv.Itoa(probePort) + "/readyz"
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), &serverLogs, zapcore.InfoLevel)
@@ -73,13 +64,11 @@ func run(m *testing.M) int {
 
 	// The policy comes from a ConfigMap, as in a cluster, so that the tests can change it.
 	if err := framework.CreatePolicyConfigMap(cluster.Config, basePolicy); err != nil {
-		fmt.Fprintln(os.Stderr, "integration: policy ConfigMap:", err)
-		return 1
+		return fmt.Errorf("policy ConfigMap: %w", err)
 	}
 	snap, err := policy.Parse([]byte(basePolicy), server.ConfigMapSource(policyKey))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -92,15 +81,15 @@ func run(m *testing.M) int {
 			Audit: &server.AuditOptions{Interval: auditInterval, MaxNamespaces: 50, Events: true, PolicyReports: true},
 		})
 	}()
-	defer func() {
+	s.Defer(func() error {
 		cancel()
 		<-done
-	}()
+		return nil
+	})
 	if err := cluster.WaitForWebhook(done, 60*time.Second); err != nil {
-		fmt.Fprintln(os.Stderr, "integration:", err, "\nserver logs:\n", serverLogs.String())
-		return 1
+		return fmt.Errorf("%v \nserver logs:\n %s", err, serverLogs.String())
 	}
-	return m.Run()
+	return nil
 }
 
 // clientWithWarnings returns a clientset whose requests record the warnings the apiserver

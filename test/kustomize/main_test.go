@@ -7,8 +7,6 @@ package kustomize
 
 import (
 	"bytes"
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -25,30 +23,16 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	// A bare control plane: no webhooks, so the apiserver judges the objects alone.
-	cp, err := framework.StartControlPlane()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "kustomize:", err)
-		return 1
-	}
-	defer func() { _ = cp.Stop() }()
-	assets = cp.Assets
-	dir, err := os.MkdirTemp("", "bulwark-kustomize-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	kubeconfig = filepath.Join(dir, "kubeconfig")
-	if err := cp.WriteKubeconfig(kubeconfig); err != nil {
-		fmt.Fprintln(os.Stderr, "kustomize: kubeconfig:", err)
-		return 1
-	}
-	return m.Run()
+	framework.Main(m, "kustomize", func(s *framework.Suite) error {
+		// A bare control plane: no webhooks, so the apiserver judges the objects alone.
+		cp, err := s.StartControlPlane()
+		if err != nil {
+			return err
+		}
+		assets = cp.Assets
+		kubeconfig, err = s.Kubeconfig(cp)
+		return err
+	})
 }
 
 // kubectl runs the real kubectl in the repository root against the test's control plane and

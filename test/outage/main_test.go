@@ -55,32 +55,24 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
+	framework.Main(m, "outage", setup)
 }
 
-func run(m *testing.M) int {
-	fail := func(err error) int {
-		fmt.Fprintln(os.Stderr, "outage:", err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "bulwark-outage-")
-	if err != nil {
-		return fail(err)
-	}
-	defer os.RemoveAll(dir)
-	if binary, err = framework.BuildBulwark(dir); err != nil {
-		return fail(err)
+func setup(s *framework.Suite) error {
+	var err error
+	if binary, err = s.BuildBulwark(); err != nil {
+		return err
 	}
 	assets, err := framework.AssetsDir()
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	// The apiserver's certificates live in a directory of ours, not one envtest removes when
 	// the apiserver stops: restarted, it serves the same certificate on the same port, so the
 	// clients already configured (Bulwark's) reconnect as they would to a restarted apiserver.
-	apiserverDir := filepath.Join(dir, "apiserver")
+	apiserverDir := filepath.Join(s.Dir, "apiserver")
 	if err := os.Mkdir(apiserverDir, 0o700); err != nil {
-		return fail(err)
+		return err
 	}
 	env = &envtest.Environment{
 		BinaryAssetsDirectory: assets,
@@ -88,35 +80,35 @@ func run(m *testing.M) int {
 	}
 	cfg, err := env.Start()
 	if err != nil {
-		return fail(fmt.Errorf("starting kube-apiserver and etcd from %s: %w", assets, err))
+		return fmt.Errorf("starting kube-apiserver and etcd from %s: %w", assets, err)
 	}
-	defer func() { _ = env.Stop() }()
+	s.Defer(func() error { _ = env.Stop(); return nil })
 	cfg = rest.CopyConfig(cfg)
 	cfg.WarningHandler = rest.NoWarnings{}
 	if admin, err = kubernetes.NewForConfig(cfg); err != nil {
-		return fail(err)
+		return err
 	}
 	if err := framework.CreatePolicyConfigMap(cfg, framework.DefaultPolicy); err != nil {
-		return fail(err)
+		return err
 	}
 	cluster := &framework.Cluster{Env: env, Config: cfg, Assets: assets}
 	names := framework.RBACNames{Namespace: ownNamespace, Name: "bulwark", WebhookConfig: "bulwark", TLSSecret: "bulwark-tls"}
 	sa, err := cluster.ServiceAccountConfig(context.Background(), names)
 	if err != nil {
-		return fail(err)
+		return err
 	}
-	kubeconfig = filepath.Join(dir, "kubeconfig")
+	kubeconfig = filepath.Join(s.Dir, "kubeconfig")
 	if err := framework.WriteClientKubeconfig(kubeconfig, sa); err != nil {
-		return fail(err)
+		return err
 	}
 	if scraper, err = framework.ScraperToken(context.Background(), admin); err != nil {
-		return fail(fmt.Errorf("metrics scraper: %w", err))
+		return fmt.Errorf("metrics scraper: %w", err)
 	}
-	certDir = filepath.Join(dir, "certs")
+	certDir = filepath.Join(s.Dir, "certs")
 	if certPool, err = writeServingCert(certDir); err != nil {
-		return fail(err)
+		return err
 	}
-	return m.Run()
+	return nil
 }
 
 // writeServingCert writes a CA-signed serving certificate for 127.0.0.1 to dir and returns a
@@ -171,7 +163,7 @@ type replicaOptions struct {
 // startReplica starts bulwark serve; waitReady waits for /readyz.
 func startReplica(t *testing.T, name string, o replicaOptions) *replica {
 	t.Helper()
-	port, metricsPort, probePort := freePort(t), freePort(t), freePort(t)
+	port, metricsPort, probePort := framework.FreePortT(t), framework.FreePortT(t), framework.FreePortT(t)
 	r := &replica{
 		name: name, port: port, logs: &framework.LogBuffer{}, done: make(chan struct{}), secure: o.SecureMetrics,
 		readyz: fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort),
@@ -501,15 +493,6 @@ func hashOf(t *testing.T, doc string) string {
 		t.Fatal(err)
 	}
 	return s.Hash
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := framework.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }

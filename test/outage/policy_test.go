@@ -248,7 +248,7 @@ func TestPolicyConfigMapDeletedBeforeWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	port, metricsPort, probePort := freePort(t), freePort(t), freePort(t)
+	port, metricsPort, probePort := framework.FreePortT(t), framework.FreePortT(t), framework.FreePortT(t)
 	r := &replica{
 		name: "server.Run", port: port, logs: logs, done: make(chan struct{}),
 		metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort),

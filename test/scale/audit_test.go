@@ -6,7 +6,6 @@ package scale
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"runtime/metrics"
 	"sync"
@@ -43,15 +42,11 @@ const (
 var cluster *framework.Cluster
 
 func TestMain(m *testing.M) {
-	var err error
-	cluster, err = framework.StartControlPlane()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "scale:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = cluster.Stop()
-	os.Exit(code)
+	framework.Main(m, "scale", func(s *framework.Suite) error {
+		var err error
+		cluster, err = s.StartControlPlane()
+		return err
+	})
 }
 
 func podSpec(hostPID bool) corev1.PodSpec {

@@ -11,7 +11,6 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/bulwark-k8s/bulwark/test/framework"
 )
@@ -38,11 +37,7 @@ func TestNamespaceLabelGuard(t *testing.T) {
 		t.Errorf("docs/security.md does not hold %s as it is (%v)", guardFile, err)
 	}
 
-	cluster, err := framework.StartControlPlane()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cluster.Stop() })
+	cluster, _ := controlPlane(t)
 	dir := t.TempDir()
 	admin := filepath.Join(dir, "admin")
 	if err := cluster.WriteKubeconfig(admin); err != nil {
@@ -69,16 +64,12 @@ func TestNamespaceLabelGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	user := func(name string, groups ...string) string {
-		u, err := cluster.Env.AddUser(envtest.User{Name: name, Groups: groups}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kc, err := u.KubeConfig()
+		u, err := cluster.User(name, groups...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, kc, 0o600); err != nil {
+		if err := framework.WriteKubeconfigFile(path, cluster.Config, u); err != nil {
 			t.Fatal(err)
 		}
 		return path

@@ -6,7 +6,6 @@ package security
 
 import (
 	"bufio"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -18,25 +17,59 @@ import (
 	"github.com/bulwark-k8s/bulwark/test/framework"
 )
 
-// binary is the bulwark executable under test, built once.
-var binary string
+var (
+	// binary is the bulwark executable under test, built once.
+	binary string
+	suite  *framework.Suite
+	shared struct {
+		once    sync.Once
+		cluster *framework.Cluster
+		proxy   *tunnel
+		err     error
+	}
+)
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
+	framework.Main(m, "security", func(s *framework.Suite) error {
+		suite = s
+		var err error
+		binary, err = s.BuildBulwark()
+		return err
+	})
 }
 
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "bulwark-security-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+// controlPlane returns the package's control plane, started for the first test that asks
+// and stopped after the last. Its kube-apiserver serves the PolicyReport CRD and reaches
+// Bulwark by its Service name through proxy, its HTTPS_PROXY. The tests share nothing else
+// in it: each has its own namespaces and cluster-scoped names, and only
+// TestServeLogsHoldNoSecrets registers webhooks.
+func controlPlane(t *testing.T) (*framework.Cluster, *tunnel) {
+	t.Helper()
+	shared.once.Do(func() {
+		crd, err := framework.RepoFile(framework.PolicyReportCRD)
+		if err != nil {
+			shared.err = err
+			return
+		}
+		if shared.proxy, shared.err = startTunnel(); shared.err != nil {
+			return
+		}
+		suite.Defer(shared.proxy.close)
+		// The kube-apiserver inherits HTTPS_PROXY; requests to 127.0.0.1 (etcd, its own
+		// loopback, Bulwark's and the tests' calls to the apiserver) never go through a proxy.
+		before, had := os.LookupEnv("HTTPS_PROXY")
+		_ = os.Setenv("HTTPS_PROXY", shared.proxy.url())
+		shared.cluster, shared.err = suite.StartControlPlane(crd)
+		if had {
+			_ = os.Setenv("HTTPS_PROXY", before)
+		} else {
+			_ = os.Unsetenv("HTTPS_PROXY")
+		}
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
 	}
-	defer os.RemoveAll(dir)
-	if binary, err = framework.BuildBulwark(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "security:", err)
-		return 1
-	}
-	return m.Run()
+	return shared.cluster, shared.proxy
 }
 
 // tunnel is an HTTP CONNECT proxy for the kube-apiserver (its HTTPS_PROXY). The webhook
@@ -45,21 +78,20 @@ func run(m *testing.M) int {
 // the local port Bulwark listens on. TLS runs end to end through it, so the apiserver verifies
 // Bulwark's built-in certificate for the Service name against the CA bundle Bulwark injected.
 type tunnel struct {
-	ln     net.Listener
-	routes map[string]string // host:port asked for -> address dialed
+	ln net.Listener
 
 	mu      sync.Mutex
+	routes  map[string]string // host:port asked for -> address dialed
 	opened  int
 	refused []string
 }
 
-func startTunnel(t *testing.T, routes map[string]string) *tunnel {
-	t.Helper()
+func startTunnel() (*tunnel, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	p := &tunnel{ln: ln, routes: routes}
+	p := &tunnel{ln: ln, routes: map[string]string{}}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -69,8 +101,26 @@ func startTunnel(t *testing.T, routes map[string]string) *tunnel {
 			go p.handle(c)
 		}
 	}()
-	t.Cleanup(func() { _ = ln.Close() })
-	return p
+	return p, nil
+}
+
+func (p *tunnel) close() error {
+	_ = p.ln.Close()
+	return nil
+}
+
+// route connects what asks for host (host:port) to target until t ends, and counts the
+// connections opened and refused from now on.
+func (p *tunnel) route(t *testing.T, host, target string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.routes[host] = target
+	p.opened, p.refused = 0, nil
+	t.Cleanup(func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		delete(p.routes, host)
+	})
 }
 
 func (p *tunnel) url() string { return "http://" + p.ln.Addr().String() }
@@ -82,7 +132,9 @@ func (p *tunnel) handle(c net.Conn) {
 	if err != nil {
 		return
 	}
+	p.mu.Lock()
 	target, ok := p.routes[req.Host]
+	p.mu.Unlock()
 	if req.Method != http.MethodConnect || !ok {
 		p.mu.Lock()
 		p.refused = append(p.refused, req.Method+" "+req.Host)

@@ -26,8 +26,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 
 	tlscerts "github.com/bulwark-k8s/bulwark/pkg/certs"
@@ -61,22 +59,12 @@ checks:
 func TestServeLogsHoldNoSecrets(t *testing.T) {
 	ctx := context.Background()
 	start := time.Now()
-	port, metricsPort, probePort := freePort(t), freePort(t), freePort(t)
+	port, metricsPort, probePort := framework.FreePortT(t), framework.FreePortT(t), framework.FreePortT(t)
 	serviceHost := fmt.Sprintf("%s.%s.svc:%d", serviceName, ownNamespace, port)
-	tun := startTunnel(t, map[string]string{serviceHost: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))})
-	// The kube-apiserver started next inherits it; requests to 127.0.0.1 (etcd, its own
-	// loopback, Bulwark's and the test's calls to the apiserver) never go through a proxy.
-	t.Setenv("HTTPS_PROXY", tun.url())
-
-	crd, err := framework.RepoFile(framework.PolicyReportCRD)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cluster, err := framework.StartControlPlane(crd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cluster.Stop() })
+	shared, tun := controlPlane(t)
+	tun.route(t, serviceHost, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	// A copy, to wait for this test's webhook on the shared control plane.
+	cluster := *shared
 	admin := clientset(t, cluster.Config)
 
 	leaks := newLeakSet()
@@ -104,7 +92,11 @@ func TestServeLogsHoldNoSecrets(t *testing.T) {
 	// The kubeconfig holds the token (the context in use) and an admin's client certificate
 	// and key (another context): whatever reads or prints the file must not leak either.
 	kubeconfig := filepath.Join(dir, "kubeconfig")
-	writeKubeconfig(t, kubeconfig, cluster.Config, token)
+	err = framework.WriteKubeconfigFile(kubeconfig, cluster.Config,
+		framework.KubeconfigUser{Name: "bulwark", Token: token}, framework.KubeconfigUser{Name: "admin", Config: cluster.Config})
+	if err != nil {
+		t.Fatal(err)
+	}
 	leaks.addPEM("the kubeconfig's client key", cluster.Config.KeyData)
 	leaks.addPublic(cluster.Config.CertData)
 
@@ -517,25 +509,6 @@ func addTLSSecret(leaks *leakSet, which string, data map[string][]byte) {
 	leaks.addPEM(which+" CA key ("+tlscerts.CAKeyKey+")", data[tlscerts.CAKeyKey])
 }
 
-// writeKubeconfig writes a kubeconfig for the cluster whose current context authenticates with
-// token; a second context holds the client certificate and key of cfg.
-func writeKubeconfig(t *testing.T, path string, cfg *rest.Config, token string) {
-	t.Helper()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["bulwark"] = &clientcmdapi.AuthInfo{Token: token}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
-	kc.Contexts["bulwark"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "bulwark"}
-	kc.Contexts["admin"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
-	kc.CurrentContext = "bulwark"
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func clientset(t *testing.T, cfg *rest.Config) *kubernetes.Clientset {
 	t.Helper()
 	cfg = rest.CopyConfig(cfg)
@@ -545,15 +518,6 @@ func clientset(t *testing.T, cfg *rest.Config) *kubernetes.Clientset {
 		t.Fatal(err)
 	}
 	return cs
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := framework.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // get reads url, with token as a bearer credential when given, and requires status want (0:

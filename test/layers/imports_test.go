@@ -25,6 +25,7 @@ var allowed = map[string][]string{
 	"internal/textlines": nil,
 	"internal/yamljson":  nil,
 	"pkg/certs":          nil,
+	"pkg/images":         nil,
 	"pkg/checks":         {"pkg/podspec"},
 	"pkg/mutate":         {"pkg/podspec"},
 	"pkg/policy":         {"pkg/checks", "pkg/mutate", "pkg/podspec", "internal/yamljson"},

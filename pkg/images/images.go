@@ -1,0 +1,297 @@
+// Package images reads from an image's registry what the kubelet will find when it starts a
+// container: the user the image runs as, and the digest its tag points at. Mutation needs the
+// first so that it never adds runAsNonRoot to a container the kubelet would then refuse to
+// start ("image will run as root"); digest pinning needs the second.
+//
+// Registries are slow and sometimes unreachable, and an admission request has a deadline, so
+// a lookup never holds a request longer than its budget: lookups run in parallel, keep going
+// in the background when the budget is spent (filling the cache for the next request), and a
+// request that does not get an answer in time is told so and falls back. Results are cached
+// by reference (a tag can move: a short TTL) and by digest (an image's user cannot change: a
+// longer one), with a bound on the entries.
+package images
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// Defaults of Options.
+const (
+	DefaultBudget        = time.Second
+	DefaultLookupTimeout = 10 * time.Second
+	DefaultTagTTL        = 5 * time.Minute
+	DefaultDigestTTL     = time.Hour
+	DefaultErrorTTL      = 15 * time.Second
+	DefaultMaxEntries    = 4096
+)
+
+// ErrTimeout is the error of a lookup that did not finish within the request's budget.
+var ErrTimeout = errors.New("the registry did not answer within the time budget")
+
+// Info is what a lookup found about one image reference.
+type Info struct {
+	// Ref is the reference as the pod spec gives it.
+	Ref string
+	// Digest is the digest of the manifest (or index) the reference points at, e.g.
+	// sha256:3f5c...; empty when the lookup failed.
+	Digest string
+	// User is the image configuration's User (for the node's platform), e.g. "", "nginx",
+	// "65532:65532".
+	User string
+	// Err says why the lookup failed (ErrTimeout when the budget ran out); nil on success.
+	Err error
+}
+
+// Runs says how the kubelet judges the user an image runs as, when a container asks for
+// runAsNonRoot without setting runAsUser.
+type Runs int
+
+const (
+	// RunsUnknown: the lookup failed.
+	RunsUnknown Runs = iota
+	// RunsAsRoot: User is empty (the kubelet takes uid 0), 0, root, or 0:<group>: the
+	// kubelet refuses with "image will run as root".
+	RunsAsRoot
+	// RunsAsName: User is a name other than root: the kubelet cannot tell whether it is
+	// root and refuses with "image has non-numeric user".
+	RunsAsName
+	// RunsAsNonRoot: User is a non-zero uid: the kubelet starts it under runAsNonRoot.
+	RunsAsNonRoot
+)
+
+// Runs classifies the image's user as the kubelet does under runAsNonRoot.
+func (i Info) Runs() Runs {
+	if i.Err != nil {
+		return RunsUnknown
+	}
+	user, _, _ := strings.Cut(i.User, ":")
+	switch {
+	case user == "" || user == "root":
+		return RunsAsRoot
+	}
+	uid, err := strconv.ParseInt(user, 10, 64)
+	switch {
+	case err != nil:
+		return RunsAsName
+	case uid == 0:
+		return RunsAsRoot
+	}
+	return RunsAsNonRoot
+}
+
+// Recorder records lookups: result is hit (from the cache), fetched, error or timeout.
+type Recorder interface {
+	ImageLookup(result string, d time.Duration)
+}
+
+// Options configure a Resolver.
+type Options struct {
+	// Budget bounds how long Resolve waits for the lookups of one request, together.
+	Budget time.Duration
+	// LookupTimeout bounds one lookup, which goes on in the background after the budget.
+	LookupTimeout time.Duration
+	// TagTTL, DigestTTL and ErrorTTL are how long a reference's digest, a digest's user and a
+	// failure are remembered.
+	TagTTL, DigestTTL, ErrorTTL time.Duration
+	// MaxEntries bounds each of the two caches.
+	MaxEntries int
+	// Platform is the node's: the image of a multi-platform index that the kubelet would run.
+	// Default linux/amd64.
+	Platform v1.Platform
+	// Transport is the HTTP transport to registries; nil for http.DefaultTransport.
+	Transport http.RoundTripper
+	// Metrics records lookups; nil records nothing.
+	Metrics Recorder
+}
+
+// Resolver looks images up in their registries, with a cache. It is safe for concurrent use.
+type Resolver struct {
+	o        Options
+	tags     *cache[string] // reference -> digest
+	users    *cache[string] // repository@digest -> user
+	mu       sync.Mutex
+	inflight map[string]*lookup
+	now      func() time.Time
+}
+
+// lookup is one registry round trip that several requests may wait for.
+type lookup struct {
+	done chan struct{}
+	info Info
+}
+
+// New returns a resolver with o's settings, defaults filled in.
+func New(o Options) *Resolver {
+	if o.Budget <= 0 {
+		o.Budget = DefaultBudget
+	}
+	if o.LookupTimeout <= 0 {
+		o.LookupTimeout = DefaultLookupTimeout
+	}
+	if o.TagTTL <= 0 {
+		o.TagTTL = DefaultTagTTL
+	}
+	if o.DigestTTL <= 0 {
+		o.DigestTTL = DefaultDigestTTL
+	}
+	if o.ErrorTTL <= 0 {
+		o.ErrorTTL = DefaultErrorTTL
+	}
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = DefaultMaxEntries
+	}
+	if o.Platform.OS == "" {
+		o.Platform = v1.Platform{OS: "linux", Architecture: "amd64"}
+	}
+	if o.Transport == nil {
+		o.Transport = http.DefaultTransport
+	}
+	return &Resolver{
+		o: o, tags: newCache[string](o.MaxEntries), users: newCache[string](o.MaxEntries),
+		inflight: map[string]*lookup{}, now: time.Now,
+	}
+}
+
+// Resolve looks up every reference in refs, in parallel, with the credentials of keys (nil:
+// anonymous), and returns what it found by reference. It returns when every lookup is done
+// or when the budget is spent, whichever comes first; a lookup still running then is given
+// ErrTimeout here and fills the cache when it finishes.
+func (r *Resolver) Resolve(ctx context.Context, refs []string, keys authn.Keychain) map[string]Info {
+	out := make(map[string]Info, len(refs))
+	ctx, cancel := context.WithTimeout(ctx, r.o.Budget)
+	defer cancel()
+	waiting := map[string]*lookup{}
+	for _, ref := range refs {
+		if _, dup := out[ref]; dup {
+			continue
+		}
+		if _, dup := waiting[ref]; dup {
+			continue
+		}
+		if info, ok := r.cached(ref); ok {
+			r.record("hit", 0)
+			out[ref] = info
+			continue
+		}
+		waiting[ref] = r.start(ref, keys)
+	}
+	for ref, l := range waiting {
+		select {
+		case <-l.done:
+			out[ref] = l.info
+		case <-ctx.Done():
+			out[ref] = Info{Ref: ref, Err: ErrTimeout}
+			r.record("timeout", r.o.Budget)
+		}
+	}
+	return out
+}
+
+// cached returns what the caches know of ref.
+func (r *Resolver) cached(ref string) (Info, bool) {
+	now := r.now()
+	digest, err, ok := r.tags.get(ref, now)
+	if !ok {
+		return Info{}, false
+	}
+	if err != nil {
+		return Info{Ref: ref, Err: err}, true
+	}
+	user, err, ok := r.users.get(userKey(ref, digest), now)
+	if !ok {
+		return Info{}, false
+	}
+	return Info{Ref: ref, Digest: digest, User: user, Err: err}, true
+}
+
+// start begins the lookup of ref, or joins the one already running.
+func (r *Resolver) start(ref string, keys authn.Keychain) *lookup {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if l, ok := r.inflight[ref]; ok {
+		return l
+	}
+	l := &lookup{done: make(chan struct{})}
+	r.inflight[ref] = l
+	go func() {
+		start := r.now()
+		l.info = r.fetch(ref, keys)
+		now := r.now()
+		if l.info.Err != nil {
+			r.tags.put(ref, "", l.info.Err, now.Add(r.o.ErrorTTL))
+			r.record("error", now.Sub(start))
+		} else {
+			r.users.put(userKey(ref, l.info.Digest), l.info.User, nil, now.Add(r.o.DigestTTL))
+			r.tags.put(ref, l.info.Digest, nil, now.Add(r.o.TagTTL))
+			r.record("fetched", now.Sub(start))
+		}
+		r.mu.Lock()
+		delete(r.inflight, ref)
+		r.mu.Unlock()
+		close(l.done)
+	}()
+	return l
+}
+
+// fetch reads ref's manifest and the configuration of the image the node would run.
+func (r *Resolver) fetch(ref string, keys authn.Keychain) Info {
+	info := Info{Ref: ref}
+	parsed, err := name.ParseReference(ref)
+	if err != nil {
+		info.Err = fmt.Errorf("not an image reference: %w", err)
+		return info
+	}
+	if keys == nil {
+		keys = authn.NewMultiKeychain()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.o.LookupTimeout)
+	defer cancel()
+	desc, err := remote.Get(parsed, remote.WithContext(ctx), remote.WithTransport(r.o.Transport),
+		remote.WithAuthFromKeychain(keys), remote.WithPlatform(r.o.Platform))
+	if err != nil {
+		info.Err = err
+		return info
+	}
+	info.Digest = desc.Digest.String()
+	img, err := desc.Image() // for an index: the image of the node's platform
+	if err != nil {
+		info.Err = err
+		return info
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		info.Err = err
+		return info
+	}
+	info.User = cfg.Config.User
+	return info
+}
+
+func (r *Resolver) record(result string, d time.Duration) {
+	if r.o.Metrics != nil {
+		r.o.Metrics.ImageLookup(result, d)
+	}
+}
+
+// userKey names an image's user in the cache: its repository and digest.
+func userKey(ref, digest string) string {
+	repo := ref
+	if i := strings.IndexByte(repo, '@'); i >= 0 {
+		repo = repo[:i]
+	} else if i := strings.LastIndexByte(repo, ':'); i > strings.LastIndexByte(repo, '/') {
+		repo = repo[:i]
+	}
+	return repo + "@" + digest
+}

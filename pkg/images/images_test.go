@@ -1,0 +1,299 @@
+package images
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// testRegistry is an in-process registry on 127.0.0.1. With a user set, every request needs
+// that user's basic credentials. Its handler counts manifest reads and can be slowed down.
+type testRegistry struct {
+	host      string
+	manifests atomic.Int64
+	delay     atomic.Int64 // nanoseconds before each manifest read is answered
+}
+
+func newRegistry(t *testing.T, user, password string) *testRegistry {
+	t.Helper()
+	r := &testRegistry{}
+	inner := registry.New()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if user != "" {
+			u, p, ok := req.BasicAuth()
+			if !ok || u != user || p != password {
+				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+		}
+		if strings.Contains(req.URL.Path, "/manifests/") && req.Method == http.MethodGet {
+			r.manifests.Add(1)
+			time.Sleep(time.Duration(r.delay.Load()))
+		}
+		inner.ServeHTTP(w, req)
+	}))
+	t.Cleanup(srv.Close)
+	r.host = strings.TrimPrefix(srv.URL, "http://")
+	return r
+}
+
+// push writes an image whose configuration has the given user under repo:tag and returns its
+// digest.
+func (r *testRegistry) push(t *testing.T, repoTag, user string, opts ...remote.Option) string {
+	t.Helper()
+	img := imageWithUser(t, user)
+	ref, err := name.ParseReference(r.host + "/" + repoTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img, opts...); err != nil {
+		t.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
+
+func imageWithUser(t *testing.T, user string) v1.Image {
+	t.Helper()
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.Config.User = user
+	cf.OS, cf.Architecture = "linux", "amd64"
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func TestRuns(t *testing.T) {
+	for user, want := range map[string]Runs{
+		"": RunsAsRoot, "0": RunsAsRoot, "root": RunsAsRoot, "0:0": RunsAsRoot, "root:wheel": RunsAsRoot,
+		"nginx": RunsAsName, "nobody:nogroup": RunsAsName,
+		"1000": RunsAsNonRoot, "65532:65532": RunsAsNonRoot, "101:0": RunsAsNonRoot,
+	} {
+		if got := (Info{User: user}).Runs(); got != want {
+			t.Errorf("user %q: %v, want %v", user, got, want)
+		}
+	}
+	if got := (Info{Err: ErrTimeout}).Runs(); got != RunsUnknown {
+		t.Errorf("a failed lookup: %v, want RunsUnknown", got)
+	}
+}
+
+func TestResolve(t *testing.T) {
+	reg := newRegistry(t, "", "")
+	rootDigest := reg.push(t, "web:1.27", "")
+	namedDigest := reg.push(t, "app:2", "nginx")
+	uidDigest := reg.push(t, "static:nonroot", "65532:65532")
+	r := New(Options{})
+
+	root, named, uid := reg.host+"/web:1.27", reg.host+"/app:2", reg.host+"/static@"+uidDigest
+	missing := reg.host + "/nothing:1"
+	got := r.Resolve(context.Background(), []string{root, named, uid, root, missing}, nil)
+	for ref, want := range map[string]Info{
+		root:  {Ref: root, Digest: rootDigest, User: ""},
+		named: {Ref: named, Digest: namedDigest, User: "nginx"},
+		uid:   {Ref: uid, Digest: uidDigest, User: "65532:65532"},
+	} {
+		if g := got[ref]; g != want {
+			t.Errorf("%s: %+v, want %+v", ref, g, want)
+		}
+	}
+	if g := got[missing]; g.Err == nil || g.Digest != "" {
+		t.Errorf("%s: %+v, want an error", missing, g)
+	}
+	if n := reg.manifests.Load(); n != 4 {
+		t.Errorf("%d manifest reads for 4 distinct references", n)
+	}
+
+	// Everything is cached now, failures included (for their shorter time).
+	again := r.Resolve(context.Background(), []string{root, named, uid, missing}, nil)
+	if n := reg.manifests.Load(); n != 4 {
+		t.Errorf("the second request read %d manifests; want all from the cache", n-4)
+	}
+	if again[root] != got[root] || again[named] != got[named] || (again[missing].Err == nil) {
+		t.Errorf("cached answers differ: %+v", again)
+	}
+
+	// A tag's digest expires before the image's user does.
+	r.now = func() time.Time { return time.Now().Add(DefaultTagTTL + time.Second) }
+	r.Resolve(context.Background(), []string{root}, nil)
+	if n := reg.manifests.Load(); n != 5 {
+		t.Errorf("after the tag TTL: %d manifest reads, want 5", n)
+	}
+}
+
+func TestResolveBudget(t *testing.T) {
+	reg := newRegistry(t, "", "")
+	reg.push(t, "slow:1", "1000")
+	reg.delay.Store(int64(400 * time.Millisecond))
+	r := New(Options{Budget: 50 * time.Millisecond})
+	ref := reg.host + "/slow:1"
+
+	start := time.Now()
+	got := r.Resolve(context.Background(), []string{ref}, nil)
+	took := time.Since(start)
+	if !errors.Is(got[ref].Err, ErrTimeout) || got[ref].Runs() != RunsUnknown {
+		t.Errorf("a lookup slower than the budget: %+v, want ErrTimeout", got[ref])
+	}
+	if took > 300*time.Millisecond {
+		t.Errorf("Resolve took %v with a budget of 50ms", took)
+	}
+	// The lookup went on and fills the cache: a later request gets the answer at once.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got = r.Resolve(context.Background(), []string{ref}, nil)
+		if got[ref].Err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got[ref].User != "1000" {
+		t.Errorf("after the background lookup: %+v, want user 1000", got[ref])
+	}
+	if n := reg.manifests.Load(); n != 1 {
+		t.Errorf("%d manifest reads; the waiting requests should have joined the one lookup", n)
+	}
+}
+
+func TestResolvePrivate(t *testing.T) {
+	reg := newRegistry(t, "puller", "s3cret")
+	digest := reg.push(t, "team/private:1", "1000", remote.WithAuth(&authn.Basic{Username: "puller", Password: "s3cret"}))
+	ref := reg.host + "/team/private:1"
+
+	got := New(Options{}).Resolve(context.Background(), []string{ref}, nil)
+	if got[ref].Err == nil {
+		t.Fatalf("anonymous lookup of a private image: %+v, want an error", got[ref])
+	}
+
+	auth := base64.StdEncoding.EncodeToString([]byte("puller:s3cret"))
+	keys, err := NewKeychain([]corev1.Secret{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "other"}, Type: corev1.SecretTypeOpaque},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "pull"}, Type: corev1.SecretTypeDockerConfigJson,
+			Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"` + reg.host + `/team":{"auth":"` + auth + `"}}}`)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = New(Options{}).Resolve(context.Background(), []string{ref}, keys)
+	if got[ref].Err != nil || got[ref].Digest != digest || got[ref].User != "1000" {
+		t.Errorf("lookup with the pull secret: %+v, want digest %s and user 1000", got[ref], digest)
+	}
+}
+
+func TestResolveIndex(t *testing.T) {
+	reg := newRegistry(t, "", "")
+	amd64, arm64 := imageWithUser(t, "101"), imageWithUser(t, "")
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: amd64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: arm64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
+	)
+	ref := reg.host + "/multi:1"
+	parsed, _ := name.ParseReference(ref)
+	if err := remote.WriteIndex(parsed, idx); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := idx.Digest()
+	for platform, user := range map[string]string{"amd64": "101", "arm64": ""} {
+		got := New(Options{Platform: v1.Platform{OS: "linux", Architecture: platform}}).Resolve(context.Background(), []string{ref}, nil)[ref]
+		if got.Err != nil || got.Digest != want.String() || got.User != user {
+			t.Errorf("linux/%s: %+v, want the index's digest %s and user %q", platform, got, want, user)
+		}
+	}
+}
+
+func TestKeychainMatching(t *testing.T) {
+	entry := func(key, user string) string {
+		return `"` + key + `":{"username":"` + user + `","password":"p"}`
+	}
+	keys, err := NewKeychain([]corev1.Secret{{Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{
+		corev1.DockerConfigJsonKey: []byte(`{"auths":{` + strings.Join([]string{
+			entry("https://index.docker.io/v1/", "hub"),
+			entry("*.example.com", "wild"),
+			entry("registry.local:5000/team", "team"),
+		}, ",") + `}}`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for image, want := range map[string]string{
+		"nginx:1.27":                                         "hub",
+		"docker.io/library/nginx":                            "hub",
+		"eu.example.com/app:1":                               "wild",
+		"a.b.example.com/app:1":                              "",
+		"registry.local:5000/team/app:1":                     "team",
+		"registry.local:5000/teamx/app:1":                    "",
+		"registry.local/team/app:1":                          "",
+		"ghcr.io/acme/app@sha256:" + strings.Repeat("a", 64): "",
+	} {
+		ref, err := name.ParseReference(image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := keys.Resolve(ref.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := a.Authorization()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Username != want {
+			t.Errorf("%s: user %q, want %q", image, cfg.Username, want)
+		}
+	}
+
+	_, err = NewKeychain([]corev1.Secret{{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "broken"},
+		Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte("{")}}})
+	if err == nil || !strings.Contains(err.Error(), "secret apps/broken: .dockerconfigjson") {
+		t.Errorf("a secret that does not parse: %v, want an error naming it", err)
+	}
+}
+
+func TestCacheBound(t *testing.T) {
+	c := newCache[string](2)
+	now := time.Now()
+	for _, k := range []string{"a", "b", "c"} {
+		c.put(k, k, nil, now.Add(time.Minute))
+	}
+	if c.len() != 2 {
+		t.Errorf("%d entries, want at most 2", c.len())
+	}
+	if _, _, ok := c.get("a", now); ok {
+		t.Error("the least recently used entry was kept")
+	}
+	if v, _, ok := c.get("c", now); !ok || v != "c" {
+		t.Errorf("the newest entry: %q, %v", v, ok)
+	}
+	if _, _, ok := c.get("c", now.Add(2*time.Minute)); ok {
+		t.Error("an expired entry was returned")
+	}
+}

@@ -1,0 +1,136 @@
+package images
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Keychain holds the credentials of Kubernetes pull secrets and hands out, for an image, the
+// first whose registry key matches it as the kubelet matches them: the host (where "*" stands
+// for one DNS label), the port, and a path prefix of the repository.
+type Keychain struct {
+	entries []credential
+}
+
+type credential struct {
+	host, path string // host[:port] pattern, repository path prefix ("" for any)
+	auth       authn.AuthConfig
+}
+
+// dockerConfigEntry is one registry of a .dockerconfigjson or .dockercfg.
+type dockerConfigEntry struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Auth     string `json:"auth"`
+	// IdentityToken and RegistryToken are OAuth tokens, as docker login stores them.
+	IdentityToken string `json:"identitytoken"`
+	RegistryToken string `json:"registrytoken"`
+}
+
+// NewKeychain reads the credentials of secrets of type kubernetes.io/dockerconfigjson and
+// kubernetes.io/dockercfg, in order; other secrets are skipped. A secret of one of those
+// types that does not parse is an error naming it.
+func NewKeychain(secrets []corev1.Secret) (*Keychain, error) {
+	k := &Keychain{}
+	for _, s := range secrets {
+		var entries map[string]dockerConfigEntry
+		switch s.Type {
+		case corev1.SecretTypeDockerConfigJson:
+			var cfg struct {
+				Auths map[string]dockerConfigEntry `json:"auths"`
+			}
+			if err := json.Unmarshal(s.Data[corev1.DockerConfigJsonKey], &cfg); err != nil {
+				return nil, fmt.Errorf("secret %s/%s: %s: %w", s.Namespace, s.Name, corev1.DockerConfigJsonKey, err)
+			}
+			entries = cfg.Auths
+		case corev1.SecretTypeDockercfg:
+			if err := json.Unmarshal(s.Data[corev1.DockerConfigKey], &entries); err != nil {
+				return nil, fmt.Errorf("secret %s/%s: %s: %w", s.Namespace, s.Name, corev1.DockerConfigKey, err)
+			}
+		default:
+			continue
+		}
+		for _, key := range slices.Sorted(maps.Keys(entries)) {
+			e := entries[key]
+			auth := authn.AuthConfig{Username: e.Username, Password: e.Password,
+				IdentityToken: e.IdentityToken, RegistryToken: e.RegistryToken}
+			if e.Auth != "" && auth.Username == "" {
+				raw, err := base64.StdEncoding.DecodeString(e.Auth)
+				if err != nil {
+					return nil, fmt.Errorf("secret %s/%s: registry %q: auth is not base64: %w", s.Namespace, s.Name, key, err)
+				}
+				auth.Username, auth.Password, _ = strings.Cut(string(raw), ":")
+			}
+			host, p := splitKey(key)
+			k.entries = append(k.entries, credential{host: host, path: p, auth: auth})
+		}
+	}
+	return k, nil
+}
+
+// Resolve returns the credentials for the image repository target names, anonymous when none
+// matches.
+func (k *Keychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
+	host := normaliseHost(target.RegistryStr())
+	repo := target.String()
+	if _, rest, ok := strings.Cut(repo, "/"); ok {
+		repo = rest
+	} else {
+		repo = ""
+	}
+	for _, c := range k.entries {
+		if hostMatches(c.host, host) && (c.path == "" || repo == c.path || strings.HasPrefix(repo, c.path+"/")) {
+			return authn.FromConfig(c.auth), nil
+		}
+	}
+	return authn.Anonymous, nil
+}
+
+// splitKey reads a registry key of a docker config ("https://index.docker.io/v1/",
+// "registry.example.com:5000/team", "*.example.com") as a host pattern and a path prefix.
+func splitKey(key string) (host, p string) {
+	key = strings.TrimPrefix(strings.TrimPrefix(key, "https://"), "http://")
+	host, p, _ = strings.Cut(key, "/")
+	p = strings.Trim(p, "/")
+	if p == "v1" || p == "v2" { // Docker Hub's key, and registries' API roots
+		p = ""
+	}
+	return normaliseHost(host), p
+}
+
+// normaliseHost lower-cases a registry host and names Docker Hub one way.
+func normaliseHost(host string) string {
+	host = strings.ToLower(host)
+	switch host {
+	case "index.docker.io", "registry-1.docker.io", "docker.io":
+		return "docker.io"
+	}
+	return host
+}
+
+// hostMatches matches a host[:port] against a pattern in which "*" may stand for one label.
+func hostMatches(pattern, host string) bool {
+	pHost, pPort, _ := strings.Cut(pattern, ":")
+	hHost, hPort, _ := strings.Cut(host, ":")
+	if pPort != hPort {
+		return false
+	}
+	pl, hl := strings.Split(pHost, "."), strings.Split(hHost, ".")
+	if len(pl) != len(hl) {
+		return false
+	}
+	for i := range pl {
+		if ok, _ := path.Match(pl[i], hl[i]); !ok {
+			return false
+		}
+	}
+	return true
+}

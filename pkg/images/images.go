@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -52,43 +51,6 @@ type Info struct {
 	User string
 	// Err says why the lookup failed (ErrTimeout when the budget ran out); nil on success.
 	Err error
-}
-
-// Runs says how the kubelet judges the user an image runs as, when a container asks for
-// runAsNonRoot without setting runAsUser.
-type Runs int
-
-const (
-	// RunsUnknown: the lookup failed.
-	RunsUnknown Runs = iota
-	// RunsAsRoot: User is empty (the kubelet takes uid 0), 0, root, or 0:<group>: the
-	// kubelet refuses with "image will run as root".
-	RunsAsRoot
-	// RunsAsName: User is a name other than root: the kubelet cannot tell whether it is
-	// root and refuses with "image has non-numeric user".
-	RunsAsName
-	// RunsAsNonRoot: User is a non-zero uid: the kubelet starts it under runAsNonRoot.
-	RunsAsNonRoot
-)
-
-// Runs classifies the image's user as the kubelet does under runAsNonRoot.
-func (i Info) Runs() Runs {
-	if i.Err != nil {
-		return RunsUnknown
-	}
-	user, _, _ := strings.Cut(i.User, ":")
-	switch {
-	case user == "" || user == "root":
-		return RunsAsRoot
-	}
-	uid, err := strconv.ParseInt(user, 10, 64)
-	switch {
-	case err != nil:
-		return RunsAsName
-	case uid == 0:
-		return RunsAsRoot
-	}
-	return RunsAsNonRoot
 }
 
 // Recorder records lookups: result is hit (from the cache), fetched, error or timeout.

@@ -46,6 +46,11 @@ type Target struct {
 	// Existing names the ephemeral containers the pod already had (consulted only with
 	// EphemeralOnly).
 	Existing map[string]bool
+	// Images, when set, tells what user each image of the pod runs as (the webhook looks
+	// them up in their registries). run-as-non-root is then added only where the kubelet
+	// will start every container it reaches, and Result.Notes says where and why it was not.
+	// Nil: images are not consulted.
+	Images func(image string) ImageUser
 }
 
 // Result is the outcome of Patch.
@@ -54,6 +59,9 @@ type Result struct {
 	Patch []Operation
 	// Changes lists every field set, in the order of Patch.
 	Changes []Change
+	// Notes say why a default was not added where it would have been, for the developer:
+	// `image docker.io/library/nginx:1.27 runs as root (no USER); runAsNonRoot was not added ...`.
+	Notes []string
 }
 
 // Patch adds the defaults that opts turns on (NSADefaults when opts is nil) to obj, an object
@@ -94,10 +102,10 @@ func PatchPod(pod *podspec.Pod, opts *Options, target Target) (*Result, error) {
 		return nil, err
 	}
 	p.run()
-	if len(p.ops) == 0 {
+	if len(p.ops) == 0 && len(p.notes) == 0 {
 		return &Result{}, nil
 	}
-	return &Result{Patch: p.ops, Changes: p.changes}, nil
+	return &Result{Patch: p.ops, Changes: p.changes, Notes: p.notes}, nil
 }
 
 // defaulter is one mutation default. pod runs once per pod (not for an ephemeral-only
@@ -129,6 +137,8 @@ type patcher struct {
 	windows bool
 	// ephemeralOnly: pod-level defaults move to the targeted ephemeral containers.
 	ephemeralOnly bool
+	// images tells what each image runs as; nil when images are not consulted.
+	images func(string) ImageUser
 	// spec is the pod spec, the owner of the pod-level defaults' fields.
 	spec owner
 	// containers holds every container, targets those that may change.
@@ -136,6 +146,7 @@ type patcher struct {
 	targets    []*container
 	ops        []Operation
 	changes    []Change
+	notes      []string
 }
 
 // container is one container of the pod, with what Pod.Present records of it.
@@ -146,7 +157,7 @@ type container struct {
 }
 
 func newPatcher(pod *podspec.Pod, opts *Options, target Target) (*patcher, error) {
-	p := &patcher{Pod: pod, opts: opts, windows: pod.IsWindows(), ephemeralOnly: target.EphemeralOnly}
+	p := &patcher{Pod: pod, opts: opts, windows: pod.IsWindows(), ephemeralOnly: target.EphemeralOnly, images: target.Images}
 	n := len(pod.Spec.InitContainers) + len(pod.Spec.Containers) + len(pod.Spec.EphemeralContainers)
 	if n == 0 {
 		return p, nil

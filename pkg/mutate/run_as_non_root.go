@@ -12,6 +12,10 @@ import (
 // to start; the checks report such pods instead. For an ephemeral-only target it sets
 // runAsNonRoot on each new ephemeral container instead, when the pod has none and the
 // container does not run as root (by its own setting, or else the pod's).
+//
+// When the images are known (Target.Images), a container that sets no runAsUser (nor does the
+// pod) runs as its image's USER, which the kubelet checks under runAsNonRoot: the default is
+// not added when that user is root, a name, or unknown, and a note says why.
 var runAsNonRootDefault = defaulter{
 	name:      RunAsNonRoot,
 	flag:      func(o *Options) *bool { return &o.RunAsNonRoot },
@@ -35,7 +39,32 @@ func runAsNonRootPod(p *patcher) {
 			return
 		}
 	}
-	p.set(RunAsNonRoot, &p.spec, runAsNonRootPath, depth(sc != nil), true, "true")
+	blocked := false
+	for i := range p.containers {
+		if note := p.imageBlocks(&p.containers[i]); note != "" {
+			p.notes = append(p.notes, note)
+			blocked = true
+		}
+	}
+	if !blocked {
+		p.set(RunAsNonRoot, &p.spec, runAsNonRootPath, depth(sc != nil), true, "true")
+	}
+}
+
+// imageBlocks returns the note of a container whose image the kubelet would (or might) refuse
+// to run under runAsNonRoot: one that sets neither runAsUser nor runAsNonRoot, in a pod that
+// sets no runAsUser, on Linux, when images are consulted. "" otherwise.
+func (p *patcher) imageBlocks(c *container) string {
+	if p.images == nil || p.windows || c.Image == "" {
+		return ""
+	}
+	if sc := c.SecurityContext; sc != nil && (sc.RunAsUser != nil || sc.RunAsNonRoot != nil) {
+		return "" // its own user, or its own choice of runAsNonRoot, which the pod's does not change
+	}
+	if sc := p.Spec.SecurityContext; sc != nil && sc.RunAsUser != nil {
+		return ""
+	}
+	return blocksRunAsNonRoot(c.Image, p.images(c.Image))
 }
 
 func runAsNonRootContainer(p *patcher, c *container) {
@@ -55,9 +84,14 @@ func runAsNonRootContainer(p *patcher, c *container) {
 	if name == nil {
 		name = podName
 	}
-	if !isRoot(uid, name) {
-		p.set(RunAsNonRoot, &c.owner, runAsNonRootPath, depth(sc != nil), true, "true")
+	if isRoot(uid, name) {
+		return
 	}
+	if note := p.imageBlocks(c); note != "" {
+		p.notes = append(p.notes, note)
+		return
+	}
+	p.set(RunAsNonRoot, &c.owner, runAsNonRootPath, depth(sc != nil), true, "true")
 }
 
 // podRunAs and containerRunAs return the runAsUser and windowsOptions.runAsUserName of a

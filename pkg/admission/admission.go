@@ -41,6 +41,10 @@ type Options struct {
 	Namespaces NamespaceLabels
 	// OwnNamespace is Bulwark's namespace, always exempt.
 	OwnNamespace string
+	// Images looks up what the images of a pod run as, so that the mutation does not add
+	// runAsNonRoot where the kubelet would refuse the container; nil: images are not
+	// consulted.
+	Images ImageUsers
 	// Now is the clock exemption expiry is judged by; nil is time.Now.
 	Now func() time.Time
 	Log logr.Logger

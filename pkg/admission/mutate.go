@@ -71,6 +71,9 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 			}
 		}
 	}
+	if m.Images != nil && opts.RunAsNonRoot {
+		target.Images = m.Images(ctx, req.Namespace, s.pod)
+	}
 	res, err := mutate.PatchPod(s.pod, opts, target)
 	if err != nil {
 		rec.Decision("mutate", s.resource, s.operation, metrics.Errored, time.Since(start))
@@ -80,16 +83,21 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 		rec.Mutation(c.Default)
 	}
 	resp := admission.Patched("", res.Patch...)
-	resp.Warnings = changeWarnings(res.Changes)
+	resp.Warnings = changeWarnings(res.Changes, res.Notes)
 	rec.Decision("mutate", s.resource, s.operation, metrics.Allowed, time.Since(start))
 	return resp
 }
 
-// changeWarnings lists what was set, one warning per securityContext, resources or spec, e.g.
+// changeWarnings lists the notes on defaults held back, first ("bulwark: image ... runs as
+// root ..."), then what was set, one warning per securityContext, resources or spec, e.g.
 // `bulwark set defaults in spec.template.spec.containers[0].securityContext: allowPrivilegeEscalation=false, capabilities.drop=[ALL]`.
-func changeWarnings(changes []mutate.Change) []string {
-	if len(changes) == 0 {
+func changeWarnings(changes []mutate.Change, notes []string) []string {
+	if len(changes) == 0 && len(notes) == 0 {
 		return nil
+	}
+	w := warningBudget{limit: maxMutationWarnings}
+	for _, n := range notes {
+		w.add("bulwark: " + n)
 	}
 	var owners []string
 	byOwner := map[string][]string{}
@@ -104,7 +112,6 @@ func changeWarnings(changes []mutate.Change) []string {
 	sort.SliceStable(owners, func(i, j int) bool {
 		return !strings.Contains(owners[i], "[") && strings.Contains(owners[j], "[")
 	})
-	w := warningBudget{limit: maxMutationWarnings}
 	for _, o := range owners {
 		// One warning per owner, continued on another when it would pass maxWarning.
 		prefix := "bulwark set defaults in " + o + ": "

@@ -81,7 +81,7 @@ type Options struct {
 // Resolver looks images up in their registries, with a cache. It is safe for concurrent use.
 type Resolver struct {
 	o        Options
-	tags     *cache[string] // reference -> digest
+	tags     *cache[string] // credentials and reference -> digest
 	users    *cache[string] // repository@digest -> user
 	mu       sync.Mutex
 	inflight map[string]*lookup
@@ -130,7 +130,15 @@ func New(o Options) *Resolver {
 // anonymous), and returns what it found by reference. It returns when every lookup is done
 // or when the budget is spent, whichever comes first; a lookup still running then is given
 // ErrTimeout here and fills the cache when it finishes.
+//
+// What a lookup finds is cached for the same credentials only (a *Keychain's ID; anonymous
+// otherwise): a request without the pull secret of a private image learns nothing of it
+// from another namespace's lookups.
 func (r *Resolver) Resolve(ctx context.Context, refs []string, keys authn.Keychain) map[string]Info {
+	who := ""
+	if k, ok := keys.(*Keychain); ok {
+		who = k.ID()
+	}
 	out := make(map[string]Info, len(refs))
 	ctx, cancel := context.WithTimeout(ctx, r.o.Budget)
 	defer cancel()
@@ -142,12 +150,12 @@ func (r *Resolver) Resolve(ctx context.Context, refs []string, keys authn.Keycha
 		if _, dup := waiting[ref]; dup {
 			continue
 		}
-		if info, ok := r.cached(ref); ok {
+		if info, ok := r.cached(ref, who); ok {
 			r.record("hit", 0)
 			out[ref] = info
 			continue
 		}
-		waiting[ref] = r.start(ref, keys)
+		waiting[ref] = r.start(ref, who, keys)
 	}
 	for ref, l := range waiting {
 		select {
@@ -161,10 +169,10 @@ func (r *Resolver) Resolve(ctx context.Context, refs []string, keys authn.Keycha
 	return out
 }
 
-// cached returns what the caches know of ref.
-func (r *Resolver) cached(ref string) (Info, bool) {
+// cached returns what the caches know of ref, as looked up with the credentials who.
+func (r *Resolver) cached(ref, who string) (Info, bool) {
 	now := r.now()
-	digest, err, ok := r.tags.get(ref, now)
+	digest, err, ok := r.tags.get(tagKey(ref, who), now)
 	if !ok {
 		return Info{}, false
 	}
@@ -178,29 +186,31 @@ func (r *Resolver) cached(ref string) (Info, bool) {
 	return Info{Ref: ref, Digest: digest, User: user, Err: err}, true
 }
 
-// start begins the lookup of ref, or joins the one already running.
-func (r *Resolver) start(ref string, keys authn.Keychain) *lookup {
+// start begins the lookup of ref with the credentials who (keys), or joins the one already
+// running.
+func (r *Resolver) start(ref, who string, keys authn.Keychain) *lookup {
+	key := tagKey(ref, who)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if l, ok := r.inflight[ref]; ok {
+	if l, ok := r.inflight[key]; ok {
 		return l
 	}
 	l := &lookup{done: make(chan struct{})}
-	r.inflight[ref] = l
+	r.inflight[key] = l
 	go func() {
 		start := r.now()
 		l.info = r.fetch(ref, keys)
 		now := r.now()
 		if l.info.Err != nil {
-			r.tags.put(ref, "", l.info.Err, now.Add(r.o.ErrorTTL))
+			r.tags.put(key, "", l.info.Err, now.Add(r.o.ErrorTTL))
 			r.record("error", now.Sub(start))
 		} else {
 			r.users.put(userKey(ref, l.info.Digest), l.info.User, nil, now.Add(r.o.DigestTTL))
-			r.tags.put(ref, l.info.Digest, nil, now.Add(r.o.TagTTL))
+			r.tags.put(key, l.info.Digest, nil, now.Add(r.o.TagTTL))
 			r.record("fetched", now.Sub(start))
 		}
 		r.mu.Lock()
-		delete(r.inflight, ref)
+		delete(r.inflight, key)
 		r.mu.Unlock()
 		close(l.done)
 	}()
@@ -246,6 +256,9 @@ func (r *Resolver) record(result string, d time.Duration) {
 		r.o.Metrics.ImageLookup(result, d)
 	}
 }
+
+// tagKey names what a reference points at, for the credentials who, in the cache.
+func tagKey(ref, who string) string { return who + " " + ref }
 
 // userKey names an image's user in the cache: its repository and digest.
 func userKey(ref, digest string) string {

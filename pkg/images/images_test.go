@@ -4,105 +4,28 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/bulwark-k8s/bulwark/internal/registrytest"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// testRegistry is an in-process registry on 127.0.0.1. With a user set, every request needs
-// that user's basic credentials. Its handler counts manifest reads and can be slowed down.
-type testRegistry struct {
-	host      string
-	manifests atomic.Int64
-	delay     atomic.Int64 // nanoseconds before each manifest read is answered
-}
-
-func newRegistry(t *testing.T, user, password string) *testRegistry {
-	t.Helper()
-	r := &testRegistry{}
-	inner := registry.New()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if user != "" {
-			u, p, ok := req.BasicAuth()
-			if !ok || u != user || p != password {
-				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-				http.Error(w, "unauthorized", http.StatusUnauthorized)
-				return
-			}
-		}
-		if strings.Contains(req.URL.Path, "/manifests/") && req.Method == http.MethodGet {
-			r.manifests.Add(1)
-			time.Sleep(time.Duration(r.delay.Load()))
-		}
-		inner.ServeHTTP(w, req)
-	}))
-	t.Cleanup(srv.Close)
-	r.host = strings.TrimPrefix(srv.URL, "http://")
-	return r
-}
-
-// push writes an image whose configuration has the given user under repo:tag and returns its
-// digest.
-func (r *testRegistry) push(t *testing.T, repoTag, user string, opts ...remote.Option) string {
-	t.Helper()
-	img := imageWithUser(t, user)
-	ref, err := name.ParseReference(r.host + "/" + repoTag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img, opts...); err != nil {
-		t.Fatal(err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d.String()
-}
-
-func imageWithUser(t *testing.T, user string) v1.Image {
-	t.Helper()
-	img, err := random.Image(64, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.Config.User = user
-	cf.OS, cf.Architecture = "linux", "amd64"
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
-
 func TestResolve(t *testing.T) {
-	reg := newRegistry(t, "", "")
-	rootDigest := reg.push(t, "web:1.27", "")
-	namedDigest := reg.push(t, "app:2", "nginx")
-	uidDigest := reg.push(t, "static:nonroot", "65532:65532")
+	reg := registrytest.Start(t, "", "")
+	rootDigest := reg.Push(t, "web:1.27", "")
+	namedDigest := reg.Push(t, "app:2", "nginx")
+	uidDigest := reg.Push(t, "static:nonroot", "65532:65532")
 	r := New(Options{})
 
-	root, named, uid := reg.host+"/web:1.27", reg.host+"/app:2", reg.host+"/static@"+uidDigest
-	missing := reg.host + "/nothing:1"
+	root, named, uid := reg.Host+"/web:1.27", reg.Host+"/app:2", reg.Host+"/static@"+uidDigest
+	missing := reg.Host + "/nothing:1"
 	got := r.Resolve(context.Background(), []string{root, named, uid, root, missing}, nil)
 	for ref, want := range map[string]Info{
 		root:  {Ref: root, Digest: rootDigest, User: ""},
@@ -116,13 +39,13 @@ func TestResolve(t *testing.T) {
 	if g := got[missing]; g.Err == nil || g.Digest != "" {
 		t.Errorf("%s: %+v, want an error", missing, g)
 	}
-	if n := reg.manifests.Load(); n != 4 {
+	if n := reg.Manifests.Load(); n != 4 {
 		t.Errorf("%d manifest reads for 4 distinct references", n)
 	}
 
 	// Everything is cached now, failures included (for their shorter time).
 	again := r.Resolve(context.Background(), []string{root, named, uid, missing}, nil)
-	if n := reg.manifests.Load(); n != 4 {
+	if n := reg.Manifests.Load(); n != 4 {
 		t.Errorf("the second request read %d manifests; want all from the cache", n-4)
 	}
 	if again[root] != got[root] || again[named] != got[named] || (again[missing].Err == nil) {
@@ -132,17 +55,17 @@ func TestResolve(t *testing.T) {
 	// A tag's digest expires before the image's user does.
 	r.now = func() time.Time { return time.Now().Add(DefaultTagTTL + time.Second) }
 	r.Resolve(context.Background(), []string{root}, nil)
-	if n := reg.manifests.Load(); n != 5 {
+	if n := reg.Manifests.Load(); n != 5 {
 		t.Errorf("after the tag TTL: %d manifest reads, want 5", n)
 	}
 }
 
 func TestResolveBudget(t *testing.T) {
-	reg := newRegistry(t, "", "")
-	reg.push(t, "slow:1", "1000")
-	reg.delay.Store(int64(400 * time.Millisecond))
+	reg := registrytest.Start(t, "", "")
+	reg.Push(t, "slow:1", "1000")
+	reg.Delay.Store(int64(400 * time.Millisecond))
 	r := New(Options{Budget: 50 * time.Millisecond})
-	ref := reg.host + "/slow:1"
+	ref := reg.Host + "/slow:1"
 
 	start := time.Now()
 	got := r.Resolve(context.Background(), []string{ref}, nil)
@@ -165,15 +88,15 @@ func TestResolveBudget(t *testing.T) {
 	if got[ref].User != "1000" {
 		t.Errorf("after the background lookup: %+v, want user 1000", got[ref])
 	}
-	if n := reg.manifests.Load(); n != 1 {
+	if n := reg.Manifests.Load(); n != 1 {
 		t.Errorf("%d manifest reads; the waiting requests should have joined the one lookup", n)
 	}
 }
 
 func TestResolvePrivate(t *testing.T) {
-	reg := newRegistry(t, "puller", "s3cret")
-	digest := reg.push(t, "team/private:1", "1000", remote.WithAuth(&authn.Basic{Username: "puller", Password: "s3cret"}))
-	ref := reg.host + "/team/private:1"
+	reg := registrytest.Start(t, "puller", "s3cret")
+	digest := reg.Push(t, "team/private:1", "1000")
+	ref := reg.Host + "/team/private:1"
 
 	got := New(Options{}).Resolve(context.Background(), []string{ref}, nil)
 	if got[ref].Err == nil {
@@ -184,33 +107,38 @@ func TestResolvePrivate(t *testing.T) {
 	keys, err := NewKeychain([]corev1.Secret{
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "other"}, Type: corev1.SecretTypeOpaque},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "pull"}, Type: corev1.SecretTypeDockerConfigJson,
-			Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"` + reg.host + `/team":{"auth":"` + auth + `"}}}`)}},
+			Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"` + reg.Host + `/team":{"auth":"` + auth + `"}}}`)}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got = New(Options{}).Resolve(context.Background(), []string{ref}, keys)
+	r := New(Options{})
+	got = r.Resolve(context.Background(), []string{ref}, keys)
 	if got[ref].Err != nil || got[ref].Digest != digest || got[ref].User != "1000" {
 		t.Errorf("lookup with the pull secret: %+v, want digest %s and user 1000", got[ref], digest)
+	}
+	// The answer is cached for those credentials only: without them the registry is asked,
+	// and refuses.
+	if got := r.Resolve(context.Background(), []string{ref}, nil); got[ref].Err == nil {
+		t.Errorf("anonymous lookup after one with the pull secret: %+v, want the registry's refusal", got[ref])
+	}
+	if got := r.Resolve(context.Background(), []string{ref}, keys); got[ref].Err != nil || reg.Manifests.Load() != 1 {
+		t.Errorf("a second lookup with the pull secret: %+v after %d manifest reads, want it from the cache", got[ref], reg.Manifests.Load())
 	}
 }
 
 func TestResolveIndex(t *testing.T) {
-	reg := newRegistry(t, "", "")
-	amd64, arm64 := imageWithUser(t, "101"), imageWithUser(t, "")
+	reg := registrytest.Start(t, "", "")
+	amd64, arm64 := registrytest.Image(t, "101"), registrytest.Image(t, "")
 	idx := mutate.AppendManifests(empty.Index,
 		mutate.IndexAddendum{Add: amd64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
 		mutate.IndexAddendum{Add: arm64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
 	)
-	ref := reg.host + "/multi:1"
-	parsed, _ := name.ParseReference(ref)
-	if err := remote.WriteIndex(parsed, idx); err != nil {
-		t.Fatal(err)
-	}
-	want, _ := idx.Digest()
+	want := reg.PushIndex(t, "multi:1", idx)
+	ref := reg.Host + "/multi:1"
 	for platform, user := range map[string]string{"amd64": "101", "arm64": ""} {
 		got := New(Options{Platform: v1.Platform{OS: "linux", Architecture: platform}}).Resolve(context.Background(), []string{ref}, nil)[ref]
-		if got.Err != nil || got.Digest != want.String() || got.User != user {
+		if got.Err != nil || got.Digest != want || got.User != user {
 			t.Errorf("linux/%s: %+v, want the index's digest %s and user %q", platform, got, want, user)
 		}
 	}

@@ -1,7 +1,9 @@
 package images
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -18,7 +20,11 @@ import (
 // for one DNS label), the port, and a path prefix of the repository.
 type Keychain struct {
 	entries []credential
+	id      string
 }
+
+// ID identifies the credentials: keychains from the same secrets have the same ID.
+func (k *Keychain) ID() string { return k.id }
 
 type credential struct {
 	host, path string // host[:port] pattern, repository path prefix ("" for any)
@@ -73,6 +79,11 @@ func NewKeychain(secrets []corev1.Secret) (*Keychain, error) {
 			k.entries = append(k.entries, credential{host: host, path: p, auth: auth})
 		}
 	}
+	sum := sha256.New()
+	for _, c := range k.entries {
+		fmt.Fprintf(sum, "%q %q %q %q %q %q\n", c.host, c.path, c.auth.Username, c.auth.Password, c.auth.IdentityToken, c.auth.RegistryToken)
+	}
+	k.id = hex.EncodeToString(sum.Sum(nil))
 	return k, nil
 }
 

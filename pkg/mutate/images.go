@@ -69,9 +69,10 @@ func blocksRunAsNonRoot(image string, u ImageUser) string {
 	case RunsUnknown:
 		why := u.Unknown
 		if why == "" {
-			why = "it was not looked up"
+			why = "not looked up"
 		}
-		return fmt.Sprintf("image %s could not be looked up (%s); runAsNonRoot was not added because the kubelet might refuse to start it. %s, or set runAsNonRoot yourself", image, why, fix)
+		// The reason last: a long registry error is what a cut warning loses.
+		return fmt.Sprintf("image %s could not be looked up, so runAsNonRoot was not added: the kubelet might refuse to start it. %s, or set runAsNonRoot yourself (lookup: %s)", image, fix, why)
 	}
 	return ""
 }

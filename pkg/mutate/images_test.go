@@ -55,7 +55,7 @@ func TestRunAsNonRootKnowsImages(t *testing.T) {
 		{"named user", `{"containers":[{"name":"a","image":"app:1"},{"name":"b","image":"named:1"}]}`, false,
 			[]string{`image named:1 runs as the user "nginx", a name the kubelet cannot verify is not root`}},
 		{"unknown image", `{"initContainers":[{"name":"i","image":"unreachable.io/x"}],"containers":[{"name":"a","image":"app:1"}]}`, false,
-			[]string{"image unreachable.io/x could not be looked up (the registry did not answer within the time budget); runAsNonRoot was not added because the kubelet might refuse"}},
+			[]string{"image unreachable.io/x could not be looked up, so runAsNonRoot was not added: the kubelet might refuse to start it. Fix: set securityContext.runAsUser, or build the image with a numeric non-root USER, or set runAsNonRoot yourself (lookup: the registry did not answer within the time budget)"}},
 		{"non-root images", `{"containers":[{"name":"a","image":"app:1"},{"name":"b","image":"distroless:1"}]}`, true, nil},
 		{"container runAsUser", `{"containers":[{"name":"web","image":"nginx:1.27","securityContext":{"runAsUser":101}}]}`, true, nil},
 		{"pod runAsUser", `{"securityContext":{"runAsUser":101},"containers":[{"name":"web","image":"nginx:1.27"}]}`, true, nil},

@@ -19,20 +19,21 @@ const module = "github.com/bulwark-k8s/bulwark/"
 // allowed lists, for every package of the module but the commands, the packages of the module
 // it may import. docs/development.md draws the same picture.
 var allowed = map[string][]string{
-	"pkg/podspec":        nil,
-	"pkg/metrics":        nil,
-	"internal/eventnote": nil,
-	"internal/textlines": nil,
-	"internal/yamljson":  nil,
-	"pkg/certs":          nil,
-	"pkg/images":         nil,
-	"pkg/checks":         {"pkg/podspec"},
-	"pkg/mutate":         {"pkg/podspec"},
-	"pkg/policy":         {"pkg/checks", "pkg/mutate", "pkg/podspec", "internal/yamljson"},
-	"pkg/scan":           {"pkg/checks", "pkg/podspec", "pkg/policy", "internal/yamljson"},
-	"pkg/admission":      {"pkg/checks", "pkg/metrics", "pkg/mutate", "pkg/podspec", "pkg/policy"},
-	"pkg/audit":          {"pkg/checks", "pkg/metrics", "pkg/podspec", "pkg/policy", "internal/eventnote"},
-	"pkg/server":         {"pkg/admission", "pkg/audit", "pkg/certs", "pkg/metrics", "pkg/podspec", "pkg/policy", "internal/eventnote"},
+	"pkg/podspec":           nil,
+	"pkg/metrics":           nil,
+	"internal/eventnote":    nil,
+	"internal/textlines":    nil,
+	"internal/yamljson":     nil,
+	"pkg/certs":             nil,
+	"internal/registrytest": nil,
+	"pkg/images":            nil,
+	"pkg/checks":            {"pkg/podspec"},
+	"pkg/mutate":            {"pkg/podspec"},
+	"pkg/policy":            {"pkg/checks", "pkg/mutate", "pkg/podspec", "internal/yamljson"},
+	"pkg/scan":              {"pkg/checks", "pkg/podspec", "pkg/policy", "internal/yamljson"},
+	"pkg/admission":         {"pkg/checks", "pkg/images", "pkg/metrics", "pkg/mutate", "pkg/podspec", "pkg/policy"},
+	"pkg/audit":             {"pkg/checks", "pkg/metrics", "pkg/podspec", "pkg/policy", "internal/eventnote"},
+	"pkg/server":            {"pkg/admission", "pkg/audit", "pkg/certs", "pkg/metrics", "pkg/podspec", "pkg/policy", "internal/eventnote"},
 }
 
 // engine are the packages that the webhook, the CLI and the audit share; forbidden are the

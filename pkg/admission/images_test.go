@@ -1,0 +1,85 @@
+package admission
+
+import (
+	"context"
+	"encoding/base64"
+	"slices"
+	"strings"
+	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bulwark-k8s/bulwark/internal/registrytest"
+	"github.com/bulwark-k8s/bulwark/pkg/images"
+)
+
+// TestMutatorImageUsers: with images resolved, the mutating webhook leaves runAsNonRoot out
+// where the image runs as root (or cannot be looked up), says so first in its warnings, and
+// reads a private image with the pod's pull secret.
+func TestMutatorImageUsers(t *testing.T) {
+	reg := registrytest.Start(t, "puller", "s3cret")
+	reg.Push(t, "team/web:1", "")
+	reg.Push(t, "team/app:1", "1000")
+	auth := base64.StdEncoding.EncodeToString([]byte("puller:s3cret"))
+	pull := corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "pull"}, Type: corev1.SecretTypeDockerConfigJson,
+		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"` + reg.Host + `":{"auth":"` + auth + `"}}}`)},
+	}
+	var asked []string
+	secrets := func(_ context.Context, namespace string, names []string) []corev1.Secret {
+		asked = append(asked, namespace+"/"+strings.Join(names, ","))
+		if namespace == pull.Namespace && slices.Contains(names, pull.Name) {
+			return []corev1.Secret{pull}
+		}
+		return nil
+	}
+	h := newHarness(t, profile(t, "nsa"))
+	h.m.Images = ResolveImages(images.New(images.Options{}), secrets)
+
+	web, app := reg.Ref("team/web:1"), reg.Ref("team/app:1")
+	for _, tt := range []struct {
+		name         string
+		spec         string
+		runAsNonRoot bool
+		note         string // the first warning starts with it
+	}{
+		{"root image", `{"imagePullSecrets":[{"name":"pull"}],"containers":[{"name":"web","image":"` + web + `"}]}`, false,
+			"bulwark: image " + web + " runs as root (no USER); runAsNonRoot was not added because the kubelet would refuse to start it. Fix: set securityContext.runAsUser"},
+		{"non-root image", `{"imagePullSecrets":[{"name":"pull"}],"containers":[{"name":"app","image":"` + app + `"}]}`, true, ""},
+		{"no pull secret", `{"containers":[{"name":"app","image":"` + app + `"}]}`, false,
+			"bulwark: image " + app + " could not be looked up, so runAsNonRoot was not added"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			obj := kDeployment.object("d", tt.spec)
+			req := request(admissionv1.Create, kDeployment, "d", obj, "")
+			resp := h.m.Handle(context.Background(), req)
+			if !resp.Allowed {
+				t.Fatalf("got %+v, want allowed", resp.Result)
+			}
+			out := applyPatch(t, req, resp, obj)
+			got := at(t, out, "spec", "template", "spec", "securityContext", "runAsNonRoot")
+			if (got == true) != tt.runAsNonRoot {
+				t.Errorf("runAsNonRoot = %v, want set: %v\n%s", got, tt.runAsNonRoot, out)
+			}
+			if tt.note == "" {
+				for _, w := range resp.Warnings {
+					if strings.HasPrefix(w, "bulwark: image") {
+						t.Errorf("unexpected note %q", w)
+					}
+				}
+				return
+			}
+			if len(resp.Warnings) == 0 || !strings.HasPrefix(resp.Warnings[0], tt.note) {
+				t.Errorf("warnings %q\nwant the first to start with %q", resp.Warnings, tt.note)
+			}
+			if !slices.ContainsFunc(resp.Warnings, func(w string) bool { return strings.HasPrefix(w, "bulwark set defaults in") }) {
+				t.Errorf("the other defaults were not set: %q", resp.Warnings)
+			}
+		})
+	}
+	if !slices.Contains(asked, "team-a/pull") {
+		t.Errorf("pull secrets asked for: %q, want team-a/pull", asked)
+	}
+}

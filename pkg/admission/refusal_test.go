@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,10 +17,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 )
 
-// countingRefusals records Refused calls.
+// countingRefusals records Refused calls, which come from the server's goroutines.
 type countingRefusals struct {
 	nopRecorder
+	mu      sync.Mutex
 	reasons []string
+}
+
+// list returns the refusals recorded so far, as "webhook/reason" separated by spaces.
+func (c *countingRefusals) list() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.Join(c.reasons, " ")
 }
 
 type nopRecorder struct{}
@@ -29,6 +38,8 @@ func (nopRecorder) Violation(string, string, string)                       {}
 func (nopRecorder) Mutation(string)                                        {}
 
 func (c *countingRefusals) Refused(webhook, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.reasons = append(c.reasons, webhook+"/"+reason)
 }
 
@@ -56,7 +67,7 @@ func TestOversizedReviewDeniedWithUID(t *testing.T) {
 			t.Errorf("%s: message %q, want %q", version, r.message(), want)
 		}
 	}
-	if got := strings.Join(rec.reasons, " "); got != "validate/too_large validate/too_large" {
+	if got := rec.list(); got != "validate/too_large validate/too_large" {
 		t.Errorf("refusals counted: %q", got)
 	}
 }
@@ -120,7 +131,7 @@ func TestBodyBudget(t *testing.T) {
 		t.Errorf("a declared Content-Length of %d took %d bytes of the budget before they arrived", MaxRequestBytes, 1<<20-free)
 	}
 	release()
-	if got := strings.Join(rec.reasons, " "); !strings.HasPrefix(got, "validate/body_budget") {
+	if got := rec.list(); !strings.HasPrefix(got, "validate/body_budget") {
 		t.Errorf("refusals counted: %q", got)
 	}
 }
@@ -194,7 +205,7 @@ func TestSlowBodyCutOff(t *testing.T) {
 	if free := available(budget); free != 1<<20 {
 		t.Errorf("the budget has %d bytes free after the answers, want all %d", free, 1<<20)
 	}
-	if got := strings.Join(rec.reasons, " "); got != "validate/slow_body validate/slow_body" {
+	if got := rec.list(); got != "validate/slow_body validate/slow_body" {
 		t.Errorf("refusals counted: %q", got)
 	}
 

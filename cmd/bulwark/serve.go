@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bulwark-k8s/bulwark/pkg/certs"
+	"github.com/bulwark-k8s/bulwark/pkg/images"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
 	"github.com/bulwark-k8s/bulwark/pkg/server"
 )
@@ -57,6 +58,10 @@ type serveFlags struct {
 	clientCAFile    string
 	clientNames     string
 	audit           server.AuditOptions
+	// resolveImages, imageBudget and imagePullSecrets configure the image lookups.
+	resolveImages    bool
+	imageBudget      time.Duration
+	imagePullSecrets bool
 }
 
 func serve(args []string, stderr io.Writer) int {
@@ -91,6 +96,9 @@ func serve(args []string, stderr io.Writer) int {
 	fs.DurationVar(&f.audit.Interval, "audit-interval", 10*time.Minute, "audit the Pods and workloads already in the cluster this often (on the leader), at start and soon after each policy change; 0 disables the audit")
 	fs.IntVar(&f.audit.MaxNamespaces, "audit-metrics-max-namespaces", 50, "namespaces named in bulwark_audit_violations, those with the most violating objects; the others are summed under namespace=\"_other\"")
 	fs.BoolVar(&f.audit.Events, "audit-events", true, "record a Warning Event (reason PolicyViolation) on each violating object the audit finds, once per change and hour")
+	fs.BoolVar(&f.resolveImages, "resolve-images", false, "look up each pod's images in their registries before mutating it, and leave runAsNonRoot out (with a warning that says why) where an image runs as root, as a name, or cannot be looked up: the kubelet would refuse to start it")
+	fs.DurationVar(&f.imageBudget, "image-lookup-budget", images.DefaultBudget, "with --resolve-images, the time one request's image lookups may take together; a lookup still running then goes on in the background and fills the cache")
+	fs.BoolVar(&f.imagePullSecrets, "image-pull-secrets", false, "with --resolve-images, authenticate lookups with the pods' imagePullSecrets (Secrets of type kubernetes.io/dockerconfigjson; needs list and watch on secrets in every namespace)")
 	fs.BoolVar(&f.audit.PolicyReports, "audit-policy-reports", true, "write a wgpolicyk8s.io/v1alpha2 PolicyReport per namespace with the audit's results, when that CRD is installed")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -116,6 +124,14 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	if f.audit.Interval < 0 {
 		fmt.Fprintf(stderr, "bulwark serve: --audit-interval %s is negative; use 0 to disable the audit\n", f.audit.Interval)
+		return exitUsage
+	}
+	if !f.resolveImages && (f.imagePullSecrets || f.imageBudget != images.DefaultBudget) {
+		fmt.Fprintln(stderr, "bulwark serve: --image-pull-secrets and --image-lookup-budget are settings of --resolve-images: add --resolve-images")
+		return exitUsage
+	}
+	if f.imageBudget <= 0 {
+		fmt.Fprintf(stderr, "bulwark serve: --image-lookup-budget %v must be positive\n", f.imageBudget)
 		return exitUsage
 	}
 	if f.audit.MaxNamespaces < 1 {
@@ -296,8 +312,17 @@ func runServer(f serveFlags) error {
 		OwnNamespace: f.namespace,
 		MetricsAddr:  f.metricsAddr, MetricsSecure: f.metricsSecure, MetricsCertDir: f.metricsCertDir,
 		ProbeAddr: f.probeAddr, PprofAddr: f.pprofAddr, EnableHTTP2: f.enableHTTP2,
-		ShutdownTimeout: f.shutdownTimeout, ShutdownDelay: f.shutdownDelay, ReadHeaderTimeout: f.readHeaderTO, ClientAuth: clientAuth, TLS: tlsOpts, LeaderElect: f.leaderElect, Audit: &f.audit, Log: logger.WithName("bulwark"),
+		ShutdownTimeout: f.shutdownTimeout, ShutdownDelay: f.shutdownDelay, ReadHeaderTimeout: f.readHeaderTO, ClientAuth: clientAuth, TLS: tlsOpts, LeaderElect: f.leaderElect, Audit: &f.audit,
+		Images: imageOptions(f), Log: logger.WithName("bulwark"),
 	})
+}
+
+// imageOptions are the image lookups of --resolve-images, nil without it.
+func imageOptions(f serveFlags) *server.ImageOptions {
+	if !f.resolveImages {
+		return nil
+	}
+	return &server.ImageOptions{Budget: f.imageBudget, PullSecrets: f.imagePullSecrets}
 }
 
 // signalContext ends at the first SIGTERM or SIGINT, which starts the graceful shutdown (not

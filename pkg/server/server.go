@@ -37,6 +37,7 @@ import (
 	"github.com/bulwark-k8s/bulwark/pkg/admission"
 	"github.com/bulwark-k8s/bulwark/pkg/audit"
 	"github.com/bulwark-k8s/bulwark/pkg/certs"
+	"github.com/bulwark-k8s/bulwark/pkg/images"
 	"github.com/bulwark-k8s/bulwark/pkg/metrics"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
 )
@@ -105,7 +106,20 @@ type Options struct {
 	// Audit, when set with a positive Interval, audits the objects already in the cluster on
 	// the leader.
 	Audit *AuditOptions
-	Log   logr.Logger
+	// Images, when set, looks up the images of the pods the mutating webhook changes in their
+	// registries, so that runAsNonRoot is not added where the kubelet would refuse it.
+	Images *ImageOptions
+	Log    logr.Logger
+}
+
+// ImageOptions configure the image lookups of the mutating webhook.
+type ImageOptions struct {
+	// Budget bounds the lookups of one request; 0 for images.DefaultBudget.
+	Budget time.Duration
+	// PullSecrets reads the pods' imagePullSecrets (Secrets of type
+	// kubernetes.io/dockerconfigjson, watched cluster-wide) for private registries. Without
+	// it, images are looked up anonymously.
+	PullSecrets bool
 }
 
 // AuditOptions configure the audit of running objects.
@@ -191,9 +205,13 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	imageUsers, err := imageLookups(ctx, mgr, o)
+	if err != nil {
+		return err
+	}
 	addWebhooks(webhookServer, admission.Options{
 		Policy: holder, Metrics: rec, PolicyMetrics: policyRec, Namespaces: namespaces,
-		OwnNamespace: o.OwnNamespace, Log: o.Log.WithName("admission"),
+		OwnNamespace: o.OwnNamespace, Images: imageUsers, Log: o.Log.WithName("admission"),
 	}, rec, auth, o.Log.WithName("webhook"))
 	// From the first moment of a shutdown, not ready; the manager stops ShutdownDelay later.
 	runCtx, shutdownCheck, stopRun := shutdownDelay(ctx, o.ShutdownDelay, o.Log, webhookServer.drain)
@@ -210,7 +228,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	o.Log.Info("starting", "policy", o.Policy.Source, "policyHash", o.Policy.Hash,
 		"webhook", fmt.Sprintf("%s:%d", o.Host, o.Port), "certDir", o.CertDir, "mutation", o.Policy.Mutation != nil,
-		"builtinTLS", o.TLS != nil, "leaderElection", o.LeaderElect, "audit", auditInterval(o.Audit))
+		"builtinTLS", o.TLS != nil, "leaderElection", o.LeaderElect, "audit", auditInterval(o.Audit), "imageLookups", o.Images != nil)
 	return mgr.Start(runCtx)
 }
 
@@ -238,6 +256,13 @@ func newManager(o Options, tlsManager *certs.Manager, tlsOpts []func(*tls.Config
 		// hands out its own object instead of a deep copy, and keeps no managedFields.
 		&corev1.Namespace{}: {UnsafeDisableDeepCopy: ptr.To(true), Transform: cache.TransformStripManagedFields()},
 	}}
+	if o.Images != nil && o.Images.PullSecrets {
+		// Only pull secrets are cached, and of them only what a keychain reads.
+		cacheOpts.ByObject[&corev1.Secret{}] = cache.ByObject{
+			Field:     fields.OneTermEqualSelector("type", string(corev1.SecretTypeDockerConfigJson)),
+			Transform: cache.TransformStripManagedFields(),
+		}
+	}
 	if key := o.PolicyConfigMap; key != nil {
 		// Only the one ConfigMap is cached and watched, not every ConfigMap of its namespace.
 		cacheOpts.ByObject[&corev1.ConfigMap{}] = cache.ByObject{
@@ -493,4 +518,39 @@ func auditInterval(a *AuditOptions) string {
 		return "off"
 	}
 	return a.Interval.String()
+}
+
+// imageLookups returns how the mutating webhook looks images up, nil without Options.Images.
+// The pull secrets come from the cache, whose informer is registered now so that it starts
+// and syncs with the manager.
+func imageLookups(ctx context.Context, mgr manager.Manager, o Options) (admission.ImageUsers, error) {
+	opts := o.Images
+	if opts == nil {
+		return nil, nil
+	}
+	rec, err := metrics.NewImagePrometheus(crmetrics.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	resolver := images.New(images.Options{Budget: opts.Budget, Metrics: rec})
+	if !opts.PullSecrets {
+		return admission.ResolveImages(resolver, nil), nil
+	}
+	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Secret{}); err != nil {
+		return nil, fmt.Errorf("watching pull secrets: %w", err)
+	}
+	log := o.Log.WithName("images")
+	secrets := func(ctx context.Context, namespace string, names []string) []corev1.Secret {
+		out := make([]corev1.Secret, 0, len(names))
+		for _, name := range names {
+			var s corev1.Secret
+			if err := mgr.GetCache().Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &s); err != nil {
+				log.V(1).Info("pull secret unavailable; the image is looked up without it", "namespace", namespace, "name", name, "error", err.Error())
+				continue
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	return admission.ResolveImages(resolver, secrets), nil
 }

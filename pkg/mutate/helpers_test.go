@@ -8,8 +8,9 @@ import (
 	"strconv"
 	"testing"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/bulwark-k8s/bulwark/internal/patchtest"
 )
 
 // mutateJSON returns Patch's result for obj, and obj with the patch applied by
@@ -22,26 +23,7 @@ func mutateJSON(t *testing.T, gk schema.GroupKind, obj []byte, opts *Options, ta
 	if err != nil {
 		t.Fatalf("Patch: %v", err)
 	}
-	return res, applyPatch(t, obj, res.Patch)
-}
-
-// applyPatch applies ops to obj with evanphx/json-patch; obj itself when there are none.
-func applyPatch(t *testing.T, obj []byte, ops []Operation) []byte {
-	t.Helper()
-	if len(ops) == 0 {
-		return obj
-	}
-	patchJSON, err := json.Marshal(ops)
-	must(t, err)
-	patch, err := jsonpatch.DecodePatch(patchJSON)
-	must(t, err)
-	opts := jsonpatch.NewApplyOptions()
-	opts.EscapeHTML = false
-	out, err := patch.ApplyWithOptions(obj, opts)
-	if err != nil {
-		t.Fatalf("applying the patch: %v\n%s\nto %s", err, patchJSON, obj)
-	}
-	return out
+	return res, patchtest.Apply(t, obj, res.Patch)
 }
 
 // decode decodes one JSON value, keeping numbers as json.Number so they compare as written.

@@ -200,7 +200,7 @@ func (c *typeCheck) value(v any, t reflect.Type, path string) (any, bool) {
 		return nil, true
 	}
 	if t.Implements(fielderType) {
-		return c.mapping(v, reflect.Zero(t).Interface().(fielder).fields(), path)
+		return c.mapping(v, known(reflect.Zero(t).Interface().(fielder).fields()), path)
 	}
 	if reflect.PointerTo(t).Implements(unmarshaler) {
 		raw, _ := json.Marshal(v)
@@ -246,26 +246,23 @@ func (c *typeCheck) value(v any, t reflect.Type, path string) (any, bool) {
 		}
 		return out, true
 	case reflect.Map:
-		m, ok := v.(map[string]any)
-		if !ok {
-			c.fail(path, "expected a mapping, found "+describe(v))
-			return nil, false
-		}
-		out := make(map[string]any, len(m))
-		for _, k := range sortedKeys(m) {
-			if x, ok := c.value(m[k], t.Elem(), join(path, k)); ok {
-				out[k] = x
-			}
-		}
-		return out, true
+		return c.mapping(v, func(string) (reflect.Type, bool) { return t.Elem(), true }, path)
 	case reflect.Struct:
-		return c.mapping(v, jsonFields(t), path)
+		return c.mapping(v, known(jsonFields(t)), path)
 	}
 	return v, true
 }
 
-// mapping checks a mapping with the given keys and their types.
-func (c *typeCheck) mapping(v any, fields map[string]reflect.Type, path string) (any, bool) {
+// known looks a key up in fields.
+func known(fields map[string]reflect.Type) func(string) (reflect.Type, bool) {
+	return func(k string) (reflect.Type, bool) {
+		t, ok := fields[k]
+		return t, ok
+	}
+}
+
+// mapping checks a mapping whose keys typeOf gives the type of (false: an unknown field).
+func (c *typeCheck) mapping(v any, typeOf func(string) (reflect.Type, bool), path string) (any, bool) {
 	m, ok := v.(map[string]any)
 	if !ok {
 		c.fail(path, "expected a mapping, found "+describe(v))
@@ -273,7 +270,7 @@ func (c *typeCheck) mapping(v any, fields map[string]reflect.Type, path string) 
 	}
 	out := make(map[string]any, len(m))
 	for _, k := range sortedKeys(m) {
-		f, known := fields[k]
+		f, known := typeOf(k)
 		if !known {
 			c.ps.addMessage(join(path, k), fmt.Sprintf("unknown field %q", join(path, k)))
 			continue

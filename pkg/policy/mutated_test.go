@@ -1,14 +1,13 @@
 package policy_test
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
+	"github.com/bulwark-k8s/bulwark/internal/patchtest"
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
 	"github.com/bulwark-k8s/bulwark/pkg/mutate"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
@@ -191,22 +190,7 @@ func mutateObject(t *testing.T, gk schema.GroupKind, obj []byte, opts *mutate.Op
 	if err != nil {
 		t.Fatalf("Patch: %v", err)
 	}
-	if len(res.Patch) == 0 {
-		return res, obj
-	}
-	js, err := json.Marshal(res.Patch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	patch, err := jsonpatch.DecodePatch(js)
-	if err != nil {
-		t.Fatalf("the patch does not decode: %v: %s", err, js)
-	}
-	out, err := patch.Apply(obj)
-	if err != nil {
-		t.Fatalf("the patch does not apply: %v\npatch %s\nobject %s", err, js, obj)
-	}
-	return res, out
+	return res, patchtest.Apply(t, obj, res.Patch)
 }
 
 func changes(cs []mutate.Change) string {

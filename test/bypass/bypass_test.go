@@ -14,7 +14,6 @@ package bypass
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,11 +22,11 @@ import (
 	"testing"
 	"time"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	psaapi "k8s.io/pod-security-admission/api"
 	psapolicy "k8s.io/pod-security-admission/policy"
 
+	"github.com/bulwark-k8s/bulwark/internal/patchtest"
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
 	"github.com/bulwark-k8s/bulwark/pkg/mutate"
 	"github.com/bulwark-k8s/bulwark/pkg/podspec"
@@ -120,7 +119,7 @@ func TestBypassCorpus(t *testing.T) {
 				if err != nil {
 					t.Fatalf("mutate: %v", err)
 				}
-				mutated := applyPatch(t, d.JSON, res.Patch)
+				mutated := patchtest.Apply(t, d.JSON, res.Patch)
 				assertMutationSafe(t, gk, original, res, mutated)
 				again, err := mutate.Patch(gk, mutated, dec.Mutation, mutate.Target{})
 				if err != nil || len(again.Patch) != 0 {
@@ -183,28 +182,6 @@ func describe(vs []checks.Violation) string {
 		b.WriteString("  " + string(v.Action) + " " + v.String() + "\n")
 	}
 	return b.String()
-}
-
-// applyPatch applies the mutation's operations to obj as the apiserver does
-// (evanphx/json-patch); obj itself when there are none.
-func applyPatch(t *testing.T, obj []byte, ops []mutate.Operation) []byte {
-	t.Helper()
-	if len(ops) == 0 {
-		return obj
-	}
-	js, err := json.Marshal(ops)
-	if err != nil {
-		t.Fatal(err)
-	}
-	patch, err := jsonpatch.DecodePatch(js)
-	if err != nil {
-		t.Fatalf("the patch does not decode: %v: %s", err, js)
-	}
-	out, err := patch.Apply(obj)
-	if err != nil {
-		t.Fatalf("the patch does not apply: %v\npatch %s\nobject %s", err, js, obj)
-	}
-	return out
 }
 
 // assertMutationSafe: the mutation only adds, and never adds the Linux-only fields to a

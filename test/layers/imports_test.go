@@ -26,6 +26,7 @@ var allowed = map[string][]string{
 	"internal/yamljson":     nil,
 	"pkg/certs":             nil,
 	"internal/registrytest": nil,
+	"internal/patchtest":    nil,
 	"pkg/images":            nil,
 	"pkg/checks":            {"pkg/podspec"},
 	"pkg/mutate":            {"pkg/podspec"},

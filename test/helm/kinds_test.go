@@ -1,7 +1,6 @@
 package helm
 
 import (
-	"strings"
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -17,10 +16,7 @@ func TestRulesNameEngineKinds(t *testing.T) {
 	h := newHelm(t, "")
 	for _, r := range renders {
 		t.Run(r.name, func(t *testing.T) {
-			fullname := r.release
-			if !strings.Contains(fullname, "bulwark") {
-				fullname += "-bulwark"
-			}
+			fullname := releaseFullname(r.release)
 			objs := parseManifest(t, render(t, h, r.release, r.namespace, r.flags...))
 			var v admissionregistrationv1.ValidatingWebhookConfiguration
 			var m admissionregistrationv1.MutatingWebhookConfiguration

@@ -41,6 +41,15 @@ var renders = []struct {
 	{name: "extras", release: "prod", namespace: "security", flags: []string{"-f", "testdata/values-extras.yaml"}, certManager: true, dashboardNamespace: "monitoring"},
 }
 
+// releaseFullname is the chart's name for a release's objects: the release name, with "-bulwark"
+// added when it does not hold "bulwark".
+func releaseFullname(release string) string {
+	if strings.Contains(release, "bulwark") {
+		return release
+	}
+	return release + "-bulwark"
+}
+
 func render(t *testing.T, h *helmCLI, release, namespace string, flags ...string) string {
 	t.Helper()
 	args := append([]string{"template", release, chartDir, "--namespace", namespace}, flags...)
@@ -251,10 +260,7 @@ func TestRBACExactRules(t *testing.T) {
 	h := newHelm(t, "")
 	for _, r := range renders {
 		t.Run(r.name, func(t *testing.T) {
-			fullname := r.release
-			if !strings.Contains(fullname, "bulwark") {
-				fullname += "-bulwark"
-			}
+			fullname := releaseFullname(r.release)
 			objs := parseManifest(t, render(t, h, r.release, r.namespace, r.flags...))
 			wantCluster, wantRole := contractRules(fullname, r.namespace)
 			if r.name == "default" {

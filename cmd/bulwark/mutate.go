@@ -2,16 +2,20 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/bulwark-k8s/bulwark/pkg/images"
 	"github.com/bulwark-k8s/bulwark/pkg/mutate"
+	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
 	"github.com/bulwark-k8s/bulwark/pkg/scan"
 )
@@ -31,6 +35,11 @@ and fields unknown to Bulwark are kept; the YAML is re-indented by two spaces, a
 without an object (only comments, an empty List) are left out. Mutating the output again
 changes nothing. The defaults set are listed on stderr.
 
+With --resolve-images, each pod's images are looked up in their registries (with the
+credentials of the local Docker configuration, as docker login leaves them), and runAsNonRoot
+is left out, with a note on stderr, where an image runs as root, as a name, or cannot be looked
+up: the kubelet would refuse to start the container. As the webhook with --resolve-images.
+
 Exit status: 0, or 2 on a usage error or bad input; nothing is written to stdout then.
 
 Flags (before or after the PATHs):
@@ -38,8 +47,12 @@ Flags (before or after the PATHs):
 
 func mutateCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var pf policyFlags
+	var resolve bool
+	var budget time.Duration
 	fs := flag.NewFlagSet("bulwark mutate", flag.ContinueOnError)
 	pf.register(fs)
+	fs.BoolVar(&resolve, "resolve-images", false, "look up each pod's images in their registries and leave runAsNonRoot out where the kubelet would refuse it")
+	fs.DurationVar(&budget, "image-lookup-budget", 10*time.Second, "with --resolve-images, the time the lookups of one object may take together")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), mutateUsage)
 		fs.PrintDefaults()
@@ -58,6 +71,10 @@ func mutateCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		inputError(stderr, fs.Name(), err)
 		return exitUsage
 	}
+	var lookups *images.Resolver
+	if resolve {
+		lookups = images.New(images.Options{Budget: budget})
+	}
 	// The items of a List share their Root: each Root is printed once, after all its items
 	// have been mutated in place.
 	var roots []*yaml.Node
@@ -68,7 +85,7 @@ func mutateCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			seen[d.Root] = true
 			roots = append(roots, d.Root)
 		}
-		if err := mutateDocument(d, snap, &notes); err != nil {
+		if err := mutateDocument(d, snap, lookups, &notes); err != nil {
 			fmt.Fprintf(stderr, "bulwark mutate: %s: %v\n", d.Where(), err)
 			return exitUsage
 		}
@@ -87,8 +104,8 @@ func mutateCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 // mutateDocument adds the defaults to the object of d in place, as the webhook would, and
-// notes what it set (or why it set nothing) in notes.
-func mutateDocument(d *scan.Document, snap *policy.Snapshot, notes io.Writer) error {
+// notes what it set (or why it set nothing) in notes. With lookups, the images are consulted.
+func mutateDocument(d *scan.Document, snap *policy.Snapshot, lookups *images.Resolver, notes io.Writer) error {
 	if snap.Mutation == nil {
 		return nil
 	}
@@ -109,9 +126,21 @@ func mutateDocument(d *scan.Document, snap *policy.Snapshot, notes io.Writer) er
 		return nil
 	}
 	gk := schema.FromAPIVersionAndKind(d.APIVersion, d.Kind).GroupKind()
-	res, err := mutate.Patch(gk, d.JSON, dec.Mutation, mutate.Target{})
+	var target mutate.Target
+	if lookups != nil && dec.Mutation.RunAsNonRoot {
+		if _, ok := podspec.ShapeOf(gk); ok {
+			// An object that does not decode fails in Patch, with its location.
+			if pod, _, err := podspec.Decode(gk, d.JSON); err == nil && pod.HasTemplate {
+				target.Images = lookups.Users(context.Background(), pod, authn.DefaultKeychain)
+			}
+		}
+	}
+	res, err := mutate.Patch(gk, d.JSON, dec.Mutation, target)
 	if err != nil {
 		return err
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(notes, "%s: %s\n", d.Where(), n)
 	}
 	if len(res.Patch) == 0 {
 		return nil

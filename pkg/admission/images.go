@@ -2,7 +2,6 @@ package admission
 
 import (
 	"context"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	corev1 "k8s.io/api/core/v1"
@@ -24,13 +23,6 @@ type PullSecrets func(ctx context.Context, namespace string, names []string) []c
 // when secrets is set (anonymously otherwise).
 func ResolveImages(r *images.Resolver, secrets PullSecrets) ImageUsers {
 	return func(ctx context.Context, namespace string, pod *podspec.Pod) func(string) mutate.ImageUser {
-		var refs []string
-		pod.Containers(func(c podspec.Container) bool {
-			if c.Image != "" {
-				refs = append(refs, c.Image)
-			}
-			return true
-		})
 		var keys authn.Keychain
 		if secrets != nil && len(pod.Spec.ImagePullSecrets) > 0 {
 			names := make([]string, 0, len(pod.Spec.ImagePullSecrets))
@@ -42,16 +34,6 @@ func ResolveImages(r *images.Resolver, secrets PullSecrets) ImageUsers {
 				keys = k
 			}
 		}
-		found := r.Resolve(ctx, refs, keys)
-		return func(image string) mutate.ImageUser {
-			info, ok := found[image]
-			switch {
-			case !ok:
-				return mutate.ImageUser{Unknown: "not looked up"}
-			case info.Err != nil:
-				return mutate.ImageUser{Unknown: strings.Join(strings.Fields(info.Err.Error()), " ")}
-			}
-			return mutate.ImageUser{Known: true, User: info.User}
-		}
+		return r.Users(ctx, pod, keys)
 	}
 }

@@ -24,6 +24,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/bulwark-k8s/bulwark/pkg/mutate"
+	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 )
 
 // Defaults of Options.
@@ -269,4 +272,28 @@ func userKey(ref, digest string) string {
 		repo = repo[:i]
 	}
 	return repo + "@" + digest
+}
+
+// Users looks up the images of pod's containers with keys and tells the mutation what each
+// runs as: what mutate.Target.Images asks for. An image whose lookup failed is unknown, with
+// the registry's reason on one line.
+func (r *Resolver) Users(ctx context.Context, pod *podspec.Pod, keys authn.Keychain) func(string) mutate.ImageUser {
+	var refs []string
+	pod.Containers(func(c podspec.Container) bool {
+		if c.Image != "" {
+			refs = append(refs, c.Image)
+		}
+		return true
+	})
+	found := r.Resolve(ctx, refs, keys)
+	return func(image string) mutate.ImageUser {
+		info, ok := found[image]
+		switch {
+		case !ok:
+			return mutate.ImageUser{Unknown: "not looked up"}
+		case info.Err != nil:
+			return mutate.ImageUser{Unknown: strings.Join(strings.Fields(info.Err.Error()), " ")}
+		}
+		return mutate.ImageUser{Known: true, User: info.User}
+	}
 }

@@ -27,7 +27,7 @@ var allowed = map[string][]string{
 	"pkg/certs":             nil,
 	"internal/registrytest": nil,
 	"internal/patchtest":    nil,
-	"pkg/images":            nil,
+	"pkg/images":            {"pkg/mutate", "pkg/podspec"},
 	"pkg/checks":            {"pkg/podspec"},
 	"pkg/mutate":            {"pkg/podspec"},
 	"pkg/policy":            {"pkg/checks", "pkg/mutate", "pkg/podspec", "internal/yamljson"},

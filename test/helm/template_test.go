@@ -31,6 +31,7 @@ var renders = []struct {
 	flags                    []string
 	certManager              bool
 	dashboardNamespace       string // metrics.dashboard.namespace, when set
+	pullSecrets              bool   // imageLookups with pullSecrets: list and watch on secrets
 }{
 	{name: "default", release: releaseName, namespace: releaseNamespace},
 	// The issue's non-default set: cert-manager on, 3 replicas, failurePolicy Ignore, extra
@@ -38,7 +39,7 @@ var renders = []struct {
 	{name: "nondefault", release: releaseName, namespace: releaseNamespace, flags: []string{"-f", "testdata/values-nondefault.yaml"}, certManager: true},
 	// Every optional template, an external issuer, a release name without "bulwark", the
 	// dashboard in the Grafana sidecar's namespace.
-	{name: "extras", release: "prod", namespace: "security", flags: []string{"-f", "testdata/values-extras.yaml"}, certManager: true, dashboardNamespace: "monitoring"},
+	{name: "extras", release: "prod", namespace: "security", flags: []string{"-f", "testdata/values-extras.yaml"}, certManager: true, dashboardNamespace: "monitoring", pullSecrets: true},
 }
 
 // releaseFullname is the chart's name for a release's objects: the release name, with "-bulwark"
@@ -171,6 +172,8 @@ func TestSchemaRejects(t *testing.T) {
 		{[]string{"networkPolicy.enabled=true"}, []string{"networkPolicy.enabled: networkPolicy.webhookFrom is empty and the kube-apiserver's addresses could not be looked up"}},
 		{[]string{"clientAuth.enabled=true"}, []string{"clientAuth.enabled: set clientAuth.caConfigMap"}},
 		{[]string{"clientAuth.enabled=true", "clientAuth.caConfigMap=ca", `clientAuth.allowedNames[0]=a\,b`}, []string{"at '/clientAuth/allowedNames/0'"}},
+		{[]string{"imageLookups.pullSecrets=true"}, []string{"imageLookups.pullSecrets: the pull secrets authenticate image lookups; set imageLookups.enabled too"}},
+		{[]string{"imageLookups.enabled=true", "imageLookups.budget=1 second"}, []string{"at '/imageLookups/budget'"}},
 	} {
 		t.Run(strings.Join(c.set, ","), func(t *testing.T) {
 			args := []string{"template", releaseName, chartDir, "--namespace", releaseNamespace}
@@ -266,6 +269,9 @@ func TestRBACExactRules(t *testing.T) {
 			if r.name == "default" {
 				compareRules(t, "test/framework's ClusterRules", wantCluster, literalRules.cluster)
 				compareRules(t, "test/framework's NamespaceRules", wantRole, literalRules.namespaced)
+			}
+			if r.pullSecrets {
+				wantCluster = append(wantCluster, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list", "watch"}})
 			}
 			var cr rbacv1.ClusterRole
 			decode(t, find(t, objs, "ClusterRole", fullname), &cr)

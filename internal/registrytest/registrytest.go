@@ -33,14 +33,16 @@ type Registry struct {
 	Delay atomic.Int64
 
 	user, password string
+	handler        http.Handler
 }
 
-// Start serves a registry until t ends; user "" serves it to anyone.
+// Start serves a registry on 127.0.0.1 until t ends; user "" serves it to anyone. Handler
+// serves the same registry on other listeners too.
 func Start(t testing.TB, user, password string) *Registry {
 	t.Helper()
 	r := &Registry{user: user, password: password}
 	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r.handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if user != "" {
 			u, p, ok := req.BasicAuth()
 			if !ok || u != user || p != password {
@@ -54,11 +56,15 @@ func Start(t testing.TB, user, password string) *Registry {
 			time.Sleep(time.Duration(r.Delay.Load()))
 		}
 		inner.ServeHTTP(w, req)
-	}))
+	})
+	srv := httptest.NewServer(r.handler)
 	t.Cleanup(srv.Close)
 	r.Host = strings.TrimPrefix(srv.URL, "http://")
 	return r
 }
+
+// Handler serves the registry, for a listener of the caller's.
+func (r *Registry) Handler() http.Handler { return r.handler }
 
 // Ref is the reference of repo (with its tag or digest) on this registry.
 func (r *Registry) Ref(repo string) string { return r.Host + "/" + repo }
@@ -67,7 +73,12 @@ func (r *Registry) Ref(repo string) string { return r.Host + "/" + repo }
 // ("web:1.27") and returns its digest.
 func (r *Registry) Push(t testing.TB, repoTag, user string) string {
 	t.Helper()
-	img := Image(t, user)
+	return r.PushImage(t, repoTag, Image(t, user))
+}
+
+// PushImage writes img under repoTag and returns its digest.
+func (r *Registry) PushImage(t testing.TB, repoTag string, img v1.Image) string {
+	t.Helper()
 	ref, err := name.ParseReference(r.Ref(repoTag))
 	if err != nil {
 		t.Fatal(err)

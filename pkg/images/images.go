@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -79,6 +80,10 @@ type Options struct {
 	Transport http.RoundTripper
 	// Metrics records lookups; nil records nothing.
 	Metrics Recorder
+	// Log gets one line per failed lookup, with the registry's whole answer (the warning a
+	// developer sees has room for its gist only). A failure is remembered for ErrorTTL, so a
+	// reference is logged at most that often.
+	Log logr.Logger
 }
 
 // Resolver looks images up in their registries, with a cache. It is safe for concurrent use.
@@ -207,6 +212,7 @@ func (r *Resolver) start(ref, who string, keys authn.Keychain) *lookup {
 		if l.info.Err != nil {
 			r.tags.put(key, "", l.info.Err, now.Add(r.o.ErrorTTL))
 			r.record("error", now.Sub(start))
+			r.o.Log.Info("image lookup failed", "image", ref, "authenticated", who != "", "error", l.info.Err.Error())
 		} else {
 			r.users.put(userKey(ref, l.info.Digest), l.info.User, nil, now.Add(r.o.DigestTTL))
 			r.tags.put(key, l.info.Digest, nil, now.Add(r.o.TagTTL))

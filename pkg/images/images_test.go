@@ -184,6 +184,13 @@ func TestKeychainMatching(t *testing.T) {
 		}
 	}
 
+	if keys.ID() == "" {
+		t.Error("a keychain with credentials has the anonymous ID")
+	}
+	if empty, err := NewKeychain(nil); err != nil || empty.ID() != "" {
+		t.Errorf("a keychain without credentials: ID %q, %v; want the anonymous ID, so that it shares anonymous lookups", empty.ID(), err)
+	}
+
 	_, err = NewKeychain([]corev1.Secret{{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "broken"},
 		Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte("{")}}})
 	if err == nil || !strings.Contains(err.Error(), "secret apps/broken: .dockerconfigjson") {

@@ -23,7 +23,8 @@ type Keychain struct {
 	id      string
 }
 
-// ID identifies the credentials: keychains from the same secrets have the same ID.
+// ID identifies the credentials: keychains from the same secrets have the same ID, and one
+// without credentials has the anonymous lookups' ID, "".
 func (k *Keychain) ID() string { return k.id }
 
 type credential struct {
@@ -78,6 +79,9 @@ func NewKeychain(secrets []corev1.Secret) (*Keychain, error) {
 			host, p := splitKey(key)
 			k.entries = append(k.entries, credential{host: host, path: p, auth: auth})
 		}
+	}
+	if len(k.entries) == 0 {
+		return k, nil
 	}
 	sum := sha256.New()
 	for _, c := range k.entries {

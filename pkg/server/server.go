@@ -205,7 +205,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	imageUsers, err := imageLookups(ctx, mgr, o)
+	imageUsers, pullSecrets, err := imageLookups(ctx, mgr, o)
 	if err != nil {
 		return err
 	}
@@ -223,7 +223,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := addLeaderWork(mgr, o, leaderCache, tlsManager, auditRunner); err != nil {
 		return err
 	}
-	if err := addInformersCheck(mgr, readyLog); err != nil {
+	if err := addInformersCheck(mgr, pullSecrets, readyLog); err != nil {
 		return err
 	}
 	o.Log.Info("starting", "policy", o.Policy.Source, "policyHash", o.Policy.Hash,
@@ -256,13 +256,6 @@ func newManager(o Options, tlsManager *certs.Manager, tlsOpts []func(*tls.Config
 		// hands out its own object instead of a deep copy, and keeps no managedFields.
 		&corev1.Namespace{}: {UnsafeDisableDeepCopy: ptr.To(true), Transform: cache.TransformStripManagedFields()},
 	}}
-	if o.Images != nil && o.Images.PullSecrets {
-		// Only pull secrets are cached, and of them only what a keychain reads.
-		cacheOpts.ByObject[&corev1.Secret{}] = cache.ByObject{
-			Field:     fields.OneTermEqualSelector("type", string(corev1.SecretTypeDockerConfigJson)),
-			Transform: cache.TransformStripManagedFields(),
-		}
-	}
 	if key := o.PolicyConfigMap; key != nil {
 		// Only the one ConfigMap is cached and watched, not every ConfigMap of its namespace.
 		cacheOpts.ByObject[&corev1.ConfigMap{}] = cache.ByObject{
@@ -459,15 +452,18 @@ func addLeaderWork(mgr manager.Manager, o Options, leaderCache cache.Options, tl
 	return nil
 }
 
-// addInformersCheck makes the replica ready once the namespaces and the policy ConfigMap are
-// in the cache (their informers are registered before, so they start and sync with the
-// manager).
-func addInformersCheck(mgr manager.Manager, readyLog logr.Logger) error {
+// addInformersCheck makes the replica ready once the namespaces, the policy ConfigMap and the
+// pull secrets (pullSecrets, nil without them) are in their caches (their informers are
+// registered before, so they start and sync with the manager).
+func addInformersCheck(mgr manager.Manager, pullSecrets cache.Cache, readyLog logr.Logger) error {
 	return mgr.AddReadyzCheck("informers", withheld("informers", func(*http.Request) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
 		if !mgr.GetCache().WaitForCacheSync(ctx) {
 			return errors.New("caches not synced yet")
+		}
+		if pullSecrets != nil && !pullSecrets.WaitForCacheSync(ctx) {
+			return errors.New("pull secrets not synced yet")
 		}
 		return nil
 	}, readyLog))
@@ -520,31 +516,45 @@ func auditInterval(a *AuditOptions) string {
 	return a.Interval.String()
 }
 
-// imageLookups returns how the mutating webhook looks images up, nil without Options.Images.
-// The pull secrets come from the cache, whose informer is registered now so that it starts
-// and syncs with the manager.
-func imageLookups(ctx context.Context, mgr manager.Manager, o Options) (admission.ImageUsers, error) {
+// imageLookups returns how the mutating webhook looks images up, nil without Options.Images,
+// and the cache of pull secrets, nil without them. The pull secrets have a cache of their own:
+// the manager's holds the one Secret of built-in TLS, and a cache holds one informer per kind.
+// Of Secrets it holds only those of type kubernetes.io/dockerconfigjson, what a keychain reads.
+func imageLookups(ctx context.Context, mgr manager.Manager, o Options) (admission.ImageUsers, cache.Cache, error) {
 	opts := o.Images
 	if opts == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	rec, err := metrics.NewImagePrometheus(crmetrics.Registry)
 	if err != nil {
-		return nil, fmt.Errorf("registering metrics: %w", err)
-	}
-	resolver := images.New(images.Options{Budget: opts.Budget, Metrics: rec})
-	if !opts.PullSecrets {
-		return admission.ResolveImages(resolver, nil), nil
-	}
-	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Secret{}); err != nil {
-		return nil, fmt.Errorf("watching pull secrets: %w", err)
+		return nil, nil, fmt.Errorf("registering metrics: %w", err)
 	}
 	log := o.Log.WithName("images")
-	secrets := func(ctx context.Context, namespace string, names []string) []corev1.Secret {
+	resolver := images.New(images.Options{Budget: opts.Budget, Metrics: rec, Log: log})
+	if !opts.PullSecrets {
+		return admission.ResolveImages(resolver, nil), nil, nil
+	}
+	secrets, err := cache.New(mgr.GetConfig(), cache.Options{
+		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
+		ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {
+			Field:     fields.OneTermEqualSelector("type", string(corev1.SecretTypeDockerConfigJson)),
+			Transform: cache.TransformStripManagedFields(),
+		}},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("pull secrets: %w", err)
+	}
+	if err := mgr.Add(secrets); err != nil {
+		return nil, nil, fmt.Errorf("pull secrets: %w", err)
+	}
+	if _, err := secrets.GetInformer(ctx, &corev1.Secret{}); err != nil {
+		return nil, nil, fmt.Errorf("watching pull secrets: %w", err)
+	}
+	read := func(ctx context.Context, namespace string, names []string) []corev1.Secret {
 		out := make([]corev1.Secret, 0, len(names))
 		for _, name := range names {
 			var s corev1.Secret
-			if err := mgr.GetCache().Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &s); err != nil {
+			if err := secrets.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &s); err != nil {
 				log.V(1).Info("pull secret unavailable; the image is looked up without it", "namespace", namespace, "name", name, "error", err.Error())
 				continue
 			}
@@ -552,5 +562,5 @@ func imageLookups(ctx context.Context, mgr manager.Manager, o Options) (admissio
 		}
 		return out
 	}
-	return admission.ResolveImages(resolver, secrets), nil
+	return admission.ResolveImages(resolver, read), secrets, nil
 }

@@ -58,6 +58,7 @@ type Node struct {
 	cgroup  runCgroup
 	sysctls map[string]string
 	fwds    []*forwarder
+	servers []*http.Server
 	procs   []*nodeProc
 	logs    io.Writer
 	hostDir []string // host directories the run created, outermost first; removed when it stops
@@ -505,6 +506,19 @@ func (n *Node) Forward(addr string) (int, error) {
 	return f.port(), nil
 }
 
+// ServeRegistry serves an image registry (h) at RegistryHost inside the node, where
+// containerd pulls from it over plain HTTP and pods reach it, until the node stops.
+func (n *Node) ServeRegistry(h http.Handler) error {
+	ln, err := dialer{nsPath: fmt.Sprintf("/proc/%d/ns/net", n.anchor.pid())}.Listen("tcp", RegistryHost)
+	if err != nil {
+		return fmt.Errorf("the node's registry: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	n.servers = append(n.servers, srv)
+	go func() { _ = srv.Serve(ln) }()
+	return nil
+}
+
 // Stop ends every process of the run, removes its cgroups, mounts (with its mount namespace),
 // network namespace and files, and writes back the kernel settings the kubelet changed. It
 // is safe on a node that failed to start part way.
@@ -512,6 +526,9 @@ func (n *Node) Stop() error {
 	var errs []error
 	for _, f := range n.fwds {
 		f.close()
+	}
+	for _, srv := range n.servers {
+		_ = srv.Close()
 	}
 	// The kubelet first, so that it does not restart what is stopped under it; then the rest
 	// gracefully, newest first.

@@ -200,9 +200,10 @@ func nodeFiles(dir string, p *nodePKI, cgroupRoot string) map[string]string {
 		"kubeconfig/kube-proxy":         p.kubeconfig(inside, "system:kube-proxy"),
 		"kubeconfig/kubelet":            p.kubeconfig(inside, "system:node:"+NodeName),
 		"containerd/config.toml":        containerdConfig(dir),
-		"cni/net.d/10-bulwark.conflist": cniConfig(dir),
-		"kubelet/config.yaml":           kubeletConfig(dir, cgroupRoot),
-		"kube-proxy/config.yaml":        kubeProxyConfig(dir),
+		"containerd/certs.d/" + RegistryHost + "/hosts.toml": registryHosts(),
+		"cni/net.d/10-bulwark.conflist":                      cniConfig(dir),
+		"kubelet/config.yaml":                                kubeletConfig(dir, cgroupRoot),
+		"kube-proxy/config.yaml":                             kubeProxyConfig(dir),
 	}
 	return files
 }
@@ -256,9 +257,25 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.traci
   snapshotter = "overlayfs"
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
     sandbox = %[10]q
+  [plugins.'io.containerd.cri.v1.images'.registry]
+    config_path = %[11]q
 `, filepath.Join(dir, "containerd/root"), filepath.Join(dir, "containerd/state"), filepath.Join(dir, "containerd/tmp"),
 		containerdSocket(dir), containerdSocket(dir)+".ttrpc", filepath.Join(dir, "containerd/opt"),
-		runcPath(), CNIBinDir, filepath.Join(dir, "cni/net.d"), SandboxImage)
+		runcPath(), CNIBinDir, filepath.Join(dir, "cni/net.d"), SandboxImage, filepath.Join(dir, "containerd/certs.d"))
+}
+
+// RegistryHost is where the node's registry (Node.ServeRegistry) is, for image references:
+// on the node's address, so that containerd and pods reach it alike.
+var RegistryHost = net.JoinHostPort(NodeIP, "5000")
+
+// registryHosts tells containerd to pull from the node's registry over plain HTTP, as
+// registries inside a cluster's network often are.
+func registryHosts() string {
+	return fmt.Sprintf(`server = "http://%[1]s"
+
+[host."http://%[1]s"]
+  capabilities = ["pull", "resolve"]
+`, RegistryHost)
 }
 
 func runcPath() string {

@@ -76,41 +76,55 @@ type dialer struct {
 	nsPath string
 }
 
-func (d dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	type result struct {
-		c   net.Conn
-		err error
+func (d dialer) DialContext(ctx context.Context, network, addr string) (c net.Conn, err error) {
+	if nsErr := inNetns(d.nsPath, func() {
+		var nd net.Dialer
+		c, err = nd.DialContext(ctx, network, addr)
+	}); nsErr != nil {
+		return nil, nsErr
 	}
-	ch := make(chan result, 1)
+	return c, err
+}
+
+// Listen opens a listener inside the node's network namespace.
+func (d dialer) Listen(network, addr string) (ln net.Listener, err error) {
+	if nsErr := inNetns(d.nsPath, func() { ln, err = net.Listen(network, addr) }); nsErr != nil {
+		return nil, nsErr
+	}
+	return ln, err
+}
+
+// inNetns runs fn on an OS thread switched into the network namespace at nsPath; a socket fn
+// makes keeps that namespace after the thread switches back.
+func inNetns(nsPath string, fn func()) error {
+	ch := make(chan error, 1)
 	go func() {
 		// The thread is locked and never unlocked on failure to switch back: the runtime then
 		// ends it rather than let another goroutine run in the wrong namespace.
 		runtime.LockOSThread()
 		orig, err := os.Open("/proc/thread-self/ns/net")
 		if err != nil {
-			ch <- result{err: err}
+			ch <- err
 			return
 		}
 		defer orig.Close()
-		target, err := os.Open(d.nsPath)
+		target, err := os.Open(nsPath)
 		if err != nil {
-			ch <- result{err: fmt.Errorf("opening the node's network namespace: %w", err)}
+			ch <- fmt.Errorf("opening the node's network namespace: %w", err)
 			return
 		}
 		defer target.Close()
 		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: fmt.Errorf("entering the node's network namespace: %w", err)}
+			ch <- fmt.Errorf("entering the node's network namespace: %w", err)
 			return
 		}
-		var nd net.Dialer
-		c, err := nd.DialContext(ctx, network, addr)
-		ch <- result{c, err}
+		fn()
+		ch <- nil
 		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread()
 		}
 	}()
-	r := <-ch
-	return r.c, r.err
+	return <-ch
 }
 
 // forwarder accepts on 127.0.0.1 and connects each connection to target inside the node.

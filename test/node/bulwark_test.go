@@ -40,6 +40,7 @@ func TestBulwarkOnNode(t *testing.T) {
 		{"runAsNonRoot on a root image", rootImageUnderRunAsNonRoot},
 		{"the audit finds a privileged DaemonSet's pods", auditFindsPrivilegedDaemonSet},
 		{"helm upgrade rolls the pods", upgradeRollsPods},
+		{"image lookups let a root server run from the node's registry", imageLookupsKeepRootImagesRunning},
 		{"helm uninstall leaves the cluster usable", uninstallLeavesClusterUsable},
 	}
 	for _, s := range steps {

@@ -18,6 +18,8 @@ var (
 	node *framework.Node
 	// bulwarkTag is the tag the Bulwark image was imported under.
 	bulwarkTag = "bulwark.local/bulwark:node-test"
+	// testImages is the tarball of the test images (hack/image testimages).
+	testImages string
 	repoRoot   string
 )
 
@@ -104,5 +106,6 @@ func buildImages(dir string) ([]string, error) {
 			return nil, fmt.Errorf("go run ./hack/image %s: %w: %s", args[0], err, out)
 		}
 	}
+	testImages = test
 	return []string{test, bulwark}, nil
 }

@@ -38,10 +38,14 @@ const (
 	DefaultDigestTTL     = time.Hour
 	DefaultErrorTTL      = 15 * time.Second
 	DefaultMaxEntries    = 4096
+	DefaultMaxInflight   = 64
 )
 
 // ErrTimeout is the error of a lookup that did not finish within the request's budget.
 var ErrTimeout = errors.New("the registry did not answer within the time budget")
+
+// ErrBusy is the error of a lookup not started because MaxInflight lookups were running.
+var ErrBusy = errors.New("too many image lookups in flight")
 
 // Info is what a lookup found about one image reference.
 type Info struct {
@@ -73,6 +77,9 @@ type Options struct {
 	TagTTL, DigestTTL, ErrorTTL time.Duration
 	// MaxEntries bounds each of the two caches.
 	MaxEntries int
+	// MaxInflight bounds the registry round trips running at once: pods can name any number of
+	// images on any host, and each distinct one costs a connection.
+	MaxInflight int
 	// Platform is the node's: the image of a multi-platform index that the kubelet would run.
 	// Default linux/amd64.
 	Platform v1.Platform
@@ -122,6 +129,9 @@ func New(o Options) *Resolver {
 	if o.MaxEntries <= 0 {
 		o.MaxEntries = DefaultMaxEntries
 	}
+	if o.MaxInflight <= 0 {
+		o.MaxInflight = DefaultMaxInflight
+	}
 	if o.Platform.OS == "" {
 		o.Platform = v1.Platform{OS: "linux", Architecture: "amd64"}
 	}
@@ -163,7 +173,13 @@ func (r *Resolver) Resolve(ctx context.Context, refs []string, keys authn.Keycha
 			out[ref] = info
 			continue
 		}
-		waiting[ref] = r.start(ref, who, keys)
+		l := r.start(ref, who, keys)
+		if l == nil {
+			out[ref] = Info{Ref: ref, Err: ErrBusy}
+			r.record("error", 0)
+			continue
+		}
+		waiting[ref] = l
 	}
 	for ref, l := range waiting {
 		select {
@@ -195,13 +211,16 @@ func (r *Resolver) cached(ref, who string) (Info, bool) {
 }
 
 // start begins the lookup of ref with the credentials who (keys), or joins the one already
-// running.
+// running; nil when MaxInflight lookups are running.
 func (r *Resolver) start(ref, who string, keys authn.Keychain) *lookup {
 	key := tagKey(ref, who)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if l, ok := r.inflight[key]; ok {
 		return l
+	}
+	if len(r.inflight) >= r.o.MaxInflight {
+		return nil
 	}
 	l := &lookup{done: make(chan struct{})}
 	r.inflight[key] = l

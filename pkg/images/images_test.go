@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +91,20 @@ func TestResolveBudget(t *testing.T) {
 	}
 	if n := reg.Manifests.Load(); n != 1 {
 		t.Errorf("%d manifest reads; the waiting requests should have joined the one lookup", n)
+	}
+
+	// With one lookup in flight at most, a second image waits for no round trip of its own.
+	reg.Push(t, "slow:2", "1000")
+	reg.Push(t, "slow:3", "1000")
+	busy := New(Options{Budget: 50 * time.Millisecond, MaxInflight: 1})
+	two := busy.Resolve(context.Background(), []string{reg.Host + "/slow:2", reg.Host + "/slow:3"}, nil)
+	var errs []error
+	for _, info := range two {
+		errs = append(errs, info.Err)
+	}
+	if !slices.ContainsFunc(errs, func(err error) bool { return errors.Is(err, ErrBusy) }) ||
+		!slices.ContainsFunc(errs, func(err error) bool { return errors.Is(err, ErrTimeout) }) {
+		t.Errorf("two slow images with one lookup allowed in flight: %v, want one ErrTimeout and one ErrBusy", errs)
 	}
 }
 

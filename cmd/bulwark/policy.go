@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -270,6 +271,9 @@ is missing. A workload exempt from a check is not given the defaults that serve 
 	}
 	add(res, "requests", cpuMem(m.Resources.Requests))
 	add(res, "limits", cpuMem(m.Resources.Limits))
+	if m.RunAsUser != nil {
+		add(mn, "runAsUser", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatInt(*m.RunAsUser, 10)}).HeadComment = "The uid given to pods whose images would not start under runAsNonRoot alone (with image lookups)."
+	}
 }
 
 // addNamespaces writes the exempt namespaces and the namespace rules as written.

@@ -86,8 +86,35 @@ func TestRunAsNonRootKnowsImages(t *testing.T) {
 		})
 	}
 
+	// With the policy's runAsUser, the pod gets that uid and runAsNonRoot, and a note says so.
+	opts := NSADefaults()
+	opts.RunAsUser = 10001
+	res, out := mutateJSON(t, schema.GroupKind{Kind: "Pod"}, pod(`{"containers":[{"name":"web","image":"nginx:1.27"},{"name":"a","image":"app:1"}]}`), &opts, Target{Images: lookup})
+	if !strings.Contains(string(out), `"runAsUser":10001`) || !strings.Contains(string(out), `"runAsNonRoot":true`) {
+		t.Errorf("with runAsUser 10001, the patched pod: %s", out)
+	}
+	var given []string
+	for _, c := range res.Changes {
+		if c.Default == RunAsNonRoot {
+			given = append(given, c.String())
+		}
+	}
+	if want := []string{"spec.securityContext.runAsUser=10001 (run-as-non-root)", set}; !slices.Equal(given, want) {
+		t.Errorf("with runAsUser 10001: run-as-non-root set %q, want %q", given, want)
+	}
+	if len(res.Notes) != 1 || !strings.HasPrefix(res.Notes[0], "the pod was given runAsUser 10001 (the policy's mutation.runAsUser)") {
+		t.Errorf("with runAsUser 10001: notes %q", res.Notes)
+	}
+	// A pod whose images all run as non-root uids keeps them: runAsUser is not added.
+	res, _ = mutateJSON(t, schema.GroupKind{Kind: "Pod"}, pod(`{"containers":[{"name":"a","image":"app:1"}]}`), &opts, Target{Images: lookup})
+	for _, c := range res.Changes {
+		if strings.Contains(c.Field, "runAsUser") {
+			t.Errorf("runAsUser given to a pod whose images run as non-root uids: %v", c)
+		}
+	}
+
 	// Without images, the default is added as always.
-	res, _ := mutateJSON(t, schema.GroupKind{Kind: "Pod"}, pod(`{"containers":[{"name":"web","image":"nginx:1.27"}]}`), nil, Target{})
+	res, _ = mutateJSON(t, schema.GroupKind{Kind: "Pod"}, pod(`{"containers":[{"name":"web","image":"nginx:1.27"}]}`), nil, Target{})
 	if len(res.Notes) != 0 || !slices.ContainsFunc(res.Changes, func(c Change) bool { return c.String() == set }) {
 		t.Errorf("without images: changes %v, notes %q", res.Changes, res.Notes)
 	}

@@ -44,6 +44,11 @@ type Options struct {
 	// Requests and Limits are the values the resources default sets when a container has
 	// none. A zero quantity (resource.Quantity{}) leaves that request or limit alone.
 	Requests, Limits Quantities
+
+	// RunAsUser, when positive, is the uid run-as-non-root gives a pod it would otherwise
+	// hold back because an image runs as root, as a name, or could not be looked up
+	// (Target.Images): the pod's securityContext.runAsUser, so that runAsNonRoot holds.
+	RunAsUser int64
 }
 
 // NSADefaults returns the defaults of the nsa profile: seccomp, privilege-escalation,

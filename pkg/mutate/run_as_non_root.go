@@ -1,6 +1,8 @@
 package mutate
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -39,17 +41,30 @@ func runAsNonRootPod(p *patcher) {
 			return
 		}
 	}
-	blocked := false
+	var notes []string
 	for i := range p.containers {
 		if note := p.imageBlocks(&p.containers[i]); note != "" {
-			p.notes = append(p.notes, note)
-			blocked = true
+			notes = append(notes, note)
 		}
 	}
-	if !blocked {
+	if len(notes) == 0 {
 		p.set(RunAsNonRoot, &p.spec, runAsNonRootPath, depth(sc != nil), true, "true")
+		return
 	}
+	given := p.opts.RunAsUser
+	if given <= 0 {
+		p.notes = append(p.notes, notes...)
+		return
+	}
+	// The policy's uid makes every container start under runAsNonRoot: the kubelet checks
+	// runAsUser before the image's USER. (A held-back container implies the pod sets no
+	// runAsUser.)
+	p.set(RunAsNonRoot, &p.spec, runAsUserPath, depth(sc != nil), given, strconv.FormatInt(given, 10))
+	p.set(RunAsNonRoot, &p.spec, runAsNonRootPath, depth(sc != nil), true, "true")
+	p.notes = append(p.notes, fmt.Sprintf("the pod was given runAsUser %d (the policy's mutation.runAsUser), so that runAsNonRoot holds for its images that do not run as a numeric non-root user", given))
 }
+
+var runAsUserPath = []string{"securityContext", "runAsUser"}
 
 // imageBlocks returns the note of a container whose image the kubelet would (or might) refuse
 // to run under runAsNonRoot: one that sets neither runAsUser nor runAsNonRoot, in a pod that

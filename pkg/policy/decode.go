@@ -234,6 +234,12 @@ func (c *typeCheck) value(v any, t reflect.Type, path string) (any, bool) {
 			c.fail(path, "expected true or false, found "+describe(v))
 			return nil, false
 		}
+	case reflect.Int, reflect.Int64:
+		n, ok := v.(json.Number)
+		if _, err := n.Int64(); !ok || err != nil {
+			c.fail(path, "expected a whole number, found "+describe(v))
+			return nil, false
+		}
 	case reflect.Slice:
 		list, ok := v.([]any)
 		if !ok {

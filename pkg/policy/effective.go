@@ -41,6 +41,10 @@ func (s *Snapshot) Effective() *Document {
 			Limits:   &CPUMemory{CPU: Quantity(m.Limits.CPU.String()), Memory: Quantity(m.Limits.Memory.String())},
 		},
 	}
+	if m.RunAsUser > 0 {
+		uid := m.RunAsUser
+		d.Mutation.RunAsUser = &uid
+	}
 	var written Document
 	_ = json.Unmarshal(s.document, &written) // a copy of what compile accepted
 	d.Namespaces = &NamespacesSpec{Exempt: append([]string{}, s.exemptList...)}

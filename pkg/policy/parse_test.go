@@ -33,6 +33,14 @@ func TestParseValid(t *testing.T) {
 				t.Errorf("mutation = %+v, want the nsa defaults", s.Mutation)
 			}
 		}},
+		{"runAsUser for pods whose images run as root", head + "mutation: {runAsUser: 10001}\n", func(t *testing.T, s *policy.Snapshot) {
+			if s.Mutation == nil || s.Mutation.RunAsUser != 10001 {
+				t.Errorf("mutation = %+v, want RunAsUser 10001", s.Mutation)
+			}
+			if e := s.Effective().Mutation.RunAsUser; e == nil || *e != 10001 {
+				t.Errorf("Effective lost runAsUser: %v", e)
+			}
+		}},
 		{"explicit empty profile is nsa", head + "profile: \"\"\n", func(t *testing.T, s *policy.Snapshot) {
 			wantProfile(t, s, policy.NSA)
 		}},
@@ -199,6 +207,8 @@ func TestParseErrors(t *testing.T) {
 		{"list item of the wrong type", head + "checks:\n  image-registry:\n    allowedRegistries:\n      - docker.io\n      - {host: ghcr.io}\n", 1, []string{"line 7: checks.image-registry.allowedRegistries[1]: expected a string, found a mapping"}},
 		{"enabled of the wrong type", head + "mutation: {enabled: maybe}\n", 1, []string{`line 3: mutation.enabled: expected true or false, found the string "maybe"`}},
 		{"defaults of the wrong type", head + "mutation:\n  defaults:\n    seccomp: 1\n", 1, []string{"line 5: mutation.defaults.seccomp: expected true or false, found the number 1"}},
+		{"runAsUser of the wrong type", head + "mutation: {runAsUser: nobody}\n", 1, []string{`line 3: mutation.runAsUser: expected a whole number, found the string "nobody"`}},
+		{"runAsUser root", head + "mutation:\n  runAsUser: 0\n", 1, []string{"line 4: mutation.runAsUser: 0 is not a non-root uid (want 1 to 2147483647)"}},
 		{"quantity of the wrong type", head + "mutation: {resources: {limits: {cpu: true}}}\n", 1, []string{`line 3: mutation.resources.limits.cpu: a quantity must be a string such as "500m" or a number, not true`}},
 		{"a wrong type does not also fail the checks of its parent", head + "mutation:\n  resources:\n    requests: {cpu: [1]}\n    limits: {cpu: 10m}\n", 1, []string{"line 5: mutation.resources.requests.cpu: a quantity must be"}},
 		{"wrong types and other errors together", head + "profile: [nsa]\nchecks:\n  privileged: {action: deny}\nnamespaces:\n  exempt: kube-system\nexemptions: {name: x}\n", 4, []string{

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"slices"
@@ -163,6 +164,10 @@ type MutationSpec struct {
 	Defaults map[string]bool `json:"defaults,omitempty"`
 	// Resources sets the values the resources default fills in.
 	Resources *ResourceDefaults `json:"resources,omitempty"`
+	// RunAsUser is the uid run-as-non-root gives a pod whose images (looked up with
+	// bulwark serve --resolve-images) would not start under runAsNonRoot alone; unset: such
+	// a pod is left without runAsNonRoot.
+	RunAsUser *int64 `json:"runAsUser,omitempty"`
 }
 
 // ResourceDefaults are the requests and limits given to containers that lack them.
@@ -372,6 +377,13 @@ func applyMutationSpec(o *mutate.Options, m *MutationSpec, ps *problems) {
 	for _, name := range sortedKeys(m.Defaults) {
 		if err := o.Set(name, m.Defaults[name]); err != nil {
 			ps.add(join("mutation.defaults", name), "unknown default (known: %s)", strings.Join(slices.Sorted(slices.Values(mutate.Names())), ", "))
+		}
+	}
+	if u := m.RunAsUser; u != nil {
+		if *u <= 0 || *u > math.MaxInt32 {
+			ps.add("mutation.runAsUser", "%d is not a non-root uid (want 1 to %d)", *u, math.MaxInt32)
+		} else {
+			o.RunAsUser = *u
 		}
 	}
 	if r := m.Resources; r != nil {

@@ -38,6 +38,7 @@ func TestBulwarkOnNode(t *testing.T) {
 		{"the injected CPU limit holds against a miner", minerIsLimited},
 		{"samples: admitted run, denied never reach the node", samplesRunOrNeverReachNode},
 		{"runAsNonRoot on a root image", rootImageUnderRunAsNonRoot},
+		{"install matrix with the chart's defaults", installMatrix},
 		{"the audit finds a privileged DaemonSet's pods", auditFindsPrivilegedDaemonSet},
 		{"helm upgrade rolls the pods", upgradeRollsPods},
 		{"image lookups let a root server run from the node's registry", imageLookupsKeepRootImagesRunning},

@@ -29,7 +29,7 @@ func imageLookupsKeepRootImagesRunning(t *testing.T, cs *kubernetes.Clientset) {
 	if err := node.ServeRegistry(reg.Handler()); err != nil {
 		t.Fatal(err)
 	}
-	for _, repo := range []string{"test/root:1", "test/nonroot:1"} {
+	for _, repo := range []string{"test/root:1", "test/nonroot:1", "test/named-user:1", "test/writer:1"} {
 		tag, err := name.NewTag("bulwark.local/" + repo)
 		if err != nil {
 			t.Fatal(err)
@@ -150,4 +150,18 @@ spec:
 	if reg.Manifests.Load() == 0 {
 		t.Error("the registry answered no manifest read")
 	}
+	// The matrix again, from the registry, with its pull secret.
+	createNamespace(t, cs, "matrix-lookups", nil)
+	if _, err := cs.CoreV1().Secrets("matrix-lookups").Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "registry"}, Type: corev1.SecretTypeDockerConfigJson,
+		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(config)},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // the pull secret reaches Bulwark's cache
+	got := runMatrix(t, cs, "matrix-lookups", framework.RegistryHost+"/test/", "registry")
+	checkMatrix(t, got, map[string]string{
+		"root-web": "Running", "nonroot-web": "Running", "named-user": "Running", "writes-root-fs": "Running",
+		"binds-80": "Running", "node-agent": "refused", "batch": "Running", "nightly": "Running",
+	})
 }

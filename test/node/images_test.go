@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,6 +39,20 @@ func imageLookupsKeepRootImagesRunning(t *testing.T, cs *kubernetes.Clientset) {
 		if err != nil {
 			t.Fatalf("%s from %s: %v", tag, testImages, err)
 		}
+		// A label of their own gives the registry's images an image ID (config digest) other
+		// than the imported ones', so that containerd keeps the two apart.
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf = cf.DeepCopy()
+		if cf.Config.Labels == nil {
+			cf.Config.Labels = map[string]string{}
+		}
+		cf.Config.Labels["dev.bulwark.test.source"] = "node-registry"
+		if img, err = mutate.ConfigFile(img, cf); err != nil {
+			t.Fatal(err)
+		}
 		reg.PushImage(t, repo, img)
 	}
 
@@ -63,6 +78,7 @@ func imageLookupsKeepRootImagesRunning(t *testing.T, cs *kubernetes.Clientset) {
 	})
 
 	createNamespace(t, cs, "lookups", nil)
+	t.Cleanup(func() { deleteNamespace(cs, "lookups") })
 	auth := base64.StdEncoding.EncodeToString([]byte("puller:s3cret"))
 	config := `{"auths":{"` + framework.RegistryHost + `":{"auth":"` + auth + `"}}}`
 	if _, err := cs.CoreV1().Secrets("lookups").Create(context.Background(), &corev1.Secret{

@@ -125,6 +125,8 @@ func (o outcome) String() string {
 // Bulwark set, and whether its pods run.
 func runMatrix(t *testing.T, cs *kubernetes.Clientset, ns, prefix, pullSecret string) map[string]outcome {
 	createNamespace(t, cs, ns, nil)
+	// The node's CPU is for the steps after this one: the workloads go with their namespace.
+	t.Cleanup(func() { deleteNamespace(cs, ns) })
 	secrets := ""
 	if pullSecret != "" {
 		secrets = "\n      imagePullSecrets: [{name: " + pullSecret + "}]"
@@ -254,6 +256,13 @@ func failedCreate(cs kubernetes.Interface, ns string) string {
 		return ""
 	}
 	return firstLine(events.Items[len(events.Items)-1].Message)
+}
+
+// deleteNamespace deletes a namespace and what is in it, without waiting.
+func deleteNamespace(cs kubernetes.Interface, ns string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
 }
 
 // errorLine is kubectl's error in its output, which warnings precede.

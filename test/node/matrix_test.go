@@ -27,7 +27,7 @@ type workload struct {
 	cronJob bool
 }
 
-// matrixWorkloads are the workloads of issue-style install trials: root and non-root web
+// matrixWorkloads are what a cluster typically runs when Bulwark is installed: root and non-root web
 // servers, an image with a named USER, an app that writes to /, a non-root app that binds :80
 // with NET_BIND_SERVICE, a node agent with hostNetwork and hostPath outside kube-system, a
 // Job and a CronJob.

@@ -22,8 +22,8 @@ type workload struct {
 	name string
 	// manifest is the object, given the image prefix and the pull secret's YAML list.
 	manifest func(prefix, pullSecrets string) string
-	// job runs the CronJob's template as a Job (kubectl create job --from), as its schedule
-	// would.
+	// cronJob: the workload is a CronJob, whose Job is created at once (kubectl create job
+	// --from), as its schedule would.
 	cronJob bool
 }
 

@@ -126,16 +126,18 @@ func mutateDocument(d *scan.Document, snap *policy.Snapshot, lookups *images.Res
 		return nil
 	}
 	gk := schema.FromAPIVersionAndKind(d.APIVersion, d.Kind).GroupKind()
-	var target mutate.Target
-	if lookups != nil && dec.Mutation.RunAsNonRoot {
-		if _, ok := podspec.ShapeOf(gk); ok {
-			// An object that does not decode fails in Patch, with its location.
-			if pod, _, err := podspec.Decode(gk, d.JSON); err == nil && pod.HasTemplate {
-				target.Images = lookups.Users(context.Background(), pod, authn.DefaultKeychain)
-			}
-		}
+	if _, ok := podspec.ShapeOf(gk); !ok {
+		return nil // no pod template: nothing to add
 	}
-	res, err := mutate.Patch(gk, d.JSON, dec.Mutation, target)
+	pod, _, err := podspec.Decode(gk, d.JSON)
+	if err != nil {
+		return err
+	}
+	var target mutate.Target
+	if lookups != nil {
+		target.Images = lookups.Users(context.Background(), pod, func() authn.Keychain { return authn.DefaultKeychain })
+	}
+	res, err := mutate.PatchPod(pod, dec.Mutation, target)
 	if err != nil {
 		return err
 	}

@@ -20,20 +20,22 @@ type ImageUsers func(ctx context.Context, namespace string, pod *podspec.Pod) fu
 type PullSecrets func(ctx context.Context, namespace string, names []string) []corev1.Secret
 
 // ResolveImages looks images up with r, with the credentials of the pod's imagePullSecrets
-// when secrets is set (anonymously otherwise).
+// when secrets is set (anonymously otherwise), when the mutation first asks (images.Users).
 func ResolveImages(r *images.Resolver, secrets PullSecrets) ImageUsers {
 	return func(ctx context.Context, namespace string, pod *podspec.Pod) func(string) mutate.ImageUser {
-		var keys authn.Keychain
-		if secrets != nil && len(pod.Spec.ImagePullSecrets) > 0 {
+		return r.Users(ctx, pod, func() authn.Keychain {
+			if secrets == nil || len(pod.Spec.ImagePullSecrets) == 0 {
+				return nil
+			}
 			names := make([]string, 0, len(pod.Spec.ImagePullSecrets))
 			for _, s := range pod.Spec.ImagePullSecrets {
 				names = append(names, s.Name)
 			}
 			// A secret that does not parse gives no credentials; the registry then says why.
 			if k, err := images.NewKeychain(secrets(ctx, namespace, names)); err == nil {
-				keys = k
+				return k
 			}
-		}
-		return r.Users(ctx, pod, keys)
+			return nil
+		})
 	}
 }

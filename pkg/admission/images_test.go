@@ -22,6 +22,7 @@ func TestMutatorImageUsers(t *testing.T) {
 	reg := registrytest.Start(t, "puller", "s3cret")
 	reg.Push(t, "team/web:1", "")
 	reg.Push(t, "team/app:1", "1000")
+	reg.Push(t, "team/own:1", "")
 	auth := base64.StdEncoding.EncodeToString([]byte("puller:s3cret"))
 	pull := corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "pull"}, Type: corev1.SecretTypeDockerConfigJson,
@@ -78,6 +79,15 @@ func TestMutatorImageUsers(t *testing.T) {
 				t.Errorf("the other defaults were not set: %q", resp.Warnings)
 			}
 		})
+	}
+	// A pod that decides runAsNonRoot itself costs no lookup.
+	before := reg.Manifests.Load()
+	obj := kDeployment.object("own", `{"imagePullSecrets":[{"name":"pull"}],"securityContext":{"runAsNonRoot":true},"containers":[{"name":"web","image":"`+reg.Ref("team/own:1")+`"}]}`)
+	if resp := h.m.Handle(context.Background(), request(admissionv1.Create, kDeployment, "own", obj, "")); !resp.Allowed {
+		t.Fatalf("got %+v, want allowed", resp.Result)
+	}
+	if n := reg.Manifests.Load(); n != before {
+		t.Errorf("%d manifest reads for a pod that sets runAsNonRoot itself, want none", n-before)
 	}
 	if !slices.Contains(asked, "team-a/pull") {
 		t.Errorf("pull secrets asked for: %q, want team-a/pull", asked)

@@ -49,8 +49,6 @@ var ErrBusy = errors.New("too many image lookups in flight")
 
 // Info is what a lookup found about one image reference.
 type Info struct {
-	// Ref is the reference as the pod spec gives it.
-	Ref string
 	// Digest is the digest of the manifest (or index) the reference points at, e.g.
 	// sha256:3f5c...; empty when the lookup failed.
 	Digest string
@@ -111,27 +109,13 @@ type lookup struct {
 
 // New returns a resolver with o's settings, defaults filled in.
 func New(o Options) *Resolver {
-	if o.Budget <= 0 {
-		o.Budget = DefaultBudget
-	}
-	if o.LookupTimeout <= 0 {
-		o.LookupTimeout = DefaultLookupTimeout
-	}
-	if o.TagTTL <= 0 {
-		o.TagTTL = DefaultTagTTL
-	}
-	if o.DigestTTL <= 0 {
-		o.DigestTTL = DefaultDigestTTL
-	}
-	if o.ErrorTTL <= 0 {
-		o.ErrorTTL = DefaultErrorTTL
-	}
-	if o.MaxEntries <= 0 {
-		o.MaxEntries = DefaultMaxEntries
-	}
-	if o.MaxInflight <= 0 {
-		o.MaxInflight = DefaultMaxInflight
-	}
+	orDefault(&o.Budget, DefaultBudget)
+	orDefault(&o.LookupTimeout, DefaultLookupTimeout)
+	orDefault(&o.TagTTL, DefaultTagTTL)
+	orDefault(&o.DigestTTL, DefaultDigestTTL)
+	orDefault(&o.ErrorTTL, DefaultErrorTTL)
+	orDefault(&o.MaxEntries, DefaultMaxEntries)
+	orDefault(&o.MaxInflight, DefaultMaxInflight)
 	if o.Platform.OS == "" {
 		o.Platform = v1.Platform{OS: "linux", Architecture: "amd64"}
 	}
@@ -141,6 +125,13 @@ func New(o Options) *Resolver {
 	return &Resolver{
 		o: o, tags: newCache[string](o.MaxEntries), users: newCache[string](o.MaxEntries),
 		inflight: map[string]*lookup{}, now: time.Now,
+	}
+}
+
+// orDefault sets a setting that is not positive to its default.
+func orDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
 	}
 }
 
@@ -175,7 +166,7 @@ func (r *Resolver) Resolve(ctx context.Context, refs []string, keys authn.Keycha
 		}
 		l := r.start(ref, who, keys)
 		if l == nil {
-			out[ref] = Info{Ref: ref, Err: ErrBusy}
+			out[ref] = Info{Err: ErrBusy}
 			r.record("error", 0)
 			continue
 		}
@@ -186,7 +177,7 @@ func (r *Resolver) Resolve(ctx context.Context, refs []string, keys authn.Keycha
 		case <-l.done:
 			out[ref] = l.info
 		case <-ctx.Done():
-			out[ref] = Info{Ref: ref, Err: ErrTimeout}
+			out[ref] = Info{Err: ErrTimeout}
 			r.record("timeout", r.o.Budget)
 		}
 	}
@@ -201,13 +192,13 @@ func (r *Resolver) cached(ref, who string) (Info, bool) {
 		return Info{}, false
 	}
 	if err != nil {
-		return Info{Ref: ref, Err: err}, true
+		return Info{Err: err}, true
 	}
 	user, err, ok := r.users.get(userKey(ref, digest), now)
 	if !ok {
 		return Info{}, false
 	}
-	return Info{Ref: ref, Digest: digest, User: user, Err: err}, true
+	return Info{Digest: digest, User: user, Err: err}, true
 }
 
 // start begins the lookup of ref with the credentials who (keys), or joins the one already
@@ -247,7 +238,7 @@ func (r *Resolver) start(ref, who string, keys authn.Keychain) *lookup {
 
 // fetch reads ref's manifest and the configuration of the image the node would run.
 func (r *Resolver) fetch(ref string, keys authn.Keychain) Info {
-	info := Info{Ref: ref}
+	var info Info
 	parsed, err := name.ParseReference(ref)
 	if err != nil {
 		info.Err = fmt.Errorf("not an image reference: %w", err)
@@ -299,19 +290,29 @@ func userKey(ref, digest string) string {
 	return repo + "@" + digest
 }
 
-// Users looks up the images of pod's containers with keys and tells the mutation what each
-// runs as: what mutate.Target.Images asks for. An image whose lookup failed is unknown, with
-// the registry's reason on one line.
-func (r *Resolver) Users(ctx context.Context, pod *podspec.Pod, keys authn.Keychain) func(string) mutate.ImageUser {
-	var refs []string
-	pod.Containers(func(c podspec.Container) bool {
-		if c.Image != "" {
-			refs = append(refs, c.Image)
-		}
-		return true
-	})
-	found := r.Resolve(ctx, refs, keys)
+// Users tells the mutation what each image of pod's containers runs as: what
+// mutate.Target.Images asks for. Nothing is looked up until it is first asked, so that a pod
+// whose images do not matter (it sets runAsNonRoot or runAsUser itself) costs no registry
+// round trip; then every image is looked up at once, with the credentials keys gives (nil:
+// anonymous). An image whose lookup failed is unknown, with the registry's reason on one line.
+// The function is for the request that made it: not safe for concurrent use.
+func (r *Resolver) Users(ctx context.Context, pod *podspec.Pod, keys func() authn.Keychain) func(string) mutate.ImageUser {
+	var found map[string]Info
 	return func(image string) mutate.ImageUser {
+		if found == nil {
+			var refs []string
+			pod.Containers(func(c podspec.Container) bool {
+				if c.Image != "" {
+					refs = append(refs, c.Image)
+				}
+				return true
+			})
+			var k authn.Keychain
+			if keys != nil {
+				k = keys()
+			}
+			found = r.Resolve(ctx, refs, k)
+		}
 		info, ok := found[image]
 		switch {
 		case !ok:

@@ -29,9 +29,9 @@ func TestResolve(t *testing.T) {
 	missing := reg.Host + "/nothing:1"
 	got := r.Resolve(context.Background(), []string{root, named, uid, root, missing}, nil)
 	for ref, want := range map[string]Info{
-		root:  {Ref: root, Digest: rootDigest, User: ""},
-		named: {Ref: named, Digest: namedDigest, User: "nginx"},
-		uid:   {Ref: uid, Digest: uidDigest, User: "65532:65532"},
+		root:  {Digest: rootDigest, User: ""},
+		named: {Digest: namedDigest, User: "nginx"},
+		uid:   {Digest: uidDigest, User: "65532:65532"},
 	} {
 		if g := got[ref]; g != want {
 			t.Errorf("%s: %+v, want %+v", ref, g, want)

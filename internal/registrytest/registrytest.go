@@ -4,6 +4,7 @@
 package registrytest
 
 import (
+	"encoding/base64"
 	"io"
 	"log"
 	"net/http"
@@ -66,6 +67,14 @@ func Start(t testing.TB, user, password string) *Registry {
 // Handler serves the registry, for a listener of the caller's.
 func (r *Registry) Handler() http.Handler { return r.handler }
 
+// DockerConfig is a .dockerconfigjson (the data of a kubernetes.io/dockerconfigjson Secret)
+// holding the registry's credentials for key, a registry host or host/path prefix as it is
+// reached: Host, or another address the same handler is served at.
+func (r *Registry) DockerConfig(key string) []byte {
+	auth := base64.StdEncoding.EncodeToString([]byte(r.user + ":" + r.password))
+	return []byte(`{"auths":{"` + key + `":{"auth":"` + auth + `"}}}`)
+}
+
 // Ref is the reference of repo (with its tag or digest) on this registry.
 func (r *Registry) Ref(repo string) string { return r.Host + "/" + repo }
 
@@ -79,31 +88,29 @@ func (r *Registry) Push(t testing.TB, repoTag, user string) string {
 // PushImage writes img under repoTag and returns its digest.
 func (r *Registry) PushImage(t testing.TB, repoTag string, img v1.Image) string {
 	t.Helper()
-	ref, err := name.ParseReference(r.Ref(repoTag))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img, r.auth()); err != nil {
-		t.Fatal(err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d.String()
+	return r.push(t, repoTag, img)
 }
 
 // PushIndex writes idx under repoTag and returns its digest.
 func (r *Registry) PushIndex(t testing.TB, repoTag string, idx v1.ImageIndex) string {
 	t.Helper()
+	return r.push(t, repoTag, idx)
+}
+
+// push writes an image or an index, with its blobs, under repoTag and returns its digest.
+func (r *Registry) push(t testing.TB, repoTag string, artifact interface {
+	remote.Taggable
+	Digest() (v1.Hash, error)
+}) string {
+	t.Helper()
 	ref, err := name.ParseReference(r.Ref(repoTag))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.WriteIndex(ref, idx, r.auth()); err != nil {
+	if err := remote.Push(ref, artifact, r.auth()); err != nil {
 		t.Fatal(err)
 	}
-	d, err := idx.Digest()
+	d, err := artifact.Digest()
 	if err != nil {
 		t.Fatal(err)
 	}

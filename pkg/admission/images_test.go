@@ -2,7 +2,6 @@ package admission
 
 import (
 	"context"
-	"encoding/base64"
 	"slices"
 	"strings"
 	"testing"
@@ -23,10 +22,9 @@ func TestMutatorImageUsers(t *testing.T) {
 	reg.Push(t, "team/web:1", "")
 	reg.Push(t, "team/app:1", "1000")
 	reg.Push(t, "team/own:1", "")
-	auth := base64.StdEncoding.EncodeToString([]byte("puller:s3cret"))
 	pull := corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "pull"}, Type: corev1.SecretTypeDockerConfigJson,
-		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"` + reg.Host + `":{"auth":"` + auth + `"}}}`)},
+		Data: map[string][]byte{corev1.DockerConfigJsonKey: reg.DockerConfig(reg.Host)},
 	}
 	var asked []string
 	secrets := func(_ context.Context, namespace string, names []string) []corev1.Secret {

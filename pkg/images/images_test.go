@@ -2,7 +2,6 @@ package images
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"slices"
 	"strings"
@@ -118,11 +117,10 @@ func TestResolvePrivate(t *testing.T) {
 		t.Fatalf("anonymous lookup of a private image: %+v, want an error", got[ref])
 	}
 
-	auth := base64.StdEncoding.EncodeToString([]byte("puller:s3cret"))
 	keys, err := NewKeychain([]corev1.Secret{
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "other"}, Type: corev1.SecretTypeOpaque},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "pull"}, Type: corev1.SecretTypeDockerConfigJson,
-			Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"` + reg.Host + `/team":{"auth":"` + auth + `"}}}`)}},
+			Data: map[string][]byte{corev1.DockerConfigJsonKey: reg.DockerConfig(reg.Host + "/team")}},
 	})
 	if err != nil {
 		t.Fatal(err)

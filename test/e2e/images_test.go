@@ -50,8 +50,7 @@ func TestResolveImages(t *testing.T) {
 		}
 		return string(b)
 	}
-	auth := base64.StdEncoding.EncodeToString([]byte("puller:s3cret"))
-	config := base64.StdEncoding.EncodeToString([]byte(`{"auths":{"` + reg.Host + `":{"auth":"` + auth + `"}}}`))
+	config := base64.StdEncoding.EncodeToString(reg.DockerConfig(reg.Host))
 	kubectl(`apiVersion: v1
 kind: Namespace
 metadata: {name: shop}

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,11 +78,10 @@ func imageLookupsKeepRootImagesRunning(t *testing.T, cs *kubernetes.Clientset) {
 
 	createNamespace(t, cs, "lookups", nil)
 	t.Cleanup(func() { deleteNamespace(cs, "lookups") })
-	auth := base64.StdEncoding.EncodeToString([]byte("puller:s3cret"))
-	config := `{"auths":{"` + framework.RegistryHost + `":{"auth":"` + auth + `"}}}`
+	config := reg.DockerConfig(framework.RegistryHost)
 	if _, err := cs.CoreV1().Secrets("lookups").Create(context.Background(), &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "registry"}, Type: corev1.SecretTypeDockerConfigJson,
-		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(config)},
+		Data: map[string][]byte{corev1.DockerConfigJsonKey: config},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +168,7 @@ spec:
 	createNamespace(t, cs, "matrix-lookups", nil)
 	if _, err := cs.CoreV1().Secrets("matrix-lookups").Create(context.Background(), &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "registry"}, Type: corev1.SecretTypeDockerConfigJson,
-		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(config)},
+		Data: map[string][]byte{corev1.DockerConfigJsonKey: config},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -20,8 +20,8 @@ import (
 // Bulwark is installed.
 type workload struct {
 	name string
-	// manifest is the object, given the image prefix and the pull secret's YAML list.
-	manifest func(prefix, pullSecrets string) string
+	// manifest is the object, given the image prefix and the pull secret's name ("" for none).
+	manifest func(prefix, pullSecret string) string
 	// cronJob: the workload is a CronJob, whose Job is created at once (kubectl create job
 	// --from), as its schedule would.
 	cronJob bool
@@ -39,7 +39,7 @@ var matrixWorkloads = []workload{
 	{name: "binds-80", manifest: deployment("binds-80", "nonroot:1", `
         args: [serve, --port=80]
         securityContext: {capabilities: {add: [NET_BIND_SERVICE]}}`)},
-	{name: "node-agent", manifest: func(prefix, pullSecrets string) string {
+	{name: "node-agent", manifest: func(prefix, pullSecret string) string {
 		return `apiVersion: apps/v1
 kind: DaemonSet
 metadata: {name: node-agent}
@@ -48,7 +48,7 @@ spec:
   template:
     metadata: {labels: {app: node-agent}}
     spec:
-      hostNetwork: true` + pullSecrets + `
+      hostNetwork: true` + pullSecrets(6, pullSecret) + `
       containers:
       - name: agent
         image: "` + prefix + `nonroot:1"
@@ -57,7 +57,7 @@ spec:
       volumes: [{name: logs, hostPath: {path: /var/log}}]
 `
 	}},
-	{name: "batch", manifest: func(prefix, pullSecrets string) string {
+	{name: "batch", manifest: func(prefix, pullSecret string) string {
 		return `apiVersion: batch/v1
 kind: Job
 metadata: {name: batch}
@@ -65,11 +65,11 @@ spec:
   template:
     metadata: {labels: {app: batch}}
     spec:
-      restartPolicy: Never` + pullSecrets + `
+      restartPolicy: Never` + pullSecrets(6, pullSecret) + `
       containers: [{name: batch, image: "` + prefix + `writer:1", args: [writer, --file=/tmp/out]}]
 `
 	}},
-	{name: "nightly", cronJob: true, manifest: func(prefix, pullSecrets string) string {
+	{name: "nightly", cronJob: true, manifest: func(prefix, pullSecret string) string {
 		return `apiVersion: batch/v1
 kind: CronJob
 metadata: {name: nightly}
@@ -80,7 +80,7 @@ spec:
       template:
         metadata: {labels: {app: nightly}}
         spec:
-          restartPolicy: Never` + pullSecrets + `
+          restartPolicy: Never` + pullSecrets(10, pullSecret) + `
           containers: [{name: nightly, image: "` + prefix + `root:1"}]
 `
 	}},
@@ -88,8 +88,8 @@ spec:
 
 // deployment is a one-replica Deployment of image (below the prefix), with extra lines for
 // its container.
-func deployment(name, image, extra string) func(prefix, pullSecrets string) string {
-	return func(prefix, pullSecrets string) string {
+func deployment(name, image, extra string) func(prefix, pullSecret string) string {
+	return func(prefix, pullSecret string) string {
 		return `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: ` + name + `}
@@ -97,12 +97,21 @@ spec:
   selector: {matchLabels: {app: ` + name + `}}
   template:
     metadata: {labels: {app: ` + name + `}}
-    spec:` + pullSecrets + `
+    spec:` + pullSecrets(6, pullSecret) + `
       containers:
       - name: ` + name + `
         image: "` + prefix + image + `"` + extra + `
 `
 	}
+}
+
+// pullSecrets is the imagePullSecrets line of a pod spec indented by indent, "" without a
+// secret.
+func pullSecrets(indent int, name string) string {
+	if name == "" {
+		return ""
+	}
+	return "\n" + strings.Repeat(" ", indent) + "imagePullSecrets: [{name: " + name + "}]"
 }
 
 // outcome is what happened to one workload.
@@ -127,10 +136,6 @@ func runMatrix(t *testing.T, cs *kubernetes.Clientset, ns, prefix, pullSecret st
 	createNamespace(t, cs, ns, nil)
 	// The node's CPU is for the steps after this one: the workloads go with their namespace.
 	t.Cleanup(func() { deleteNamespace(cs, ns) })
-	secrets := ""
-	if pullSecret != "" {
-		secrets = "\n      imagePullSecrets: [{name: " + pullSecret + "}]"
-	}
 	dir, err := os.MkdirTemp("", "bulwark-matrix-")
 	if err != nil {
 		t.Fatal(err)
@@ -141,11 +146,7 @@ func runMatrix(t *testing.T, cs *kubernetes.Clientset, ns, prefix, pullSecret st
 	var started []string
 	for _, w := range matrixWorkloads {
 		file := filepath.Join(dir, w.name+".yaml")
-		manifest := w.manifest(prefix, secrets)
-		if w.cronJob {
-			manifest = strings.ReplaceAll(manifest, "\n      imagePullSecrets", "\n          imagePullSecrets")
-		}
-		if err := os.WriteFile(file, []byte(manifest), 0o644); err != nil {
+		if err := os.WriteFile(file, []byte(w.manifest(prefix, pullSecret)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		text, err := kubectl("apply", "-n", ns, "-f", file)

@@ -170,17 +170,6 @@ func TestCatalog(t *testing.T) {
 	})
 }
 
-// enforced returns the IDs a snapshot enforces, sorted.
-func enforced(s *policy.Snapshot) []string {
-	var out []string
-	for _, id := range checks.IDs() {
-		if s.Checks.Action(id) == checks.Enforce {
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
 // checksDocument is what TestCatalog reads from docs/checks.md.
 type checksDocument struct {
 	ids                  []string                 // first column of the check tables, in order

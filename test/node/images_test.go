@@ -39,7 +39,9 @@ func imageLookupsKeepRootImagesRunning(t *testing.T, cs *kubernetes.Clientset) {
 			t.Fatalf("%s from %s: %v", tag, testImages, err)
 		}
 		// A label of their own gives the registry's images an image ID (config digest) other
-		// than the imported ones', so that containerd keeps the two apart.
+		// than the imported ones'. With the same ID, the imported bulwark.local name is gone
+		// from the node after the registry's copy has been pulled and its pods deleted (seen
+		// as ErrImagePull in a later step; the node has nowhere to pull it from).
 		cf, err := img.ConfigFile()
 		if err != nil {
 			t.Fatal(err)

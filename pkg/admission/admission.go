@@ -15,7 +15,9 @@ import (
 
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	kjson "sigs.k8s.io/json"
@@ -69,8 +71,11 @@ func (o *Options) resolve(ctx context.Context, req *admission.Request, s *subjec
 		UserName: req.UserInfo.Username, Groups: req.UserInfo.Groups,
 		Kind: s.gk.Kind, Name: req.Name, Now: now(),
 	}
-	if s.pod != nil && s.pod.Object.Name != "" {
-		r.Name = s.pod.Object.Name
+	if s.pod != nil {
+		if s.pod.Object.Name != "" {
+			r.Name = s.pod.Object.Name
+		}
+		r.Owners = controllerOwners(req.UserInfo.Username, &s.pod.Object)
 	}
 	if o.Namespaces != nil && req.Namespace != "" {
 		labels, err := o.Namespaces(ctx, req.Namespace)
@@ -331,4 +336,36 @@ func joinLines(lines []string) string {
 		b.WriteString(l)
 	}
 	return b.String()
+}
+
+// workloadControllers are the service accounts kube-controller-manager's workload controllers
+// make their requests as (with --use-service-account-credentials, as kubeadm runs it).
+var workloadControllers = map[string]bool{
+	"daemon-set-controller": true, "replicaset-controller": true, "replication-controller": true,
+	"statefulset-controller": true, "job-controller": true, "cronjob-controller": true,
+	"deployment-controller": true,
+}
+
+// controllerOwners returns the workloads an object was made from, nearest first, when a
+// workload controller of kube-controller-manager made the request: its controller owner
+// reference, and for a Deployment's pod (the ReplicaSet is named after the Deployment and the
+// pod's pod-template-hash) the Deployment too. Controllers copy the template of an owner that
+// was admitted, so an exemption of the owner carries to what they create; the owner reference
+// is trusted only from them, as anyone else could write one.
+func controllerOwners(user string, meta *metav1.ObjectMeta) []policy.Owner {
+	sa, ok := strings.CutPrefix(user, "system:serviceaccount:kube-system:")
+	if !(ok && workloadControllers[sa]) && user != "system:kube-controller-manager" {
+		return nil
+	}
+	ref := metav1.GetControllerOfNoCopy(meta)
+	if ref == nil {
+		return nil
+	}
+	owners := []policy.Owner{{Kind: ref.Kind, Name: ref.Name}}
+	if hash := meta.Labels[appsv1.DefaultDeploymentUniqueLabelKey]; ref.Kind == "ReplicaSet" && hash != "" {
+		if d, ok := strings.CutSuffix(ref.Name, "-"+hash); ok && d != "" {
+			owners = append(owners, policy.Owner{Kind: "Deployment", Name: d})
+		}
+	}
+	return owners
 }

@@ -130,10 +130,23 @@ func (e *exemption) what(r *Request) bool {
 	if e.namespace != "" && e.namespace != r.Namespace {
 		return false
 	}
-	if len(e.kinds) > 0 && !slices.Contains(e.kinds, r.Kind) {
+	if e.workload(r.Kind, r.Name) {
+		return true
+	}
+	for _, o := range r.Owners {
+		if e.workload(o.Kind, o.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// workload reports whether e's kinds and names select the object kind/name.
+func (e *exemption) workload(kind, name string) bool {
+	if len(e.kinds) > 0 && !slices.Contains(e.kinds, kind) {
 		return false
 	}
-	return len(e.names) == 0 || matchAny(e.names, r.Name)
+	return len(e.names) == 0 || matchAny(e.names, name)
 }
 
 // reason says why a request is exempt by e, for Decision.Reason.
@@ -143,7 +156,16 @@ func (e *exemption) reason(r *Request, who string) string {
 		parts = append(parts, who)
 	}
 	if e.namespace != "" || len(e.kinds) > 0 || len(e.names) > 0 {
-		parts = append(parts, fmt.Sprintf("%s %q", r.Kind, r.Namespace+"/"+r.Name))
+		obj := fmt.Sprintf("%s %q", r.Kind, r.Namespace+"/"+r.Name)
+		if !e.workload(r.Kind, r.Name) {
+			for _, o := range r.Owners {
+				if e.workload(o.Kind, o.Name) {
+					obj += fmt.Sprintf(" of %s %q", o.Kind, r.Namespace+"/"+o.Name)
+					break
+				}
+			}
+		}
+		parts = append(parts, obj)
 	}
 	return fmt.Sprintf("exemption %q (%s)", e.name, strings.Join(parts, ", "))
 }

@@ -98,8 +98,8 @@ Exit status: 0 when every FILE is valid, 1 when one is invalid or unreadable, 2 
 			continue
 		}
 		rules, exemptions := len(snap.RuleNames()), len(snap.ExemptionNames())
-		fmt.Fprintf(stdout, "%s: valid (profile %s, %d %s, %d %s, hash %s)\n", name, snap.Profile,
-			rules, plural(rules, "rule", "rules"), exemptions, plural(exemptions, "exemption", "exemptions"), snap.Hash)
+		fmt.Fprintf(stdout, "%s: valid (profile %s, mode %s, %d %s, %d %s, hash %s)\n", name, snap.Profile,
+			snap.Effective().Mode, rules, plural(rules, "rule", "rules"), exemptions, plural(exemptions, "exemption", "exemptions"), snap.Hash)
 		expiry := map[string]string{}
 		for _, e := range snap.Effective().Exemptions {
 			expiry[e.Name] = e.Expires
@@ -193,6 +193,8 @@ of the ConfigMap named by "bulwark serve --policy-configmap NAMESPACE/NAME".`, s
 	add(root, "apiVersion", str(doc.APIVersion))
 	add(root, "kind", str(doc.Kind))
 	add(root, "profile", str(doc.Profile)).HeadComment = "The starting point: nsa (default), baseline or restricted. Everything below overrides it."
+	add(root, "mode", str(doc.Mode)).HeadComment = `How far the policy is rolled out: enforce (deny what the checks enforce), warn (deny
+nothing; enforced violations are warnings) or audit (deny and warn nothing; only record).`
 
 	addChecks(root, doc)
 	addMutation(root, doc.Mutation)

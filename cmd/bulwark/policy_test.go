@@ -32,7 +32,7 @@ exemptions:
 	bad := writeFile(t, dir, "bad.yaml", policyHead+"profile: strict\nchecks:\n  host-nework: {action: warn}\nnamespaces:\n  rules:\n    - name: a\n      names: [a]\n      action: warn\n      selctor: {}\n")
 	cm := writeFile(t, dir, "cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bulwark-policy}\ndata:\n  policy.yaml: |\n    apiVersion: bulwark.dev/v1alpha1\n    kind: Policy\n    checks:\n      privileged: {action: deny}\n")
 	missing := filepath.Join(dir, "missing.yaml")
-	valid := regexp.MustCompile(`^(\S+): valid \(profile (\w+), (\d+) rules?, (\d+) exemptions?, hash [0-9a-f]{16}\)$`)
+	valid := regexp.MustCompile(`^(\S+): valid \(profile (\w+), mode (enforce|warn|audit), (\d+) rules?, (\d+) exemptions?, hash [0-9a-f]{16}\)$`)
 
 	tests := []struct {
 		name      string
@@ -44,23 +44,23 @@ exemptions:
 		noStderr  bool
 		hashValid bool
 	}{
-		{"one valid file", []string{good}, "", exitOK, []string{good + ": valid (profile restricted, 0 rules, 0 exemptions, hash"}, nil, true, true},
+		{"one valid file", []string{good}, "", exitOK, []string{good + ": valid (profile restricted, mode enforce, 0 rules, 0 exemptions, hash"}, nil, true, true},
 		{"rules and exemptions are counted; an expired one warns", []string{rules}, "", exitOK,
-			[]string{rules + ": valid (profile nsa, 1 rule, 2 exemptions, hash"},
+			[]string{rules + ": valid (profile nsa, mode enforce, 1 rule, 2 exemptions, hash"},
 			[]string{rules + `: warning: exemption "y" expired on 2020-01-31 and no longer applies`}, false, true},
 		{"every sample", samplePolicies, "", exitOK, []string{
-			samplePolicies[0] + ": valid (profile restricted, 0 rules, 2 exemptions, hash",
-			samplePolicies[1] + ": valid (profile nsa, 2 rules, 2 exemptions, hash",
-			samplePolicies[2] + ": valid (profile baseline, 4 rules, 0 exemptions, hash"}, nil, false, true},
+			samplePolicies[0] + ": valid (profile restricted, mode enforce, 0 rules, 2 exemptions, hash",
+			samplePolicies[1] + ": valid (profile nsa, mode enforce, 2 rules, 2 exemptions, hash",
+			samplePolicies[2] + ": valid (profile baseline, mode enforce, 4 rules, 0 exemptions, hash"}, nil, false, true},
 		{"an invalid file: every error with its line and field", []string{good, bad}, "", exitDenied,
-			[]string{good + ": valid (profile restricted, 0 rules, 0 exemptions, hash"},
+			[]string{good + ": valid (profile restricted, mode enforce, 0 rules, 0 exemptions, hash"},
 			[]string{"invalid policy " + bad + " (3 errors):\n" +
 				"  line 3: profile: unknown profile \"strict\" (want one of nsa, baseline, restricted)\n" +
 				"  line 5: checks.host-nework: unknown check ID (known: ",
 				"  line 11: unknown field \"namespaces.rules[0].selctor\"\n"}, false, false},
 		{"a ConfigMap: lines of its policy.yaml", []string{cm}, "", exitDenied, nil,
 			[]string{"invalid policy " + cm + ": data.policy.yaml (1 error):\n  data.policy.yaml line 4: checks.privileged.action: unknown action \"deny\""}, false, false},
-		{"stdin", []string{"-"}, policyHead, exitOK, []string{"<stdin>: valid (profile nsa, 0 rules, 0 exemptions, hash"}, nil, true, true},
+		{"stdin", []string{"-"}, policyHead, exitOK, []string{"<stdin>: valid (profile nsa, mode enforce, 0 rules, 0 exemptions, hash"}, nil, true, true},
 		{"invalid stdin", []string{"-"}, "kind: Policy\n", exitDenied, nil, []string{"invalid policy <stdin> (1 error):\n  line 1: apiVersion: got \"\""}, false, false},
 		{"a missing file", []string{missing, good}, "", exitDenied, []string{good + ": valid"}, []string{missing + ": no such file or directory"}, false, false},
 		{"no FILE", nil, "", exitUsage, nil, []string{"bulwark policy validate: no FILE given"}, false, false},
@@ -85,7 +85,7 @@ exemptions:
 					t.Errorf("stdout line %d = %q, want it to start with %q", i, lines[i], tc.stdout[i])
 				}
 				if tc.hashValid && !valid.MatchString(lines[i]) {
-					t.Errorf("stdout line %q is not FILE: valid (profile P, N rules, M exemptions, hash H)", lines[i])
+					t.Errorf("stdout line %q is not FILE: valid (profile P, mode M, N rules, M exemptions, hash H)", lines[i])
 				}
 			}
 			for _, w := range tc.stderr {

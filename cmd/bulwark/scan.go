@@ -94,21 +94,27 @@ func inputError(stderr io.Writer, cmd string, err error) {
 func scanCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var pf policyFlags
 	var cf clusterFlags
-	var output string
+	var output, mode string
 	fs := flag.NewFlagSet("bulwark scan", flag.ContinueOnError)
 	pf.register(fs)
 	cf.register(fs)
+	fs.StringVar(&mode, "mode", "", "evaluate as if the policy's mode were enforce, warn or audit (default: the policy's own); --mode enforce shows what a policy still in audit or warn would deny once enforced")
 	fs.StringVar(&output, "o", scan.Formats[0].Name, "output format: "+scan.FormatNames())
 	fs.StringVar(&output, "output", scan.Formats[0].Name, "output format: "+scan.FormatNames()+" (same as -o)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: bulwark scan [--profile P | --policy FILE] [-o text|json|sarif] PATH...
+		fmt.Fprint(fs.Output(), `Usage: bulwark scan [--profile P | --policy FILE] [--mode M] [-o text|json|sarif] PATH...
        bulwark scan --cluster [--namespace NS] [--kubeconfig PATH] [--context NAME]
-                    [--bulwark-namespace NS] [--profile P | --policy FILE] [-o text|json|sarif]
+                    [--bulwark-namespace NS] [--profile P | --policy FILE] [--mode M]
+                    [-o text|json|sarif]
 
 Evaluates the Kubernetes objects in each PATH with the webhook's checks and reports every
 violation with its action, check ID, field and fix. PATH is a file, a directory (searched
 recursively for *.yaml, *.yml and *.json, skipping names that start with ".") or - for stdin.
 Lists are expanded into their items; kinds without a pod template are reported as skipped.
+
+The policy's mode lowers the actions as the webhook does: with mode audit nothing is denied.
+--mode evaluates the same policy at another step of its roll-out (audit, warn, enforce):
+  bulwark scan --cluster --policy policy.yaml --mode enforce   # what enforcing would deny
 
 Objects are evaluated as written, before mutation, so the report also lists what the mutating
 webhook would add. To check objects as the validating webhook receives them:
@@ -166,6 +172,12 @@ Flags (before or after the PATHs):
 	if err != nil {
 		fmt.Fprintf(stderr, "bulwark scan: policy: %v\n", err)
 		return exitUsage
+	}
+	if mode != "" {
+		if snap, err = snap.WithMode(mode); err != nil {
+			fmt.Fprintf(stderr, "bulwark scan: --mode: %v\n", err)
+			return exitUsage
+		}
 	}
 	if cf.enabled {
 		return scanCluster(&cf, snap, format, stdout, stderr)

@@ -124,3 +124,44 @@ func write(t *testing.T, path, text string) {
 		t.Fatal(err)
 	}
 }
+
+// TestScanMode: a policy in audit denies nothing, and --mode enforce shows what enforcing the
+// same policy would deny, as the roll-out's next step.
+func TestScanMode(t *testing.T) {
+	dir := t.TempDir()
+	policyFile := filepath.Join(dir, "policy.yaml")
+	write(t, policyFile, "apiVersion: bulwark.dev/v1alpha1\nkind: Policy\nprofile: nsa\nmode: audit\n")
+	manifests := filepath.Join(dir, "m.yaml")
+	write(t, manifests, `apiVersion: v1
+kind: Pod
+metadata: {name: sniffer, namespace: apps}
+spec:
+  hostNetwork: true
+  containers: [{name: c, image: registry.example.com/c:1}]
+`)
+	tests := []struct {
+		args     []string
+		code     int
+		contains string
+	}{
+		{nil, exitOK, "audit"},
+		{[]string{"--mode", "warn"}, exitOK, "warn"},
+		{[]string{"--mode", "enforce"}, exitDenied, "enforce"},
+	}
+	for _, tc := range tests {
+		var out, errb bytes.Buffer
+		args := append([]string{"scan", "--policy", policyFile, "-o", "json"}, tc.args...)
+		code := run(append(args, manifests), strings.NewReader(""), &out, &errb)
+		if code != tc.code {
+			t.Errorf("%v: exit %d, want %d\n%s%s", tc.args, code, tc.code, out.String(), errb.String())
+		}
+		if want := `"action": "` + tc.contains + `"`; !strings.Contains(out.String(), `"check": "host-network"`) || !strings.Contains(out.String(), want) {
+			t.Errorf("%v: the report does not show host-network with %s:\n%s", tc.args, want, out.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"scan", "--mode", "off", manifests}, strings.NewReader(""), &out, &errb); code != exitUsage ||
+		!strings.Contains(errb.String(), `bulwark scan: --mode: "off" is not a mode`) {
+		t.Errorf("--mode off: exit %d, stderr %q", code, errb.String())
+	}
+}

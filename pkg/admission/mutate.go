@@ -9,6 +9,7 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/bulwark-k8s/bulwark/pkg/checks"
 	"github.com/bulwark-k8s/bulwark/pkg/metrics"
 	"github.com/bulwark-k8s/bulwark/pkg/mutate"
 )
@@ -36,6 +37,8 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 	var opts *mutate.Options
 	switch {
 	case s.skip != "":
+	case snap.Mutation == nil && snap.Mode == checks.Audit:
+		s.skip = "the policy's mode is audit: nothing is changed"
 	case snap.Mutation == nil:
 		s.skip = "mutation is off in the policy"
 	case s.gk.Kind == "Pod" && s.gk.Group == "" && !s.ephemeral && s.oldPod != nil:

@@ -9,12 +9,16 @@ import (
 )
 
 // Effective returns the policy as one complete document, every default spelled out: the
-// profile, every check with its action and the parameters it declares, the mutation section
+// profile, the mode, every check with its action and the parameters it declares, the mutation section
 // with every default and the resource values, the exempt namespaces, and the rules and
 // exemptions as written. Parsing it gives the same policy. The document is the caller's to
 // change.
 func (s *Snapshot) Effective() *Document {
-	d := &Document{APIVersion: APIVersion, Kind: Kind, Profile: s.Profile, Checks: map[string]CheckOverride{}}
+	mode := string(checks.Enforce)
+	if s.Mode != "" {
+		mode = string(s.Mode)
+	}
+	d := &Document{APIVersion: APIVersion, Kind: Kind, Profile: s.Profile, Mode: mode, Checks: map[string]CheckOverride{}}
 	params := s.Checks.Params()
 	for _, id := range checks.IDs() {
 		o := CheckOverride{Action: ActionValue(s.Checks.Action(id))}

@@ -208,6 +208,8 @@ func TestParseErrors(t *testing.T) {
 		{"enabled of the wrong type", head + "mutation: {enabled: maybe}\n", 1, []string{`line 3: mutation.enabled: expected true or false, found the string "maybe"`}},
 		{"defaults of the wrong type", head + "mutation:\n  defaults:\n    seccomp: 1\n", 1, []string{"line 5: mutation.defaults.seccomp: expected true or false, found the number 1"}},
 		{"runAsUser of the wrong type", head + "mutation: {runAsUser: nobody}\n", 1, []string{`line 3: mutation.runAsUser: expected a whole number, found the string "nobody"`}},
+		{"mode off", head + "mode: \"off\"\n", 1, []string{`line 3: mode: "off" is not a mode: nothing would be checked; want enforce, warn or audit (to stop checking one namespace, label it bulwark.dev/mode=off)`}},
+		{"unknown mode", head + "mode: dry-run\n", 1, []string{`line 3: mode: unknown mode "dry-run" (want enforce, warn or audit)`}},
 		{"runAsUser root", head + "mutation:\n  runAsUser: 0\n", 1, []string{"line 4: mutation.runAsUser: 0 is not a non-root uid (want 1 to 2147483647)"}},
 		{"quantity of the wrong type", head + "mutation: {resources: {limits: {cpu: true}}}\n", 1, []string{`line 3: mutation.resources.limits.cpu: a quantity must be a string such as "500m" or a number, not true`}},
 		{"a wrong type does not also fail the checks of its parent", head + "mutation:\n  resources:\n    requests: {cpu: [1]}\n    limits: {cpu: 10m}\n", 1, []string{"line 5: mutation.resources.requests.cpu: a quantity must be"}},

@@ -33,9 +33,13 @@ type Snapshot struct {
 	Source string
 	// Profile is the profile the policy starts from.
 	Profile string
+	// Mode lowers every action in every namespace, as the namespace mode label does: warn or
+	// audit; "" is enforce (nothing lowered).
+	Mode checks.Action
 	// Checks holds the action of every check and the check parameters.
 	Checks *checks.Settings
-	// Mutation holds the mutation defaults, nil when mutation is off.
+	// Mutation holds the mutation defaults, nil when mutation is off, or while Mode is audit
+	// (the roll-out's first step changes nothing).
 	Mutation *mutate.Options
 	// Hash identifies the effective policy (sha256 of the document it was built from).
 	Hash string
@@ -65,6 +69,9 @@ type Document struct {
 	Kind       string `json:"kind"`
 	// Profile is the starting point: baseline, restricted or nsa (default).
 	Profile string `json:"profile,omitempty"`
+	// Mode is how far the policy is rolled out: enforce (default), warn or audit. warn and
+	// audit lower every action as the namespace mode label does.
+	Mode string `json:"mode,omitempty"`
 	// Checks overrides the profile per check ID.
 	Checks map[string]CheckOverride `json:"checks,omitempty"`
 	// Mutation overrides the profile's mutation defaults.
@@ -336,6 +343,7 @@ func (d *Document) compile(source string, ps *problems) *Snapshot {
 			*values = append(*values, o.Params[name]...)
 		}
 	}
+	mode := compileMode(d.Mode, ps)
 	if m := d.Mutation; m != nil && m.Enabled != nil {
 		mutationOn = *m.Enabled
 	}
@@ -361,16 +369,59 @@ func (d *Document) compile(source string, ps *problems) *Snapshot {
 		profile = NSA
 	}
 	s := &Snapshot{
-		Source: source, Profile: profile, Checks: settings, Hash: hex.EncodeToString(sum[:8]),
+		Source: source, Profile: profile, Mode: mode, Checks: settings, Hash: hex.EncodeToString(sum[:8]),
 		mutationOn: mutationOn, mutation: opts,
 		exempt: ns.exempt, exemptList: ns.exemptList, rules: ns.rules, exemptions: exemptions,
 		document: canonical,
 	}
-	if mutationOn {
-		s.Mutation = &s.mutation
-	}
+	s.setMutation()
 	s.precompile()
 	return s
+}
+
+// WithMode returns the policy with its mode replaced (enforce, warn or audit): what the same
+// policy does at another step of its roll-out. The copy keeps the Hash of the document.
+func (s *Snapshot) WithMode(mode string) (*Snapshot, error) {
+	m, err := parseMode(mode)
+	if err != nil {
+		return nil, err
+	}
+	c := *s
+	c.Mode = m
+	c.setMutation()
+	return &c, nil
+}
+
+// setMutation points Mutation at the mutation section when mutation is on and the mode is
+// not audit.
+func (s *Snapshot) setMutation() {
+	s.Mutation = nil
+	if s.mutationOn && s.Mode != checks.Audit {
+		s.Mutation = &s.mutation
+	}
+}
+
+// compileMode returns the action the document's mode lowers to, "" for enforce.
+func compileMode(mode string, ps *problems) checks.Action {
+	m, err := parseMode(mode)
+	if err != nil {
+		ps.add("mode", "%v", err)
+	}
+	return m
+}
+
+// parseMode returns the action a mode lowers to, "" for enforce (or no mode).
+func parseMode(mode string) (checks.Action, error) {
+	switch a := checks.Action(mode); a {
+	case "", checks.Enforce:
+		return "", nil
+	case checks.Warn, checks.Audit:
+		return a, nil
+	case checks.Off:
+		return "", fmt.Errorf("%q is not a mode: nothing would be checked; want enforce, warn or audit (to stop checking one namespace, label it %s=off)", mode, ModeLabel)
+	default:
+		return "", fmt.Errorf("unknown mode %q (want enforce, warn or audit)", mode)
+	}
 }
 
 func applyMutationSpec(o *mutate.Options, m *MutationSpec, ps *problems) {

@@ -25,8 +25,16 @@ type Request struct {
 	Groups          []string
 	Kind            string // "Deployment"
 	Name            string // object name
-	Now             time.Time
+	// Owners are the workloads the object was made from, nearest first, when a workload
+	// controller made the request (a DaemonSet's Pod, a Deployment's ReplicaSet and its Pods):
+	// exemptions by kind and name match them as well as the object, so that an exempted
+	// workload's pods are created. See ControllerOwners.
+	Owners []Owner
+	Now    time.Time
 }
+
+// Owner is a workload, by kind and name, in the request's namespace.
+type Owner struct{ Kind, Name string }
 
 // Expired is an exemption that matched the request but has expired.
 type Expired struct {
@@ -42,7 +50,7 @@ type Decision struct {
 	Reason       string            // why Exempt, for logs: `namespace "kube-system" is exempt`, `exemption "ci" (user ...)`
 	Checks       *checks.Settings  // evaluate with these (the policy's, or the matching rule's; precompiled, never compiled per request)
 	Rule         string            // the namespace rule applied, "" when none
-	Mode         checks.Action     // the namespace label's downgrade (warn, audit, off), "" when none
+	Mode         checks.Action     // the downgrade of the policy's mode and the namespace label (warn, audit, off), "" when none
 	ExemptChecks map[string]string // check ID -> exemption name, for the exemptions in force that name checks
 	Expired      []Expired
 	Mutation     *mutate.Options // nil: no mutation for this request
@@ -130,13 +138,14 @@ func (s *Snapshot) combinedSettings(b int, ids map[string]string) *checks.Settin
 // out is compiled with the policy. A zero r.Now is taken as the current time.
 //
 // In order: the exempt namespaces (the policy's and r.OwnNamespace) exempt the request; the
-// first namespace rule that matches gives the checks; the namespace's bulwark.dev/mode label
-// lowers the actions (off exempts the request); an exemption in force that names no checks
+// first namespace rule that matches gives the checks; the policy's mode and the namespace's
+// bulwark.dev/mode label lower the actions, the lower of the two winning (the label's off
+// exempts the request); an exemption in force that names no checks
 // exempts the request, one that names checks turns those checks and the mutation defaults
 // that serve them off. Expired exemptions do not apply and are reported in Expired and
 // Warnings.
 func (s *Snapshot) Resolve(r Request) Decision {
-	d := Decision{Checks: s.Checks}
+	d := Decision{Checks: s.Checks, Mode: s.Mode}
 	if r.Namespace != "" {
 		if r.Namespace == r.OwnNamespace {
 			d.Exempt, d.Reason = true, fmt.Sprintf("namespace %q is exempt (Bulwark's own namespace)", r.Namespace)
@@ -157,7 +166,9 @@ func (s *Snapshot) Resolve(r Request) Decision {
 	if v, ok := r.NamespaceLabels[ModeLabel]; ok {
 		switch a := checks.Action(v); a {
 		case checks.Warn, checks.Audit:
-			d.Mode = a
+			if d.Mode != checks.Audit {
+				d.Mode = a // the lower of the policy's mode and the label's
+			}
 		case checks.Off:
 			d.Mode, d.Exempt = a, true
 			d.Reason = fmt.Sprintf("namespace %q has the label %s=off", r.Namespace, ModeLabel)

@@ -408,6 +408,67 @@ func TestApply(t *testing.T) {
 	}
 }
 
+// TestResolvePolicyMode: the policy's mode lowers every namespace as the mode label does, and
+// where both apply the lower wins; the label's off still exempts.
+func TestResolvePolicyMode(t *testing.T) {
+	labels := func(v string) map[string]string {
+		if v == "" {
+			return nil
+		}
+		return map[string]string{policy.ModeLabel: v}
+	}
+	tests := []struct {
+		mode, label string
+		want        checks.Action
+		exempt      bool
+	}{
+		{"", "", "", false},
+		{"enforce", "warn", checks.Warn, false},
+		{"warn", "", checks.Warn, false},
+		{"warn", "audit", checks.Audit, false},
+		{"audit", "", checks.Audit, false},
+		{"audit", "warn", checks.Audit, false},
+		{"audit", "off", checks.Off, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.mode+"/"+tc.label, func(t *testing.T) {
+			doc := head + "profile: nsa\n"
+			if tc.mode != "" {
+				doc += "mode: " + tc.mode + "\n"
+			}
+			s := mustParse(t, doc)
+			d := s.Resolve(policy.Request{Namespace: "apps", NamespaceLabels: labels(tc.label), Kind: "Pod", Name: "p"})
+			if d.Mode != tc.want || d.Exempt != tc.exempt {
+				t.Errorf("Mode %q, Exempt %v; want %q, %v", d.Mode, d.Exempt, tc.want, tc.exempt)
+			}
+			// Mutation follows the policy's mode only: audit changes nothing; the label does
+			// not turn the mutation off.
+			if wantOn := tc.mode != "audit"; !tc.exempt && (d.Mutation != nil) != wantOn {
+				t.Errorf("mutation on: %v, want %v", d.Mutation != nil, wantOn)
+			}
+			for _, m := range []string{"enforce", "warn", "audit"} {
+				c, err := s.WithMode(m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := map[string]checks.Action{"warn": checks.Warn, "audit": checks.Audit}[m]; c.Mode != want || (c.Mutation != nil) != (m != "audit") {
+					t.Errorf("WithMode(%s): Mode %q, mutation %v", m, c.Mode, c.Mutation != nil)
+				}
+				if c.Mutation != nil && c.Mutation == s.Mutation {
+					t.Errorf("WithMode(%s) shares the mutation options of the original", m)
+				}
+			}
+			want := tc.mode
+			if want == "" {
+				want = "enforce"
+			}
+			if got := s.Effective().Mode; got != want {
+				t.Errorf("Effective().Mode = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
 // TestParseNamespacesAndExemptions pins what the new sections compile to.
 func TestParseNamespacesAndExemptions(t *testing.T) {
 	own := policy.Request{Namespace: "kube-system", Kind: "Pod", Name: "p"}

@@ -82,7 +82,7 @@ func serve(args []string, stderr io.Writer) int {
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.StringVar(&f.pprofAddr, "pprof-bind-address", "0", "address of the Go profiler's /debug/pprof/ endpoints, for performance work (e.g. 127.0.0.1:8082); 0 disables them. They are unauthenticated: never bind them to a reachable address")
 	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "serve HTTP/2 on the webhook and metrics servers (off: HTTP/2 rapid-reset exposure)")
-	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, error")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json or console")
 	fs.DurationVar(&f.shutdownTimeout, "graceful-shutdown-timeout", 25*time.Second, "time to finish in-flight requests once the shutdown delay is over")
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "after SIGTERM, keep serving webhooks this long with /readyz failing, the time endpoints need to stop routing to the pod; then stop (a second signal exits at once)")

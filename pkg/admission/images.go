@@ -64,12 +64,12 @@ func pullSecretNames(ctx context.Context, namespace string, spec *corev1.PodSpec
 	if accounts == nil {
 		return nil
 	}
-	return accounts(ctx, namespace, ServiceAccountName(spec))
+	return accounts(ctx, namespace, serviceAccountName(spec))
 }
 
-// ServiceAccountName is the ServiceAccount a pod of spec runs as: spec.serviceAccountName,
+// serviceAccountName is the ServiceAccount a pod of spec runs as: spec.serviceAccountName,
 // else the deprecated spec.serviceAccount, else "default".
-func ServiceAccountName(spec *corev1.PodSpec) string {
+func serviceAccountName(spec *corev1.PodSpec) string {
 	switch {
 	case spec.ServiceAccountName != "":
 		return spec.ServiceAccountName

@@ -454,9 +454,9 @@ func addLeaderWork(mgr manager.Manager, o Options, leaderCache cache.Options, tl
 	return nil
 }
 
-// addInformersCheck makes the replica ready once the namespaces, the policy ConfigMap and the
-// pull secrets (pullSecrets, nil without them) are in their caches (their informers are
-// registered before, so they start and sync with the manager).
+// addInformersCheck makes the replica ready once the namespaces, the policy ConfigMap, and the
+// pull secrets and ServiceAccounts (pullSecrets, nil without them) are in their caches (their
+// informers are registered before, so they start and sync with the manager).
 func addInformersCheck(mgr manager.Manager, pullSecrets cache.Cache, readyLog logr.Logger) error {
 	return mgr.AddReadyzCheck("informers", withheld("informers", func(*http.Request) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -465,7 +465,7 @@ func addInformersCheck(mgr manager.Manager, pullSecrets cache.Cache, readyLog lo
 			return errors.New("caches not synced yet")
 		}
 		if pullSecrets != nil && !pullSecrets.WaitForCacheSync(ctx) {
-			return errors.New("pull secrets not synced yet")
+			return errors.New("pull secrets and service accounts not synced yet")
 		}
 		return nil
 	}, readyLog))

@@ -117,6 +117,9 @@ metadata: {name: default, namespace: shop}
 imagePullSecrets: [{name: registry}]
 `, "apply", "-f", "-")
 	withAccount := strings.Replace(deployment("api-sa", api), "      imagePullSecrets: [{name: registry}]\n", "      serviceAccountName: builder\n", 1)
+	if strings.Contains(withAccount, "imagePullSecrets") || !strings.Contains(withAccount, "serviceAccountName: builder") {
+		t.Fatalf("the Deployment of ServiceAccount builder still names its pull secret:\n%s", withAccount)
+	}
 	pod := fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata: {name: api, namespace: shop}\nspec:\n  containers: [{name: api, image: %q}]\n", api)
 	for _, tt := range []struct{ what, manifest, object, jsonpath string }{
 		{"the Deployment of ServiceAccount builder", withAccount, "deployment/api-sa", "{.spec.template.spec.securityContext.runAsNonRoot}"},

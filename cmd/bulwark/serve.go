@@ -98,7 +98,7 @@ func serve(args []string, stderr io.Writer) int {
 	fs.BoolVar(&f.audit.Events, "audit-events", true, "record a Warning Event (reason PolicyViolation) on each violating object the audit finds, once per change and hour")
 	fs.BoolVar(&f.resolveImages, "resolve-images", false, "look up each pod's images in their registries before mutating it, and leave runAsNonRoot out (with a warning that says why) where an image runs as root, as a name, or cannot be looked up: the kubelet would refuse to start it")
 	fs.DurationVar(&f.imageBudget, "image-lookup-budget", images.DefaultBudget, "with --resolve-images, the time one request's image lookups may take together; a lookup still running then goes on in the background and fills the cache")
-	fs.BoolVar(&f.imagePullSecrets, "image-pull-secrets", false, "with --resolve-images, authenticate lookups with the pods' imagePullSecrets (Secrets of type kubernetes.io/dockerconfigjson; needs list and watch on secrets in every namespace)")
+	fs.BoolVar(&f.imagePullSecrets, "image-pull-secrets", false, "with --resolve-images, authenticate lookups with the pods' imagePullSecrets, or their ServiceAccount's when they name none (Secrets of type kubernetes.io/dockerconfigjson; needs list and watch on secrets and serviceaccounts in every namespace)")
 	fs.BoolVar(&f.audit.PolicyReports, "audit-policy-reports", true, "write a wgpolicyk8s.io/v1alpha2 PolicyReport per namespace with the audit's results, when that CRD is installed")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

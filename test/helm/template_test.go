@@ -31,7 +31,7 @@ var renders = []struct {
 	flags                    []string
 	certManager              bool
 	dashboardNamespace       string // metrics.dashboard.namespace, when set
-	pullSecrets              bool   // imageLookups with pullSecrets: list and watch on secrets
+	pullSecrets              bool   // imageLookups with pullSecrets: list and watch on secrets and serviceaccounts
 }{
 	{name: "default", release: releaseName, namespace: releaseNamespace},
 	// The non-default set: cert-manager on, 3 replicas, failurePolicy Ignore, extra
@@ -271,7 +271,9 @@ func TestRBACExactRules(t *testing.T) {
 				compareRules(t, "test/framework's NamespaceRules", wantRole, literalRules.namespaced)
 			}
 			if r.pullSecrets {
-				wantCluster = append(wantCluster, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list", "watch"}})
+				wantCluster = append(wantCluster,
+					rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list", "watch"}},
+					rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"list", "watch"}})
 			}
 			var cr rbacv1.ClusterRole
 			decode(t, find(t, objs, "ClusterRole", fullname), &cr)

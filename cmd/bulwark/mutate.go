@@ -37,7 +37,10 @@ changes nothing. The defaults set are listed on stderr.
 With --resolve-images, each pod's images are looked up in their registries (with the
 credentials of the local Docker configuration, as docker login leaves them), and runAsNonRoot
 is left out, with a note on stderr, where an image runs as root, as a name, or cannot be looked
-up: the kubelet would refuse to start the container. As the webhook with --resolve-images.
+up: the kubelet would refuse to start the container. When the policy turns pin-digests on, each
+image without a digest is pinned to the one its tag points at (repo:tag@sha256:...); without
+--resolve-images, or where a lookup fails, the image is left as it is, with a note saying why.
+As the webhook with --resolve-images.
 
 Exit status: 0, or 2 on a usage error or bad input; nothing is written to stdout then.
 
@@ -49,7 +52,7 @@ func mutateCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var imf imageFlags
 	fs := flag.NewFlagSet("bulwark mutate", flag.ContinueOnError)
 	pf.register(fs)
-	imf.register(fs, "look up each pod's images in their registries and leave runAsNonRoot out where the kubelet would refuse it")
+	imf.register(fs, "look up each pod's images in their registries: leave runAsNonRoot out where the kubelet would refuse it, and pin images to their digests when the policy turns pin-digests on")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), mutateUsage)
 		fs.PrintDefaults()

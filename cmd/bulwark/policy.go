@@ -180,6 +180,7 @@ var mutationHelp = map[string]string{
 	mutate.ReadOnlyRootFilesystem:       "container securityContext.readOnlyRootFilesystem: true (breaks images that write to their root file system)",
 	mutate.Resources:                    "missing cpu/memory requests and limits, with the values under resources",
 	mutate.AutomountServiceAccountToken: "pod automountServiceAccountToken: false",
+	mutate.PinDigests:                   "container image repo:tag becomes repo:tag@sha256:<digest>, looked up at admission (needs image lookups; left as is, with a warning, when a lookup fails)",
 }
 
 // renderPolicy writes the effective policy of snap as commented YAML.
@@ -253,7 +254,8 @@ false; Bulwark accepts both.`
 func addMutation(root *yaml.Node, m *policy.MutationSpec) {
 	mn := mapping()
 	add(root, "mutation", mn).HeadComment = `Mutation defaults: added by the mutating webhook before validation, only where a field
-is missing. A workload exempt from a check is not given the defaults that serve it.`
+is missing (pin-digests appends a digest to an image that has none). A workload exempt from
+a check is not given the defaults that serve it.`
 	add(mn, "enabled", boolNode(*m.Enabled))
 	defs := mapping()
 	add(mn, "defaults", defs)

@@ -44,8 +44,8 @@ type Options struct {
 	// OwnNamespace is Bulwark's namespace, always exempt.
 	OwnNamespace string
 	// Images looks up what the images of a pod run as, so that the mutation does not add
-	// runAsNonRoot where the kubelet would refuse the container; nil: images are not
-	// consulted.
+	// runAsNonRoot where the kubelet would refuse the container, and their digests, for
+	// pin-digests; nil: images are not consulted.
 	Images ImageUsers
 	// Now is the clock exemption expiry is judged by; nil is time.Now.
 	Now func() time.Time

@@ -11,8 +11,8 @@ import (
 	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 )
 
-// ImageUsers looks up what the images of a pod run as, for the mutation defaults; it returns
-// within its time budget, with what it could find.
+// ImageUsers looks up what the images of a pod run as and their digests, for the mutation
+// defaults; it returns within its time budget, with what it could find.
 type ImageUsers func(ctx context.Context, namespace string, pod *podspec.Pod) func(image string) mutate.ImageUser
 
 // PullSecrets returns the named pull secrets of a namespace, from a cache; a secret that is

@@ -6,6 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	gcrmutate "github.com/google/go-containerregistry/pkg/v1/mutate"
+	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -171,5 +175,129 @@ func TestMutatorServiceAccountPullSecrets(t *testing.T) {
 				t.Errorf("warnings %q\nwant the first to start with %q", resp.Warnings, tt.note)
 			}
 		})
+	}
+}
+
+// TestMutatorPinDigests: with pin-digests on and images resolved, the mutating webhook pins
+// each container image of every kind to the digest its tag points at (a multi-platform
+// image to its index), leaves an image with a digest alone without a lookup, and leaves an
+// image it cannot look up as it is, with a warning that says why.
+func TestMutatorPinDigests(t *testing.T) {
+	reg := registrytest.Start(t, "", "")
+	webDigest := reg.Push(t, "team/web:1", "1000")
+	idx := gcrmutate.AppendManifests(empty.Index,
+		gcrmutate.IndexAddendum{Add: registrytest.Image(t, "1000"), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		gcrmutate.IndexAddendum{Add: registrytest.Image(t, "1000"), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
+	)
+	indexDigest := reg.PushIndex(t, "team/multi:2", idx)
+	pinnedDigest := reg.Push(t, "team/pinned:3", "1000")
+	web, multi, missing := reg.Ref("team/web:1"), reg.Ref("team/multi:2"), reg.Ref("team/missing:1")
+	pinned := reg.Ref("team/pinned:3") + "@" + pinnedDigest
+
+	const pinOn = `
+apiVersion: bulwark.dev/v1alpha1
+kind: Policy
+mutation:
+  defaults:
+    pin-digests: true
+    # Fewer warnings, so that none is cut at the longest pod spec path (CronJob's).
+    resources: false
+    drop-capabilities: false
+`
+	h := newHarness(t, parsePolicy(t, pinOn))
+	h.m.Images = ResolveImages(images.New(images.Options{}), nil, nil)
+
+	for _, k := range allKinds {
+		t.Run(k.kind, func(t *testing.T) {
+			spec := `{"securityContext":{"runAsNonRoot":true},
+				"initContainers":[{"name":"multi","image":"` + multi + `"}],
+				"containers":[{"name":"web","image":"` + web + `"},{"name":"pinned","image":"` + pinned + `"}]}`
+			obj := k.object("w", spec)
+			req := request(admissionv1.Create, k, "w", obj, "")
+			resp := h.m.Handle(context.Background(), req)
+			if !resp.Allowed {
+				t.Fatalf("got %+v, want allowed", resp.Result)
+			}
+			var replaced []string
+			for _, op := range resp.Patches {
+				if op.Operation == "replace" {
+					replaced = append(replaced, op.Path)
+				}
+			}
+			if want := []string{k.pointer + "/initContainers/0/image", k.pointer + "/containers/0/image"}; !slices.Equal(replaced, want) {
+				t.Errorf("replaced %q, want %q", replaced, want)
+			}
+			out := applyPatch(t, req, resp, obj)
+			segs := pointerSegs(k.pointer)
+			for _, c := range []struct {
+				list  string
+				index int
+				want  string
+			}{
+				{"initContainers", 0, multi + "@" + indexDigest},
+				{"containers", 0, web + "@" + webDigest},
+				{"containers", 1, pinned},
+			} {
+				if got := at(t, out, append(append([]any{}, segs...), c.list, c.index, "image")...); got != c.want {
+					t.Errorf("%s[%d].image = %v, want %s", c.list, c.index, got, c.want)
+				}
+			}
+			want := "bulwark set defaults in " + k.specPath + ".containers[0]: image=" + web + "@" + webDigest
+			if !slices.Contains(resp.Warnings, want) {
+				t.Errorf("warnings %q\nwant %q", resp.Warnings, want)
+			}
+		})
+	}
+
+	// A failed lookup: the image stays, and the first warning says why, with the registry's
+	// reason.
+	obj := kPod.object("m", `{"containers":[{"name":"web","image":"`+missing+`"}]}`)
+	req := request(admissionv1.Create, kPod, "m", obj, "")
+	resp := h.m.Handle(context.Background(), req)
+	out := applyPatch(t, req, resp, obj)
+	if got := at(t, out, "spec", "containers", 0, "image"); got != missing {
+		t.Errorf("image %v after a failed lookup, want it unchanged: %s", got, missing)
+	}
+	note := "bulwark: image " + missing + " was not pinned: "
+	if i := slices.IndexFunc(resp.Warnings, func(w string) bool { return strings.HasPrefix(w, note) }); i < 0 {
+		t.Errorf("warnings %q\nwant one starting with %q", resp.Warnings, note)
+	} else if w := resp.Warnings[i]; !strings.Contains(w, "NAME_UNKNOWN") {
+		t.Errorf("note %q does not carry the registry's reason", w)
+	}
+
+	// A pod whose images carry digests, and that sets runAsNonRoot itself, costs no lookup.
+	before := reg.Manifests.Load()
+	obj = kPod.object("p", `{"securityContext":{"runAsNonRoot":true},"containers":[{"name":"p","image":"`+reg.Ref("team/other@"+pinnedDigest)+`"}]}`)
+	req = request(admissionv1.Create, kPod, "p", obj, "")
+	if resp := h.m.Handle(context.Background(), req); !resp.Allowed || slices.ContainsFunc(resp.Patches, func(op jsonpatch.Operation) bool { return op.Operation == "replace" }) {
+		t.Errorf("a pinned pod: %+v, patches %v", resp.Result, resp.Patches)
+	}
+	if n := reg.Manifests.Load(); n != before {
+		t.Errorf("%d manifest reads for a pod whose images carry digests, want none", n-before)
+	}
+
+	// Without lookups the image stays, and a warning says why.
+	h = newHarness(t, parsePolicy(t, pinOn))
+	obj = kPod.object("n", `{"containers":[{"name":"web","image":"`+web+`"}]}`)
+	req = request(admissionv1.Create, kPod, "n", obj, "")
+	resp = h.m.Handle(context.Background(), req)
+	if got := at(t, applyPatch(t, req, resp, obj), "spec", "containers", 0, "image"); got != web {
+		t.Errorf("image %v without lookups, want it unchanged", got)
+	}
+	if want := "bulwark: image " + web + " was not pinned: image lookups are off (--resolve-images)"; !slices.Contains(resp.Warnings, want) {
+		t.Errorf("warnings %q\nwant %q", resp.Warnings, want)
+	}
+
+	// pin-digests off (the nsa profile): nothing is pinned, and nothing said about it.
+	h = newHarness(t, profile(t, "nsa"))
+	h.m.Images = ResolveImages(images.New(images.Options{}), nil, nil)
+	resp = h.m.Handle(context.Background(), req)
+	if got := at(t, applyPatch(t, req, resp, obj), "spec", "containers", 0, "image"); got != web {
+		t.Errorf("image %v with pin-digests off, want it unchanged", got)
+	}
+	for _, w := range resp.Warnings {
+		if strings.Contains(w, "pinned") || strings.Contains(w, "image=") {
+			t.Errorf("warning %q with pin-digests off", w)
+		}
 	}
 }

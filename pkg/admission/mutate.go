@@ -74,7 +74,7 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 			}
 		}
 	}
-	if m.Images != nil && opts.RunAsNonRoot {
+	if m.Images != nil && (opts.RunAsNonRoot || opts.PinDigests) {
 		target.Images = m.Images(ctx, req.Namespace, s.pod)
 	}
 	res, err := mutate.PatchPod(s.pod, opts, target)

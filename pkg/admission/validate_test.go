@@ -105,7 +105,7 @@ func TestValidatorDenial(t *testing.T) {
 	warnChecks := map[string]bool{
 		"run-as-non-root": true, "run-as-user": true, "privilege-escalation": true, "drop-capabilities": true,
 		"seccomp-required": true, "volume-types": true, "read-only-root-filesystem": true,
-		"resource-limits": true, "resource-requests": true, "image-tag": true,
+		"resource-limits": true, "resource-requests": true, "image-tag": true, "image-digest": true,
 	}
 	shown, notShown := splitTrailer(t, resp.Warnings)
 	for _, w := range shown {
@@ -330,7 +330,7 @@ func TestValidatorAllowedWithWarningsOnly(t *testing.T) {
 // compliant is a pod spec that passes every check of the nsa profile.
 const compliant = `{"automountServiceAccountToken":false,
 	"securityContext":{"runAsNonRoot":true,"seccompProfile":{"type":"RuntimeDefault"}},
-	"containers":[{"name":"app","image":"nginx:1.27",
+	"containers":[{"name":"app","image":"nginx:1.27@sha256:0d3f2b8c1a5e7f9d4b6c8a0e2f4d6b8a1c3e5f7d9b0a2c4e6f8d1b3a5c7e9f0b",
 		"securityContext":{"allowPrivilegeEscalation":false,"readOnlyRootFilesystem":true,"capabilities":{"drop":["ALL"]}},
 		"resources":{"requests":{"cpu":"100m","memory":"128Mi"},"limits":{"cpu":"500m","memory":"512Mi"}}}]}`
 

@@ -290,11 +290,12 @@ func userKey(ref, digest string) string {
 	return repo + "@" + digest
 }
 
-// Users tells the mutation what each image of pod's containers runs as: what
-// mutate.Target.Images asks for. Nothing is looked up until it is first asked, so that a pod
-// whose images do not matter (it sets runAsNonRoot or runAsUser itself) costs no registry
-// round trip; then every image is looked up at once, with the credentials keys gives (nil:
-// anonymous). An image whose lookup failed is unknown, with the registry's reason on one line.
+// Users tells the mutation what each image of pod's containers runs as, and the digest its
+// reference points at: what mutate.Target.Images asks for. Nothing is looked up until it is
+// first asked, so that a pod whose images do not matter (it sets runAsNonRoot or runAsUser
+// itself, and its images carry digests or pin-digests is off) costs no registry round trip;
+// then every image is looked up at once, with the credentials keys gives (nil: anonymous).
+// An image whose lookup failed is unknown, with the registry's reason on one line.
 // The function is for the request that made it: not safe for concurrent use.
 func (r *Resolver) Users(ctx context.Context, pod *podspec.Pod, keys func() authn.Keychain) func(string) mutate.ImageUser {
 	var found map[string]Info
@@ -320,6 +321,6 @@ func (r *Resolver) Users(ctx context.Context, pod *podspec.Pod, keys func() auth
 		case info.Err != nil:
 			return mutate.ImageUser{Unknown: strings.Join(strings.Fields(info.Err.Error()), " ")}
 		}
-		return mutate.ImageUser{Known: true, User: info.User}
+		return mutate.ImageUser{Known: true, User: info.User, Digest: info.Digest}
 	}
 }

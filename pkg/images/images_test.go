@@ -15,6 +15,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	bmutate "github.com/bulwark-k8s/bulwark/pkg/mutate"
+	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 )
 
 func TestResolve(t *testing.T) {
@@ -228,5 +231,51 @@ func TestCacheBound(t *testing.T) {
 	}
 	if _, _, ok := c.get("c", now.Add(2*time.Minute)); ok {
 		t.Error("an expired entry was returned")
+	}
+}
+
+// TestUsers: what the mutation is told of each image, the digest included (for a
+// multi-platform image, its index's); nothing is looked up before the first question, and
+// then every container image of the pod at once.
+func TestUsers(t *testing.T) {
+	reg := registrytest.Start(t, "", "")
+	webDigest := reg.Push(t, "web:1", "101")
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: registrytest.Image(t, "65532"), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: registrytest.Image(t, ""), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
+	)
+	indexDigest := reg.PushIndex(t, "multi:2", idx)
+	web, multi, missing := reg.Host+"/web:1", reg.Host+"/multi:2", reg.Host+"/missing:1"
+	pod := &podspec.Pod{Spec: corev1.PodSpec{
+		InitContainers:      []corev1.Container{{Name: "i", Image: multi}},
+		Containers:          []corev1.Container{{Name: "a", Image: web}},
+		EphemeralContainers: []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "e", Image: missing}}},
+	}}
+
+	users := New(Options{}).Users(context.Background(), pod, nil)
+	if n := reg.Manifests.Load(); n != 0 {
+		t.Fatalf("%d manifest reads before the first question, want none", n)
+	}
+	users(web)
+	atOnce := reg.Manifests.Load() // the index and its amd64 image count twice
+	if atOnce != 4 {
+		t.Errorf("%d manifest reads for the first question, want 4: every image of the pod", atOnce)
+	}
+	for image, want := range map[string]bmutate.ImageUser{
+		web:   {Known: true, User: "101", Digest: webDigest},
+		multi: {Known: true, User: "65532", Digest: indexDigest},
+	} {
+		if got := users(image); got != want {
+			t.Errorf("%s: %+v, want %+v", image, got, want)
+		}
+	}
+	if got := users(missing); got.Known || got.Digest != "" || !strings.Contains(got.Unknown, "NAME_UNKNOWN") {
+		t.Errorf("%s: %+v, want unknown with the registry's reason", missing, got)
+	}
+	if got := users("elsewhere:1"); got.Known || got.Unknown != "not looked up" {
+		t.Errorf("an image not in the pod: %+v", got)
+	}
+	if n := reg.Manifests.Load(); n != atOnce {
+		t.Errorf("%d more manifest reads after the first question, want none", n-atOnce)
 	}
 }

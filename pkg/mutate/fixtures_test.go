@@ -3,6 +3,8 @@ package mutate
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -43,6 +45,7 @@ type run struct {
 //	# requests: cpu=Q memory=Q
 //	# limits: cpu=Q memory=Q
 //	# ephemeral-only: name, ...   Target{EphemeralOnly: true, Existing: names}
+//	# images: looked-up     every image looked up (lookedUp); otherwise images are not consulted
 func TestFixtures(t *testing.T) {
 	inputs, err := filepath.Glob(filepath.Join(fixtureDir, "*.input.yaml"))
 	if err != nil || len(inputs) == 0 {
@@ -56,8 +59,8 @@ func TestFixtures(t *testing.T) {
 }
 
 // TestDefaultsPerKind runs each default alone, the NSA defaults and all defaults on a bare
-// Pod, Deployment and CronJob: each default adds its fields, and only its own, under the
-// kind's pod spec path.
+// Pod, Deployment and CronJob, with every image looked up: each default adds its fields, and
+// only its own, under the kind's pod spec path.
 func TestDefaultsPerKind(t *testing.T) {
 	kinds := map[string]schema.GroupKind{
 		"pod":        {Kind: "Pod"},
@@ -86,7 +89,7 @@ func TestDefaultsPerKind(t *testing.T) {
 		runs["all"] = all
 		nsa := NSADefaults()
 		for name, opts := range runs {
-			r := run{input: in, golden: filepath.Join(fixtureDir, "defaults", kind+"."+name), opts: opts}
+			r := run{input: in, golden: filepath.Join(fixtureDir, "defaults", kind+"."+name), opts: opts, target: Target{Images: lookedUp}}
 			t.Run(kind+"/"+name, func(t *testing.T) {
 				res := checkRun(t, r)
 				if len(res.Changes) == 0 {
@@ -165,12 +168,29 @@ func readHeader(t *testing.T, r *run) {
 				}
 			}
 		case "ephemeral-only":
-			r.target = Target{EphemeralOnly: true, Existing: map[string]bool{}}
+			r.target.EphemeralOnly, r.target.Existing = true, map[string]bool{}
 			for _, n := range list {
 				r.target.Existing[n] = true
 			}
+		case "images":
+			if val != "looked-up" {
+				t.Fatalf("%s: images: %q, want looked-up", r.input, val)
+			}
+			r.target.Images = lookedUp
 		}
 	}
+}
+
+// lookedUp is the tests' image lookup: every image runs as uid 65532, and its reference
+// points at the digest fakeDigest makes of it.
+func lookedUp(image string) ImageUser {
+	return ImageUser{Known: true, User: "65532", Digest: fakeDigest(image)}
+}
+
+// fakeDigest makes a digest of an image reference, the same every run.
+func fakeDigest(image string) string {
+	sum := sha256.Sum256([]byte(image))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 func must(t *testing.T, err error) {
@@ -181,7 +201,7 @@ func must(t *testing.T, err error) {
 }
 
 // checkRun mutates the input and checks the result every way there is: the operations are
-// additions of missing members only, valid RFC 6902 (applied with evanphx/json-patch, as an
+// additions of missing members only (and pinned images), valid RFC 6902 (applied with evanphx/json-patch, as an
 // apiserver applies them), the original survives in the result, mutating again adds nothing,
 // and ApplyYAML gives the same object as the golden YAML.
 func checkRun(t *testing.T, r run) *Result {
@@ -245,23 +265,32 @@ func groupKind(t *testing.T, js []byte) schema.GroupKind {
 }
 
 // checkAdditionsOnly checks that every operation is an add of a member that is missing (or
-// null) in the original, below a parent that exists, with no path twice, and that the changes
-// lie below the operations.
+// null) in the original, below a parent that exists, or else the replace of a container's
+// image that pins it (pinnedImage), with no path twice, and that the changes lie below the
+// operations.
 func checkAdditionsOnly(t *testing.T, js []byte, res *Result) {
 	t.Helper()
 	orig, err := decode(js)
 	must(t, err)
 	seen := map[string]bool{}
 	for _, op := range res.Patch {
-		if op.Operation != "add" {
-			t.Errorf("op %q at %s", op.Operation, op.Path)
-		}
 		if seen[op.Path] {
 			t.Errorf("two ops for %s", op.Path)
 		}
 		seen[op.Path] = true
 		segs, err := ParsePointer(op.Path)
 		must(t, err)
+		if op.Operation == "replace" {
+			was, _ := lookup(orig, segs).(string)
+			now, _ := op.Value.(string)
+			if len(segs) < 2 || segs[len(segs)-1] != "image" || !pinnedImage(was, now) {
+				t.Errorf("op replace %s: %v with %v, which is not a pinned image", op.Path, lookup(orig, segs), op.Value)
+			}
+			continue
+		}
+		if op.Operation != "add" {
+			t.Errorf("op %q at %s", op.Operation, op.Path)
+		}
 		if n := firstMissing(orig, segs); n != len(segs) {
 			t.Errorf("op %s: the parent %s is missing in the original", op.Path, Pointer(segs[:n]))
 		}
@@ -274,8 +303,15 @@ func checkAdditionsOnly(t *testing.T, js []byte, res *Result) {
 	}
 }
 
-// contains reports whether every non-null value of orig is in mutated, unchanged; it returns
-// the first path that is not.
+// pinnedImage reports whether now is the image reference was, which had no digest, pinned
+// to a sha256 digest.
+func pinnedImage(was, now string) bool {
+	digest, ok := strings.CutPrefix(now, was+"@sha256:")
+	return ok && was != "" && !strings.Contains(was, "@") && len(digest) == 64 && strings.Trim(digest, "0123456789abcdef") == ""
+}
+
+// contains reports whether every non-null value of orig is in mutated, unchanged (or, for a
+// container's image, pinned); it returns the first path that is not.
 func contains(orig, mutated any, path string) (string, bool) {
 	switch o := orig.(type) {
 	case map[string]any:
@@ -304,6 +340,11 @@ func contains(orig, mutated any, path string) (string, bool) {
 		}
 		return "", true
 	default:
+		if was, ok := orig.(string); ok && strings.HasSuffix(path, "/image") {
+			if now, _ := mutated.(string); pinnedImage(was, now) {
+				return "", true
+			}
+		}
 		return path, orig == mutated
 	}
 }
@@ -320,6 +361,12 @@ func patchText(t *testing.T, res *Result) []byte {
 	b.WriteString("# changes\n")
 	for _, c := range res.Changes {
 		fmt.Fprintf(&b, "%s\n", c)
+	}
+	if len(res.Notes) > 0 {
+		b.WriteString("# notes\n")
+		for _, n := range res.Notes {
+			fmt.Fprintf(&b, "%s\n", n)
+		}
 	}
 	return b.Bytes()
 }

@@ -6,13 +6,16 @@ import (
 	"strings"
 )
 
-// ImageUser is what is known of the user an image runs as: the User of its configuration, as
-// its registry gave it, or why it is not known.
+// ImageUser is what a lookup of an image reference found in its registry: the User of the
+// image's configuration and the digest the reference points at, or why it is not known.
 type ImageUser struct {
 	// Known is set when the image was looked up.
 	Known bool
 	// User is the image configuration's User: "", "nginx", "65532:65532".
 	User string
+	// Digest is the digest of the manifest the reference points at, e.g. sha256:3f5c...: for
+	// a multi-platform image, its index's, so that every node pulls its own platform.
+	Digest string
 	// Unknown says why the image could not be looked up, for the note.
 	Unknown string
 }

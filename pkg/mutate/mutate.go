@@ -4,7 +4,9 @@
 // know survive untouched, which a typed round-trip would lose. The defaults read the typed
 // pod, as the checks do, and its presence record where the typed pod cannot tell a missing
 // member from a zero one: a value the user set is never changed or removed, and mutating
-// the result again adds nothing.
+// the result again adds nothing. The one exception is pin-digests, which replaces an image
+// reference without a digest by the same reference with its digest appended: what runs is
+// what the reference pointed at, and an image that carries a digest is left alone.
 package mutate
 
 import (
@@ -19,7 +21,7 @@ import (
 )
 
 // Operation is one RFC 6902 JSON Patch operation, of the type the admission response
-// carries. Patch only emits "add".
+// carries. Patch emits "add", and "replace" for an image that pin-digests pins.
 type Operation = jsonpatch.Operation
 
 // Change is one field a default set, for warnings and reports.
@@ -46,10 +48,12 @@ type Target struct {
 	// Existing names the ephemeral containers the pod already had (consulted only with
 	// EphemeralOnly).
 	Existing map[string]bool
-	// Images, when set, tells what user each image of the pod runs as (the webhook looks
-	// them up in their registries). run-as-non-root is then added only where the kubelet
-	// will start every container it reaches, and Result.Notes says where and why it was not.
-	// Nil: images are not consulted.
+	// Images, when set, tells what user each image of the pod runs as and the digest its
+	// reference points at (the webhook looks them up in their registries). run-as-non-root
+	// is then added only where the kubelet will start every container it reaches, and
+	// pin-digests pins the images; Result.Notes says where and why either did not. Nil:
+	// images are not consulted, and pin-digests pins nothing. Images is called only for
+	// what a default needs, so a pod that needs no lookup costs none.
 	Images func(image string) ImageUser
 }
 
@@ -60,7 +64,8 @@ type Result struct {
 	// Changes lists every field set, in the order of Patch.
 	Changes []Change
 	// Notes say why a default was not added where it would have been, for the developer:
-	// `image docker.io/library/nginx:1.27 runs as root (no USER); runAsNonRoot was not added ...`.
+	// `image docker.io/library/nginx:1.27 runs as root (no USER); runAsNonRoot was not added ...`,
+	// `image docker.io/library/nginx:1.27 was not pinned: ...`.
 	Notes []string
 }
 
@@ -126,6 +131,7 @@ var defaults = []defaulter{
 	readOnlyRootFilesystemDefault,
 	resourcesDefault,
 	automountServiceAccountTokenDefault,
+	pinDigestsDefault,
 }
 
 // patcher runs the defaults over one pod and collects what they set.

@@ -166,13 +166,13 @@ func TestPointer(t *testing.T) {
 }
 
 func TestOptions(t *testing.T) {
-	want := []string{Seccomp, PrivilegeEscalation, DropCapabilities, RunAsNonRoot, ReadOnlyRootFilesystem, Resources, AutomountServiceAccountToken}
+	want := []string{Seccomp, PrivilegeEscalation, DropCapabilities, RunAsNonRoot, ReadOnlyRootFilesystem, Resources, AutomountServiceAccountToken, PinDigests}
 	if !reflect.DeepEqual(Names(), want) {
 		t.Fatalf("Names() = %v", Names())
 	}
 	o := NSADefaults()
 	for _, n := range want {
-		on := n != ReadOnlyRootFilesystem && n != AutomountServiceAccountToken
+		on := n != ReadOnlyRootFilesystem && n != AutomountServiceAccountToken && n != PinDigests
 		if o.Enabled(n) != on {
 			t.Errorf("NSADefaults: %s on = %v", n, o.Enabled(n))
 		}

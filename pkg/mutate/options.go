@@ -15,6 +15,7 @@ const (
 	ReadOnlyRootFilesystem       = "read-only-root-filesystem"
 	Resources                    = "resources"
 	AutomountServiceAccountToken = "automount-service-account-token"
+	PinDigests                   = "pin-digests"
 )
 
 // Names lists every mutation default in the fixed order in which they are applied.
@@ -40,6 +41,9 @@ type Options struct {
 	ReadOnlyRootFilesystem       bool
 	Resources                    bool
 	AutomountServiceAccountToken bool
+	// PinDigests pins each container image to the digest its reference points at, which
+	// needs the images looked up (Target.Images).
+	PinDigests bool
 
 	// Requests and Limits are the values the resources default sets when a container has
 	// none. A zero quantity (resource.Quantity{}) leaves that request or limit alone.
@@ -53,8 +57,8 @@ type Options struct {
 
 // NSADefaults returns the defaults of the nsa profile: seccomp, privilege-escalation,
 // drop-capabilities, run-as-non-root and resources on (requests cpu 100m, memory 128Mi;
-// limits cpu 500m, memory 512Mi); read-only-root-filesystem and
-// automount-service-account-token off.
+// limits cpu 500m, memory 512Mi); read-only-root-filesystem,
+// automount-service-account-token and pin-digests off.
 func NSADefaults() Options {
 	return Options{
 		Seccomp:             true,

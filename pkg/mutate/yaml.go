@@ -9,9 +9,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// ApplyYAML applies add operations (as Patch returns them) to a YAML node tree, for
-// printing manifests as the webhook would admit them. What the user wrote keeps its key
-// order and comments; a new key is appended at the end of its mapping. Keys that a merge key
+// ApplyYAML applies add and replace operations (as Patch returns them) to a YAML node tree,
+// for printing manifests as the webhook would admit them. What the user wrote keeps its key
+// order and comments; a new key is appended at the end of its mapping, and a replaced scalar
+// keeps its quoting style. Keys that a merge key
 // (<<) supplies and aliases on the way to a change are expanded in place first, so the change
 // lands on this path only, as it does in the JSON. doc may be a document node or its content.
 //
@@ -38,7 +39,7 @@ func ApplyYAML(doc *yaml.Node, ops []Operation) error {
 }
 
 func applyYAMLOp(root *yaml.Node, op Operation) error {
-	if op.Operation != "add" {
+	if op.Operation != "add" && op.Operation != "replace" {
 		return fmt.Errorf("unsupported operation %q", op.Operation)
 	}
 	segs, err := ParsePointer(op.Path)
@@ -67,17 +68,10 @@ func applyYAMLOp(root *yaml.Node, op Operation) error {
 	}
 	last := segs[len(segs)-1]
 	unalias(parent)
-	// The change below reaches every node on the path; aliases of those elsewhere must keep
-	// what they referred to.
-	anchored := map[*yaml.Node]bool{}
-	for _, n := range path {
-		if n.Anchor != "" {
-			anchored[n] = true
-		}
+	if op.Operation == "replace" {
+		return replaceYAML(root, path, parent, last, value)
 	}
-	if len(anchored) > 0 {
-		expandAliases(root, anchored)
-	}
+	expandAliasesOf(root, path)
 	switch parent.Kind {
 	case yaml.MappingNode:
 		if v := mappingValue(parent, last); v != nil {
@@ -104,6 +98,49 @@ func applyYAMLOp(root *yaml.Node, op Operation) error {
 	default:
 		return fmt.Errorf("parent is not a mapping or a sequence")
 	}
+	return nil
+}
+
+// expandAliasesOf expands the aliases, anywhere below root, of the nodes a change goes
+// through (or replaces): they must keep what they referred to.
+func expandAliasesOf(root *yaml.Node, nodes []*yaml.Node) {
+	anchored := map[*yaml.Node]bool{}
+	for _, n := range nodes {
+		if n.Anchor != "" {
+			anchored[n] = true
+		}
+	}
+	if len(anchored) > 0 {
+		expandAliases(root, anchored)
+	}
+}
+
+// replaceYAML replaces the member last of parent, which must exist (as RFC 6902 requires), by
+// value, keeping its comments and, from scalar to scalar, its style.
+func replaceYAML(root *yaml.Node, path []*yaml.Node, parent *yaml.Node, last string, value *yaml.Node) error {
+	var old *yaml.Node
+	switch parent.Kind {
+	case yaml.MappingNode:
+		old = mappingValue(parent, last)
+	case yaml.SequenceNode:
+		i, err := index(last, len(parent.Content))
+		if err != nil {
+			return err
+		}
+		old = parent.Content[i]
+	default:
+		return fmt.Errorf("parent is not a mapping or a sequence")
+	}
+	if old == nil {
+		return fmt.Errorf("%s does not exist", last)
+	}
+	expandAliasesOf(root, append(path, old))
+	unalias(old)
+	if old.Kind == yaml.ScalarNode && value.Kind == yaml.ScalarNode && old.Tag == value.Tag {
+		value.Style = old.Style
+	}
+	value.HeadComment, value.LineComment, value.FootComment = old.HeadComment, old.LineComment, old.FootComment
+	*old = *value
 	return nil
 }
 

@@ -98,6 +98,28 @@ top: x
 			want: "base: &b\n  sc:\n    x: 1\nuse:\n  <<: *b\n  y: 2\n  sc:\n    x: 1\n    z: \"3\"\n",
 		},
 		{
+			name: "replace keeps the scalar's style and comments",
+			in:   "c:\n  - image: \"nginx:1.27\" # web\n  - image: app:1\nl: [x]\n",
+			ops: []Operation{
+				{Operation: "replace", Path: "/c/0/image", Value: "nginx:1.27@sha256:ab"},
+				{Operation: "replace", Path: "/c/1/image", Value: "app:1@sha256:cd"},
+				{Operation: "replace", Path: "/l/0", Value: "y"},
+			},
+			want: "c:\n  - image: \"nginx:1.27@sha256:ab\" # web\n  - image: app:1@sha256:cd\nl: [y]\n",
+		},
+		{
+			name: "replace of an anchored value leaves its aliases as they were",
+			in:   "a:\n  image: &img app:1\nb:\n  image: *img\n",
+			ops:  []Operation{{Operation: "replace", Path: "/a/image", Value: "app:1@sha256:ab"}},
+			want: "a:\n  image: app:1@sha256:ab\nb:\n  image: app:1\n",
+		},
+		{
+			name: "replace of an alias leaves its anchor as it was",
+			in:   "a:\n  image: &img app:1\nb:\n  image: *img\n",
+			ops:  []Operation{{Operation: "replace", Path: "/b/image", Value: "app:1@sha256:ab"}},
+			want: "a:\n  image: &img app:1\nb:\n  image: app:1@sha256:ab\n",
+		},
+		{
 			name: "strings that look like other types are quoted",
 			in:   "a: {}\n",
 			ops:  []Operation{{Operation: "add", Path: "/a/b", Value: []any{"true", "1", "500m", "null", "~"}}},
@@ -122,7 +144,9 @@ func TestApplyYAMLErrors(t *testing.T) {
 		op   Operation
 		want string
 	}{
-		{"a: 1\n", Operation{Operation: "replace", Path: "/a", Value: 2}, `unsupported operation "replace"`},
+		{"a: 1\n", Operation{Operation: "remove", Path: "/a"}, `unsupported operation "remove"`},
+		{"a: 1\n", Operation{Operation: "replace", Path: "/b", Value: 2}, "b does not exist"},
+		{"l: [a]\n", Operation{Operation: "replace", Path: "/l/1", Value: 2}, `index "1" out of range`},
 		{"a: 1\n", Operation{Operation: "add", Path: "/b/c", Value: 2}, "/b does not exist"},
 		{"a: null\n", Operation{Operation: "add", Path: "/a/c", Value: 2}, "/a does not exist"},
 		{"a: 1\n", Operation{Operation: "add", Path: "/a/c", Value: 2}, "parent is not a mapping or a sequence"},

@@ -243,7 +243,7 @@ func TestParseErrors(t *testing.T) {
 		{"allowedCapabilities on another check", head + "checks: {drop-capabilities: {allowedCapabilities: [SYS_ADMIN]}}\n", 1, []string{"line 3: checks.drop-capabilities.allowedCapabilities: only the capabilities check takes this parameter"}},
 		{"allowedRegistries on another check", head + "checks: {image-tag: {allowedRegistries: [docker.io]}}\n", 1, []string{"line 3: checks.image-tag.allowedRegistries: only the image-registry check takes this parameter"}},
 		{"unknown mutation default", head + "mutation: {defaults: {readonly-root-filesystem: true}}\n", 1, []string{
-			"line 3: mutation.defaults.readonly-root-filesystem: unknown default (known: automount-service-account-token, drop-capabilities, privilege-escalation, read-only-root-filesystem, resources, run-as-non-root, seccomp)"}},
+			"line 3: mutation.defaults.readonly-root-filesystem: unknown default (known: automount-service-account-token, drop-capabilities, pin-digests, privilege-escalation, read-only-root-filesystem, resources, run-as-non-root, seccomp)"}},
 		{"bad quantity", head + "mutation: {resources: {requests: {cpu: abc}}}\n", 1, []string{`line 3: mutation.resources.requests.cpu: "abc" is not a positive quantity`}},
 		{"zero and negative quantities", head + "mutation: {resources: {requests: {cpu: \"0\", memory: -1Mi}, limits: {cpu: 1Gx, memory: 0}}}\n", 4, []string{
 			`line 3: mutation.resources.requests.cpu: "0" is not a positive quantity`, `line 3: mutation.resources.requests.memory: "-1Mi" is not a positive quantity`,
@@ -319,7 +319,7 @@ func TestParseErrors(t *testing.T) {
 				"  line 4: unknown field \"extra\"\n" +
 				"  line 6: checks.nope: unknown check ID " + known + "\n" +
 				"  line 7: checks.privileged.action: unknown action \"deny\" (want enforce, warn, audit or off)\n" +
-				"  line 9: mutation.defaults.nope: unknown default (known: automount-service-account-token, drop-capabilities, privilege-escalation, read-only-root-filesystem, resources, run-as-non-root, seccomp)\n" +
+				"  line 9: mutation.defaults.nope: unknown default (known: automount-service-account-token, drop-capabilities, pin-digests, privilege-escalation, read-only-root-filesystem, resources, run-as-non-root, seccomp)\n" +
 				"  line 10: mutation.resources.requests.cpu: \"abc\" is not a positive quantity\n" +
 				"  line 14: namespaces.rules[0].names[0]: bad pattern \"[\": syntax error in pattern (patterns use *, ? and [a-z], as path.Match)\n" +
 				"  line 17: exemptions[0].reason: required: say why the exemption exists (a ticket, an owner, a date)"}},

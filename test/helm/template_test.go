@@ -601,7 +601,8 @@ func TestDeployment(t *testing.T) {
 
 // TestPodPassesOwnProfiles: Bulwark's own pod passes its restricted profile with no
 // violation, and the default nsa profile with only the audit of the service account token
-// (which Bulwark needs), in every rendering.
+// (which Bulwark needs) and the image-digest warning (the chart names its image by tag), in
+// every rendering.
 func TestPodPassesOwnProfiles(t *testing.T) {
 	h := newHelm(t, "")
 	restricted, err := policy.FromProfile(policy.Restricted)
@@ -642,7 +643,9 @@ func TestPodPassesOwnProfiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, v := range res[0].Violations {
-				if v.Check != "automount-service-account-token" || v.Action != checks.Audit {
+				audited := v.Check == "automount-service-account-token" && v.Action == checks.Audit
+				tagged := v.Check == "image-digest" && v.Action == checks.Warn
+				if !audited && !tagged {
 					t.Errorf("nsa: %s (%s)", v, v.Action)
 				}
 			}

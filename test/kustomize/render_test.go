@@ -413,7 +413,8 @@ func TestDeployment(t *testing.T) {
 }
 
 // TestOwnPodPassesRestricted: Bulwark's own pod passes its own restricted profile, with no
-// violation of any action, and nothing at warn or enforce under the nsa profile.
+// violation of any action, and nothing at warn or enforce under the nsa profile but the
+// image-digest warning: config/ names Bulwark's image by its release tag.
 func TestOwnPodPassesRestricted(t *testing.T) {
 	for _, dir := range []string{"default", "certmanager"} {
 		t.Run(dir, func(t *testing.T) {
@@ -440,7 +441,7 @@ func TestOwnPodPassesRestricted(t *testing.T) {
 						t.Errorf("%s: %s is exempt (%s), not evaluated", profile, r.Object(), r.Exempt)
 					}
 					for _, v := range r.Violations {
-						if profile == policy.Restricted || v.Action != checks.Audit {
+						if profile == policy.Restricted || v.Action != checks.Audit && v.Check != "image-digest" {
 							t.Errorf("%s: %s: %s [%s] %s: %s", profile, r.Object(), v.Action, v.Check, v.Field, v.Message)
 						}
 					}

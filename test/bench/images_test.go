@@ -79,6 +79,7 @@ type imageCase struct {
 	f      *fixture
 	engine string
 	h      http.Handler
+	users  bulwarkadmission.ImageUsers
 	// counters: the registries' manifest reads and the resolver's cache hits, to make sure
 	// the measured requests are served from the cache.
 	reads func() int64
@@ -128,7 +129,8 @@ func (e *environment) warmImageLookups(b *testing.B) []imageCase {
 	resolver := images.New(images.Options{Metrics: rec, Log: e.log.WithName("images"),
 		Transport: routes{publicRegistry: public.Host, privateRegistry: private.Host}})
 	opts := *e.mutateNSA
-	opts.Images = bulwarkadmission.ResolveImages(resolver, read)
+	users := bulwarkadmission.ResolveImages(resolver, read)
+	opts.Images = users
 	h := e.instrumented("/mutate", bulwarkadmission.NewMutator(opts))
 	reads := func() int64 { return public.Manifests.Load() + private.Manifests.Load() }
 	hits := func() float64 { return lookups(b, reg, "hit") }
@@ -149,7 +151,7 @@ func (e *environment) warmImageLookups(b *testing.B) []imageCase {
 					f.name, reads()-before, hits()-hit)
 			}
 		}
-		out = append(out, imageCase{f: f, engine: "bulwark-mutate-nsa-images", h: h, reads: reads, hits: hits})
+		out = append(out, imageCase{f: f, engine: "bulwark-mutate-nsa-images", h: h, users: users, reads: reads, hits: hits})
 	}
 	return out
 }
@@ -214,6 +216,40 @@ func benchImages(b *testing.B, c imageCase) {
 	})
 	if r, h := c.reads()-reads, c.hits()-hits; r != 0 || h != float64(n) {
 		b.Fatalf("%d requests read %d manifests and hit the cache %v times, want 0 and %d", n, r, h, n)
+	}
+}
+
+// BenchmarkImageUsers is the part of the warm benchmarks that image lookups add to /mutate:
+// admission.ImageUsers on the decoded pod, then the user of each of its containers' images, as
+// the mutation asks for them; the pull secret read and its credentials included.
+func BenchmarkImageUsers(b *testing.B) {
+	e := setup(b)
+	ctx := context.Background()
+	for _, c := range e.warmImageLookups(b) {
+		pod, ok, err := podspec.Decode(c.f.gk, c.f.raw)
+		if err != nil || !ok {
+			b.Fatalf("%s: podspec.Decode: %v, %v", c.f.name, ok, err)
+		}
+		var refs []string
+		pod.Containers(func(c podspec.Container) bool {
+			refs = append(refs, c.Image)
+			return true
+		})
+		b.Run("fixture="+c.f.name+"/engine=bulwark-images-warm", func(b *testing.B) {
+			reads, hits, n := c.reads(), c.hits(), 0
+			run(b, func() {
+				users := c.users(ctx, Namespace, pod)
+				for _, ref := range refs {
+					if u := users(ref); !u.Known || u.User != imageUser {
+						b.Fatalf("%s: %+v", ref, u)
+					}
+				}
+				n++
+			})
+			if r, h := c.reads()-reads, c.hits()-hits; r != 0 || h != float64(n) {
+				b.Fatalf("%d lookups read %d manifests and hit the cache %v times, want 0 and %d", n, r, h, n)
+			}
+		})
 	}
 }
 

@@ -9,12 +9,15 @@ import (
 	"time"
 
 	"github.com/bulwark-k8s/bulwark/internal/registrytest"
+	"github.com/bulwark-k8s/bulwark/pkg/mutate"
+	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	ggcrmutate "github.com/google/go-containerregistry/pkg/v1/mutate"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 func TestResolve(t *testing.T) {
@@ -143,9 +146,9 @@ func TestResolvePrivate(t *testing.T) {
 func TestResolveIndex(t *testing.T) {
 	reg := registrytest.Start(t, "", "")
 	amd64, arm64 := registrytest.Image(t, "101"), registrytest.Image(t, "")
-	idx := mutate.AppendManifests(empty.Index,
-		mutate.IndexAddendum{Add: amd64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
-		mutate.IndexAddendum{Add: arm64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
+	idx := ggcrmutate.AppendManifests(empty.Index,
+		ggcrmutate.IndexAddendum{Add: amd64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		ggcrmutate.IndexAddendum{Add: arm64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
 	)
 	want := reg.PushIndex(t, "multi:1", idx)
 	ref := reg.Host + "/multi:1"
@@ -212,7 +215,7 @@ func TestKeychainMatching(t *testing.T) {
 }
 
 func TestCacheBound(t *testing.T) {
-	c := newCache[string](2)
+	c := newCache[string, string](2)
 	now := time.Now()
 	for _, k := range []string{"a", "b", "c"} {
 		c.put(k, k, nil, now.Add(time.Minute))
@@ -228,5 +231,65 @@ func TestCacheBound(t *testing.T) {
 	}
 	if _, _, ok := c.get("c", now.Add(2*time.Minute)); ok {
 		t.Error("an expired entry was returned")
+	}
+}
+
+func TestUsers(t *testing.T) {
+	reg := registrytest.Start(t, "", "")
+	reg.Push(t, "web:1", "1000")
+	reg.Push(t, "root:1", "")
+	web, root := reg.Ref("web:1"), reg.Ref("root:1")
+	pod, _, err := podspec.Decode(schema.GroupKind{Kind: "Pod"}, []byte(`{"apiVersion":"v1","kind":"Pod","spec":{
+		"initContainers":[{"name":"init","image":"`+root+`"}],
+		"containers":[{"name":"a","image":"`+web+`"},{"name":"b","image":"`+web+`"},{"name":"c","image":"`+reg.Ref("nothing:1")+`"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(Options{})
+	ctx := context.Background()
+	users := r.Users(ctx, pod, nil)
+	if n := reg.Manifests.Load(); n != 0 {
+		t.Fatalf("%d manifests read before the first question", n)
+	}
+	for image, want := range map[string]mutate.ImageUser{web: {Known: true, User: "1000"}, root: {Known: true}, "other:1": {Unknown: "not looked up"}} {
+		if got := users(image); got != want {
+			t.Errorf("%s: %+v, want %+v", image, got, want)
+		}
+	}
+	if got := users(reg.Ref("nothing:1")); got.Known || got.Unknown == "" || strings.Contains(got.Unknown, "\n") {
+		t.Errorf("a missing image: %+v, want it unknown with the registry's reason on one line", got)
+	}
+	if n := reg.Manifests.Load(); n != 3 {
+		t.Errorf("%d manifest reads for 3 distinct images, the one of two containers read once", n)
+	}
+
+	// With every image in the cache, a request's lookups cost a few allocations (the answers),
+	// no registry round trip, and no timer for the budget.
+	allocs := testing.AllocsPerRun(100, func() {
+		users := r.Users(ctx, pod, nil)
+		users(web)
+		users(root)
+	})
+	if n := reg.Manifests.Load(); n != 3 {
+		t.Errorf("%d manifest reads after the cache was warm, want none", n-3)
+	}
+	if allocs > 4 {
+		t.Errorf("a request whose images are cached: %v allocations, want at most 4", allocs)
+	}
+}
+
+func TestUserKey(t *testing.T) {
+	const d = "sha256:" + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	for ref, repo := range map[string]string{
+		"nginx":                            "nginx",
+		"nginx:1.27":                       "nginx",
+		"registry.local:5000/team/app":     "registry.local:5000/team/app",
+		"registry.local:5000/team/app:1.0": "registry.local:5000/team/app",
+		"ghcr.io/acme/app@" + d:            "ghcr.io/acme/app",
+		"ghcr.io/acme/app:1.0@" + d:        "ghcr.io/acme/app:1.0",
+	} {
+		if got := userKeyOf(ref, d); got != (userKey{repo: repo, digest: d}) {
+			t.Errorf("%s: %+v, want repository %q", ref, got, repo)
+		}
 	}
 }

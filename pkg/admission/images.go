@@ -22,6 +22,8 @@ type PullSecrets func(ctx context.Context, namespace string, names []string) []c
 // ResolveImages looks images up with r, with the credentials of the pod's imagePullSecrets
 // when secrets is set (anonymously otherwise), when the mutation first asks (images.Users).
 func ResolveImages(r *images.Resolver, secrets PullSecrets) ImageUsers {
+	// The credentials of a pull secret are parsed once per version of the Secret.
+	keychains := images.NewKeychains(0)
 	return func(ctx context.Context, namespace string, pod *podspec.Pod) func(string) mutate.ImageUser {
 		return r.Users(ctx, pod, func() authn.Keychain {
 			if secrets == nil || len(pod.Spec.ImagePullSecrets) == 0 {
@@ -32,7 +34,7 @@ func ResolveImages(r *images.Resolver, secrets PullSecrets) ImageUsers {
 				names = append(names, s.Name)
 			}
 			// A secret that does not parse gives no credentials; the registry then says why.
-			if k, err := images.NewKeychain(secrets(ctx, namespace, names)); err == nil {
+			if k, err := keychains.Get(secrets(ctx, namespace, names)); err == nil {
 				return k
 			}
 			return nil

@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 func TestResolve(t *testing.T) {
@@ -291,5 +292,80 @@ func TestUserKey(t *testing.T) {
 		if got := userKeyOf(ref, d); got != (userKey{repo: repo, digest: d}) {
 			t.Errorf("%s: %+v, want repository %q", ref, got, repo)
 		}
+	}
+}
+
+func TestKeychains(t *testing.T) {
+	secret := func(name, uid, version, user string) corev1.Secret {
+		return corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: name, UID: types.UID(uid), ResourceVersion: version},
+			Type:       corev1.SecretTypeDockerConfigJson,
+			Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(
+				`{"auths":{"registry.local":{"username":"` + user + `","password":"p"}}}`)},
+		}
+	}
+	userFor := func(k *Keychain) string {
+		t.Helper()
+		ref, err := name.ParseReference("registry.local/app:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := k.Resolve(ref.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := a.Authorization()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Username
+	}
+	ks := NewKeychains(0)
+	get := func(secrets ...corev1.Secret) *Keychain {
+		t.Helper()
+		k, err := ks.Get(secrets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+
+	a1, b1 := secret("a", "uid-a", "1", "alice"), secret("b", "uid-b", "7", "bob")
+	first := get(a1)
+	if userFor(first) != "alice" || get(a1) != first {
+		t.Errorf("the same version of a secret: the keychain was built again, or is wrong (%q)", userFor(first))
+	}
+	// What the keychain was built from is what counts; a Secret's content changes only with
+	// its resourceVersion.
+	if again := get(secret("a", "uid-a", "1", "mallory")); again != first {
+		t.Error("the same UID and resourceVersion gave another keychain")
+	}
+	if k := get(secret("a", "uid-a", "2", "carol")); k == first || userFor(k) != "carol" {
+		t.Errorf("a new resourceVersion: user %q, want the new credentials (carol)", userFor(k))
+	}
+	if k := get(secret("a", "uid-a2", "1", "dave")); k == first || userFor(k) != "dave" {
+		t.Errorf("a Secret created again under the same name: user %q, want its credentials (dave)", userFor(k))
+	}
+	// The first secret that matches wins, so the order counts.
+	if ab, ba := get(a1, b1), get(b1, a1); userFor(ab) != "alice" || userFor(ba) != "bob" || ab.ID() == ba.ID() {
+		t.Errorf("two secrets in either order: users %q and %q, want alice and bob", userFor(ab), userFor(ba))
+	}
+	// Without a version (not from the apiserver), a secret is read every time.
+	unversioned := secret("a", "", "", "erin")
+	if k := get(unversioned); k == get(unversioned) || userFor(k) != "erin" {
+		t.Errorf("a secret without a UID: the keychain was reused, or is wrong (%q)", userFor(k))
+	}
+	// A secret that does not parse fails every time, with its name.
+	broken := secret("broken", "uid-c", "3", "x")
+	broken.Data[corev1.DockerConfigJsonKey] = []byte("{")
+	for i := 0; i < 2; i++ {
+		if k, err := ks.Get([]corev1.Secret{broken}); err == nil || k != nil || !strings.Contains(err.Error(), "secret apps/broken") {
+			t.Errorf("a secret that does not parse, request %d: %v, %v; want an error naming it", i+1, k, err)
+		}
+	}
+	// Kept for KeychainTTL at most.
+	ks.now = func() time.Time { return time.Now().Add(KeychainTTL + time.Second) }
+	if get(a1) == first {
+		t.Error("a keychain older than KeychainTTL was reused")
 	}
 }

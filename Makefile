@@ -111,6 +111,10 @@ bench: build
 	@echo "== the target: Bulwark's whole request (ServeHTTP) against PSA's bare evaluator plus JSON decoding"
 	@$(BENCHSTAT) -filter "(.name:DecodeEvaluate /engine:psa-restricted) OR (.name:ServeHTTP (/engine:bulwark-validate-restricted OR /engine:bulwark-validate-nsa)) OR (.name:Handle (/engine:bulwark-validate-restricted OR /engine:bulwark-validate-nsa))" \
 		-col .name,/engine -row /fixture $(BENCH_OUT)/hotpath.txt | tee -a $(BENCH_OUT)/summary.txt
+	@echo "== image lookups: /mutate with the cache warm beside plain /mutate, what the lookups add, and a cold lookup against a stalled registry (budget 100 ms)"
+	@$(BENCHSTAT) -filter ".name:ServeHTTP (/engine:bulwark-mutate-nsa OR /engine:bulwark-mutate-nsa-images)" -col /engine -row /fixture \
+		$(BENCH_OUT)/hotpath.txt | tee -a $(BENCH_OUT)/summary.txt
+	@$(BENCHSTAT) -filter ".name:ImageUsers OR .name:ImageLookupCold" $(BENCH_OUT)/hotpath.txt | tee -a $(BENCH_OUT)/summary.txt
 	@$(MAKE) --no-print-directory bench-load
 
 ## bench-load: the HTTPS load test (hack/bench/load): bulwark serve and the upstream Pod Security

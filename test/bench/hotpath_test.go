@@ -42,7 +42,8 @@ import (
 //	                Mutator.Handle; PSA: Admission.Validate on the request's attributes)
 //	ServeHTTP       the whole request: the AdmissionReview body through controller-runtime's
 //	                webhook.Admission (instrumented as the webhook server registers it) with
-//	                httptest; PSA: its webhook's HandleValidate path
+//	                httptest; PSA: its webhook's HandleValidate path. /mutate also with image
+//	                lookups (engine bulwark-mutate-nsa-images, images_test.go)
 //
 // The fixtures are the objects of test/testdata/bench as the kube-apiserver sends them.
 

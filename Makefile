@@ -80,10 +80,11 @@ run: build test-images node-packages
 	$(GO) build -o bin/local-cluster ./hack/run
 	bin/local-cluster --binary $(BIN) --kubeconfig .local/kubeconfig --images $(IMAGES)/test.tar
 
-## bench: the hot-path benchmarks beside the upstream Pod Security admission, and `bulwark scan`
-## over 10,000 generated manifests (docs/performance.md); raw results in .local/bench. Not part
-## of `make test`. BENCH selects benchmarks, BENCH_COUNT rounds, BENCH_TIME is -benchtime. The
-## rounds run every benchmark once each, so that load from elsewhere spreads over all of them.
+## bench: the hot-path benchmarks beside the upstream Pod Security admission, /mutate with image
+## lookups (the cache warm, and against a registry that stalls), and `bulwark scan` over 10,000
+## generated manifests (docs/performance.md); raw results in .local/bench. Not part of `make
+## test`. BENCH selects benchmarks, BENCH_COUNT rounds, BENCH_TIME is -benchtime. The rounds
+## run every benchmark once each, so that load from elsewhere spreads over all of them.
 BENCH       ?= .
 BENCH_COUNT ?= 6
 BENCH_TIME  ?= 1s

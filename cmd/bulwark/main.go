@@ -5,10 +5,32 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 )
 
-// Set at build time with -ldflags "-X main.version=...".
+// Set at build time with -ldflags "-X main.version=..." (make build, the image). A binary
+// built without it (go install ...@v1.2.3) reports the module version it was built from.
 var version = "dev"
+
+func init() { version = buildVersion(version, debug.ReadBuildInfo) }
+
+// buildVersion is set unless it is "dev", and otherwise the main module's version from the
+// build information, when the go command recorded one ("(devel)" is a build from a checkout).
+func buildVersion(set string, read func() (*debug.BuildInfo, bool)) string {
+	if set != "dev" {
+		return set
+	}
+	if info, ok := read(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	return set
+}
+
+const versionUsage = `Usage: bulwark version
+
+Print Bulwark's version: the release it was built as (make build sets it), or the Go module
+version when installed with go install.
+`
 
 const usage = `bulwark enforces the NSA/CISA Kubernetes hardening guidance at admission time.
 
@@ -53,6 +75,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "policy":
 		return policyCmd(args[1:], stdin, stdout, stderr)
 	case "version", "--version":
+		if len(args) > 1 {
+			if args[1] == "-h" || args[1] == "--help" || args[1] == "-help" {
+				fmt.Fprint(stdout, versionUsage)
+				return exitOK
+			}
+			fmt.Fprintf(stderr, "bulwark version: unexpected argument %q\n\n%s", args[1], versionUsage)
+			return exitUsage
+		}
 		fmt.Fprintf(stdout, "bulwark %s\n", version)
 		return exitOK
 	case "help", "-h", "--help":

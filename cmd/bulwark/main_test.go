@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"testing"
@@ -958,5 +959,40 @@ func TestCommands(t *testing.T) {
 		if !strings.Contains(errOut, w) {
 			t.Errorf("scan -h lacks %q:\n%s", w, errOut)
 		}
+	}
+}
+
+// TestBuildVersion: the version set at build time wins; without one, a module version the go
+// command recorded (go install ...@v0.3.0) is reported, and a build from a checkout stays dev.
+func TestBuildVersion(t *testing.T) {
+	info := func(v string, ok bool) func() (*debug.BuildInfo, bool) {
+		return func() (*debug.BuildInfo, bool) {
+			return &debug.BuildInfo{Main: debug.Module{Path: "github.com/bulwark-k8s/bulwark", Version: v}}, ok
+		}
+	}
+	for _, c := range []struct {
+		set, module string
+		recorded    bool
+		want        string
+	}{
+		{"v0.2.0", "v0.3.0", true, "v0.2.0"},
+		{"dev", "v0.3.0", true, "v0.3.0"},
+		{"dev", "(devel)", true, "dev"},
+		{"dev", "", true, "dev"},
+		{"dev", "v0.3.0", false, "dev"},
+	} {
+		if got := buildVersion(c.set, info(c.module, c.recorded)); got != c.want {
+			t.Errorf("buildVersion(%q, module %q recorded %v) = %q, want %q", c.set, c.module, c.recorded, got, c.want)
+		}
+	}
+}
+
+// TestVersionHelp: version -h prints its usage, not the version; other arguments are refused.
+func TestVersionHelp(t *testing.T) {
+	if code, out, _ := runCLI(t, "", "version", "--help"); code != exitOK || !strings.HasPrefix(out, "Usage: bulwark version") {
+		t.Errorf("version --help: exit %d, %q", code, out)
+	}
+	if code, _, errOut := runCLI(t, "", "version", "--short"); code != exitUsage || !strings.Contains(errOut, `unexpected argument "--short"`) {
+		t.Errorf("version --short: exit %d, %q", code, errOut)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -47,12 +46,10 @@ Flags (before or after the PATHs):
 
 func mutateCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var pf policyFlags
-	var resolve bool
-	var budget time.Duration
+	var imf imageFlags
 	fs := flag.NewFlagSet("bulwark mutate", flag.ContinueOnError)
 	pf.register(fs)
-	fs.BoolVar(&resolve, "resolve-images", false, "look up each pod's images in their registries and leave runAsNonRoot out where the kubelet would refuse it")
-	fs.DurationVar(&budget, "image-lookup-budget", 10*time.Second, "with --resolve-images, the time the lookups of one object may take together")
+	imf.register(fs, "look up each pod's images in their registries and leave runAsNonRoot out where the kubelet would refuse it")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), mutateUsage)
 		fs.PrintDefaults()
@@ -71,10 +68,7 @@ func mutateCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		inputError(stderr, fs.Name(), err)
 		return exitUsage
 	}
-	var lookups *images.Resolver
-	if resolve {
-		lookups = images.New(images.Options{Budget: budget})
-	}
+	lookups := imf.resolver()
 	// The items of a List share their Root: each Root is printed once, after all its items
 	// have been mutated in place.
 	var roots []*yaml.Node
@@ -135,7 +129,7 @@ func mutateDocument(d *scan.Document, snap *policy.Snapshot, lookups *images.Res
 	}
 	var target mutate.Target
 	if lookups != nil {
-		target.Images = lookups.Users(context.Background(), pod, func() authn.Keychain { return authn.DefaultKeychain })
+		target.Images = localImageUsers(context.Background(), lookups, pod)
 	}
 	res, err := mutate.PatchPod(pod, dec.Mutation, target)
 	if err != nil {

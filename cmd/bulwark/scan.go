@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/bulwark-k8s/bulwark/pkg/images"
+	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
 	"github.com/bulwark-k8s/bulwark/pkg/scan"
 )
@@ -94,18 +99,21 @@ func inputError(stderr io.Writer, cmd string, err error) {
 func scanCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var pf policyFlags
 	var cf clusterFlags
+	var imf imageFlags
 	var output, mode string
 	fs := flag.NewFlagSet("bulwark scan", flag.ContinueOnError)
 	pf.register(fs)
 	cf.register(fs)
+	imf.register(fs, "look up each pod's images in their registries and note where the mutating webhook would leave runAsNonRoot out because the kubelet would refuse it")
 	fs.StringVar(&mode, "mode", "", "evaluate as if the policy's mode were enforce, warn or audit (default: the policy's own); --mode enforce shows what a policy still in audit or warn would deny once enforced")
 	fs.StringVar(&output, "o", scan.Formats[0].Name, "output format: "+scan.FormatNames())
 	fs.StringVar(&output, "output", scan.Formats[0].Name, "output format: "+scan.FormatNames()+" (same as -o)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: bulwark scan [--profile P | --policy FILE] [--mode M] [-o text|json|sarif] PATH...
+		fmt.Fprint(fs.Output(), `Usage: bulwark scan [--profile P | --policy FILE] [--mode M] [--resolve-images]
+                    [-o text|json|sarif] PATH...
        bulwark scan --cluster [--namespace NS] [--kubeconfig PATH] [--context NAME]
                     [--bulwark-namespace NS] [--profile P | --policy FILE] [--mode M]
-                    [-o text|json|sarif]
+                    [--resolve-images] [-o text|json|sarif]
 
 Evaluates the Kubernetes objects in each PATH with the webhook's checks and reports every
 violation with its action, check ID, field and fix. PATH is a file, a directory (searched
@@ -119,6 +127,16 @@ The policy's mode lowers the actions as the webhook does: with mode audit nothin
 Objects are evaluated as written, before mutation, so the report also lists what the mutating
 webhook would add. To check objects as the validating webhook receives them:
   bulwark mutate deploy.yaml | bulwark scan -
+
+With --resolve-images, each pod's images are looked up in their registries, as the webhook
+with --resolve-images does, and a note on the object says where the mutating webhook would
+leave runAsNonRoot out, in the words of its warning: where an image runs as root or as a
+name, which the kubelet refuses under runAsNonRoot, or cannot be looked up within
+--image-lookup-budget (the lookups of one object together), which it might. Lookups use the
+credentials of the local Docker configuration (~/.docker/config.json or $DOCKER_CONFIG, with
+the credential helpers it names, as docker login leaves them), with --cluster too: the pods'
+imagePullSecrets are not read (that takes get on Secrets), so a private image that
+configuration cannot pull counts as not looked up. Off by default: a scan needs no registry.
 
 With --cluster, evaluates what already runs in a cluster instead, as the webhook's audit does:
 what would break if the policy were applied there. It reads every Pod and every object with
@@ -180,19 +198,52 @@ Flags (before or after the PATHs):
 		}
 	}
 	if cf.enabled {
-		return scanCluster(&cf, snap, format, stdout, stderr)
+		return scanCluster(&cf, snap, imf.resolver(), format, stdout, stderr)
 	}
 	docs, err := scan.Read(paths, stdin)
 	if err != nil {
 		inputError(stderr, fs.Name(), err)
 		return exitUsage
 	}
-	results, err := scan.EvaluatePolicy(docs, snap, time.Now())
+	now := time.Now()
+	results, err := scan.EvaluatePolicy(docs, snap, now)
 	if err != nil {
 		inputError(stderr, fs.Name(), err)
 		return exitUsage
 	}
+	if lookups := imf.resolver(); lookups != nil {
+		if err := addImageNotes(results, snap, lookups, now); err != nil {
+			inputError(stderr, fs.Name(), err)
+			return exitUsage
+		}
+	}
 	return writeReport(stdout, stderr, results, func(w io.Writer) error { return format.Write(w, results, nil, version) })
+}
+
+// addImageNotes adds to each evaluated result what the mutating webhook would say of its
+// images (imageNotes), with the policy's defaults for the object as EvaluatePolicy resolved
+// them.
+func addImageNotes(results []scan.Result, snap *policy.Snapshot, lookups *images.Resolver, now time.Time) error {
+	for i := range results {
+		r := &results[i]
+		if r.Skipped || r.Exempt != "" {
+			continue
+		}
+		d := r.Doc
+		pod, _, err := podspec.Decode(schema.FromAPIVersionAndKind(d.APIVersion, d.Kind).GroupKind(), d.JSON)
+		if err != nil {
+			return err // EvaluatePolicy decoded it already
+		}
+		dec := snap.Resolve(policy.Request{
+			Namespace: pod.Object.Namespace, Kind: pod.GroupKind.Kind, Name: pod.Object.Name, Now: now,
+		})
+		notes, err := imageNotes(context.Background(), lookups, pod, dec.Mutation)
+		if err != nil {
+			return fmt.Errorf("%s: %w", d.Where(), err)
+		}
+		r.Notes = append(r.Notes, notes...)
+	}
+	return nil
 }
 
 // writeReport writes a scan's report to stdout, only once it is complete so that a failure

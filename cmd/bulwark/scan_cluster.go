@@ -25,6 +25,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/bulwark-k8s/bulwark/pkg/audit"
+	"github.com/bulwark-k8s/bulwark/pkg/images"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
 	"github.com/bulwark-k8s/bulwark/pkg/scan"
 )
@@ -180,11 +181,13 @@ func namespaceLabels(r client.Reader, warn func(string)) func(context.Context, s
 
 // scanCluster runs `bulwark scan --cluster`: the audit the webhook runs, once, from a
 // kubeconfig, with the report written only when every kind was read.
-func scanCluster(c *clusterFlags, snap *policy.Snapshot, format scan.Format, stdout, stderr io.Writer) int {
-	return scanClusterWith(c, snap, format, stdout, stderr, newProgress(stderr, isTerminal(stderr)))
+// With lookups (--resolve-images), each object's notes say what the mutating webhook would
+// say of its images, looked up with the local Docker configuration's credentials only.
+func scanCluster(c *clusterFlags, snap *policy.Snapshot, lookups *images.Resolver, format scan.Format, stdout, stderr io.Writer) int {
+	return scanClusterWith(c, snap, lookups, format, stdout, stderr, newProgress(stderr, isTerminal(stderr)))
 }
 
-func scanClusterWith(c *clusterFlags, snap *policy.Snapshot, format scan.Format, stdout, stderr io.Writer, prog *progress) int {
+func scanClusterWith(c *clusterFlags, snap *policy.Snapshot, lookups *images.Resolver, format scan.Format, stdout, stderr io.Writer, prog *progress) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	// controller-runtime logs nothing the user needs (errors come back from the calls); a
@@ -217,10 +220,18 @@ func scanClusterWith(c *clusterFlags, snap *policy.Snapshot, format scan.Format,
 			prog.update(p)
 		},
 	}, func(o *audit.Object) error {
+		notes := o.Notes
+		if lookups != nil && o.Pod != nil {
+			more, err := imageNotes(ctx, lookups, o.Pod, o.Mutation)
+			if err != nil {
+				return fmt.Errorf("%s %s/%s: %w", o.GroupKind.Kind, o.Namespace, o.Name, err)
+			}
+			notes = append(slices.Clip(notes), more...)
+		}
 		results = append(results, scan.Result{
 			Doc:  cl.Document(o.APIVersion, o.GroupKind.Kind),
 			Name: o.Name, Namespace: o.Namespace, UID: string(o.UID),
-			Violations: o.Violations, Exempt: o.Exempt, Notes: o.Notes,
+			Violations: o.Violations, Exempt: o.Exempt, Notes: notes,
 		})
 		return nil
 	})

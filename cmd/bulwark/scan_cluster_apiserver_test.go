@@ -19,6 +19,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/bulwark-k8s/bulwark/internal/registrytest"
 	"github.com/bulwark-k8s/bulwark/pkg/audit"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
 	"github.com/bulwark-k8s/bulwark/pkg/scan"
@@ -93,7 +94,7 @@ func TestScanClusterAPIServer(t *testing.T) {
 		}
 		var out, errOut bytes.Buffer
 		cf := &clusterFlags{enabled: true, kubeconfig: kc, bulwarkNamespace: defaultBulwarkNamespace}
-		code := scanClusterWith(cf, snap, scan.Formats[0], &out, &errOut, newProgress(&errOut, true))
+		code := scanClusterWith(cf, snap, nil, scan.Formats[0], &out, &errOut, newProgress(&errOut, true))
 		_, pipeOut, _ := runCLI(t, "", "scan", "--cluster", "--kubeconfig", kc)
 		if code != exitDenied || out.String() != pipeOut {
 			t.Errorf("exit %d, want 1; stdout\n%s\nwant\n%s", code, out.String(), pipeOut)
@@ -220,6 +221,46 @@ exemptions:
 		}
 		if strings.Contains(out, `"region"`) {
 			t.Errorf("a cluster object has a region:\n%s", out)
+		}
+	})
+
+	// With --resolve-images, the images are looked up (with the local Docker configuration's
+	// credentials) and the note says where the webhook would leave runAsNonRoot out: for the
+	// Deployment of a root image, not for the Pod of a non-root one.
+	t.Run("resolve images", func(t *testing.T) {
+		reg := registrytest.Start(t, "", "")
+		reg.Push(t, "shop/web:1.27", "")
+		reg.Push(t, "shop/api:2", "65532")
+		t.Setenv("DOCKER_CONFIG", t.TempDir())
+		web, api := reg.Ref("shop/web:1.27"), reg.Ref("shop/api:2")
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "images"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		labels := map[string]string{"app": "web"}
+		spec := func(image string) corev1.PodSpec {
+			return corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: image}}}
+		}
+		if _, err := cs.AppsV1().Deployments("images").Create(ctx, &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "web"},
+			Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: spec(web)}},
+		}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cs.CoreV1().Pods("images").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "api"}, Spec: spec(api)}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := runCLI(t, "", "scan", "--cluster", "--kubeconfig", kc, "-n", "images", "--resolve-images")
+		note := "  note: bulwark: image " + web + " runs as root (no USER); runAsNonRoot was not added because the kubelet would refuse to start it. Fix: set securityContext.runAsUser, or build the image with a numeric non-root USER\n"
+		if code != exitOK || !strings.Contains(out, `admin: Deployment "images/web": admitted with warnings`+"\n"+note) || strings.Count(out, "note:") != 1 {
+			t.Errorf("exit %d, want 0; stdout\n%s\nwant the Deployment's note, and only it:\n%s\nstderr\n%s", code, out, note, errOut)
+		}
+		if n := reg.Manifests.Load(); n != 2 {
+			t.Errorf("%d manifest reads, want one per image", n)
+		}
+		code, out, _ = runCLI(t, "", "scan", "--cluster", "--kubeconfig", kc, "-n", "images")
+		if code != exitOK || strings.Contains(out, "note:") || reg.Manifests.Load() != 2 {
+			t.Errorf("without --resolve-images: exit %d, %d manifest reads, stdout\n%s", code, reg.Manifests.Load(), out)
 		}
 	})
 

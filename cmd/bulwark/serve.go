@@ -82,7 +82,7 @@ func serve(args []string, stderr io.Writer) int {
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.StringVar(&f.pprofAddr, "pprof-bind-address", "0", "address of the Go profiler's /debug/pprof/ endpoints, for performance work (e.g. 127.0.0.1:8082); 0 disables them. They are unauthenticated: never bind them to a reachable address")
 	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "serve HTTP/2 on the webhook and metrics servers (off: HTTP/2 rapid-reset exposure)")
-	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, error")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json or console")
 	fs.DurationVar(&f.shutdownTimeout, "graceful-shutdown-timeout", 25*time.Second, "time to finish in-flight requests once the shutdown delay is over")
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "after SIGTERM, keep serving webhooks this long with /readyz failing, the time endpoints need to stop routing to the pod; then stop (a second signal exits at once)")
@@ -98,7 +98,7 @@ func serve(args []string, stderr io.Writer) int {
 	fs.BoolVar(&f.audit.Events, "audit-events", true, "record a Warning Event (reason PolicyViolation) on each violating object the audit finds, once per change and hour")
 	fs.BoolVar(&f.resolveImages, "resolve-images", false, "look up each pod's images in their registries before mutating it, and leave runAsNonRoot out (with a warning that says why) where an image runs as root, as a name, or cannot be looked up: the kubelet would refuse to start it")
 	fs.DurationVar(&f.imageBudget, "image-lookup-budget", images.DefaultBudget, "with --resolve-images, the time one request's image lookups may take together; a lookup still running then goes on in the background and fills the cache")
-	fs.BoolVar(&f.imagePullSecrets, "image-pull-secrets", false, "with --resolve-images, authenticate lookups with the pods' imagePullSecrets (Secrets of type kubernetes.io/dockerconfigjson; needs list and watch on secrets in every namespace)")
+	fs.BoolVar(&f.imagePullSecrets, "image-pull-secrets", false, "with --resolve-images, authenticate lookups with the pods' imagePullSecrets, or their ServiceAccount's when they name none (Secrets of type kubernetes.io/dockerconfigjson; needs list and watch on secrets and serviceaccounts in every namespace)")
 	fs.BoolVar(&f.audit.PolicyReports, "audit-policy-reports", true, "write a wgpolicyk8s.io/v1alpha2 PolicyReport per namespace with the audit's results, when that CRD is installed")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
+	"github.com/bulwark-k8s/bulwark/pkg/mutate"
 	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
 )
@@ -40,6 +41,12 @@ type Object struct {
 	Notes []string
 	// Checked is the number of checks evaluated on the object (those in force for it).
 	Checked int
+	// Pod is the object's pod template and Mutation the defaults the mutating webhook would
+	// add to it (nil when mutation is off for the object), for an evaluated object with a
+	// template; both nil otherwise. They are the audit's own, valid while the object is
+	// visited: read only.
+	Pod      *podspec.Pod
+	Mutation *mutate.Options
 }
 
 // Options configure one audit.
@@ -223,6 +230,7 @@ func (r *run) object(ctx context.Context, k podspec.Kind, obj runtime.Object) er
 	default:
 		out.Violations = dec.Apply(dec.Checks.Evaluate(pod))
 		out.Checked = dec.Checks.ActiveCount()
+		out.Pod, out.Mutation = pod, dec.Mutation
 		r.stats.Evaluated[k.Kind]++
 		if len(out.Violations) > 0 {
 			r.stats.Violating[k.Kind]++

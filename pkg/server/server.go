@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -117,8 +118,9 @@ type ImageOptions struct {
 	// Budget bounds the lookups of one request; 0 for images.DefaultBudget.
 	Budget time.Duration
 	// PullSecrets reads the pods' imagePullSecrets (Secrets of type
-	// kubernetes.io/dockerconfigjson, watched cluster-wide) for private registries. Without
-	// it, images are looked up anonymously.
+	// kubernetes.io/dockerconfigjson, watched cluster-wide) for private registries: a pod's
+	// own, or when it names none, its ServiceAccount's (ServiceAccounts watched cluster-wide
+	// too). Without it, images are looked up anonymously.
 	PullSecrets bool
 }
 
@@ -452,9 +454,9 @@ func addLeaderWork(mgr manager.Manager, o Options, leaderCache cache.Options, tl
 	return nil
 }
 
-// addInformersCheck makes the replica ready once the namespaces, the policy ConfigMap and the
-// pull secrets (pullSecrets, nil without them) are in their caches (their informers are
-// registered before, so they start and sync with the manager).
+// addInformersCheck makes the replica ready once the namespaces, the policy ConfigMap, and the
+// pull secrets and ServiceAccounts (pullSecrets, nil without them) are in their caches (their
+// informers are registered before, so they start and sync with the manager).
 func addInformersCheck(mgr manager.Manager, pullSecrets cache.Cache, readyLog logr.Logger) error {
 	return mgr.AddReadyzCheck("informers", withheld("informers", func(*http.Request) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -463,7 +465,7 @@ func addInformersCheck(mgr manager.Manager, pullSecrets cache.Cache, readyLog lo
 			return errors.New("caches not synced yet")
 		}
 		if pullSecrets != nil && !pullSecrets.WaitForCacheSync(ctx) {
-			return errors.New("pull secrets not synced yet")
+			return errors.New("pull secrets and service accounts not synced yet")
 		}
 		return nil
 	}, readyLog))
@@ -519,7 +521,9 @@ func auditInterval(a *AuditOptions) string {
 // imageLookups returns how the mutating webhook looks images up, nil without Options.Images,
 // and the cache of pull secrets, nil without them. The pull secrets have a cache of their own:
 // the manager's holds the one Secret of built-in TLS, and a cache holds one informer per kind.
-// Of Secrets it holds only those of type kubernetes.io/dockerconfigjson, what a keychain reads.
+// Of Secrets it holds only those of type kubernetes.io/dockerconfigjson, what a keychain reads;
+// of ServiceAccounts, which name the pull secrets of the pods that name none, only their
+// imagePullSecrets.
 func imageLookups(ctx context.Context, mgr manager.Manager, o Options) (admission.ImageUsers, cache.Cache, error) {
 	opts := o.Images
 	if opts == nil {
@@ -532,14 +536,17 @@ func imageLookups(ctx context.Context, mgr manager.Manager, o Options) (admissio
 	log := o.Log.WithName("images")
 	resolver := images.New(images.Options{Budget: opts.Budget, Metrics: rec, Log: log})
 	if !opts.PullSecrets {
-		return admission.ResolveImages(resolver, nil), nil, nil
+		return admission.ResolveImages(resolver, nil, nil), nil, nil
 	}
 	secrets, err := cache.New(mgr.GetConfig(), cache.Options{
 		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
-		ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {
-			Field:     fields.OneTermEqualSelector("type", string(corev1.SecretTypeDockerConfigJson)),
-			Transform: cache.TransformStripManagedFields(),
-		}},
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {
+				Field:     fields.OneTermEqualSelector("type", string(corev1.SecretTypeDockerConfigJson)),
+				Transform: cache.TransformStripManagedFields(),
+			},
+			&corev1.ServiceAccount{}: {Transform: pullSecretsOnly},
+		},
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("pull secrets: %w", err)
@@ -549,6 +556,9 @@ func imageLookups(ctx context.Context, mgr manager.Manager, o Options) (admissio
 	}
 	if _, err := secrets.GetInformer(ctx, &corev1.Secret{}); err != nil {
 		return nil, nil, fmt.Errorf("watching pull secrets: %w", err)
+	}
+	if _, err := secrets.GetInformer(ctx, &corev1.ServiceAccount{}); err != nil {
+		return nil, nil, fmt.Errorf("watching service accounts: %w", err)
 	}
 	read := func(ctx context.Context, namespace string, names []string) []corev1.Secret {
 		out := make([]corev1.Secret, 0, len(names))
@@ -562,5 +572,33 @@ func imageLookups(ctx context.Context, mgr manager.Manager, o Options) (admissio
 		}
 		return out
 	}
-	return admission.ResolveImages(resolver, read), secrets, nil
+	accounts := func(ctx context.Context, namespace, name string) []string {
+		var sa corev1.ServiceAccount
+		if err := secrets.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &sa); err != nil {
+			log.V(1).Info("service account unavailable; the image is looked up without its pull secrets", "namespace", namespace, "name", name, "error", err.Error())
+			return nil
+		}
+		names := make([]string, 0, len(sa.ImagePullSecrets))
+		for _, s := range sa.ImagePullSecrets {
+			names = append(names, s.Name)
+		}
+		return names
+	}
+	return admission.ResolveImages(resolver, read, accounts), secrets, nil
+}
+
+// pullSecretsOnly keeps of a ServiceAccount what the image lookups read: its name and its
+// imagePullSecrets. A cluster has a ServiceAccount or more per namespace, with annotations
+// and token secrets the cache has no use for.
+func pullSecretsOnly(obj any) (any, error) {
+	sa, ok := obj.(*corev1.ServiceAccount)
+	if !ok {
+		return obj, nil
+	}
+	return &corev1.ServiceAccount{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: sa.Namespace, Name: sa.Name, UID: sa.UID, ResourceVersion: sa.ResourceVersion,
+		},
+		ImagePullSecrets: sa.ImagePullSecrets,
+	}, nil
 }

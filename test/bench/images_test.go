@@ -129,8 +129,11 @@ func (e *environment) warmImageLookups(b *testing.B) []imageCase {
 	// As `bulwark serve` builds it (pkg/server), with the routes to the registries.
 	resolver := images.New(images.Options{Metrics: rec, Log: e.log.WithName("images"),
 		Transport: routes{publicRegistry: public.Host, privateRegistry: private.Host}})
+	// No ServiceAccounts: minimal-pod is looked up anonymously, as with --resolve-images alone,
+	// and minimal-pod-pull-secret names its own pull secret, so its ServiceAccount's are not
+	// read.
 	opts := *e.mutateNSA
-	users := bulwarkadmission.ResolveImages(resolver, read)
+	users := bulwarkadmission.ResolveImages(resolver, read, nil)
 	opts.Images = users
 	h := e.instrumented("/mutate", bulwarkadmission.NewMutator(opts))
 	reads := func() int64 { return public.Manifests.Load() + private.Manifests.Load() }
@@ -310,9 +313,9 @@ func BenchmarkImageLookupCold(b *testing.B) {
 	}{
 		{"new", func(ctx context.Context, namespace string, pod *podspec.Pod) func(string) mutate.ImageUser {
 			r := images.New(images.Options{Budget: budget, LookupTimeout: time.Second, Transport: rt, Metrics: rec, Log: e.log})
-			return bulwarkadmission.ResolveImages(r, nil)(ctx, namespace, pod)
+			return bulwarkadmission.ResolveImages(r, nil, nil)(ctx, namespace, pod)
 		}, false},
-		{"joined", bulwarkadmission.ResolveImages(shared, nil), true},
+		{"joined", bulwarkadmission.ResolveImages(shared, nil, nil), true},
 	} {
 		opts := *e.mutateNSA
 		opts.Images = c.users

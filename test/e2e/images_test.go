@@ -18,7 +18,8 @@ import (
 // apiserver, looks up the images of what kubectl applies in a real registry (served by this
 // test on 127.0.0.1, behind basic authentication), with the pod's pull secret: the Deployment
 // of an image that runs as root is admitted without runAsNonRoot and kubectl shows why; the
-// one of an image with a numeric non-root USER gets it.
+// one of an image with a numeric non-root USER gets it, also when the pull secret is its
+// ServiceAccount's.
 func TestResolveImages(t *testing.T) {
 	reg := registrytest.Start(t, "puller", "s3cret")
 	reg.Push(t, "shop/web:1.27", "")
@@ -100,6 +101,45 @@ spec:
 	}
 	if got := kubectl("", "get", "deployment", "-n", "shop", "api", "-o", "jsonpath={.spec.template.spec.securityContext.runAsNonRoot}"); got != "true" {
 		t.Errorf("the non-root image's runAsNonRoot: %q, want true", got)
+	}
+
+	// A pod template that names no pull secret has its ServiceAccount's, as the ServiceAccount
+	// admission plugin would give the pods (here it is off, as envtest runs the apiserver);
+	// a Pod, which names none either, its default ServiceAccount's.
+	kubectl(`apiVersion: v1
+kind: ServiceAccount
+metadata: {name: builder, namespace: shop}
+imagePullSecrets: [{name: registry}]
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: default, namespace: shop}
+imagePullSecrets: [{name: registry}]
+`, "apply", "-f", "-")
+	withAccount := strings.Replace(deployment("api-sa", api), "      imagePullSecrets: [{name: registry}]\n", "      serviceAccountName: builder\n", 1)
+	if strings.Contains(withAccount, "imagePullSecrets") || !strings.Contains(withAccount, "serviceAccountName: builder") {
+		t.Fatalf("the Deployment of ServiceAccount builder still names its pull secret:\n%s", withAccount)
+	}
+	pod := fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata: {name: api, namespace: shop}\nspec:\n  containers: [{name: api, image: %q}]\n", api)
+	for _, tt := range []struct{ what, manifest, object, jsonpath string }{
+		{"the Deployment of ServiceAccount builder", withAccount, "deployment/api-sa", "{.spec.template.spec.securityContext.runAsNonRoot}"},
+		{"the Pod of ServiceAccount default", pod, "pod/api", "{.spec.securityContext.runAsNonRoot}"},
+	} {
+		// The ServiceAccounts reach bulwark's cache shortly after they are created.
+		for attempt := 0; ; attempt++ {
+			warnings = kubectl(tt.manifest, "apply", "--dry-run=server", "-f", "-")
+			if !strings.Contains(warnings, "could not be looked up") || attempt == 20 {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if strings.Contains(warnings, "bulwark: image") {
+			t.Errorf("%s, which names no pull secret, got a note:\n%s", tt.what, warnings)
+		}
+		kubectl(tt.manifest, "apply", "-f", "-")
+		if got := kubectl("", "get", "-n", "shop", tt.object, "-o", "jsonpath="+tt.jsonpath); got != "true" {
+			t.Errorf("%s: runAsNonRoot %q, want true", tt.what, got)
+		}
 	}
 
 	// The dry run and the apply of web looked it up once; everything after came from the

@@ -249,8 +249,11 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 
 	t.Log("helm install")
 	notes := h.mustRun(t, "install", releaseName, chartDir, "--namespace", releaseNamespace, "--create-namespace")
-	// NOTES.txt tells the admin how to see a denial.
+	// NOTES.txt tells the admin how the roll-out goes on from mode audit, and how to see a denial.
 	for _, want := range []string{
+		"The policy is in mode audit", "bulwark scan --cluster --policy policy.yaml --mode warn",
+		"bulwark scan --cluster --policy policy.yaml --mode enforce", "--set policy.mode=warn", "--set policy.mode=enforce",
+		"kinds: [DaemonSet]", "expires:", "kubectl label namespace NAME bulwark.dev/mode=warn",
 		`kubectl -n bulwark-demo run node-sniffer`, `"hostNetwork":true`, `[host-network] spec.hostNetwork`,
 		"kubectl get events -A --field-selector reason=FailedCreate", "kubectl get events -n bulwark-system",
 		"kubectl -n bulwark-system rollout status deployment/bulwark",

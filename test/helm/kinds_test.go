@@ -26,9 +26,10 @@ func TestRulesNameEngineKinds(t *testing.T) {
 			decode(t, find(t, objs, "MutatingWebhookConfiguration", fullname), &m)
 			decode(t, find(t, objs, "ClusterRole", fullname), &cr)
 			if r.pullSecrets {
-				// The image lookups' pull secrets, which TestRBACExactRules pins; not a kind.
+				// The image lookups' pull secrets and ServiceAccounts, which TestRBACExactRules
+				// pins; not kinds.
 				cr.Rules = slices.DeleteFunc(cr.Rules, func(rule rbacv1.PolicyRule) bool {
-					return slices.Equal(rule.Resources, []string{"secrets"})
+					return slices.Equal(rule.Resources, []string{"secrets"}) || slices.Equal(rule.Resources, []string{"serviceaccounts"})
 				})
 			}
 			for _, e := range framework.KindRuleErrors("chart "+r.name, &v, &m, &cr) {

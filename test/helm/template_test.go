@@ -31,7 +31,7 @@ var renders = []struct {
 	flags                    []string
 	certManager              bool
 	dashboardNamespace       string // metrics.dashboard.namespace, when set
-	pullSecrets              bool   // imageLookups with pullSecrets: list and watch on secrets
+	pullSecrets              bool   // imageLookups with pullSecrets: list and watch on secrets and serviceaccounts
 }{
 	{name: "default", release: releaseName, namespace: releaseNamespace},
 	// The issue's non-default set: cert-manager on, 3 replicas, failurePolicy Ignore, extra
@@ -172,7 +172,7 @@ func TestSchemaRejects(t *testing.T) {
 		{[]string{"networkPolicy.enabled=true"}, []string{"networkPolicy.enabled: networkPolicy.webhookFrom is empty and the kube-apiserver's addresses could not be looked up"}},
 		{[]string{"clientAuth.enabled=true"}, []string{"clientAuth.enabled: set clientAuth.caConfigMap"}},
 		{[]string{"clientAuth.enabled=true", "clientAuth.caConfigMap=ca", `clientAuth.allowedNames[0]=a\,b`}, []string{"at '/clientAuth/allowedNames/0'"}},
-		{[]string{"imageLookups.pullSecrets=true"}, []string{"imageLookups.pullSecrets: the pull secrets authenticate image lookups; set imageLookups.enabled too"}},
+		{[]string{"imageLookups.enabled=false", "imageLookups.pullSecrets=true"}, []string{"imageLookups.pullSecrets: the pull secrets authenticate image lookups; set imageLookups.enabled too"}},
 		{[]string{"imageLookups.enabled=true", "imageLookups.budget=1 second"}, []string{"at '/imageLookups/budget'"}},
 	} {
 		t.Run(strings.Join(c.set, ","), func(t *testing.T) {
@@ -271,7 +271,9 @@ func TestRBACExactRules(t *testing.T) {
 				compareRules(t, "test/framework's NamespaceRules", wantRole, literalRules.namespaced)
 			}
 			if r.pullSecrets {
-				wantCluster = append(wantCluster, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list", "watch"}})
+				wantCluster = append(wantCluster,
+					rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list", "watch"}},
+					rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"list", "watch"}})
 			}
 			var cr rbacv1.ClusterRole
 			decode(t, find(t, objs, "ClusterRole", fullname), &cr)
@@ -473,7 +475,7 @@ func TestDeployment(t *testing.T) {
 	}{
 		{
 			name: "built-in TLS", args: append(slices.Clone(common), "--tls-secret=bulwark-tls", "--log-level=info", "--graceful-shutdown-timeout=25s", "--shutdown-delay=5s",
-				"--metrics-bind-address=:8443", "--metrics-secure=true", "--audit-interval=10m", "--audit-metrics-max-namespaces=50", "--audit-events=true", "--audit-policy-reports=true"),
+				"--resolve-images", "--image-lookup-budget=1s", "--metrics-bind-address=:8443", "--metrics-secure=true", "--audit-interval=10m", "--audit-metrics-max-namespaces=50", "--audit-events=true", "--audit-policy-reports=true"),
 			certVolume: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}, replicas: 2, pdb: true, grace: 35,
 		},
 		{
@@ -481,7 +483,7 @@ func TestDeployment(t *testing.T) {
 				"--set", "terminationGracePeriodSeconds=60", "--set", "preStopSleepSeconds=3", "--set", "shutdownDelaySeconds=2", "--set", "logLevel=debug",
 				"--set", "audit.interval=1h", "--set", "audit.events=false"},
 			args: append(slices.Clone(common), "--log-level=debug", "--graceful-shutdown-timeout=50s", "--shutdown-delay=2s",
-				"--metrics-bind-address=:8443", "--metrics-secure=true", "--audit-interval=1h", "--audit-metrics-max-namespaces=50", "--audit-events=false", "--audit-policy-reports=true"),
+				"--resolve-images", "--image-lookup-budget=1s", "--metrics-bind-address=:8443", "--metrics-secure=true", "--audit-interval=1h", "--audit-metrics-max-namespaces=50", "--audit-events=false", "--audit-policy-reports=true"),
 			certVolume: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "bulwark-tls"}}, replicas: 1, pdb: false, grace: 60,
 			priority: "system-cluster-critical",
 		},

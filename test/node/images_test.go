@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
 
 	"github.com/bulwark-k8s/bulwark/internal/registrytest"
 	"github.com/bulwark-k8s/bulwark/test/framework"
@@ -175,9 +176,72 @@ spec:
 		t.Fatal(err)
 	}
 	time.Sleep(2 * time.Second) // the pull secret reaches Bulwark's cache
-	got := runMatrix(t, cs, "matrix-lookups", framework.RegistryHost+"/test/", "registry")
+	fromRegistry := matrixEnv{prefix: framework.RegistryHost + "/test/", pullSecret: "registry", agentPort: 18082}
+	got := runMatrix(t, cs, "matrix-lookups", fromRegistry)
 	checkMatrix(t, got, map[string]string{
 		"root-web": "Running", "nonroot-web": "Running", "named-user": "Running", "writes-root-fs": "Running",
 		"binds-80": "Running", "node-agent": "refused", "batch": "Running", "nightly": "Running",
 	})
+
+	// The strict sample policy, with the node's registry among its allowed registries.
+	strict := strictValues(t, dir)
+	if out, err := helm(t, "upgrade", release, "charts/bulwark", "--namespace", bulwarkNS, "--reuse-values", "-f", strict, "--wait", "--timeout", "2m"); err != nil {
+		t.Fatalf("helm upgrade to the strict sample policy: %v\n%s", err, out)
+	}
+	eventually(t, 30*time.Second, "the strict policy in force", func(context.Context) string {
+		out, err := kubectl("apply", "--dry-run=server", "-n", "matrix-lookups", "-f", filepath.Join(dir, "strict-probe.yaml"))
+		if err == nil || !strings.Contains(out, "[image-registry]") {
+			return "an image from registry.invalid was not refused by image-registry: " + out
+		}
+		return ""
+	})
+	createNamespace(t, cs, "matrix-strict", nil)
+	if _, err := cs.CoreV1().Secrets("matrix-strict").Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "registry"}, Type: corev1.SecretTypeDockerConfigJson,
+		Data: map[string][]byte{corev1.DockerConfigJsonKey: config},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // the pull secret reaches Bulwark's cache
+	fromRegistry.agentPort++
+	got = runMatrix(t, cs, "matrix-strict", fromRegistry)
+	checkMatrix(t, got, map[string]string{
+		"root-web": "refused", "nonroot-web": "Running", "named-user": "refused", "writes-root-fs": "Running",
+		"binds-80": "Running", "node-agent": "refused", "batch": "Running", "nightly": "refused",
+	})
+}
+
+// strictValues writes Helm values with the policy of config/samples/policies/strict-production.yaml,
+// the node's registry added to its allowed registries, and a probe pod whose image comes from
+// a registry the policy does not allow; it returns the values file.
+func strictValues(t *testing.T, dir string) string {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "config/samples/policies/strict-production.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm struct {
+		Data map[string]string `json:"data"`
+	}
+	if err := yaml.Unmarshal(b, &cm); err != nil {
+		t.Fatal(err)
+	}
+	var pol map[string]any
+	if err := yaml.Unmarshal([]byte(cm.Data["policy.yaml"]), &pol); err != nil {
+		t.Fatal(err)
+	}
+	registry := pol["checks"].(map[string]any)["image-registry"].(map[string]any)
+	registry["allowedRegistries"] = append(registry["allowedRegistries"].([]any), framework.RegistryHost)
+	out, err := yaml.Marshal(map[string]any{"policy": pol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "strict.yaml")
+	probe := "apiVersion: v1\nkind: Pod\nmetadata: {name: probe}\nspec:\n  containers: [{name: c, image: registry.invalid/c:1}]\n"
+	if err := os.WriteFile(file, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "strict-probe.yaml"), []byte(probe), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }

@@ -20,7 +20,9 @@ var (
 	bulwarkTag = "bulwark.local/bulwark:node-test"
 	// testImages is the tarball of the test images (hack/image testimages).
 	testImages string
-	repoRoot   string
+	// bulwarkBinary is the bulwark binary the image holds, for the CLI's steps.
+	bulwarkBinary string
+	repoRoot      string
 )
 
 func TestMain(m *testing.M) {
@@ -95,6 +97,7 @@ func buildImages(dir string) ([]string, error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("building bulwark: %w: %s", err, out)
 	}
+	bulwarkBinary = bin
 	bulwark, test := filepath.Join(dir, "bulwark.tar"), filepath.Join(dir, "test.tar")
 	for _, args := range [][]string{
 		{"bulwark", "--binary", bin, "--tag", bulwarkTag, "--out", bulwark},

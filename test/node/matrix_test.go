@@ -20,12 +20,23 @@ import (
 // Bulwark is installed.
 type workload struct {
 	name string
-	// manifest is the object, given the image prefix and the pull secret's name ("" for none).
-	manifest func(prefix, pullSecret string) string
+	// manifest is the object, given where the matrix runs.
+	manifest func(e matrixEnv) string
 	// cronJob: the workload is a CronJob, whose Job is created at once (kubectl create job
 	// --from), as its schedule would.
 	cronJob bool
 }
+
+// matrixEnv is where a matrix runs: the prefix of its images, the pull secret's name ("" for
+// none), and the node port of its node agent (the agent shares the node's network, so two
+// matrices that run at once need two ports).
+type matrixEnv struct {
+	prefix, pullSecret string
+	agentPort          int
+}
+
+// localImages are the test images imported into the node.
+var localImages = matrixEnv{prefix: "bulwark.local/test/", agentPort: 18080}
 
 // matrixWorkloads are what a cluster typically runs when Bulwark is installed: root and non-root web
 // servers, an image with a named USER, an app that writes to /, a non-root app that binds :80
@@ -39,7 +50,7 @@ var matrixWorkloads = []workload{
 	{name: "binds-80", manifest: deployment("binds-80", "nonroot:1", `
         args: [serve, --port=80]
         securityContext: {capabilities: {add: [NET_BIND_SERVICE]}}`)},
-	{name: "node-agent", manifest: func(prefix, pullSecret string) string {
+	{name: "node-agent", manifest: func(e matrixEnv) string {
 		return `apiVersion: apps/v1
 kind: DaemonSet
 metadata: {name: node-agent}
@@ -48,16 +59,16 @@ spec:
   template:
     metadata: {labels: {app: node-agent}}
     spec:
-      hostNetwork: true` + pullSecrets(6, pullSecret) + `
+      hostNetwork: true` + pullSecrets(6, e.pullSecret) + `
       containers:
       - name: agent
-        image: "` + prefix + `nonroot:1"
-        args: [serve, --port=18080]
+        image: "` + e.prefix + `nonroot:1"
+        args: [serve, --port=` + fmt.Sprint(e.agentPort) + `]
         volumeMounts: [{name: logs, mountPath: /host/log, readOnly: true}]
       volumes: [{name: logs, hostPath: {path: /var/log}}]
 `
 	}},
-	{name: "batch", manifest: func(prefix, pullSecret string) string {
+	{name: "batch", manifest: func(e matrixEnv) string {
 		return `apiVersion: batch/v1
 kind: Job
 metadata: {name: batch}
@@ -65,11 +76,11 @@ spec:
   template:
     metadata: {labels: {app: batch}}
     spec:
-      restartPolicy: Never` + pullSecrets(6, pullSecret) + `
-      containers: [{name: batch, image: "` + prefix + `writer:1", args: [writer, --file=/tmp/out]}]
+      restartPolicy: Never` + pullSecrets(6, e.pullSecret) + `
+      containers: [{name: batch, image: "` + e.prefix + `writer:1", args: [writer, --file=/tmp/out]}]
 `
 	}},
-	{name: "nightly", cronJob: true, manifest: func(prefix, pullSecret string) string {
+	{name: "nightly", cronJob: true, manifest: func(e matrixEnv) string {
 		return `apiVersion: batch/v1
 kind: CronJob
 metadata: {name: nightly}
@@ -80,16 +91,16 @@ spec:
       template:
         metadata: {labels: {app: nightly}}
         spec:
-          restartPolicy: Never` + pullSecrets(10, pullSecret) + `
-          containers: [{name: nightly, image: "` + prefix + `root:1"}]
+          restartPolicy: Never` + pullSecrets(10, e.pullSecret) + `
+          containers: [{name: nightly, image: "` + e.prefix + `root:1"}]
 `
 	}},
 }
 
 // deployment is a one-replica Deployment of image (below the prefix), with extra lines for
 // its container.
-func deployment(name, image, extra string) func(prefix, pullSecret string) string {
-	return func(prefix, pullSecret string) string {
+func deployment(name, image, extra string) func(e matrixEnv) string {
+	return func(e matrixEnv) string {
 		return `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: ` + name + `}
@@ -97,10 +108,10 @@ spec:
   selector: {matchLabels: {app: ` + name + `}}
   template:
     metadata: {labels: {app: ` + name + `}}
-    spec:` + pullSecrets(6, pullSecret) + `
+    spec:` + pullSecrets(6, e.pullSecret) + `
       containers:
       - name: ` + name + `
-        image: "` + prefix + image + `"` + extra + `
+        image: "` + e.prefix + image + `"` + extra + `
 `
 	}
 }
@@ -129,10 +140,10 @@ func (o outcome) String() string {
 	return fmt.Sprintf("admitted (%s), %s", strings.Join(o.mutated, "; "), o.running)
 }
 
-// runMatrix applies every matrix workload in namespace ns, with images below prefix and the
-// given pull secret (or none), and reports what became of each: admitted or refused, what
-// Bulwark set, and whether its pods run.
-func runMatrix(t *testing.T, cs *kubernetes.Clientset, ns, prefix, pullSecret string) map[string]outcome {
+// runMatrix applies every matrix workload in namespace ns, as e says, and reports what became
+// of each: admitted or refused, what Bulwark set, and whether its pods run. The namespace is
+// deleted when t ends.
+func runMatrix(t *testing.T, cs *kubernetes.Clientset, ns string, e matrixEnv) map[string]outcome {
 	createNamespace(t, cs, ns, nil)
 	// The node's CPU is for the steps after this one: the workloads go with their namespace.
 	t.Cleanup(func() { deleteNamespace(cs, ns) })
@@ -146,7 +157,7 @@ func runMatrix(t *testing.T, cs *kubernetes.Clientset, ns, prefix, pullSecret st
 	var started []string
 	for _, w := range matrixWorkloads {
 		file := filepath.Join(dir, w.name+".yaml")
-		if err := os.WriteFile(file, []byte(w.manifest(prefix, pullSecret)), 0o644); err != nil {
+		if err := os.WriteFile(file, []byte(w.manifest(e)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		text, err := kubectl("apply", "-n", ns, "-f", file)
@@ -189,7 +200,7 @@ func runMatrix(t *testing.T, cs *kubernetes.Clientset, ns, prefix, pullSecret st
 	for _, n := range names {
 		fmt.Fprintf(&table, "\n  %-15s %s", n, out[n])
 	}
-	t.Logf("install matrix in %s (images %s):%s", ns, prefix, table.String())
+	t.Logf("install matrix in %s (images %s):%s", ns, e.prefix, table.String())
 	return out
 }
 
@@ -199,7 +210,11 @@ func runMatrix(t *testing.T, cs *kubernetes.Clientset, ns, prefix, pullSecret st
 // that does not pass by itself (the kubelet refused its configuration, it keeps crashing, its
 // image cannot be pulled) ends the wait at once.
 func waitRunning(cs kubernetes.Interface, ns, name string) string {
-	sel := labels.SelectorFromSet(map[string]string{"app": name}).String()
+	return waitRunningSelector(cs, ns, labels.SelectorFromSet(map[string]string{"app": name}).String())
+}
+
+// waitRunningSelector is waitRunning for the pods that the label selector sel matches.
+func waitRunningSelector(cs kubernetes.Interface, ns, sel string) string {
 	deadline := time.Now().Add(time.Minute)
 	last := "no pod"
 	for time.Now().Before(deadline) {
@@ -210,7 +225,7 @@ func waitRunning(cs kubernetes.Interface, ns, name string) string {
 		case err != nil:
 			last = err.Error()
 		case len(pods.Items) == 0:
-			last = "no pod: " + failedCreate(cs, ns)
+			last = "no pod: " + firstLine(failedCreate(cs, ns))
 		default:
 			p := pods.Items[0]
 			if p.Status.Phase == corev1.PodRunning && allStarted(&p) || p.Status.Phase == corev1.PodSucceeded {
@@ -256,7 +271,7 @@ func failedCreate(cs kubernetes.Interface, ns string) string {
 	if err != nil || len(events.Items) == 0 {
 		return ""
 	}
-	return firstLine(events.Items[len(events.Items)-1].Message)
+	return events.Items[len(events.Items)-1].Message
 }
 
 // deleteNamespace deletes a namespace and what is in it, without waiting.
@@ -313,14 +328,22 @@ func checkMatrix(t *testing.T, got map[string]outcome, want map[string]string) {
 	}
 }
 
-// installMatrix runs the matrix with the chart's default values: images are not looked up, so
-// runAsNonRoot is added to every pod, and the kubelet refuses the containers whose images run
-// as root or as a name.
+// allRunning is the matrix's expectation where nothing is refused.
+var allRunning = map[string]string{
+	"root-web": "Running", "nonroot-web": "Running", "named-user": "Running", "writes-root-fs": "Running",
+	"binds-80": "Running", "node-agent": "Running", "batch": "Running", "nightly": "Running",
+}
+
+// installMatrix runs the matrix with the chart's default values: the policy is in mode audit,
+// the roll-out's first step, so every workload is admitted as written, unchanged, and runs.
 func installMatrix(t *testing.T, cs *kubernetes.Clientset) {
-	got := runMatrix(t, cs, "matrix-defaults", "bulwark.local/test/", "")
-	checkMatrix(t, got, map[string]string{
-		"root-web": "CreateContainerConfigError", "nonroot-web": "Running", "named-user": "CreateContainerConfigError",
-		"writes-root-fs": "Running", "binds-80": "Running", "node-agent": "refused", "batch": "Running",
-		"nightly": "CreateContainerConfigError",
-	})
+	e := localImages
+	e.agentPort++ // the agent of the namespace "before" holds the first port
+	got := runMatrix(t, cs, "matrix-defaults", e)
+	checkMatrix(t, got, allRunning)
+	for name, o := range got {
+		if len(o.mutated) > 0 {
+			t.Errorf("%s: changed in mode audit: %s", name, o)
+		}
+	}
 }

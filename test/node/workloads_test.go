@@ -163,26 +163,27 @@ func readManifest(t *testing.T, path string) *unstructured.Unstructured {
 	return obj
 }
 
-// rootImageUnderRunAsNonRoot records what the nsa profile's runAsNonRoot default does to an
-// image that runs as root: admitted, mutated, and refused by the kubelet. This is how it
-// behaves today; the image-aware mutation changes it, and this test with it.
+// rootImageUnderRunAsNonRoot shows the kubelet's rule the mutation steers clear of: a pod of
+// an image that runs as root, given runAsNonRoot by its author, is admitted and then refused
+// by the kubelet (CreateContainerConfigError). The same pod without it is not given
+// runAsNonRoot by Bulwark, whose lookup of the image fails (the node's images are imported),
+// and a warning says why; it runs.
 func rootImageUnderRunAsNonRoot(t *testing.T, cs *kubernetes.Clientset) {
 	ctx := context.Background()
 	createNamespace(t, cs, "rootimage", nil)
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "root-server"},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "server", Image: "bulwark.local/test/root:1"}}},
+	t.Cleanup(func() { deleteNamespace(cs, "rootimage") })
+	pod := func(name string, sc *corev1.PodSecurityContext) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}},
+			Spec:       corev1.PodSpec{SecurityContext: sc, Containers: []corev1.Container{{Name: "server", Image: "bulwark.local/test/root:1"}}},
+		}
 	}
-	created, err := cs.CoreV1().Pods("rootimage").Create(ctx, p, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("the root image's pod was not admitted: %v", err)
-	}
-	if sc := created.Spec.SecurityContext; sc == nil || !ptr.Deref(sc.RunAsNonRoot, false) {
-		t.Fatalf("runAsNonRoot was not added: %+v", sc)
+	if _, err := cs.CoreV1().Pods("rootimage").Create(ctx, pod("asks-non-root", &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true)}), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("the root image's pod with runAsNonRoot was not admitted: %v", err)
 	}
 	var msg string
-	eventually(t, time.Minute, "the kubelet's verdict on the root image", func(ctx context.Context) string {
-		got, err := cs.CoreV1().Pods("rootimage").Get(ctx, p.Name, metav1.GetOptions{})
+	eventually(t, time.Minute, "the kubelet's verdict on the root image under runAsNonRoot", func(ctx context.Context) string {
+		got, err := cs.CoreV1().Pods("rootimage").Get(ctx, "asks-non-root", metav1.GetOptions{})
 		if err != nil {
 			return err.Error()
 		}
@@ -194,9 +195,32 @@ func rootImageUnderRunAsNonRoot(t *testing.T, cs *kubernetes.Clientset) {
 		}
 		return podState(got)
 	})
-	t.Logf("admitted, then refused by the kubelet: CreateContainerConfigError: %s", msg)
+	t.Logf("runAsNonRoot set by its author: admitted, then refused by the kubelet: CreateContainerConfigError: %s", msg)
 	if !strings.Contains(msg, "runAsNonRoot") || !strings.Contains(msg, "root") {
 		t.Errorf("the kubelet's message does not name runAsNonRoot and root: %q", msg)
+	}
+
+	file := filepath.Join(t.TempDir(), "bare.yaml")
+	manifest := "apiVersion: v1\nkind: Pod\nmetadata: {name: bare, namespace: rootimage, labels: {app: bare}}\nspec:\n  containers: [{name: server, image: bulwark.local/test/root:1}]\n"
+	if err := os.WriteFile(file, []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := kubectl("apply", "-f", file)
+	if err != nil {
+		t.Fatalf("the bare root pod was not admitted: %v\n%s", err, out)
+	}
+	if want := "Warning: bulwark: image bulwark.local/test/root:1 could not be looked up"; !strings.Contains(out, want) {
+		t.Errorf("kubectl apply printed:\n%s\nwant a line starting %q", out, want)
+	}
+	created, err := cs.CoreV1().Pods("rootimage").Get(ctx, "bare", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc := created.Spec.SecurityContext; sc != nil && sc.RunAsNonRoot != nil {
+		t.Errorf("runAsNonRoot was added to the bare root pod: %+v", sc)
+	}
+	if got := waitRunning(cs, "rootimage", "bare"); got != "Running" {
+		t.Errorf("the bare root pod: %s; want Running", got)
 	}
 }
 

@@ -30,6 +30,8 @@ type ServiceAccountPullSecrets func(ctx context.Context, namespace, name string)
 // runs before the webhooks for Pods, but a workload's pod template reaches the webhook
 // without them. Without secrets, images are looked up anonymously.
 func ResolveImages(r *images.Resolver, secrets PullSecrets, accounts ServiceAccountPullSecrets) ImageUsers {
+	// The credentials of a pull secret are parsed once per version of the Secret.
+	keychains := images.NewKeychains(0)
 	return func(ctx context.Context, namespace string, pod *podspec.Pod) func(string) mutate.ImageUser {
 		return r.Users(ctx, pod, func() authn.Keychain {
 			if secrets == nil {
@@ -42,7 +44,7 @@ func ResolveImages(r *images.Resolver, secrets PullSecrets, accounts ServiceAcco
 			// A secret that does not parse gives no credentials; the registry then says why.
 			// The keychain's ID covers the credentials of every secret read, wherever its name
 			// came from, so lookups are cached for exactly these credentials.
-			if k, err := images.NewKeychain(secrets(ctx, namespace, names)); err == nil {
+			if k, err := keychains.Get(secrets(ctx, namespace, names)); err == nil {
 				return k
 			}
 			return nil

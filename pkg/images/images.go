@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -94,10 +95,10 @@ type Options struct {
 // Resolver looks images up in their registries, with a cache. It is safe for concurrent use.
 type Resolver struct {
 	o        Options
-	tags     *cache[string] // credentials and reference -> digest
-	users    *cache[string] // repository@digest -> user
+	tags     *cache[tagKey, string]  // credentials and reference -> digest
+	users    *cache[userKey, string] // repository and digest -> user
 	mu       sync.Mutex
-	inflight map[string]*lookup
+	inflight map[tagKey]*lookup
 	now      func() time.Time
 }
 
@@ -123,8 +124,8 @@ func New(o Options) *Resolver {
 		o.Transport = http.DefaultTransport
 	}
 	return &Resolver{
-		o: o, tags: newCache[string](o.MaxEntries), users: newCache[string](o.MaxEntries),
-		inflight: map[string]*lookup{}, now: time.Now,
+		o: o, tags: newCache[tagKey, string](o.MaxEntries), users: newCache[userKey, string](o.MaxEntries),
+		inflight: map[tagKey]*lookup{}, now: time.Now,
 	}
 }
 
@@ -144,57 +145,78 @@ func orDefault[T int | time.Duration](v *T, def T) {
 // otherwise): a request without the pull secret of a private image learns nothing of it
 // from another namespace's lookups.
 func (r *Resolver) Resolve(ctx context.Context, refs []string, keys authn.Keychain) map[string]Info {
+	infos := r.resolve(ctx, refs, keys)
+	out := make(map[string]Info, len(refs))
+	for i, ref := range refs {
+		out[ref] = infos[i]
+	}
+	return out
+}
+
+// resolve is Resolve with the answers in the order of refs; a reference named more than once
+// is looked up once and has the same answer each time. A request whose images are all in the
+// cache allocates the answers only: the budget's timer is set when a lookup has to be waited
+// for.
+func (r *Resolver) resolve(ctx context.Context, refs []string, keys authn.Keychain) []Info {
 	who := ""
 	if k, ok := keys.(*Keychain); ok {
 		who = k.ID()
 	}
-	out := make(map[string]Info, len(refs))
-	ctx, cancel := context.WithTimeout(ctx, r.o.Budget)
-	defer cancel()
-	waiting := map[string]*lookup{}
-	for _, ref := range refs {
-		if _, dup := out[ref]; dup {
-			continue
-		}
-		if _, dup := waiting[ref]; dup {
+	infos := make([]Info, len(refs))
+	type pending struct {
+		i int
+		l *lookup
+	}
+	var waiting []pending
+	for i, ref := range refs {
+		if slices.Contains(refs[:i], ref) {
 			continue
 		}
 		if info, ok := r.cached(ref, who); ok {
 			r.record("hit", 0)
-			out[ref] = info
+			infos[i] = info
 			continue
 		}
 		l := r.start(ref, who, keys)
 		if l == nil {
-			out[ref] = Info{Err: ErrBusy}
+			infos[i] = Info{Err: ErrBusy}
 			r.record("error", 0)
 			continue
 		}
-		waiting[ref] = l
+		waiting = append(waiting, pending{i, l})
 	}
-	for ref, l := range waiting {
-		select {
-		case <-l.done:
-			out[ref] = l.info
-		case <-ctx.Done():
-			out[ref] = Info{Err: ErrTimeout}
-			r.record("timeout", r.o.Budget)
+	if len(waiting) > 0 {
+		ctx, cancel := context.WithTimeout(ctx, r.o.Budget)
+		defer cancel()
+		for _, w := range waiting {
+			select {
+			case <-w.l.done:
+				infos[w.i] = w.l.info
+			case <-ctx.Done():
+				infos[w.i] = Info{Err: ErrTimeout}
+				r.record("timeout", r.o.Budget)
+			}
 		}
 	}
-	return out
+	for i, ref := range refs {
+		if j := slices.Index(refs[:i], ref); j >= 0 {
+			infos[i] = infos[j]
+		}
+	}
+	return infos
 }
 
 // cached returns what the caches know of ref, as looked up with the credentials who.
 func (r *Resolver) cached(ref, who string) (Info, bool) {
 	now := r.now()
-	digest, err, ok := r.tags.get(tagKey(ref, who), now)
+	digest, err, ok := r.tags.get(tagKey{who: who, ref: ref}, now)
 	if !ok {
 		return Info{}, false
 	}
 	if err != nil {
 		return Info{Err: err}, true
 	}
-	user, err, ok := r.users.get(userKey(ref, digest), now)
+	user, err, ok := r.users.get(userKeyOf(ref, digest), now)
 	if !ok {
 		return Info{}, false
 	}
@@ -204,7 +226,7 @@ func (r *Resolver) cached(ref, who string) (Info, bool) {
 // start begins the lookup of ref with the credentials who (keys), or joins the one already
 // running; nil when MaxInflight lookups are running.
 func (r *Resolver) start(ref, who string, keys authn.Keychain) *lookup {
-	key := tagKey(ref, who)
+	key := tagKey{who: who, ref: ref}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if l, ok := r.inflight[key]; ok {
@@ -224,7 +246,7 @@ func (r *Resolver) start(ref, who string, keys authn.Keychain) *lookup {
 			r.record("error", now.Sub(start))
 			r.o.Log.Info("image lookup failed", "image", ref, "authenticated", who != "", "error", l.info.Err.Error())
 		} else {
-			r.users.put(userKey(ref, l.info.Digest), l.info.User, nil, now.Add(r.o.DigestTTL))
+			r.users.put(userKeyOf(ref, l.info.Digest), l.info.User, nil, now.Add(r.o.DigestTTL))
 			r.tags.put(key, l.info.Digest, nil, now.Add(r.o.TagTTL))
 			r.record("fetched", now.Sub(start))
 		}
@@ -276,18 +298,22 @@ func (r *Resolver) record(result string, d time.Duration) {
 	}
 }
 
-// tagKey names what a reference points at, for the credentials who, in the cache.
-func tagKey(ref, who string) string { return who + " " + ref }
+// tagKey names what a reference points at, for the credentials who (a Keychain's ID), in the
+// cache.
+type tagKey struct{ who, ref string }
 
-// userKey names an image's user in the cache: its repository and digest.
-func userKey(ref, digest string) string {
+// userKey names an image's user in the cache: its repository (the reference without its tag
+// or digest) and its digest.
+type userKey struct{ repo, digest string }
+
+func userKeyOf(ref, digest string) userKey {
 	repo := ref
 	if i := strings.IndexByte(repo, '@'); i >= 0 {
 		repo = repo[:i]
 	} else if i := strings.LastIndexByte(repo, ':'); i > strings.LastIndexByte(repo, '/') {
 		repo = repo[:i]
 	}
-	return repo + "@" + digest
+	return userKey{repo: repo, digest: digest}
 }
 
 // Users tells the mutation what each image of pod's containers runs as, and the digest its
@@ -298,10 +324,14 @@ func userKey(ref, digest string) string {
 // An image whose lookup failed is unknown, with the registry's reason on one line.
 // The function is for the request that made it: not safe for concurrent use.
 func (r *Resolver) Users(ctx context.Context, pod *podspec.Pod, keys func() authn.Keychain) func(string) mutate.ImageUser {
-	var found map[string]Info
+	var (
+		asked bool
+		refs  []string
+		found []Info // of refs, in order
+	)
 	return func(image string) mutate.ImageUser {
-		if found == nil {
-			var refs []string
+		if !asked {
+			asked = true
 			pod.Containers(func(c podspec.Container) bool {
 				if c.Image != "" {
 					refs = append(refs, c.Image)
@@ -312,15 +342,15 @@ func (r *Resolver) Users(ctx context.Context, pod *podspec.Pod, keys func() auth
 			if keys != nil {
 				k = keys()
 			}
-			found = r.Resolve(ctx, refs, k)
+			found = r.resolve(ctx, refs, k)
 		}
-		info, ok := found[image]
-		switch {
-		case !ok:
+		i := slices.Index(refs, image)
+		if i < 0 {
 			return mutate.ImageUser{Unknown: "not looked up"}
-		case info.Err != nil:
-			return mutate.ImageUser{Unknown: strings.Join(strings.Fields(info.Err.Error()), " ")}
 		}
-		return mutate.ImageUser{Known: true, User: info.User, Digest: info.Digest}
+		if err := found[i].Err; err != nil {
+			return mutate.ImageUser{Unknown: strings.Join(strings.Fields(err.Error()), " ")}
+		}
+		return mutate.ImageUser{Known: true, User: found[i].User, Digest: found[i].Digest}
 	}
 }

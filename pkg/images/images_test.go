@@ -9,15 +9,16 @@ import (
 	"time"
 
 	"github.com/bulwark-k8s/bulwark/internal/registrytest"
+	"github.com/bulwark-k8s/bulwark/pkg/mutate"
+	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	ggcrmutate "github.com/google/go-containerregistry/pkg/v1/mutate"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	bmutate "github.com/bulwark-k8s/bulwark/pkg/mutate"
-	"github.com/bulwark-k8s/bulwark/pkg/podspec"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 func TestResolve(t *testing.T) {
@@ -146,9 +147,9 @@ func TestResolvePrivate(t *testing.T) {
 func TestResolveIndex(t *testing.T) {
 	reg := registrytest.Start(t, "", "")
 	amd64, arm64 := registrytest.Image(t, "101"), registrytest.Image(t, "")
-	idx := mutate.AppendManifests(empty.Index,
-		mutate.IndexAddendum{Add: amd64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
-		mutate.IndexAddendum{Add: arm64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
+	idx := ggcrmutate.AppendManifests(empty.Index,
+		ggcrmutate.IndexAddendum{Add: amd64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		ggcrmutate.IndexAddendum{Add: arm64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
 	)
 	want := reg.PushIndex(t, "multi:1", idx)
 	ref := reg.Host + "/multi:1"
@@ -215,7 +216,7 @@ func TestKeychainMatching(t *testing.T) {
 }
 
 func TestCacheBound(t *testing.T) {
-	c := newCache[string](2)
+	c := newCache[string, string](2)
 	now := time.Now()
 	for _, k := range []string{"a", "b", "c"} {
 		c.put(k, k, nil, now.Add(time.Minute))
@@ -234,15 +235,152 @@ func TestCacheBound(t *testing.T) {
 	}
 }
 
-// TestUsers: what the mutation is told of each image, the digest included (for a
-// multi-platform image, its index's); nothing is looked up before the first question, and
-// then every container image of the pod at once.
 func TestUsers(t *testing.T) {
 	reg := registrytest.Start(t, "", "")
+	reg.Push(t, "web:1", "1000")
+	reg.Push(t, "root:1", "")
+	web, root := reg.Ref("web:1"), reg.Ref("root:1")
+	pod, _, err := podspec.Decode(schema.GroupKind{Kind: "Pod"}, []byte(`{"apiVersion":"v1","kind":"Pod","spec":{
+		"initContainers":[{"name":"init","image":"`+root+`"}],
+		"containers":[{"name":"a","image":"`+web+`"},{"name":"b","image":"`+web+`"},{"name":"c","image":"`+reg.Ref("nothing:1")+`"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(Options{})
+	ctx := context.Background()
+	users := r.Users(ctx, pod, nil)
+	if n := reg.Manifests.Load(); n != 0 {
+		t.Fatalf("%d manifests read before the first question", n)
+	}
+	for image, want := range map[string]mutate.ImageUser{web: {Known: true, User: "1000"}, root: {Known: true}, "other:1": {Unknown: "not looked up"}} {
+		got := users(image)
+		got.Digest = "" // TestUsersDigests tells the digests
+		if got != want {
+			t.Errorf("%s: %+v, want %+v", image, got, want)
+		}
+	}
+	if got := users(reg.Ref("nothing:1")); got.Known || got.Unknown == "" || strings.Contains(got.Unknown, "\n") {
+		t.Errorf("a missing image: %+v, want it unknown with the registry's reason on one line", got)
+	}
+	if n := reg.Manifests.Load(); n != 3 {
+		t.Errorf("%d manifest reads for 3 distinct images, the one of two containers read once", n)
+	}
+
+	// With every image in the cache, a request's lookups cost a few allocations (the answers),
+	// no registry round trip, and no timer for the budget.
+	allocs := testing.AllocsPerRun(100, func() {
+		users := r.Users(ctx, pod, nil)
+		users(web)
+		users(root)
+	})
+	if n := reg.Manifests.Load(); n != 3 {
+		t.Errorf("%d manifest reads after the cache was warm, want none", n-3)
+	}
+	if allocs > 4 {
+		t.Errorf("a request whose images are cached: %v allocations, want at most 4", allocs)
+	}
+}
+
+func TestUserKey(t *testing.T) {
+	const d = "sha256:" + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	for ref, repo := range map[string]string{
+		"nginx":                            "nginx",
+		"nginx:1.27":                       "nginx",
+		"registry.local:5000/team/app":     "registry.local:5000/team/app",
+		"registry.local:5000/team/app:1.0": "registry.local:5000/team/app",
+		"ghcr.io/acme/app@" + d:            "ghcr.io/acme/app",
+		"ghcr.io/acme/app:1.0@" + d:        "ghcr.io/acme/app:1.0",
+	} {
+		if got := userKeyOf(ref, d); got != (userKey{repo: repo, digest: d}) {
+			t.Errorf("%s: %+v, want repository %q", ref, got, repo)
+		}
+	}
+}
+
+func TestKeychains(t *testing.T) {
+	secret := func(name, uid, version, user string) corev1.Secret {
+		return corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: name, UID: types.UID(uid), ResourceVersion: version},
+			Type:       corev1.SecretTypeDockerConfigJson,
+			Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(
+				`{"auths":{"registry.local":{"username":"` + user + `","password":"p"}}}`)},
+		}
+	}
+	userFor := func(k *Keychain) string {
+		t.Helper()
+		ref, err := name.ParseReference("registry.local/app:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := k.Resolve(ref.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := a.Authorization()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Username
+	}
+	ks := NewKeychains(0)
+	get := func(secrets ...corev1.Secret) *Keychain {
+		t.Helper()
+		k, err := ks.Get(secrets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+
+	a1, b1 := secret("a", "uid-a", "1", "alice"), secret("b", "uid-b", "7", "bob")
+	first := get(a1)
+	if userFor(first) != "alice" || get(a1) != first {
+		t.Errorf("the same version of a secret: the keychain was built again, or is wrong (%q)", userFor(first))
+	}
+	// What the keychain was built from is what counts; a Secret's content changes only with
+	// its resourceVersion.
+	if again := get(secret("a", "uid-a", "1", "mallory")); again != first {
+		t.Error("the same UID and resourceVersion gave another keychain")
+	}
+	if k := get(secret("a", "uid-a", "2", "carol")); k == first || userFor(k) != "carol" {
+		t.Errorf("a new resourceVersion: user %q, want the new credentials (carol)", userFor(k))
+	}
+	if k := get(secret("a", "uid-a2", "1", "dave")); k == first || userFor(k) != "dave" {
+		t.Errorf("a Secret created again under the same name: user %q, want its credentials (dave)", userFor(k))
+	}
+	// The first secret that matches wins, so the order counts.
+	if ab, ba := get(a1, b1), get(b1, a1); userFor(ab) != "alice" || userFor(ba) != "bob" || ab.ID() == ba.ID() {
+		t.Errorf("two secrets in either order: users %q and %q, want alice and bob", userFor(ab), userFor(ba))
+	}
+	// Without a version (not from the apiserver), a secret is read every time.
+	unversioned := secret("a", "", "", "erin")
+	if k := get(unversioned); k == get(unversioned) || userFor(k) != "erin" {
+		t.Errorf("a secret without a UID: the keychain was reused, or is wrong (%q)", userFor(k))
+	}
+	// A secret that does not parse fails every time, with its name.
+	broken := secret("broken", "uid-c", "3", "x")
+	broken.Data[corev1.DockerConfigJsonKey] = []byte("{")
+	for i := 0; i < 2; i++ {
+		if k, err := ks.Get([]corev1.Secret{broken}); err == nil || k != nil || !strings.Contains(err.Error(), "secret apps/broken") {
+			t.Errorf("a secret that does not parse, request %d: %v, %v; want an error naming it", i+1, k, err)
+		}
+	}
+	// Kept for KeychainTTL at most.
+	ks.now = func() time.Time { return time.Now().Add(KeychainTTL + time.Second) }
+	if get(a1) == first {
+		t.Error("a keychain older than KeychainTTL was reused")
+	}
+}
+
+// TestUsersDigests: what the mutation is told of each image, the digest included (for a
+// multi-platform image, its index's); nothing is looked up before the first question, and
+// then every container image of the pod at once.
+func TestUsersDigests(t *testing.T) {
+	reg := registrytest.Start(t, "", "")
 	webDigest := reg.Push(t, "web:1", "101")
-	idx := mutate.AppendManifests(empty.Index,
-		mutate.IndexAddendum{Add: registrytest.Image(t, "65532"), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
-		mutate.IndexAddendum{Add: registrytest.Image(t, ""), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
+	idx := ggcrmutate.AppendManifests(empty.Index,
+		ggcrmutate.IndexAddendum{Add: registrytest.Image(t, "65532"), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		ggcrmutate.IndexAddendum{Add: registrytest.Image(t, ""), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
 	)
 	indexDigest := reg.PushIndex(t, "multi:2", idx)
 	web, multi, missing := reg.Host+"/web:1", reg.Host+"/multi:2", reg.Host+"/missing:1"
@@ -261,7 +399,7 @@ func TestUsers(t *testing.T) {
 	if atOnce != 4 {
 		t.Errorf("%d manifest reads for the first question, want 4: every image of the pod", atOnce)
 	}
-	for image, want := range map[string]bmutate.ImageUser{
+	for image, want := range map[string]mutate.ImageUser{
 		web:   {Known: true, User: "101", Digest: webDigest},
 		multi: {Known: true, User: "65532", Digest: indexDigest},
 	} {

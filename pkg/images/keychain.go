@@ -10,6 +10,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	corev1 "k8s.io/api/core/v1"
@@ -89,6 +90,67 @@ func NewKeychain(secrets []corev1.Secret) (*Keychain, error) {
 	}
 	k.id = hex.EncodeToString(sum.Sum(nil))
 	return k, nil
+}
+
+// Keychains keeps the keychains built from pull secrets by the secrets' UIDs and
+// resourceVersions, so that a request whose pull secrets have not changed since an earlier
+// one does not parse them again: any change of a Secret gives it a new resourceVersion. A
+// keychain is kept for KeychainTTL at most, so that the credentials of a deleted Secret do not
+// stay in memory; secrets without a UID or resourceVersion (not read from the apiserver) are
+// parsed every time. It is safe for concurrent use.
+type Keychains struct {
+	c   *cache[string, *Keychain]
+	now func() time.Time
+}
+
+// KeychainTTL is how long Keychains keeps a keychain.
+const KeychainTTL = time.Hour
+
+// NewKeychains returns a Keychains that holds up to max keychains (DefaultMaxEntries when max
+// is not positive).
+func NewKeychains(max int) *Keychains {
+	orDefault(&max, DefaultMaxEntries)
+	return &Keychains{c: newCache[string, *Keychain](max), now: time.Now}
+}
+
+// Get returns what NewKeychain returns for secrets: the keychain (or error) built for the same
+// versions of the same secrets, in the same order, when there is one.
+func (ks *Keychains) Get(secrets []corev1.Secret) (*Keychain, error) {
+	key, ok := versionsKey(secrets)
+	if !ok {
+		return NewKeychain(secrets)
+	}
+	now := ks.now()
+	if k, err, ok := ks.c.get(key, now); ok {
+		return k, err
+	}
+	k, err := NewKeychain(secrets)
+	ks.c.put(key, k, err, now.Add(KeychainTTL))
+	return k, err
+}
+
+// versionsKey names the versions of secrets, in order; false when there are none, or one has
+// no UID or resourceVersion.
+func versionsKey(secrets []corev1.Secret) (string, bool) {
+	if len(secrets) == 0 {
+		return "", false
+	}
+	n := 0
+	for i := range secrets {
+		if secrets[i].UID == "" || secrets[i].ResourceVersion == "" {
+			return "", false
+		}
+		n += len(secrets[i].UID) + len(secrets[i].ResourceVersion) + 2
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for i := range secrets {
+		b.WriteString(string(secrets[i].UID))
+		b.WriteByte('/')
+		b.WriteString(secrets[i].ResourceVersion)
+		b.WriteByte(' ')
+	}
+	return b.String(), true
 }
 
 // Resolve returns the credentials for the image repository target names, anonymous when none

@@ -51,6 +51,11 @@ var fixtures = []*fixture{
 		manager: kubectlApply, psaAllowed: true, restrictedOK: true, mutatePatches: true},
 }
 
+// pullSecretPod is minimal-pod with its image in a private registry and a pull secret: the
+// image lookup benchmarks' second fixture, left out of the others (and of Reviews).
+var pullSecretPod = &fixture{name: "minimal-pod-pull-secret", file: "minimal-pod-pull-secret.yaml",
+	gvk: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, resource: "pods", manager: kubectlApply, mutatePatches: true}
+
 const (
 	// Namespace is the namespace of every fixture's request.
 	Namespace    = "team-a"

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"testing"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -41,7 +42,8 @@ import (
 //	                Mutator.Handle; PSA: Admission.Validate on the request's attributes)
 //	ServeHTTP       the whole request: the AdmissionReview body through controller-runtime's
 //	                webhook.Admission (instrumented as the webhook server registers it) with
-//	                httptest; PSA: its webhook's HandleValidate path
+//	                httptest; PSA: its webhook's HandleValidate path. /mutate also with image
+//	                lookups (engine bulwark-mutate-nsa-images, images_test.go)
 //
 // The fixtures are the objects of test/testdata/bench as the kube-apiserver sends them.
 
@@ -273,8 +275,14 @@ func BenchmarkHandle(b *testing.B) {
 
 func BenchmarkServeHTTP(b *testing.B) {
 	e := setup(b)
-	for _, f := range fixtures {
-		for _, h := range []struct {
+	// /mutate with image lookups, the cache warm (images_test.go), right after /mutate
+	// without them on the same fixture.
+	withImages := map[*fixture][]imageCase{}
+	for _, c := range e.warmImageLookups(b) {
+		withImages[c.f] = append(withImages[c.f], c)
+	}
+	for _, f := range append(slices.Clip(fixtures), pullSecretPod) {
+		handlers := []struct {
 			name string
 			h    http.Handler
 		}{
@@ -282,7 +290,11 @@ func BenchmarkServeHTTP(b *testing.B) {
 			{"bulwark-validate-restricted", e.httpValidateRestricted},
 			{"bulwark-validate-nsa", e.httpValidateNSA},
 			{"bulwark-mutate-nsa", e.httpMutateNSA},
-		} {
+		}
+		if f == pullSecretPod {
+			handlers = handlers[3:] // only for the comparison with image lookups
+		}
+		for _, h := range handlers {
 			b.Run("fixture="+f.name+"/engine="+h.name, func(b *testing.B) {
 				run(b, func() {
 					if w := serve(h.h, f.review); w.Code != http.StatusOK {
@@ -290,6 +302,9 @@ func BenchmarkServeHTTP(b *testing.B) {
 					}
 				})
 			})
+		}
+		for _, c := range withImages[f] {
+			b.Run("fixture="+f.name+"/engine="+c.engine, func(b *testing.B) { benchImages(b, c) })
 		}
 	}
 }

@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
+	"github.com/go-logr/logr"
 	"github.com/go-logr/zapr"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -60,6 +62,8 @@ type environment struct {
 	psaRestrict  psaapi.LevelVersion
 	psaAdmission *psaadmission.Admission
 	psaWebhook   http.Handler
+
+	log logr.Logger
 }
 
 func setup(b *testing.B) *environment {
@@ -72,7 +76,7 @@ func setup(b *testing.B) *environment {
 }
 
 func newEnvironment() (*environment, error) {
-	for _, f := range fixtures {
+	for _, f := range append(slices.Clip(fixtures), pullSecretPod) {
 		if err := f.load(filepath.Join("..", "testdata", "bench")); err != nil {
 			return nil, err
 		}
@@ -94,6 +98,7 @@ func newEnvironment() (*environment, error) {
 		zap.AddCaller(), zap.AddStacktrace(zap.ErrorLevel))
 	log := zapr.NewLogger(zl)
 	ctrllog.SetLogger(log)
+	e.log = log
 
 	// Namespace labels from an informer cache, as the server reads them: the controller-runtime
 	// cache returns a deep copy of the cached Namespace.
@@ -133,13 +138,7 @@ func newEnvironment() (*environment, error) {
 		return nil, err
 	}
 	e.mutateNSA = e.validateNSA
-	instrumented := func(path string, h cradmission.Handler) (http.Handler, error) {
-		// Served as `bulwark serve` serves it: through the webhook server's mux, which
-		// instruments every path it registers.
-		srv := webhook.NewServer(webhook.Options{})
-		srv.Register("/validate", bulwarkadmission.NewHTTP(h, log.WithName("webhook").WithValues("webhook", path), bulwarkadmission.HTTPOptions{}))
-		return srv.WebhookMux(), nil
-	}
+	instrumented := func(path string, h cradmission.Handler) (http.Handler, error) { return e.instrumented(path, h), nil }
 	if e.httpValidateNSA, err = instrumented("/validate", bulwarkadmission.NewValidator(*e.validateNSA)); err != nil {
 		return nil, err
 	}
@@ -177,6 +176,14 @@ func newEnvironment() (*environment, error) {
 	}
 	e.psaWebhook = &psaWebhook{delegate: e.psaAdmission}
 	return e, e.check()
+}
+
+// instrumented serves h as `bulwark serve` serves it: through the webhook server's mux, which
+// instruments every path it registers.
+func (e *environment) instrumented(path string, h cradmission.Handler) http.Handler {
+	srv := webhook.NewServer(webhook.Options{})
+	srv.Register("/validate", bulwarkadmission.NewHTTP(h, e.log.WithName("webhook").WithValues("webhook", path), bulwarkadmission.HTTPOptions{}))
+	return srv.WebhookMux()
 }
 
 type noPods struct{}

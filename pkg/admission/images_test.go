@@ -66,16 +66,8 @@ func TestMutatorImageUsers(t *testing.T) {
 			if (got == true) != tt.runAsNonRoot {
 				t.Errorf("runAsNonRoot = %v, want set: %v\n%s", got, tt.runAsNonRoot, out)
 			}
-			if tt.note == "" {
-				for _, w := range resp.Warnings {
-					if strings.HasPrefix(w, "bulwark: image") {
-						t.Errorf("unexpected note %q", w)
-					}
-				}
+			if !firstNote(t, resp.Warnings, tt.note) {
 				return
-			}
-			if len(resp.Warnings) == 0 || !strings.HasPrefix(resp.Warnings[0], tt.note) {
-				t.Errorf("warnings %q\nwant the first to start with %q", resp.Warnings, tt.note)
 			}
 			if !slices.ContainsFunc(resp.Warnings, func(w string) bool { return strings.HasPrefix(w, "bulwark set defaults in") }) {
 				t.Errorf("the other defaults were not set: %q", resp.Warnings)
@@ -163,17 +155,7 @@ func TestMutatorServiceAccountPullSecrets(t *testing.T) {
 			if !slices.Equal(asked, want) {
 				t.Errorf("ServiceAccounts asked for: %q, want %q", asked, want)
 			}
-			if tt.note == "" {
-				for _, w := range resp.Warnings {
-					if strings.HasPrefix(w, "bulwark: image") {
-						t.Errorf("unexpected note %q", w)
-					}
-				}
-				return
-			}
-			if len(resp.Warnings) == 0 || !strings.HasPrefix(resp.Warnings[0], tt.note) {
-				t.Errorf("warnings %q\nwant the first to start with %q", resp.Warnings, tt.note)
-			}
+			firstNote(t, resp.Warnings, tt.note)
 		})
 	}
 }
@@ -300,4 +282,22 @@ mutation:
 			t.Errorf("warning %q with pin-digests off", w)
 		}
 	}
+}
+
+// firstNote checks that the first warning starts with note, or, when note is "", that no
+// warning is an image note; it reports whether a note was wanted.
+func firstNote(t *testing.T, warnings []string, note string) bool {
+	t.Helper()
+	if note == "" {
+		for _, w := range warnings {
+			if strings.HasPrefix(w, "bulwark: image") {
+				t.Errorf("unexpected note %q", w)
+			}
+		}
+		return false
+	}
+	if len(warnings) == 0 || !strings.HasPrefix(warnings[0], note) {
+		t.Errorf("warnings %q\nwant the first to start with %q", warnings, note)
+	}
+	return true
 }

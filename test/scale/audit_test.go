@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/metrics"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -55,7 +56,7 @@ func podSpec(hostPID bool) corev1.PodSpec {
 		HostPID:                      hostPID,
 		AutomountServiceAccountToken: ptr.To(false),
 		Containers: []corev1.Container{{
-			Name: "app", Image: "registry.example.com/app:1.0",
+			Name: "app", Image: "registry.example.com/app:1.0@sha256:" + strings.Repeat("ab", 32), // pinned: only hostPID violates
 			Resources: corev1.ResourceRequirements{Requests: res, Limits: res},
 			SecurityContext: &corev1.SecurityContext{
 				RunAsNonRoot: ptr.To(true), AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),

@@ -906,7 +906,8 @@ func TestMutateErrors(t *testing.T) {
 	}{
 		{"invalid YAML", service + "---\nkind: Pod\nspec:\n\tcontainers: []\n", []string{"bulwark mutate: <stdin>: document 2 (line 11): yaml: found character"}},
 		{"no kind", "apiVersion: v1\nmetadata: {name: p}\n", []string{"bulwark mutate: <stdin>: document 1 (line 1): not a Kubernetes object: kind is missing"}},
-		{"containers not a list", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: x\n", []string{"bulwark mutate: <stdin>: document 1", "spec.containers"}},
+		{"containers not a list", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: x\n", []string{"bulwark mutate: <stdin>: document 1 (line 5): decoding Pod: spec.containers: "}},
+		{"quoted boolean", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: []\n  hostNetwork: 'yes'\n", []string{"bulwark mutate: <stdin>: document 1 (line 6): decoding Pod: spec.hostNetwork: got a string, want true or false"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// A good document first: nothing of it may be printed.
@@ -994,5 +995,26 @@ func TestVersionHelp(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, "", "version", "--short"); code != exitUsage || !strings.Contains(errOut, `unexpected argument "--short"`) {
 		t.Errorf("version --short: exit %d, %q", code, errOut)
+	}
+}
+
+// TestYAML11Booleans: kubectl reads manifests as YAML 1.1, where a plain yes, on or y is
+// true; a pod so written is as privileged as with true, and must be judged so.
+func TestYAML11Booleans(t *testing.T) {
+	for _, yes := range []string{"yes", "Yes", "ON", "on", "y"} {
+		pod := "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  hostNetwork: " + yes + "\n  containers: [{name: a, image: x:1}]\n"
+		code, out, errOut := runCLI(t, pod, "scan", "-")
+		if code != exitDenied || !strings.Contains(out, "<stdin>:5: enforce [host-network] spec.hostNetwork:") {
+			t.Errorf("hostNetwork: %s: exit %d, want 1 with host-network on line 5\n%s%s", yes, code, out, errOut)
+		}
+		code, out, errOut = runCLI(t, pod, "mutate", "-")
+		if code != exitOK || !strings.Contains(out, "hostNetwork: "+yes+"\n") {
+			t.Errorf("mutate, hostNetwork: %s: exit %d, want 0 with the value kept as written\n%s%s", yes, code, out, errOut)
+		}
+	}
+	// no and off are false: nothing to deny.
+	pod := "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  hostNetwork: no\n  hostPID: Off\n  containers: [{name: a, image: x:1}]\n"
+	if code, out, errOut := runCLI(t, pod, "scan", "-"); code != exitOK || strings.Contains(out, "host-network") || strings.Contains(out, "host-pid") {
+		t.Errorf("hostNetwork: no: exit %d, want 0 without host-network or host-pid\n%s%s", code, out, errOut)
 	}
 }

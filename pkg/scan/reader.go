@@ -40,7 +40,8 @@ type Document struct {
 	Line int
 	// APIVersion and Kind of the object.
 	APIVersion, Kind string
-	// JSON is the object as compact JSON, keys in the order written.
+	// JSON is the object as compact JSON, keys in the order written. Plain scalars YAML 1.1
+	// reads as booleans (yes, no, on, off) are booleans, as kubectl reads them.
 	JSON []byte
 	// Node is the object's YAML mapping node, for line lookups and comment-preserving output.
 	Node *yaml.Node
@@ -91,6 +92,10 @@ func docError(d *Document, line int, err error) *Error {
 	}
 	return &Error{Source: d.Source, Document: d.Index, Item: d.Item, Line: line, Err: err}
 }
+
+// kubectlYAML reads manifests as kubectl does: YAML 1.1 booleans (hostNetwork: yes) are
+// booleans, so that an object is judged as the apiserver will receive it.
+var kubectlYAML = yamljson.Options{YAML11Booleans: true}
 
 // Read reads every Kubernetes object from paths, in order. A path is a file (read whatever
 // its name), a directory (every *.yaml, *.yml and *.json below it, recursively, in name
@@ -268,7 +273,7 @@ func (r *reader) document(source string, index int, root *yaml.Node) error {
 	case obj.Kind != yaml.MappingNode:
 		return fail(obj.Line, "expected a Kubernetes object (a mapping), found %s", yamljson.Describe(obj))
 	}
-	data, err := yamljson.ToJSON(obj)
+	data, err := kubectlYAML.ToJSON(obj)
 	if err != nil {
 		var le *yamljson.LineError
 		if errors.As(err, &le) {

@@ -430,11 +430,14 @@ func TestReadJSONConversion(t *testing.T) {
 		want string
 	}{
 		{
+			// yes, no, on, off as YAML 1.1 (kubectl) reads them; quoted or tagged, strings.
 			name: "key order and scalar types",
 			yaml: "apiVersion: v1\nkind: ConfigMap\nz: 1\na: str\nhex: 0x1F\noctal: 0o17\nfloat: 1.5\nexp: 1e3\nbig: 18446744073709551615\n" +
-				"yes: yes\nt: true\nnull1: null\nnull2: ~\nnull3:\nquoted: \"42\"\nstrtag: !!str 42\nint-str: !!int \"7\"\n",
+				"yes: yes\nt: true\nnull1: null\nnull2: ~\nnull3:\nquoted: \"42\"\nstrtag: !!str 42\nint-str: !!int \"7\"\n" +
+				"off: Off\nqyes: 'yes'\ntagno: !!str no\n",
 			want: `{"apiVersion":"v1","kind":"ConfigMap","z":1,"a":"str","hex":31,"octal":15,"float":1.5,"exp":1000,"big":18446744073709551615,` +
-				`"yes":"yes","t":true,"null1":null,"null2":null,"null3":null,"quoted":"42","strtag":"42","int-str":7}`,
+				`"yes":true,"t":true,"null1":null,"null2":null,"null3":null,"quoted":"42","strtag":"42","int-str":7,` +
+				`"off":false,"qyes":"yes","tagno":"no"}`,
 		},
 		{
 			name: "timestamps and binary as written",
@@ -444,10 +447,10 @@ func TestReadJSONConversion(t *testing.T) {
 		{
 			name: "aliases and merge keys",
 			yaml: "apiVersion: v1\nkind: ConfigMap\nbase: &base {a: 1, b: 2}\nextra: &extra {b: 3, c: 4}\n" +
-				"one:\n  <<: *base\n  b: 9\n  d: 5\nmany:\n  <<: [*base, *extra]\nlist: &l [x, y]\ncopy: *l\n" +
+				"one:\n  <<: *base\n  b: 9\n  d: 5\nmany:\n  <<: [*base, *extra]\nlist: &l [x, z]\ncopy: *l\n" +
 				"nested: &n\n  <<: *extra\n  e: 6\nouter:\n  <<: [{inline: true}, *n]\n",
 			want: `{"apiVersion":"v1","kind":"ConfigMap","base":{"a":1,"b":2},"extra":{"b":3,"c":4},` +
-				`"one":{"a":1,"b":9,"d":5},"many":{"a":1,"b":2,"c":4},"list":["x","y"],"copy":["x","y"],` +
+				`"one":{"a":1,"b":9,"d":5},"many":{"a":1,"b":2,"c":4},"list":["x","z"],"copy":["x","z"],` +
 				`"nested":{"b":3,"c":4,"e":6},"outer":{"inline":true,"b":3,"c":4,"e":6}}`,
 		},
 		{

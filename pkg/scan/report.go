@@ -119,7 +119,7 @@ func evaluate(docs []*Document, eval func(*Result, *podspec.Pod)) ([]Result, err
 		pod, ok, err := podspec.Decode(gv.WithKind(d.Kind).GroupKind(), d.JSON)
 		switch {
 		case err != nil:
-			return nil, docError(d, decodeErrorLine(d, err), err)
+			return nil, DecodeError(d, err)
 		case !ok:
 			r.Skipped = true
 			var o struct {
@@ -144,6 +144,10 @@ func objectName(name, generateName string) string {
 	}
 	return name
 }
+
+// DecodeError locates err, an error of podspec.Decode about d, at the line of the field it
+// names (the object's line when it names none).
+func DecodeError(d *Document, err error) *Error { return docError(d, decodeErrorLine(d, err), err) }
 
 // decodeErrorLine finds the line of the field a decoding error names, or 0.
 func decodeErrorLine(d *Document, err error) int {

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
@@ -131,11 +133,23 @@ func evaluate(docs []*Document, eval func(*Result, *podspec.Pod)) ([]Result, err
 			r.Name, r.Namespace = objectName(o.Metadata.Name, o.Metadata.GenerateName), o.Metadata.Namespace
 		default:
 			r.Name, r.Namespace = objectName(pod.Object.Name, pod.Object.GenerateName), pod.Object.Namespace
+			applyDefaults(pod)
 			eval(&r, pod)
 		}
 		results = append(results, r)
 	}
 	return results, nil
+}
+
+// applyDefaults sets what the apiserver defaults before any webhook sees the object, where a
+// check's verdict depends on it: a manifest is judged as the webhook would receive it.
+//   - A volume without a source is an emptyDir (SetDefaults_Volume).
+func applyDefaults(pod *podspec.Pod) {
+	for i := range pod.Spec.Volumes {
+		if v := &pod.Spec.Volumes[i]; reflect.ValueOf(v.VolumeSource).IsZero() {
+			v.EmptyDir = &corev1.EmptyDirVolumeSource{}
+		}
+	}
 }
 
 func objectName(name, generateName string) string {

@@ -181,32 +181,39 @@ func TestScanBadInput(t *testing.T) {
 		file    string // written to dir/bad.yaml unless empty
 		missing bool   // scan a file that does not exist
 		want    []string
+		note    string // in the report without --strict
+		hard    bool   // a usage error with or without --strict
 	}{
-		{name: "missing file", missing: true, want: []string{"bulwark scan: ", "missing.yaml: no such file or directory"}},
+		{name: "missing file", missing: true, want: []string{"bulwark scan: ", "missing.yaml: no such file or directory"}, hard: true},
 		{
 			name: "invalid YAML",
 			file: service + "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n\tcontainers: []\n",
 			want: []string{"bad.yaml: document 2 (line 14): yaml: found character that cannot start any token"},
+			note: "bad.yaml:14: document 2 not read: yaml: found character that cannot start any token; the rest of the file is not read",
 		},
 		{
 			name: "no kind",
 			file: service + "---\napiVersion: v1\nmetadata:\n  name: p\n",
 			want: []string{"bad.yaml: document 2 (line 9): not a Kubernetes object: kind is missing"},
+			note: "bad.yaml:9: document 2 not read: not a Kubernetes object: kind is missing",
 		},
 		{
 			name: "wrong type",
 			file: "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  hostNetwork: \"yes\"\n  containers: []\n",
 			want: []string{"bad.yaml: document 1 (line 6): ", "decoding Pod: spec.hostNetwork: got a string, want true or false"},
+			note: "bad.yaml:6: document 1 not read: decoding Pod: spec.hostNetwork: got a string, want true or false",
 		},
 		{
 			name: "duplicate key",
 			file: "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  name: q\nspec: {}\n",
 			want: []string{"bad.yaml: document 1 (line 5): ", `"name" already defined at line 4`},
+			note: "bad.yaml:5: document 1 not read: mapping key \"name\" already defined at line 4",
 		},
 		{
 			name: "not an object",
 			file: "- a\n- b\n",
 			want: []string{"bad.yaml: document 1 (line 1): expected a Kubernetes object"},
+			note: "bad.yaml:1: document 1 not read: expected a Kubernetes object (a mapping), found a list",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -216,7 +223,7 @@ func TestScanBadInput(t *testing.T) {
 			}
 			for _, output := range []string{"text", "json", "sarif"} {
 				// The good file comes first: its result must not be printed either.
-				code, out, errOut := runCLI(t, "", "scan", "-o", output, good, p)
+				code, out, errOut := runCLI(t, "", "scan", "--strict", "-o", output, good, p)
 				if code != exitUsage {
 					t.Errorf("-o %s: exit %d, want 2", output, code)
 				}
@@ -231,6 +238,23 @@ func TestScanBadInput(t *testing.T) {
 						t.Errorf("-o %s: stderr lacks %q:\n%s", output, w, errOut)
 					}
 				}
+			}
+			// Without --strict, the good file is reported, and the bad one noted in the report.
+			code, out, errOut := runCLI(t, "", "scan", good, p)
+			if tc.hard {
+				if code != exitUsage || out != "" {
+					t.Errorf("without --strict: exit %d, stdout %q; want 2 and nothing", code, out)
+				}
+				return
+			}
+			if code != exitOK {
+				t.Errorf("without --strict: exit %d, want 0\n%s%s", code, out, errOut)
+			}
+			if !strings.Contains(out, tc.note) {
+				t.Errorf("without --strict: report lacks %q:\n%s", tc.note, out)
+			}
+			if !strings.Contains(out, `Pod "good": ok`) || !strings.Contains(out, "1 not read") {
+				t.Errorf("without --strict: the good file or the count of what was not read is missing:\n%s", out)
 			}
 		})
 	}

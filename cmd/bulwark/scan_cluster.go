@@ -256,7 +256,9 @@ func scanClusterWith(c *clusterFlags, snap *policy.Snapshot, lookups *images.Res
 	}
 	totals := stats.Totals()
 	cl.Read, cl.Evaluated, cl.Exempt, cl.Owned = stats.Total(), totals.Evaluated, totals.Exempt, totals.Owned
-	return writeReport(stdout, stderr, results, func(w io.Writer) error { return format.Write(w, results, cl, version) })
+	return writeReport(stdout, stderr, results, func(w io.Writer) error {
+		return format.Write(w, scan.Report{Results: results, Cluster: cl, Version: version})
+	})
 }
 
 var setLoggerOnce sync.Once

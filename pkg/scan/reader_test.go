@@ -487,3 +487,52 @@ func TestWhere(t *testing.T) {
 		}
 	}
 }
+
+// TestReadAll: what Read stops at, ReadAll notes and reads past, in order; only a PATH that
+// cannot be found stops it.
+func TestReadAll(t *testing.T) {
+	t.Chdir(testdata)
+	docs, unread, err := ReadAll([]string{"errors", "read/pod.json"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	for _, u := range unread {
+		notes = append(notes, u.Note())
+		if u.Known {
+			t.Errorf("%s: Known, but no file here is recognisably something else", u.Note())
+		}
+	}
+	want := []string{
+		"errors/duplicate-key.yaml:5: document 1 not read: mapping key \"name\" already defined at line 4",
+		"errors/invalid-yaml.yaml:10: document 2 not read: yaml: mapping values are not allowed in this context; the rest of the file is not read",
+		"errors/list-item.yaml:8: document 1, item 2 not read: not a Kubernetes object: kind is missing",
+		"errors/no-apiversion.yaml:1: document 1 not read: not a Kubernetes object: apiVersion is missing",
+		"errors/no-kind.yaml:7: document 2 not read: not a Kubernetes object: kind is missing",
+		"errors/no-type.yaml:1: document 1 not read: not a Kubernetes object: apiVersion and kind are missing",
+		"errors/non-string-key.yaml:6: document 1 not read: mapping keys must be strings, found 8080 (int)",
+		"errors/not-an-object.yaml:1: document 1 not read: expected a Kubernetes object (a mapping), found a list",
+		"errors/unclosed.yaml:5: document 1 not read: yaml: did not find expected ',' or ']'; the rest of the file is not read",
+	}
+	if strings.Join(notes, "\n") != strings.Join(want, "\n") {
+		t.Errorf("notes:\n%s\nwant:\n%s", strings.Join(notes, "\n"), strings.Join(want, "\n"))
+	}
+	// The good documents around them are read: a document of invalid-yaml.yaml before the
+	// error, the other items of the List, the document of no-kind.yaml that has one, ...
+	var got []string
+	for _, d := range docs {
+		got = append(got, d.Where())
+	}
+	for _, w := range []string{"errors/invalid-yaml.yaml: document 1", "errors/list-item.yaml: document 1, item 1", "errors/no-kind.yaml: document 1", "read/pod.json: document 1"} {
+		found := false
+		for _, g := range got {
+			found = found || strings.HasPrefix(g, w+" ")
+		}
+		if !found {
+			t.Errorf("%s not read; read %q", w, got)
+		}
+	}
+	if _, _, err := ReadAll([]string{"read/pod.json", "errors/missing.yaml"}, nil); err == nil || err.Error() != "scan: errors/missing.yaml: no such file or directory" {
+		t.Errorf("missing PATH: %v", err)
+	}
+}

@@ -144,7 +144,7 @@ func TestWritersGolden(t *testing.T) {
 		name := "report/manifests." + goldenExt(f.Name)
 		t.Run(name, func(t *testing.T) {
 			var b bytes.Buffer
-			if err := f.Write(&b, results, nil, "1.2.3"); err != nil {
+			if err := f.Write(&b, Report{Results: results, Version: "1.2.3"}); err != nil {
 				t.Fatal(err)
 			}
 			if f.Name == "sarif" {

@@ -155,6 +155,8 @@ func TestScanUsageErrors(t *testing.T) {
 		{"unknown profile", []string{"scan", "--profile", "strict", good}, []string{`unknown profile "strict"`, "nsa, baseline, restricted"}},
 		{"unknown flag", []string{"scan", "--verbose", good}, []string{"flag provided but not defined: -verbose", "Usage: bulwark scan"}},
 		{"missing policy file", []string{"scan", "--policy", filepath.Join(dir, "nope.yaml"), good}, []string{"nope.yaml"}},
+		{"strict with cluster", []string{"scan", "--cluster", "--strict"}, []string{"--strict is for files"}},
+		{"unknown check to skip", []string{"scan", "--skip-check", "privileged", "--skip-check", "priviliged", good}, []string{`--skip-check: no check has the ID "priviliged"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := runCLI(t, "", tc.args...)

@@ -120,7 +120,8 @@ func scanCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
                     [-o text|json|sarif] PATH...
        bulwark scan --cluster [--namespace NS] [--kubeconfig PATH] [--context NAME]
                     [--bulwark-namespace NS] [--profile P | --policy FILE] [--mode M]
-                    [--resolve-images] [-o text|json|sarif]
+                    [--resolve-images] [--skip-check ID]... [--failures-only]
+                    [-o text|json|sarif]
 
 Evaluates the Kubernetes objects in each PATH with the webhook's checks and reports every
 violation with its action, check ID, field and fix. PATH is a file, a directory (searched
@@ -177,10 +178,11 @@ and cleared before the report, elsewhere one line per kind once it is read ("rea
 
 Exit status: 0 when no object would be denied (warnings and audits do not count), 1 when one
 would be (an enforced violation), 2 on a usage error (a PATH that does not exist, an unknown
---skip-check ID), when nothing at all could be read (a single file that is not a Kubernetes
-object too), with --strict when anything was not read, or when a cluster could not be read
-completely (unreachable, a bad kubeconfig, a list forbidden). Nothing is written to stdout
-then; the notes go to stderr.
+--skip-check ID), when nothing at all could be read (so also for a single file that holds no
+Kubernetes object, a Chart.yaml included), with --strict when anything was not read but the
+files that are recognisably a chart's Chart.yaml or values, a kustomization or a Compose
+file, or when a cluster could not be read completely (unreachable, a bad kubeconfig,
+a list forbidden). Nothing is written to stdout then; the notes go to stderr.
 
 Flags (before or after the PATHs):
 `)
@@ -203,6 +205,9 @@ Flags (before or after the PATHs):
 		return exitUsage
 	case !cf.enabled && len(paths) == 0:
 		return noPath(fs, stderr)
+	case cf.enabled && strict:
+		fmt.Fprintln(stderr, "bulwark scan: --strict is for files: a cluster holds only objects")
+		return exitUsage
 	}
 	format, ok := scan.FormatNamed(output)
 	if !ok {
@@ -220,13 +225,14 @@ Flags (before or after the PATHs):
 			return exitUsage
 		}
 	}
-	if cf.enabled {
-		return scanCluster(&cf, snap, imf.resolver(), format, stdout, stderr)
-	}
 	skip, err := skipSet(skipChecks)
 	if err != nil {
 		fmt.Fprintf(stderr, "bulwark scan: --skip-check: %v\n", err)
 		return exitUsage
+	}
+	if cf.enabled {
+		cf.skip, cf.failuresOnly = skip, failuresOnly
+		return scanCluster(&cf, snap, imf.resolver(), format, stdout, stderr)
 	}
 	docs, unread, err := scan.ReadAll(paths, stdin)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
+	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -390,5 +391,35 @@ func golden(t *testing.T, path, got string) {
 	}
 	if got != string(want) {
 		t.Errorf("%s differs (run go test ./pkg/scan/ -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+// TestWritersGoldenNotRead pins how each format tells what was not read, and the notes on
+// unknown fields: the error fixtures read past their problems, with host-network enforced.
+func TestWritersGoldenNotRead(t *testing.T) {
+	t.Chdir(testdata)
+	pod := "apiVersion: v1\nkind: Pod\nmetadata: {name: typo}\nspec:\n  hostNetwork: yes\n  securityContext: {runAsNonroot: true}\n  containers: [{name: a, image: x:1}]\n"
+	docs, unread, err := ReadAll([]string{"errors", "-"}, strings.NewReader(pod))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := hostNetworkOnly(t, checks.Enforce)
+	results, invalid, _ := evaluate(docs, true, func(r *Result, pod *podspec.Pod) { r.Violations = s.Evaluate(pod) })
+	unread = append(unread, invalid...)
+	if len(unread) != 10 || len(results) == 0 {
+		t.Fatalf("%d results, %d not read; want some and 10", len(results), len(unread))
+	}
+	for _, f := range Formats {
+		name := "report/notread." + goldenExt(f.Name)
+		t.Run(name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := f.Write(&b, Report{Results: results, Unread: unread, Version: "1.2.3"}); err != nil {
+				t.Fatal(err)
+			}
+			if f.Name == "sarif" {
+				b = *bytes.NewBuffer(onlyRule(t, b.Bytes(), "host-network"))
+			}
+			golden(t, name, b.String())
+		})
 	}
 }

@@ -933,6 +933,10 @@ func TestMutateErrors(t *testing.T) {
 		{"invalid YAML", service + "---\nkind: Pod\nspec:\n\tcontainers: []\n", []string{"bulwark mutate: <stdin>: document 2 (line 11): yaml: found character"}},
 		{"no kind", "apiVersion: v1\nmetadata: {name: p}\n", []string{"bulwark mutate: <stdin>: document 1 (line 1): not a Kubernetes object: kind is missing"}},
 		{"containers not a list", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: x\n", []string{"bulwark mutate: <stdin>: document 1 (line 5): decoding Pod: spec.containers: "}},
+		{"wrong type in the second container", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        image: x:1\n      - name: b\n        image: 5\n",
+			[]string{"bulwark mutate: <stdin>: document 1 (line 11): decoding Deployment: spec.template.spec.containers.image: got a number, want a string"}},
+		{"YAML 1.1 boolean for a string", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n    env:\n    - {name: A, value: x}\n    - name: DEBUG\n      value: on\n",
+			[]string{"bulwark mutate: <stdin>: document 1 (line 10): decoding Pod: spec.containers.env.value: got true or false, want a string (quote the value: kubectl reads a plain true, yes, on, false, no or off as a boolean)"}},
 		{"quoted boolean", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: []\n  hostNetwork: 'yes'\n", []string{"bulwark mutate: <stdin>: document 1 (line 6): decoding Pod: spec.hostNetwork: got a string, want true or false"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

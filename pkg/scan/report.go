@@ -11,10 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kjson "sigs.k8s.io/json"
 
+	"github.com/bulwark-k8s/bulwark/internal/yamljson"
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
 	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
@@ -247,16 +249,93 @@ func objectName(name, generateName string) string {
 }
 
 // DecodeError locates err, an error of podspec.Decode about d, at the line of the field it
-// names (the object's line when it names none).
-func DecodeError(d *Document, err error) *Error { return docError(d, decodeErrorLine(d, err), err) }
+// names (the object's line when it names none). A boolean where a string belongs is most
+// often a plain yes or on that YAML 1.1 reads as one: the error says to quote it.
+func DecodeError(d *Document, err error) *Error {
+	var de *podspec.DecodeError
+	if errors.As(err, &de) && de.Err.Error() == "got true or false, want a string" {
+		err = fmt.Errorf("%w (quote the value: kubectl reads a plain true, yes, on, false, no or off as a boolean)", err)
+	}
+	return docError(d, decodeErrorLine(d, err), err)
+}
 
-// decodeErrorLine finds the line of the field a decoding error names, or 0.
+// decodeErrorLine finds the line of the field a decoding error names, or 0. The decoder's
+// path has no list indexes ("spec.containers.env.value"): where it crosses a list, the line
+// is that of the first such field holding the kind of value the error got; when none does,
+// that of the field's nearest ancestor (LineOf).
 func decodeErrorLine(d *Document, err error) int {
 	var de *podspec.DecodeError
-	if errors.As(err, &de) && de.Field != "" && de.Field != "the object" {
-		return LineOf(d, de.Field)
+	if !errors.As(err, &de) || de.Field == "" || de.Field == "the object" {
+		return 0
+	}
+	if got, _, ok := strings.Cut(strings.TrimPrefix(de.Err.Error(), "got "), ", want "); ok && d.Node != nil {
+		if line := findValue(d.Node, d.Line, strings.Split(de.Field, "."), got); line > 0 {
+			return line
+		}
+	}
+	return LineOf(d, de.Field)
+}
+
+// findValue returns the line of the first field at path below n (crossing lists item by
+// item) whose value, or one item of it, is of the kind got ("a string", "true or false", as
+// podspec.DecodeError says), or 0. line is the line of n's key.
+func findValue(n *yaml.Node, line int, path []string, got string) int {
+	n = yamljson.Deref(n)
+	if n == nil {
+		return 0
+	}
+	if len(path) == 0 {
+		if jsonKind(n) == got {
+			return line
+		}
+		if n.Kind == yaml.SequenceNode {
+			for _, item := range n.Content {
+				if jsonKind(yamljson.Deref(item)) == got {
+					return item.Line
+				}
+			}
+		}
+		return 0
+	}
+	switch n.Kind {
+	case yaml.SequenceNode:
+		for _, item := range n.Content {
+			if l := findValue(item, item.Line, path, got); l > 0 {
+				return l
+			}
+		}
+	case yaml.MappingNode:
+		if k, v := yamljson.Lookup(n, path[0]); k != nil {
+			return findValue(v, k.Line, path[1:], got)
+		}
 	}
 	return 0
+}
+
+// jsonKind names the JSON value n reads as, in the words of podspec.DecodeError.
+func jsonKind(n *yaml.Node) string {
+	if n == nil {
+		return ""
+	}
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "an array"
+	case yaml.MappingNode:
+		return "an object"
+	}
+	js, err := kubectlYAML.ToJSON(n)
+	if err != nil || len(js) == 0 {
+		return ""
+	}
+	switch js[0] {
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "true or false"
+	case 'n':
+		return "a null"
+	}
+	return "a number"
 }
 
 // Denied reports whether any result has an enforced violation: the webhook would deny it.

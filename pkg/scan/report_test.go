@@ -98,10 +98,16 @@ func TestEvaluateErrors(t *testing.T) {
 			want:  "scan: errors/bad-hostnetwork.yaml: document 1 (line 6): decoding Pod: spec.hostNetwork: got a string, want true or false",
 		},
 		{
-			name:  "field of the wrong type in a container of a template: the line of the list",
+			name:  "field of the wrong type in a container of a template: the line of the field",
 			paths: []string{"-"},
-			stdin: "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: a\n          image: [x]\n",
-			want:  "scan: <stdin>: document 1 (line 6): decoding Deployment: spec.template.spec.containers.image: got an array, want a string",
+			stdin: "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: a\n          image: x\n        - name: b\n          image: [x]\n",
+			want:  "scan: <stdin>: document 1 (line 10): decoding Deployment: spec.template.spec.containers.image: got an array, want a string",
+		},
+		{
+			name:  "a number where a list belongs, in a container: the line of the field",
+			paths: []string{"-"},
+			stdin: "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: a\n          ports: 5\n",
+			want:  "scan: <stdin>: document 1 (line 8): decoding Deployment: spec.template.spec.containers.ports: got a number, want a list",
 		},
 		{
 			name:  "invalid apiVersion",

@@ -241,7 +241,7 @@ Flags (before or after the PATHs):
 	}
 	now := time.Now()
 	results, invalid := scan.EvaluatePolicyAll(docs, snap, now)
-	unread = append(unread, invalid...)
+	unread = scan.MergeUnread(unread, invalid)
 	switch {
 	case len(results) == 0 && len(unread) > 0:
 		for _, u := range unread {

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -48,6 +49,9 @@ type Document struct {
 	// Root is the YAML document node that holds Node. The items of one List share it, so
 	// changes made to their Nodes show when Root is encoded.
 	Root *yaml.Node
+
+	// seq is the place of the document in reading order, shared with Unread.
+	seq int
 }
 
 // Where names the document for messages: "deploy.yaml: document 2 (line 14)" or
@@ -120,6 +124,17 @@ type Unread struct {
 	// object for the apiserver: a Helm chart's Chart.yaml or values, a kustomization, a
 	// Compose file. It is noted, but it is no problem with the manifests.
 	Known bool
+
+	// seq is the place in reading order, shared with Document.
+	seq int
+}
+
+// MergeUnread merges what ReadAll and EvaluatePolicyAll did not read into one list, in
+// reading order.
+func MergeUnread(read, evaluated []Unread) []Unread {
+	out := append(append(make([]Unread, 0, len(read)+len(evaluated)), read...), evaluated...)
+	slices.SortStableFunc(out, func(a, b Unread) int { return a.seq - b.seq })
+	return out
 }
 
 // Note is the line the text report gives u: "Chart.yaml:1: document 1 not read: <why>", or
@@ -165,6 +180,8 @@ type reader struct {
 	unread    []Unread
 	// charts caches whether a file (a Chart.yaml, a kustomization.yaml) exists.
 	charts map[string]bool
+	// seq counts the documents and Unread in reading order.
+	seq int
 	// known says what the source being parsed is, when its name tells ("a Helm chart's
 	// Chart.yaml"), for the notes on documents that are not objects.
 	known string
@@ -176,7 +193,8 @@ func (r *reader) skip(e *Error, known bool) error {
 	if !r.keepGoing {
 		return e
 	}
-	r.unread = append(r.unread, Unread{Error: e, Known: known})
+	r.seq++
+	r.unread = append(r.unread, Unread{Error: e, Known: known, seq: r.seq})
 	return nil
 }
 
@@ -467,7 +485,7 @@ func (r *reader) document(source string, index int, root *yaml.Node) error {
 	}
 	rawItems, isList := fields["items"]
 	if !strings.HasSuffix(top.Kind, "List") || !isList {
-		r.docs = append(r.docs, top)
+		r.add(top)
 		return nil
 	}
 	_, itemsNode := yamljson.Lookup(obj, "items")
@@ -495,9 +513,16 @@ func (r *reader) document(source string, index int, root *yaml.Node) error {
 			}
 			continue
 		}
-		r.docs = append(r.docs, d)
+		r.add(d)
 	}
 	return nil
+}
+
+// add appends a document that holds an object.
+func (r *reader) add(d *Document) {
+	r.seq++
+	d.seq = r.seq
+	r.docs = append(r.docs, d)
 }
 
 // isKustomize reports an apiVersion of kustomize's own kinds (Kustomization, Component),

@@ -142,7 +142,7 @@ func evaluate(docs []*Document, keepGoing bool, eval func(*Result, *podspec.Pod)
 			if !keepGoing {
 				return nil, nil, err
 			}
-			unread = append(unread, Unread{Error: err})
+			unread = append(unread, Unread{Error: err, seq: d.seq})
 			continue
 		}
 		results = append(results, r)

@@ -411,7 +411,7 @@ func TestWritersGoldenNotRead(t *testing.T) {
 	}
 	s := hostNetworkOnly(t, checks.Enforce)
 	results, invalid, _ := evaluate(docs, true, func(r *Result, pod *podspec.Pod) { r.Violations = s.Evaluate(pod) })
-	unread = append(unread, invalid...)
+	unread = MergeUnread(unread, invalid)
 	if len(unread) != 10 || len(results) == 0 {
 		t.Fatalf("%d results, %d not read; want some and 10", len(results), len(unread))
 	}

@@ -36,8 +36,8 @@ const usage = `bulwark enforces the NSA/CISA Kubernetes hardening guidance at ad
 
 Usage:
   bulwark serve   [flags]                                   run the admission webhook
-  bulwark scan    [--profile P | --policy FILE] [-o text|json|sarif] PATH...
-                                                            check manifests; exit 1 if the webhook would deny one
+  bulwark scan    [--profile P | --policy FILE] [--skip-check ID]... [--failures-only] [--strict]
+                  [-o text|json|sarif] PATH...              check manifests; exit 1 if the webhook would deny one
   bulwark scan    --cluster [--namespace NS] [--kubeconfig PATH] [--context NAME] [-o ...]
                                                             check what runs in a cluster, from a kubeconfig
   bulwark mutate  [--profile P | --policy FILE] PATH...     print manifests with the mutation defaults added

@@ -156,6 +156,8 @@ func TestScanUsageErrors(t *testing.T) {
 		{"unknown profile", []string{"scan", "--profile", "strict", good}, []string{`unknown profile "strict"`, "nsa, baseline, restricted"}},
 		{"unknown flag", []string{"scan", "--verbose", good}, []string{"flag provided but not defined: -verbose", "Usage: bulwark scan"}},
 		{"missing policy file", []string{"scan", "--policy", filepath.Join(dir, "nope.yaml"), good}, []string{"nope.yaml"}},
+		{"strict with cluster", []string{"scan", "--cluster", "--strict"}, []string{"--strict is for files"}},
+		{"unknown check to skip", []string{"scan", "--skip-check", "privileged", "--skip-check", "priviliged", good}, []string{`--skip-check: no check has the ID "priviliged"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := runCLI(t, "", tc.args...)
@@ -182,32 +184,39 @@ func TestScanBadInput(t *testing.T) {
 		file    string // written to dir/bad.yaml unless empty
 		missing bool   // scan a file that does not exist
 		want    []string
+		note    string // in the report without --strict
+		hard    bool   // a usage error with or without --strict
 	}{
-		{name: "missing file", missing: true, want: []string{"bulwark scan: ", "missing.yaml: no such file or directory"}},
+		{name: "missing file", missing: true, want: []string{"bulwark scan: ", "missing.yaml: no such file or directory"}, hard: true},
 		{
 			name: "invalid YAML",
 			file: service + "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n\tcontainers: []\n",
 			want: []string{"bad.yaml: document 2 (line 14): yaml: found character that cannot start any token"},
+			note: "bad.yaml:14: document 2 not read: yaml: found character that cannot start any token; the rest of the file is not read",
 		},
 		{
 			name: "no kind",
 			file: service + "---\napiVersion: v1\nmetadata:\n  name: p\n",
 			want: []string{"bad.yaml: document 2 (line 9): not a Kubernetes object: kind is missing"},
+			note: "bad.yaml:9: document 2 not read: not a Kubernetes object: kind is missing",
 		},
 		{
 			name: "wrong type",
 			file: "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  hostNetwork: \"yes\"\n  containers: []\n",
 			want: []string{"bad.yaml: document 1 (line 6): ", "decoding Pod: spec.hostNetwork: got a string, want true or false"},
+			note: "bad.yaml:6: document 1 not read: decoding Pod: spec.hostNetwork: got a string, want true or false",
 		},
 		{
 			name: "duplicate key",
 			file: "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  name: q\nspec: {}\n",
 			want: []string{"bad.yaml: document 1 (line 5): ", `"name" already defined at line 4`},
+			note: "bad.yaml:5: document 1 not read: mapping key \"name\" already defined at line 4",
 		},
 		{
 			name: "not an object",
 			file: "- a\n- b\n",
 			want: []string{"bad.yaml: document 1 (line 1): expected a Kubernetes object"},
+			note: "bad.yaml:1: document 1 not read: expected a Kubernetes object (a mapping), found a list",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -217,7 +226,7 @@ func TestScanBadInput(t *testing.T) {
 			}
 			for _, output := range []string{"text", "json", "sarif"} {
 				// The good file comes first: its result must not be printed either.
-				code, out, errOut := runCLI(t, "", "scan", "-o", output, good, p)
+				code, out, errOut := runCLI(t, "", "scan", "--strict", "-o", output, good, p)
 				if code != exitUsage {
 					t.Errorf("-o %s: exit %d, want 2", output, code)
 				}
@@ -232,6 +241,23 @@ func TestScanBadInput(t *testing.T) {
 						t.Errorf("-o %s: stderr lacks %q:\n%s", output, w, errOut)
 					}
 				}
+			}
+			// Without --strict, the good file is reported, and the bad one noted in the report.
+			code, out, errOut := runCLI(t, "", "scan", good, p)
+			if tc.hard {
+				if code != exitUsage || out != "" {
+					t.Errorf("without --strict: exit %d, stdout %q; want 2 and nothing", code, out)
+				}
+				return
+			}
+			if code != exitOK {
+				t.Errorf("without --strict: exit %d, want 0\n%s%s", code, out, errOut)
+			}
+			if !strings.Contains(out, tc.note) {
+				t.Errorf("without --strict: report lacks %q:\n%s", tc.note, out)
+			}
+			if !strings.Contains(out, `Pod "good": ok`) || !strings.Contains(out, "1 not read") {
+				t.Errorf("without --strict: the good file or the count of what was not read is missing:\n%s", out)
 			}
 		})
 	}
@@ -921,7 +947,12 @@ func TestMutateErrors(t *testing.T) {
 	}{
 		{"invalid YAML", service + "---\nkind: Pod\nspec:\n\tcontainers: []\n", []string{"bulwark mutate: <stdin>: document 2 (line 11): yaml: found character"}},
 		{"no kind", "apiVersion: v1\nmetadata: {name: p}\n", []string{"bulwark mutate: <stdin>: document 1 (line 1): not a Kubernetes object: kind is missing"}},
-		{"containers not a list", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: x\n", []string{"bulwark mutate: <stdin>: document 1", "spec.containers"}},
+		{"containers not a list", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: x\n", []string{"bulwark mutate: <stdin>: document 1 (line 5): decoding Pod: spec.containers: "}},
+		{"wrong type in the second container", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        image: x:1\n      - name: b\n        image: 5\n",
+			[]string{"bulwark mutate: <stdin>: document 1 (line 11): decoding Deployment: spec.template.spec.containers.image: got a number, want a string"}},
+		{"YAML 1.1 boolean for a string", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n    env:\n    - {name: A, value: x}\n    - name: DEBUG\n      value: on\n",
+			[]string{"bulwark mutate: <stdin>: document 1 (line 10): decoding Pod: spec.containers.env.value: got true or false, want a string (quote the value: kubectl reads a plain true, yes, on, false, no or off as a boolean)"}},
+		{"quoted boolean", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: []\n  hostNetwork: 'yes'\n", []string{"bulwark mutate: <stdin>: document 1 (line 6): decoding Pod: spec.hostNetwork: got a string, want true or false"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// A good document first: nothing of it may be printed.
@@ -1009,5 +1040,26 @@ func TestVersionHelp(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, "", "version", "--short"); code != exitUsage || !strings.Contains(errOut, `unexpected argument "--short"`) {
 		t.Errorf("version --short: exit %d, %q", code, errOut)
+	}
+}
+
+// TestYAML11Booleans: kubectl reads manifests as YAML 1.1, where a plain yes, on or y is
+// true; a pod so written is as privileged as with true, and must be judged so.
+func TestYAML11Booleans(t *testing.T) {
+	for _, yes := range []string{"yes", "Yes", "ON", "on", "y"} {
+		pod := "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  hostNetwork: " + yes + "\n  containers: [{name: a, image: x:1}]\n"
+		code, out, errOut := runCLI(t, pod, "scan", "-")
+		if code != exitDenied || !strings.Contains(out, "<stdin>:5: enforce [host-network] spec.hostNetwork:") {
+			t.Errorf("hostNetwork: %s: exit %d, want 1 with host-network on line 5\n%s%s", yes, code, out, errOut)
+		}
+		code, out, errOut = runCLI(t, pod, "mutate", "-")
+		if code != exitOK || !strings.Contains(out, "hostNetwork: "+yes+"\n") {
+			t.Errorf("mutate, hostNetwork: %s: exit %d, want 0 with the value kept as written\n%s%s", yes, code, out, errOut)
+		}
+	}
+	// no and off are false: nothing to deny.
+	pod := "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  hostNetwork: no\n  hostPID: Off\n  containers: [{name: a, image: x:1}]\n"
+	if code, out, errOut := runCLI(t, pod, "scan", "-"); code != exitOK || strings.Contains(out, "host-network") || strings.Contains(out, "host-pid") {
+		t.Errorf("hostNetwork: no: exit %d, want 0 without host-network or host-pid\n%s%s", code, out, errOut)
 	}
 }

@@ -83,7 +83,7 @@ func mutateCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			roots = append(roots, d.Root)
 		}
 		if err := mutateDocument(d, snap, lookups, &notes); err != nil {
-			fmt.Fprintf(stderr, "bulwark mutate: %s: %v\n", d.Where(), err)
+			inputError(stderr, fs.Name(), err)
 			return exitUsage
 		}
 	}
@@ -128,7 +128,7 @@ func mutateDocument(d *scan.Document, snap *policy.Snapshot, lookups *images.Res
 	}
 	pod, _, err := podspec.Decode(gk, d.JSON)
 	if err != nil {
-		return err
+		return scan.DecodeError(d, err)
 	}
 	var target mutate.Target
 	if lookups != nil {
@@ -136,7 +136,7 @@ func mutateDocument(d *scan.Document, snap *policy.Snapshot, lookups *images.Res
 	}
 	res, err := mutate.PatchPod(pod, dec.Mutation, target)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", d.Where(), err)
 	}
 	for _, n := range res.Notes {
 		fmt.Fprintf(notes, "%s: %s\n", d.Where(), n)
@@ -145,7 +145,7 @@ func mutateDocument(d *scan.Document, snap *policy.Snapshot, lookups *images.Res
 		return nil
 	}
 	if err := mutate.ApplyYAML(d.Node, res.Patch); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", d.Where(), err)
 	}
 	fmt.Fprintf(notes, "%s: set %d defaults\n", d.Where(), len(res.Changes))
 	for _, c := range res.Changes {

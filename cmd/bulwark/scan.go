@@ -12,6 +12,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/bulwark-k8s/bulwark/pkg/checks"
 	"github.com/bulwark-k8s/bulwark/pkg/images"
 	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
@@ -101,6 +102,8 @@ func scanCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var cf clusterFlags
 	var imf imageFlags
 	var output, mode string
+	var strict, failuresOnly bool
+	var skipChecks stringList
 	fs := flag.NewFlagSet("bulwark scan", flag.ContinueOnError)
 	pf.register(fs)
 	cf.register(fs)
@@ -108,17 +111,36 @@ func scanCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&mode, "mode", "", "evaluate as if the policy's mode were enforce, warn or audit (default: the policy's own); --mode enforce shows what a policy still in audit or warn would deny once enforced")
 	fs.StringVar(&output, "o", scan.Formats[0].Name, "output format: "+scan.FormatNames())
 	fs.StringVar(&output, "output", scan.Formats[0].Name, "output format: "+scan.FormatNames()+" (same as -o)")
+	fs.BoolVar(&strict, "strict", false, "exit 2 when a file or document is not read (not YAML, not a Kubernetes object, not valid for its kind), as if every file had to be a manifest; files recognisably of Helm, kustomize or Compose do not count")
+	fs.Var(&skipChecks, "skip-check", "leave out the violations of check `ID` (repeatable): they neither show nor deny")
+	fs.BoolVar(&failuresOnly, "failures-only", false, "list only the objects that would be denied or warned (text and json); the summary still counts every object")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: bulwark scan [--profile P | --policy FILE] [--mode M] [--resolve-images]
+                    [--skip-check ID]... [--failures-only] [--strict]
                     [-o text|json|sarif] PATH...
        bulwark scan --cluster [--namespace NS] [--kubeconfig PATH] [--context NAME]
                     [--bulwark-namespace NS] [--profile P | --policy FILE] [--mode M]
-                    [--resolve-images] [-o text|json|sarif]
+                    [--resolve-images] [--skip-check ID]... [--failures-only]
+                    [-o text|json|sarif]
 
 Evaluates the Kubernetes objects in each PATH with the webhook's checks and reports every
 violation with its action, check ID, field and fix. PATH is a file, a directory (searched
 recursively for *.yaml, *.yml and *.json, skipping names that start with ".") or - for stdin.
 Lists are expanded into their items; kinds without a pod template are reported as skipped.
+Manifests are read as kubectl reads them: a plain yes, on, no or off is a boolean (YAML 1.1),
+and a volume without a source is an emptyDir, as the apiserver defaults it.
+
+A repository holds more than manifests. What is not a Kubernetes object gets a note in the
+report ("not read") naming the file, the document and why, and the scan goes on: a Helm
+chart's Chart.yaml and values, a kustomization, a Compose file, a document without kind, a
+YAML syntax error (the rest of that file is not read), an object that is not valid for its
+kind, a kind under the wrong apiVersion (a Deployment of apiVersion v1). A Helm template (a
+file with {{ in a chart's templates directory, or one that is not YAML) is not read: render
+it first, then scan the rendering:
+  helm template RELEASE CHART | bulwark scan -
+  kubectl kustomize DIR | bulwark scan -
+A field the object's kind does not have (a misspelt runAsNonroot) gets a note too: kubectl
+apply rejects it, and without validation the apiserver drops it, silently.
 
 The policy's mode lowers the actions as the webhook does: with mode audit nothing is denied.
 --mode evaluates the same policy at another step of its roll-out (audit, warn, enforce):
@@ -155,9 +177,12 @@ kustomize install put it). Progress goes to stderr: on a terminal one line redra
 and cleared before the report, elsewhere one line per kind once it is read ("read 3000 Pods").
 
 Exit status: 0 when no object would be denied (warnings and audits do not count), 1 when one
-would be (an enforced violation), 2 on a usage error, bad input, or a cluster that could not be
-read completely (unreachable, a bad kubeconfig, a list forbidden); nothing is written to
-stdout then.
+would be (an enforced violation), 2 on a usage error (a PATH that does not exist, an unknown
+--skip-check ID), when nothing at all could be read (so also for a single file that holds no
+Kubernetes object, a Chart.yaml included), with --strict when anything was not read but the
+files that are recognisably a chart's Chart.yaml or values, a kustomization or a Compose
+file, or when a cluster could not be read completely (unreachable, a bad kubeconfig,
+a list forbidden). Nothing is written to stdout then; the notes go to stderr.
 
 Flags (before or after the PATHs):
 `)
@@ -180,6 +205,9 @@ Flags (before or after the PATHs):
 		return exitUsage
 	case !cf.enabled && len(paths) == 0:
 		return noPath(fs, stderr)
+	case cf.enabled && strict:
+		fmt.Fprintln(stderr, "bulwark scan: --strict is for files: a cluster holds only objects")
+		return exitUsage
 	}
 	format, ok := scan.FormatNamed(output)
 	if !ok {
@@ -197,19 +225,40 @@ Flags (before or after the PATHs):
 			return exitUsage
 		}
 	}
+	skip, err := skipSet(skipChecks)
+	if err != nil {
+		fmt.Fprintf(stderr, "bulwark scan: --skip-check: %v\n", err)
+		return exitUsage
+	}
 	if cf.enabled {
+		cf.skip, cf.failuresOnly = skip, failuresOnly
 		return scanCluster(&cf, snap, imf.resolver(), format, stdout, stderr)
 	}
-	docs, err := scan.Read(paths, stdin)
+	docs, unread, err := scan.ReadAll(paths, stdin)
 	if err != nil {
 		inputError(stderr, fs.Name(), err)
 		return exitUsage
 	}
 	now := time.Now()
-	results, err := scan.EvaluatePolicy(docs, snap, now)
-	if err != nil {
-		inputError(stderr, fs.Name(), err)
+	results, invalid := scan.EvaluatePolicyAll(docs, snap, now)
+	unread = scan.MergeUnread(unread, invalid)
+	switch {
+	case len(results) == 0 && len(unread) > 0:
+		for _, u := range unread {
+			inputError(stderr, fs.Name(), u.Error)
+		}
+		fmt.Fprintf(stderr, "%s: no Kubernetes object read\n", fs.Name())
 		return exitUsage
+	case strict && countInvalid(unread) > 0:
+		for _, u := range unread {
+			if !u.Known {
+				inputError(stderr, fs.Name(), u.Error)
+			}
+		}
+		return exitUsage
+	}
+	for i := range results {
+		results[i].Violations = withoutChecks(results[i].Violations, skip)
 	}
 	if lookups := imf.resolver(); lookups != nil {
 		if err := addImageNotes(results, snap, lookups, now); err != nil {
@@ -217,7 +266,59 @@ Flags (before or after the PATHs):
 			return exitUsage
 		}
 	}
-	return writeReport(stdout, stderr, results, func(w io.Writer) error { return format.Write(w, results, nil, version) })
+	rep := scan.Report{Results: results, Unread: unread, FailuresOnly: failuresOnly, Version: version}
+	return writeReport(stdout, stderr, results, func(w io.Writer) error { return format.Write(w, rep) })
+}
+
+// stringList is a flag that may be given more than once.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// skipSet returns the check IDs of --skip-check as a set; an ID no check has is an error.
+func skipSet(ids []string) (map[string]bool, error) {
+	known := map[string]bool{}
+	for _, c := range checks.All() {
+		known[c.ID] = true
+	}
+	set := map[string]bool{}
+	for _, id := range ids {
+		if !known[id] {
+			return nil, fmt.Errorf("no check has the ID %q (the IDs are in docs/checks.md, and bulwark policy show lists them)", id)
+		}
+		set[id] = true
+	}
+	return set, nil
+}
+
+// withoutChecks drops the violations of the checks in skip.
+func withoutChecks(vs []checks.Violation, skip map[string]bool) []checks.Violation {
+	if len(skip) == 0 {
+		return vs
+	}
+	out := vs[:0:0]
+	for _, v := range vs {
+		if !skip[v.Check] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// countInvalid counts what was not read and is not a file known to be something else.
+func countInvalid(unread []scan.Unread) int {
+	n := 0
+	for _, u := range unread {
+		if !u.Known {
+			n++
+		}
+	}
+	return n
 }
 
 // addImageNotes adds to each evaluated result what the mutating webhook would say of its

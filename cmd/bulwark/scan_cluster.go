@@ -42,6 +42,10 @@ type clusterFlags struct {
 	context          string
 	namespace        string
 	bulwarkNamespace string
+
+	// Set by bulwark scan from the flags the cluster scan shares with the file scan.
+	skip         map[string]bool // --skip-check
+	failuresOnly bool            // --failures-only
 }
 
 // clusterOnly are the flags that mean something with --cluster only.
@@ -231,7 +235,7 @@ func scanClusterWith(c *clusterFlags, snap *policy.Snapshot, lookups *images.Res
 		results = append(results, scan.Result{
 			Doc:  cl.Document(o.APIVersion, o.GroupKind.Kind),
 			Name: o.Name, Namespace: o.Namespace, UID: string(o.UID),
-			Violations: o.Violations, Exempt: o.Exempt, Notes: notes,
+			Violations: withoutChecks(o.Violations, c.skip), Exempt: o.Exempt, Notes: notes,
 		})
 		return nil
 	})
@@ -256,7 +260,9 @@ func scanClusterWith(c *clusterFlags, snap *policy.Snapshot, lookups *images.Res
 	}
 	totals := stats.Totals()
 	cl.Read, cl.Evaluated, cl.Exempt, cl.Owned = stats.Total(), totals.Evaluated, totals.Exempt, totals.Owned
-	return writeReport(stdout, stderr, results, func(w io.Writer) error { return format.Write(w, results, cl, version) })
+	return writeReport(stdout, stderr, results, func(w io.Writer) error {
+		return format.Write(w, scan.Report{Results: results, Cluster: cl, Version: version, FailuresOnly: c.failuresOnly})
+	})
 }
 
 var setLoggerOnce sync.Once

@@ -31,8 +31,20 @@ func (e *LineError) Unwrap() error { return e.Err }
 // strings; duplicate keys, values JSON cannot hold (.inf, .nan), aliases that contain
 // themselves and excessive aliasing (a "billion laughs" document) are errors, each a
 // *LineError.
-func ToJSON(n *yaml.Node) ([]byte, error) {
-	c := converter{expanding: map[*yaml.Node]bool{}}
+func ToJSON(n *yaml.Node) ([]byte, error) { return Options{}.ToJSON(n) }
+
+// Options change how ToJSON reads scalars.
+type Options struct {
+	// YAML11Booleans reads a plain scalar (neither quoted nor tagged) that YAML 1.1 spells as
+	// a boolean, y, yes, on, n, no, off in lower, Title or upper case, as true or false, the
+	// way kubectl (sigs.k8s.io/yaml, go-yaml v2) reads manifests. YAML 1.2 reads them as strings.
+	// Mapping keys are not affected.
+	YAML11Booleans bool
+}
+
+// ToJSON is the package's ToJSON with the options of o.
+func (o Options) ToJSON(n *yaml.Node) ([]byte, error) {
+	c := converter{expanding: map[*yaml.Node]bool{}, opts: o}
 	if err := c.value(n); err != nil {
 		return nil, err
 	}
@@ -45,6 +57,7 @@ type converter struct {
 	inAlias   int                 // depth of alias expansion
 	nodes     int                 // nodes converted
 	aliased   int                 // nodes converted as part of an alias or merge
+	opts      Options
 }
 
 func (c *converter) fail(n *yaml.Node, format string, args ...any) error {
@@ -142,6 +155,12 @@ func (c *converter) value(n *yaml.Node) error {
 }
 
 func (c *converter) scalar(n *yaml.Node) error {
+	if c.opts.YAML11Booleans && n.Style == 0 {
+		if b, ok := yaml11Bools[n.Value]; ok && n.ShortTag() == "!!str" {
+			c.buf.WriteString(strconv.FormatBool(b))
+			return nil
+		}
+	}
 	switch n.ShortTag() {
 	case "!!null":
 		c.buf.WriteString("null")
@@ -180,6 +199,13 @@ func (c *converter) scalar(n *yaml.Node) error {
 		writeString(&c.buf, n.Value)
 	}
 	return nil
+}
+
+// yaml11Bools are the booleans of YAML 1.1 that YAML 1.2 reads as strings, as go-yaml v2
+// resolves them (true, True, TRUE and the false ones are booleans in both).
+var yaml11Bools = map[string]bool{
+	"y": true, "Y": true, "yes": true, "Yes": true, "YES": true, "on": true, "On": true, "ON": true,
+	"n": false, "N": false, "no": false, "No": false, "NO": false, "off": false, "Off": false, "OFF": false,
 }
 
 func (c *converter) float(n *yaml.Node, f float64) error {

@@ -169,6 +169,11 @@ func (k Kind) Plural() string {
 	return string(b)
 }
 
+// NewObject returns an empty typed object of the kind (a *appsv1.Deployment), to decode into.
+func (k Kind) NewObject() runtime.Object {
+	return reflect.New(k.typed.object.Elem()).Interface().(runtime.Object)
+}
+
 // NewList returns an empty typed list of the kind, for a client to fill.
 func (k Kind) NewList() ObjectList { return k.typed.newList() }
 

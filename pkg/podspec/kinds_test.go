@@ -137,3 +137,12 @@ func TestPlural(t *testing.T) {
 		}
 	}
 }
+
+func TestNewObject(t *testing.T) {
+	for _, k := range All() {
+		o := k.NewObject()
+		if got := reflect.TypeOf(o).Elem().Name(); got != k.Kind {
+			t.Errorf("%s: NewObject is a %s", k.GroupKind, got)
+		}
+	}
+}

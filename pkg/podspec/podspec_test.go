@@ -2,8 +2,10 @@ package podspec
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -121,5 +123,25 @@ func TestDecodePresence(t *testing.T) {
 	}
 	if got := pod.Spec.Containers[0].Resources.Limits.Cpu().String(); got != "1" || pod.Spec.Containers[1].Name != "" {
 		t.Errorf("containers decoded as %+v", pod.Spec.Containers)
+	}
+}
+
+func TestContainerDescribe(t *testing.T) {
+	always := corev1.ContainerRestartPolicyAlways
+	pod := &Pod{Shape: Shape{}}
+	pod.Spec.InitContainers = []corev1.Container{{Name: "setup"}, {Name: "proxy", RestartPolicy: &always}, {}}
+	pod.Spec.Containers = []corev1.Container{{Name: "app"}, {}}
+	pod.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debug"}}}
+	var got []string
+	pod.Containers(func(c Container) bool {
+		got = append(got, c.Describe())
+		return true
+	})
+	want := []string{
+		`init container "setup"`, `sidecar container "proxy"`, `init container #2 (unnamed)`,
+		`container "app"`, `container #1 (unnamed)`, `ephemeral container "debug"`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got %q\nwant %q", got, want)
 	}
 }

@@ -54,7 +54,8 @@ func (c Container) IsSidecar() bool {
 }
 
 // Describe names the container for messages: `container "app"`, `init container "setup"`,
-// `sidecar container "proxy"`, `ephemeral container "debugger"`.
+// `sidecar container "proxy"`, `ephemeral container "debugger"`; a container without a name
+// by its index in its list: `container #0 (unnamed)`.
 func (c Container) Describe() string {
 	var kind string
 	switch {
@@ -66,6 +67,9 @@ func (c Container) Describe() string {
 		kind = "ephemeral container"
 	default:
 		kind = "container"
+	}
+	if c.Name == "" {
+		return kind + " #" + strconv.Itoa(c.Index) + " (unnamed)"
 	}
 	return kind + " " + strconv.Quote(c.Name)
 }

@@ -46,7 +46,7 @@ func TestClusterWritersGolden(t *testing.T) {
 		name := "report/cluster." + goldenExt(f.Name)
 		t.Run(name, func(t *testing.T) {
 			var b bytes.Buffer
-			if err := f.Write(&b, results, c, "1.2.3"); err != nil {
+			if err := f.Write(&b, Report{Results: results, Cluster: c, Version: "1.2.3"}); err != nil {
 				t.Fatal(err)
 			}
 			if f.Name == "sarif" {
@@ -100,7 +100,7 @@ func TestClusterObjectURI(t *testing.T) {
 func TestClusterJSONZeroCounts(t *testing.T) {
 	var b bytes.Buffer
 	f, _ := FormatNamed("json")
-	if err := f.Write(&b, nil, &Cluster{Context: "dev", Server: "https://127.0.0.1:6443"}, "1.2.3"); err != nil {
+	if err := f.Write(&b, Report{Cluster: &Cluster{Context: "dev", Server: "https://127.0.0.1:6443"}, Version: "1.2.3"}); err != nil {
 		t.Fatal(err)
 	}
 	var rep map[string]any

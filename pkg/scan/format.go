@@ -8,9 +8,36 @@ import (
 // Format is a report format, as `bulwark scan -o NAME` names it.
 type Format struct {
 	Name string
-	// Write writes the report of results. c is the cluster they were read from, nil for
-	// files; version is Bulwark's, for formats that name the tool.
-	Write func(w io.Writer, results []Result, c *Cluster, version string) error
+	// Write writes the report.
+	Write func(w io.Writer, rep Report) error
+}
+
+// Report is what a scan found, for a Format to write.
+type Report struct {
+	Results []Result
+	// Unread are the files, documents and List items that held no object to evaluate.
+	Unread []Unread
+	// FailuresOnly leaves out of the text and JSON reports the objects that are neither
+	// denied nor warned; the summary still counts them.
+	FailuresOnly bool
+	// Cluster is the cluster the results were read from, nil for files.
+	Cluster *Cluster
+	// Version is Bulwark's, for formats that name the tool.
+	Version string
+}
+
+// shown is the results the report lists.
+func (rep *Report) shown() []Result {
+	if !rep.FailuresOnly {
+		return rep.Results
+	}
+	var out []Result
+	for _, r := range rep.Results {
+		if d := r.Decision(); d == DecisionDenied || d == DecisionWarned {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Formats lists the report formats, the default first. For a cluster scan each writes what it
@@ -28,8 +55,8 @@ type Format struct {
 // evaluated, exempt, owned. SARIF locates each result at the object's URL on the apiserver (no
 // region), and its message names the object.
 var Formats = []Format{
-	{Name: "text", Write: func(w io.Writer, rs []Result, c *Cluster, _ string) error { return writeText(w, rs, c) }},
-	{Name: "json", Write: func(w io.Writer, rs []Result, c *Cluster, _ string) error { return writeJSON(w, rs, c) }},
+	{Name: "text", Write: writeText},
+	{Name: "json", Write: writeJSON},
 	{Name: "sarif", Write: writeSARIF},
 }
 

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -40,13 +41,17 @@ type Document struct {
 	Line int
 	// APIVersion and Kind of the object.
 	APIVersion, Kind string
-	// JSON is the object as compact JSON, keys in the order written.
+	// JSON is the object as compact JSON, keys in the order written. Plain scalars YAML 1.1
+	// reads as booleans (yes, no, on, off) are booleans, as kubectl reads them.
 	JSON []byte
 	// Node is the object's YAML mapping node, for line lookups and comment-preserving output.
 	Node *yaml.Node
 	// Root is the YAML document node that holds Node. The items of one List share it, so
 	// changes made to their Nodes show when Root is encoded.
 	Root *yaml.Node
+
+	// seq is the place of the document in reading order, shared with Unread.
+	seq int
 }
 
 // Where names the document for messages: "deploy.yaml: document 2 (line 14)" or
@@ -92,6 +97,10 @@ func docError(d *Document, line int, err error) *Error {
 	return &Error{Source: d.Source, Document: d.Index, Item: d.Item, Line: line, Err: err}
 }
 
+// kubectlYAML reads manifests as kubectl does: YAML 1.1 booleans (hostNetwork: yes) are
+// booleans, so that an object is judged as the apiserver will receive it.
+var kubectlYAML = yamljson.Options{YAML11Booleans: true}
+
 // Read reads every Kubernetes object from paths, in order. A path is a file (read whatever
 // its name), a directory (every *.yaml, *.yml and *.json below it, recursively, in name
 // order; names starting with "." are skipped, so .git and .github stay out of a repository
@@ -99,7 +108,7 @@ func docError(d *Document, line int, err error) *Error {
 // items; empty documents are skipped. Read stops at the first error and then returns no
 // documents; the error is an *Error naming the file, the document and the line.
 func Read(paths []string, stdin io.Reader) ([]*Document, error) {
-	r := reader{stdin: stdin}
+	r := reader{stdin: stdin, charts: map[string]bool{}}
 	for _, p := range paths {
 		if err := r.path(p); err != nil {
 			return nil, err
@@ -108,9 +117,95 @@ func Read(paths []string, stdin io.Reader) ([]*Document, error) {
 	return r.docs, nil
 }
 
+// Unread is a file, a document or a List item that holds no object to evaluate, and why.
+type Unread struct {
+	*Error
+	// Known is set when the file is recognisably something other than manifests and holds no
+	// object for the apiserver: a Helm chart's Chart.yaml or values, a kustomization, a
+	// Compose file. It is noted, but it is no problem with the manifests.
+	Known bool
+
+	// seq is the place in reading order, shared with Document.
+	seq int
+}
+
+// MergeUnread merges what ReadAll and EvaluatePolicyAll did not read into one list, in
+// reading order.
+func MergeUnread(read, evaluated []Unread) []Unread {
+	out := append(append(make([]Unread, 0, len(read)+len(evaluated)), read...), evaluated...)
+	slices.SortStableFunc(out, func(a, b Unread) int { return a.seq - b.seq })
+	return out
+}
+
+// Note is the line the text report gives u: "Chart.yaml:1: document 1 not read: <why>", or
+// "templates/x.yaml: not read: <why>" for a whole file.
+func (u Unread) Note() string {
+	s := u.Source
+	if u.Line > 0 {
+		s += ":" + strconv.Itoa(u.Line)
+	}
+	s += ": "
+	if u.Document > 0 {
+		s += "document " + strconv.Itoa(u.Document)
+		if u.Item > 0 {
+			s += ", item " + strconv.Itoa(u.Item)
+		}
+		s += " "
+	}
+	return s + "not read: " + u.Err.Error()
+}
+
+// ReadAll reads paths as Read does, but goes on past what is not a Kubernetes object: a
+// document that is not an object or has no kind, a file that is not YAML (a Helm template),
+// not text or not readable, a directory loop. Each is returned as Unread, in reading order,
+// and reading goes on with the next document (after a YAML syntax error, with the next
+// file: the rest of a file cannot be parsed). A Helm template is a file holding "{{" that
+// is not YAML or sits in the templates directory of a chart (beside a Chart.yaml); it is
+// not read, since its objects only exist once rendered. err is only for a PATH that cannot
+// be found and for standard input that cannot be read: the command line is wrong then.
+func ReadAll(paths []string, stdin io.Reader) (docs []*Document, unread []Unread, err error) {
+	r := reader{stdin: stdin, keepGoing: true, charts: map[string]bool{}}
+	for _, p := range paths {
+		if err := r.path(p); err != nil {
+			return nil, nil, err
+		}
+	}
+	return r.docs, r.unread, nil
+}
+
 type reader struct {
-	stdin io.Reader
-	docs  []*Document
+	stdin     io.Reader
+	docs      []*Document
+	keepGoing bool
+	unread    []Unread
+	// charts caches whether a file (a Chart.yaml, a kustomization.yaml) exists.
+	charts map[string]bool
+	// seq counts the documents and Unread in reading order.
+	seq int
+	// known says what the source being parsed is, when its name tells ("a Helm chart's
+	// Chart.yaml"), for the notes on documents that are not objects.
+	known string
+}
+
+// skip records e as an Unread and returns nil when reading goes on past problems, or
+// returns e when it stops at the first.
+func (r *reader) skip(e *Error, known bool) error {
+	if !r.keepGoing {
+		return e
+	}
+	r.seq++
+	r.unread = append(r.unread, Unread{Error: e, Known: known, seq: r.seq})
+	return nil
+}
+
+// notObject is skip for a document that is not a Kubernetes object: in a file whose name
+// says what it is, the note says it too, and the document is Known.
+func (r *reader) notObject(e *Error) error {
+	if r.known == "" {
+		return r.skip(e, false)
+	}
+	e.Err = fmt.Errorf("%w (%s)", e.Err, r.known)
+	return r.skip(e, true)
 }
 
 func (r *reader) path(p string) error {
@@ -122,7 +217,8 @@ func (r *reader) path(p string) error {
 		if err != nil {
 			return &Error{Source: StdinName, Err: err}
 		}
-		return r.parse(StdinName, data)
+		r.known = ""
+		return r.parse(StdinName, data, false)
 	}
 	fi, err := os.Stat(p)
 	if err != nil {
@@ -144,12 +240,12 @@ type visitedDir struct {
 func (r *reader) dir(dir string, info os.FileInfo, ancestors []visitedDir) error {
 	for _, a := range ancestors {
 		if os.SameFile(a.info, info) {
-			return &Error{Source: dir, Err: fmt.Errorf("directory loop: it is %s again (through a symbolic link)", a.path)}
+			return r.skip(&Error{Source: dir, Err: fmt.Errorf("directory loop: it is %s again (through a symbolic link)", a.path)}, false)
 		}
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return &Error{Source: dir, Err: pathError(err)}
+		return r.skip(&Error{Source: dir, Err: pathError(err)}, false)
 	}
 	ancestors = append(ancestors, visitedDir{path: dir, info: info})
 	for _, e := range entries {
@@ -166,7 +262,10 @@ func (r *reader) dir(dir string, info os.FileInfo, ancestors []visitedDir) error
 			if !isManifestName(name) {
 				continue // e.g. a dangling link that would not have been read anyway
 			}
-			return &Error{Source: p, Err: pathError(err)}
+			if err := r.skip(&Error{Source: p, Err: pathError(err)}, false); err != nil {
+				return err
+			}
+			continue
 		}
 		switch {
 		case fi.IsDir():
@@ -203,15 +302,92 @@ func pathError(err error) error {
 func (r *reader) file(p string) error {
 	data, err := os.ReadFile(p)
 	if err != nil {
-		return &Error{Source: p, Err: pathError(err)}
+		return r.skip(&Error{Source: p, Err: pathError(err)}, false)
 	}
-	return r.parse(p, data)
+	chart, inTemplates := r.chartOf(p)
+	r.known = r.knownFile(p, chart, inTemplates)
+	return r.parse(p, data, inTemplates)
 }
 
-// parse reads every document of one source.
-func (r *reader) parse(source string, data []byte) error {
+// chartOf returns the directory of the Helm chart p belongs to (the nearest directory above
+// it that holds a Chart.yaml, looking no further up than a templates directory), or "", and
+// whether p is in the chart's templates directory.
+func (r *reader) chartOf(p string) (chart string, inTemplates bool) {
+	dir := filepath.Dir(p)
+	if r.hasChart(dir) {
+		return dir, false
+	}
+	for d := dir; ; {
+		parent := filepath.Dir(d)
+		if filepath.Base(d) == "templates" && r.hasChart(parent) {
+			return parent, true
+		}
+		if parent == d || filepath.Base(d) == ".." || filepath.Base(d) == "." {
+			return "", false
+		}
+		d = parent
+	}
+}
+
+func (r *reader) hasChart(dir string) bool { return r.hasFile(dir, "Chart.yaml") }
+
+// hasFile reports whether dir holds a file of one of names.
+func (r *reader) hasFile(dir string, names ...string) bool {
+	for _, name := range names {
+		p := filepath.Join(dir, name)
+		has, ok := r.charts[p]
+		if !ok {
+			fi, err := os.Stat(p)
+			has = err == nil && fi.Mode().IsRegular()
+			r.charts[p] = has
+		}
+		if has {
+			return true
+		}
+	}
+	return false
+}
+
+// knownFile says what a file that is not made of manifests is, when its name or place tells.
+func (r *reader) knownFile(p, chart string, inTemplates bool) string {
+	base := strings.ToLower(filepath.Base(p))
+	switch {
+	case base == "chart.yaml":
+		return "a Helm chart's Chart.yaml"
+	case base == "kustomization.yaml" || base == "kustomization.yml":
+		return "a kustomization: to scan what it builds, run kubectl kustomize " + filepath.Dir(p) + " | bulwark scan -"
+	case strings.HasPrefix(base, "docker-compose") || strings.HasPrefix(base, "compose."):
+		return "a Compose file"
+	case chart != "" && !inTemplates:
+		return "a file of the Helm chart in " + chart + ", such as its values"
+	case r.hasFile(filepath.Dir(p), "kustomization.yaml", "kustomization.yml", "Kustomization"):
+		return "a file of the kustomization in " + filepath.Dir(p) + ", such as a patch"
+	}
+	return ""
+}
+
+// helmTemplate is the note on a Helm template: what to run instead.
+func helmTemplate(chart string, line int) error {
+	if chart == "" {
+		chart = "CHART"
+	}
+	return fmt.Errorf("a Helm template (\"{{\" on line %d), not a manifest: render it first: helm template RELEASE %s | bulwark scan -", line, chart)
+}
+
+// parse reads every document of one source. inTemplates is set for a file in the templates
+// directory of a Helm chart.
+func (r *reader) parse(source string, data []byte, inTemplates bool) error {
 	if err := checkText(data); err != nil {
-		return &Error{Source: source, Err: err}
+		return r.skip(&Error{Source: source, Err: err}, false)
+	}
+	// A template: only the documents of its rendering are objects.
+	braces := bytes.Index(data, []byte("{{"))
+	if braces >= 0 && (inTemplates || !isYAML(data)) {
+		chart := ""
+		if inTemplates {
+			chart, _ = r.chartOf(source)
+		}
+		return r.skip(&Error{Source: source, Err: helmTemplate(chart, lineAt(data, braces))}, false)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for index := 1; ; index++ {
@@ -222,10 +398,32 @@ func (r *reader) parse(source string, data []byte) error {
 		}
 		if err != nil {
 			line, msg := yamljson.ErrorLine(data, err)
-			return &Error{Source: source, Document: index, Line: line, Err: errors.New(msg)}
+			if r.keepGoing {
+				msg += "; the rest of the file is not read"
+			}
+			return r.skip(&Error{Source: source, Document: index, Line: line, Err: errors.New(msg)}, false)
 		}
 		if err := r.document(source, index, root); err != nil {
 			return err
+		}
+	}
+}
+
+// isYAML reports whether every document of data parses and converts to JSON: a template's
+// {{ }} may parse as YAML ({{ .Release.Name }} is a mapping in a mapping) but not convert.
+func isYAML(data []byte) bool {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var root yaml.Node
+		err := dec.Decode(&root)
+		if err == io.EOF {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+		if _, err := kubectlYAML.ToJSON(&root); err != nil {
+			return false
 		}
 	}
 }
@@ -259,31 +457,35 @@ func (r *reader) document(source string, index int, root *yaml.Node) error {
 		return nil
 	}
 	obj := root.Content[0]
-	fail := func(line int, format string, args ...any) error {
+	fail := func(line int, format string, args ...any) *Error {
 		return &Error{Source: source, Document: index, Line: line, Err: fmt.Errorf(format, args...)}
 	}
 	switch {
 	case obj.Kind == yaml.ScalarNode && obj.ShortTag() == "!!null":
 		return nil // only comments, or nothing between two separators
 	case obj.Kind != yaml.MappingNode:
-		return fail(obj.Line, "expected a Kubernetes object (a mapping), found %s", yamljson.Describe(obj))
+		return r.notObject(fail(obj.Line, "expected a Kubernetes object (a mapping), found %s", yamljson.Describe(obj)))
 	}
-	data, err := yamljson.ToJSON(obj)
+	data, err := kubectlYAML.ToJSON(obj)
 	if err != nil {
 		var le *yamljson.LineError
 		if errors.As(err, &le) {
-			return fail(le.Line, "%v", le.Err)
+			return r.skip(fail(le.Line, "%v", le.Err), false)
 		}
-		return fail(obj.Line, "%v", err)
+		return r.skip(fail(obj.Line, "%v", err), false)
 	}
 	top := &Document{Source: source, Index: index, Line: obj.Line, JSON: data, Node: obj, Root: root}
-	fields, err := typeMeta(top)
-	if err != nil {
-		return err
+	fields, tmErr := typeMeta(top)
+	if tmErr != nil {
+		return r.notObject(tmErr)
+	}
+	if r.keepGoing && isKustomize(top.APIVersion) {
+		return r.skip(docError(top, 0, fmt.Errorf("a kustomize %s, not an object for the apiserver: to scan what it builds, run kubectl kustomize %s | bulwark scan -",
+			top.Kind, filepath.Dir(source))), true)
 	}
 	rawItems, isList := fields["items"]
 	if !strings.HasSuffix(top.Kind, "List") || !isList {
-		r.docs = append(r.docs, top)
+		r.add(top)
 		return nil
 	}
 	_, itemsNode := yamljson.Lookup(obj, "items")
@@ -293,25 +495,44 @@ func (r *reader) document(source string, index int, root *yaml.Node) error {
 	}
 	var items []json.RawMessage
 	if itemsNode.Kind != yaml.SequenceNode || json.Unmarshal(rawItems, &items) != nil || len(items) != len(itemsNode.Content) {
-		return fail(itemsNode.Line, "items of a %s must be a list of objects", top.Kind)
+		return r.skip(fail(itemsNode.Line, "items of a %s must be a list of objects", top.Kind), false)
 	}
 	for i, raw := range items {
 		node := itemsNode.Content[i]
 		d := &Document{Source: source, Index: index, Item: i + 1, Line: node.Line, Node: yamljson.Deref(node), Root: root}
 		if d.Node.Kind != yaml.MappingNode {
-			return docError(d, 0, fmt.Errorf("expected a Kubernetes object (a mapping), found %s", yamljson.Describe(d.Node)))
+			if err := r.skip(docError(d, 0, fmt.Errorf("expected a Kubernetes object (a mapping), found %s", yamljson.Describe(d.Node))), false); err != nil {
+				return err
+			}
+			continue
 		}
 		d.JSON = append([]byte(nil), raw...)
-		if _, err := typeMeta(d); err != nil {
-			return err
+		if _, tmErr := typeMeta(d); tmErr != nil {
+			if err := r.skip(tmErr, false); err != nil {
+				return err
+			}
+			continue
 		}
-		r.docs = append(r.docs, d)
+		r.add(d)
 	}
 	return nil
 }
 
+// add appends a document that holds an object.
+func (r *reader) add(d *Document) {
+	r.seq++
+	d.seq = r.seq
+	r.docs = append(r.docs, d)
+}
+
+// isKustomize reports an apiVersion of kustomize's own kinds (Kustomization, Component),
+// which kustomize reads and the apiserver never sees.
+func isKustomize(apiVersion string) bool {
+	return strings.HasPrefix(apiVersion, "kustomize.config.k8s.io/")
+}
+
 // typeMeta fills d.APIVersion and d.Kind from d.JSON and returns the object's fields.
-func typeMeta(d *Document) (map[string]json.RawMessage, error) {
+func typeMeta(d *Document) (map[string]json.RawMessage, *Error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(d.JSON, &fields); err != nil {
 		return nil, docError(d, 0, err)

@@ -430,11 +430,14 @@ func TestReadJSONConversion(t *testing.T) {
 		want string
 	}{
 		{
+			// yes, no, on, off as YAML 1.1 (kubectl) reads them; quoted or tagged, strings.
 			name: "key order and scalar types",
 			yaml: "apiVersion: v1\nkind: ConfigMap\nz: 1\na: str\nhex: 0x1F\noctal: 0o17\nfloat: 1.5\nexp: 1e3\nbig: 18446744073709551615\n" +
-				"yes: yes\nt: true\nnull1: null\nnull2: ~\nnull3:\nquoted: \"42\"\nstrtag: !!str 42\nint-str: !!int \"7\"\n",
+				"yes: yes\nt: true\nnull1: null\nnull2: ~\nnull3:\nquoted: \"42\"\nstrtag: !!str 42\nint-str: !!int \"7\"\n" +
+				"off: Off\nqyes: 'yes'\ntagno: !!str no\n",
 			want: `{"apiVersion":"v1","kind":"ConfigMap","z":1,"a":"str","hex":31,"octal":15,"float":1.5,"exp":1000,"big":18446744073709551615,` +
-				`"yes":"yes","t":true,"null1":null,"null2":null,"null3":null,"quoted":"42","strtag":"42","int-str":7}`,
+				`"yes":true,"t":true,"null1":null,"null2":null,"null3":null,"quoted":"42","strtag":"42","int-str":7,` +
+				`"off":false,"qyes":"yes","tagno":"no"}`,
 		},
 		{
 			name: "timestamps and binary as written",
@@ -444,10 +447,10 @@ func TestReadJSONConversion(t *testing.T) {
 		{
 			name: "aliases and merge keys",
 			yaml: "apiVersion: v1\nkind: ConfigMap\nbase: &base {a: 1, b: 2}\nextra: &extra {b: 3, c: 4}\n" +
-				"one:\n  <<: *base\n  b: 9\n  d: 5\nmany:\n  <<: [*base, *extra]\nlist: &l [x, y]\ncopy: *l\n" +
+				"one:\n  <<: *base\n  b: 9\n  d: 5\nmany:\n  <<: [*base, *extra]\nlist: &l [x, z]\ncopy: *l\n" +
 				"nested: &n\n  <<: *extra\n  e: 6\nouter:\n  <<: [{inline: true}, *n]\n",
 			want: `{"apiVersion":"v1","kind":"ConfigMap","base":{"a":1,"b":2},"extra":{"b":3,"c":4},` +
-				`"one":{"a":1,"b":9,"d":5},"many":{"a":1,"b":2,"c":4},"list":["x","y"],"copy":["x","y"],` +
+				`"one":{"a":1,"b":9,"d":5},"many":{"a":1,"b":2,"c":4},"list":["x","z"],"copy":["x","z"],` +
 				`"nested":{"b":3,"c":4,"e":6},"outer":{"inline":true,"b":3,"c":4,"e":6}}`,
 		},
 		{
@@ -482,5 +485,54 @@ func TestWhere(t *testing.T) {
 		if got := tt.d.Where(); got != tt.want {
 			t.Errorf("got %q, want %q", got, tt.want)
 		}
+	}
+}
+
+// TestReadAll: what Read stops at, ReadAll notes and reads past, in order; only a PATH that
+// cannot be found stops it.
+func TestReadAll(t *testing.T) {
+	t.Chdir(testdata)
+	docs, unread, err := ReadAll([]string{"errors", "read/pod.json"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	for _, u := range unread {
+		notes = append(notes, u.Note())
+		if u.Known {
+			t.Errorf("%s: Known, but no file here is recognisably something else", u.Note())
+		}
+	}
+	want := []string{
+		"errors/duplicate-key.yaml:5: document 1 not read: mapping key \"name\" already defined at line 4",
+		"errors/invalid-yaml.yaml:10: document 2 not read: yaml: mapping values are not allowed in this context; the rest of the file is not read",
+		"errors/list-item.yaml:8: document 1, item 2 not read: not a Kubernetes object: kind is missing",
+		"errors/no-apiversion.yaml:1: document 1 not read: not a Kubernetes object: apiVersion is missing",
+		"errors/no-kind.yaml:7: document 2 not read: not a Kubernetes object: kind is missing",
+		"errors/no-type.yaml:1: document 1 not read: not a Kubernetes object: apiVersion and kind are missing",
+		"errors/non-string-key.yaml:6: document 1 not read: mapping keys must be strings, found 8080 (int)",
+		"errors/not-an-object.yaml:1: document 1 not read: expected a Kubernetes object (a mapping), found a list",
+		"errors/unclosed.yaml:5: document 1 not read: yaml: did not find expected ',' or ']'; the rest of the file is not read",
+	}
+	if strings.Join(notes, "\n") != strings.Join(want, "\n") {
+		t.Errorf("notes:\n%s\nwant:\n%s", strings.Join(notes, "\n"), strings.Join(want, "\n"))
+	}
+	// The good documents around them are read: a document of invalid-yaml.yaml before the
+	// error, the other items of the List, the document of no-kind.yaml that has one, ...
+	var got []string
+	for _, d := range docs {
+		got = append(got, d.Where())
+	}
+	for _, w := range []string{"errors/invalid-yaml.yaml: document 1", "errors/list-item.yaml: document 1, item 1", "errors/no-kind.yaml: document 1", "read/pod.json: document 1"} {
+		found := false
+		for _, g := range got {
+			found = found || strings.HasPrefix(g, w+" ")
+		}
+		if !found {
+			t.Errorf("%s not read; read %q", w, got)
+		}
+	}
+	if _, _, err := ReadAll([]string{"read/pod.json", "errors/missing.yaml"}, nil); err == nil || err.Error() != "scan: errors/missing.yaml: no such file or directory" {
+		t.Errorf("missing PATH: %v", err)
 	}
 }

@@ -6,11 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	kjson "sigs.k8s.io/json"
 
+	"github.com/bulwark-k8s/bulwark/internal/yamljson"
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
 	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
@@ -43,6 +49,9 @@ type Result struct {
 	Notes []string
 	// UID is the object's uid when it was read from a cluster.
 	UID string
+	// UnknownFields are the paths of the fields of the object that its kind does not have
+	// (a misspelt runAsNonroot), which the apiserver would drop.
+	UnknownFields []string
 }
 
 // Decision is what the webhook would do with the object: DecisionDenied (an enforced
@@ -77,8 +86,10 @@ func (r Result) Object() string {
 }
 
 // Evaluate runs the active checks of s over every document that carries a pod template, in
-// order. Other kinds are Skipped. A document that does not decode as its kind is an error
-// (an *Error naming it); no results are returned then. A nil s runs no checks.
+// order. Other kinds are Skipped. A document that does not decode as its kind, or that names
+// a kind the engine evaluates under an apiVersion that does not serve it (a Deployment of
+// apiVersion v1), is an error (an *Error naming it); no results are returned then. A nil s
+// runs no checks.
 func Evaluate(docs []*Document, s *checks.Settings) ([]Result, error) {
 	if s == nil {
 		var err error
@@ -86,56 +97,148 @@ func Evaluate(docs []*Document, s *checks.Settings) ([]Result, error) {
 			return nil, err
 		}
 	}
-	return evaluate(docs, func(r *Result, pod *podspec.Pod) { r.Violations = s.Evaluate(pod) })
+	results, _, err := evaluate(docs, false, func(r *Result, pod *podspec.Pod) { r.Violations = s.Evaluate(pod) })
+	return results, err
 }
 
 // EvaluatePolicy evaluates as the webhook would under snap, as far as a manifest tells:
 // exempt namespaces, namespace rules matched by name, and exemptions matched by namespace,
 // kind and name apply (the object's metadata.namespace is its namespace). Namespace labels
 // (rules by selector, the bulwark.dev/mode label) and the requesting user are not known
-// offline, so what depends on them does not apply. Expiry is judged at now.
+// offline, so what depends on them does not apply. Expiry is judged at now. Errors are as
+// Evaluate's.
 func EvaluatePolicy(docs []*Document, snap *policy.Snapshot, now time.Time) ([]Result, error) {
-	return evaluate(docs, func(r *Result, pod *podspec.Pod) {
+	results, _, err := evaluate(docs, false, policyEval(snap, now))
+	return results, err
+}
+
+// EvaluatePolicyAll is EvaluatePolicy that goes on past the documents it would stop at: each
+// is returned as Unread, in order, and has no Result.
+func EvaluatePolicyAll(docs []*Document, snap *policy.Snapshot, now time.Time) ([]Result, []Unread) {
+	results, unread, _ := evaluate(docs, true, policyEval(snap, now))
+	return results, unread
+}
+
+func policyEval(snap *policy.Snapshot, now time.Time) func(*Result, *podspec.Pod) {
+	return func(r *Result, pod *podspec.Pod) {
 		dec := snap.Resolve(policy.Request{
 			Namespace: pod.Object.Namespace, Kind: pod.GroupKind.Kind, Name: pod.Object.Name, Now: now,
 		})
-		r.Notes = dec.Warnings
+		r.Notes = append(r.Notes, dec.Warnings...)
 		if dec.Exempt {
 			r.Exempt = dec.Reason
 			return
 		}
 		r.Violations = dec.Apply(dec.Checks.Evaluate(pod))
-	})
+	}
 }
 
-func evaluate(docs []*Document, eval func(*Result, *podspec.Pod)) ([]Result, error) {
+func evaluate(docs []*Document, keepGoing bool, eval func(*Result, *podspec.Pod)) ([]Result, []Unread, error) {
 	results := make([]Result, 0, len(docs))
+	var unread []Unread
 	for _, d := range docs {
-		gv, err := schema.ParseGroupVersion(d.APIVersion)
+		r, err := evaluateOne(d, eval)
 		if err != nil {
-			return nil, docError(d, LineOf(d, "apiVersion"), fmt.Errorf("invalid apiVersion %q", d.APIVersion))
-		}
-		r := Result{Doc: d}
-		pod, ok, err := podspec.Decode(gv.WithKind(d.Kind).GroupKind(), d.JSON)
-		switch {
-		case err != nil:
-			return nil, docError(d, decodeErrorLine(d, err), err)
-		case !ok:
-			r.Skipped = true
-			var o struct {
-				Metadata struct {
-					Name, GenerateName, Namespace string
-				}
+			if !keepGoing {
+				return nil, nil, err
 			}
-			_ = json.Unmarshal(d.JSON, &o) // best effort: the object is not evaluated
-			r.Name, r.Namespace = objectName(o.Metadata.Name, o.Metadata.GenerateName), o.Metadata.Namespace
-		default:
-			r.Name, r.Namespace = objectName(pod.Object.Name, pod.Object.GenerateName), pod.Object.Namespace
-			eval(&r, pod)
+			unread = append(unread, Unread{Error: err, seq: d.seq})
+			continue
 		}
 		results = append(results, r)
 	}
-	return results, nil
+	return results, unread, nil
+}
+
+func evaluateOne(d *Document, eval func(*Result, *podspec.Pod)) (Result, *Error) {
+	gv, err := schema.ParseGroupVersion(d.APIVersion)
+	if err != nil {
+		return Result{}, docError(d, LineOf(d, "apiVersion"), fmt.Errorf("invalid apiVersion %q", d.APIVersion))
+	}
+	r := Result{Doc: d}
+	gk := gv.WithKind(d.Kind).GroupKind()
+	pod, ok, err := podspec.Decode(gk, d.JSON)
+	switch {
+	case err != nil:
+		return Result{}, DecodeError(d, err)
+	case !ok:
+		if err := unservedKind(gv, d.Kind); err != nil {
+			return Result{}, docError(d, LineOf(d, "apiVersion"), err)
+		}
+		r.Skipped = true
+		var o struct {
+			Metadata struct {
+				Name, GenerateName, Namespace string
+			}
+		}
+		_ = json.Unmarshal(d.JSON, &o) // best effort: the object is not evaluated
+		r.Name, r.Namespace = objectName(o.Metadata.Name, o.Metadata.GenerateName), o.Metadata.Namespace
+	default:
+		r.Name, r.Namespace = objectName(pod.Object.Name, pod.Object.GenerateName), pod.Object.Namespace
+		r.UnknownFields = unknownFields(gk, d.JSON)
+		applyDefaults(pod)
+		eval(&r, pod)
+	}
+	return r, nil
+}
+
+// unservedKind explains an object whose kind the engine evaluates, written with an
+// apiVersion of Kubernetes that does not serve it or in the wrong case ("apiVersion v1 has no
+// kind Deployment; did you mean apps/v1?"): kubectl would find no such kind, and the scan
+// would otherwise pass it over as an object without a pod template. nil for anything else,
+// custom resources included.
+func unservedKind(gv schema.GroupVersion, kind string) error {
+	if !builtinGroup(gv.Group) {
+		return nil
+	}
+	for _, k := range podspec.All() {
+		switch {
+		case k.Kind == kind:
+			return fmt.Errorf("apiVersion %s has no kind %s; did you mean %s?", gv, kind, k.GroupVersion())
+		case strings.EqualFold(k.Kind, kind) && k.Group == gv.Group:
+			return fmt.Errorf("apiVersion %s has no kind %s; did you mean %s?", gv, kind, k.Kind)
+		}
+	}
+	return nil
+}
+
+// builtinGroup reports an API group of Kubernetes itself, where no custom resource lives.
+func builtinGroup(group string) bool {
+	switch group {
+	case "", "apps", "batch", "extensions", "policy", "autoscaling":
+		return true
+	}
+	return strings.HasSuffix(group, ".k8s.io") && !strings.HasSuffix(group, ".x-k8s.io")
+}
+
+// unknownFields lists the fields of obj, an object of the kind gk, that its type does not
+// have: the misspelt field (runAsNonroot) that kubectl apply rejects with its default
+// validation, and that the apiserver drops without it. The paths are as kubectl prints them.
+func unknownFields(gk schema.GroupKind, obj []byte) []string {
+	k, ok := podspec.Lookup(gk)
+	if !ok {
+		return nil
+	}
+	strict, _ := kjson.UnmarshalStrict(obj, k.NewObject(), kjson.DisallowUnknownFields)
+	var out []string
+	for _, e := range strict {
+		var fe kjson.FieldError
+		if errors.As(e, &fe) {
+			out = append(out, fe.FieldPath())
+		}
+	}
+	return out
+}
+
+// applyDefaults sets what the apiserver defaults before any webhook sees the object, where a
+// check's verdict depends on it: a manifest is judged as the webhook would receive it.
+//   - A volume without a source is an emptyDir (SetDefaults_Volume).
+func applyDefaults(pod *podspec.Pod) {
+	for i := range pod.Spec.Volumes {
+		if v := &pod.Spec.Volumes[i]; reflect.ValueOf(v.VolumeSource).IsZero() {
+			v.EmptyDir = &corev1.EmptyDirVolumeSource{}
+		}
+	}
 }
 
 func objectName(name, generateName string) string {
@@ -145,13 +248,94 @@ func objectName(name, generateName string) string {
 	return name
 }
 
-// decodeErrorLine finds the line of the field a decoding error names, or 0.
+// DecodeError locates err, an error of podspec.Decode about d, at the line of the field it
+// names (the object's line when it names none). A boolean where a string belongs is most
+// often a plain yes or on that YAML 1.1 reads as one: the error says to quote it.
+func DecodeError(d *Document, err error) *Error {
+	var de *podspec.DecodeError
+	if errors.As(err, &de) && de.Err.Error() == "got true or false, want a string" {
+		err = fmt.Errorf("%w (quote the value: kubectl reads a plain true, yes, on, false, no or off as a boolean)", err)
+	}
+	return docError(d, decodeErrorLine(d, err), err)
+}
+
+// decodeErrorLine finds the line of the field a decoding error names, or 0. The decoder's
+// path has no list indexes ("spec.containers.env.value"): where it crosses a list, the line
+// is that of the first such field holding the kind of value the error got; when none does,
+// that of the field's nearest ancestor (LineOf).
 func decodeErrorLine(d *Document, err error) int {
 	var de *podspec.DecodeError
-	if errors.As(err, &de) && de.Field != "" && de.Field != "the object" {
-		return LineOf(d, de.Field)
+	if !errors.As(err, &de) || de.Field == "" || de.Field == "the object" {
+		return 0
+	}
+	if got, _, ok := strings.Cut(strings.TrimPrefix(de.Err.Error(), "got "), ", want "); ok && d.Node != nil {
+		if line := findValue(d.Node, d.Line, strings.Split(de.Field, "."), got); line > 0 {
+			return line
+		}
+	}
+	return LineOf(d, de.Field)
+}
+
+// findValue returns the line of the first field at path below n (crossing lists item by
+// item) whose value, or one item of it, is of the kind got ("a string", "true or false", as
+// podspec.DecodeError says), or 0. line is the line of n's key.
+func findValue(n *yaml.Node, line int, path []string, got string) int {
+	n = yamljson.Deref(n)
+	if n == nil {
+		return 0
+	}
+	if len(path) == 0 {
+		if jsonKind(n) == got {
+			return line
+		}
+		if n.Kind == yaml.SequenceNode {
+			for _, item := range n.Content {
+				if jsonKind(yamljson.Deref(item)) == got {
+					return item.Line
+				}
+			}
+		}
+		return 0
+	}
+	switch n.Kind {
+	case yaml.SequenceNode:
+		for _, item := range n.Content {
+			if l := findValue(item, item.Line, path, got); l > 0 {
+				return l
+			}
+		}
+	case yaml.MappingNode:
+		if k, v := yamljson.Lookup(n, path[0]); k != nil {
+			return findValue(v, k.Line, path[1:], got)
+		}
 	}
 	return 0
+}
+
+// jsonKind names the JSON value n reads as, in the words of podspec.DecodeError.
+func jsonKind(n *yaml.Node) string {
+	if n == nil {
+		return ""
+	}
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "an array"
+	case yaml.MappingNode:
+		return "an object"
+	}
+	js, err := kubectlYAML.ToJSON(n)
+	if err != nil || len(js) == 0 {
+		return ""
+	}
+	switch js[0] {
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "true or false"
+	case 'n':
+		return "a null"
+	}
+	return "a number"
 }
 
 // Denied reports whether any result has an enforced violation: the webhook would deny it.
@@ -172,6 +356,8 @@ type Summary struct {
 	Admitted int `json:"admitted"`
 	Skipped  int `json:"skipped"`
 	Exempt   int `json:"exempt,omitempty"`
+	// NotRead counts what held no object to evaluate (Unread); set by the JSON report.
+	NotRead int `json:"notRead,omitempty"`
 }
 
 // Summarize counts results by decision.
@@ -195,21 +381,24 @@ func Summarize(results []Result) Summary {
 }
 
 // WriteText writes the report for a terminal or a CI log: per object a header line with its
-// location and decision, then one line per violation with the field's location, and a summary.
+// location and decision, then one line per violation with the field's location, the notes on
+// what was not read, and a summary.
 //
 //	deploy.yaml:3: Deployment "web": denied
 //	  deploy.yaml:21: enforce [host-network] spec.template.spec.hostNetwork: <message>
 //	      fix: <fix>
 //	deploy.yaml:30: Service "web": skipped (no pod template)
-//	2 objects scanned: 1 denied, 0 with warnings, 1 skipped (no pod template)
+//	Chart.yaml:1: document 1 not read: not a Kubernetes object: kind is missing (a Helm chart's Chart.yaml)
+//	2 objects scanned: 1 denied, 0 with warnings, 1 skipped (no pod template), 1 not read
 func WriteText(w io.Writer, results []Result) error {
-	return writeText(w, results, nil)
+	return writeText(w, Report{Results: results})
 }
 
-// writeText writes the text report; c is the cluster the results were read from, nil for files.
-func writeText(w io.Writer, results []Result, c *Cluster) error {
+// writeText writes the text report.
+func writeText(w io.Writer, rep Report) error {
 	var b bytes.Buffer
-	for _, r := range results {
+	c := rep.Cluster
+	for _, r := range rep.shown() {
 		d := r.Doc
 		var decision string
 		switch r.Decision() {
@@ -240,6 +429,13 @@ func writeText(w io.Writer, results []Result, c *Cluster) error {
 				fmt.Fprintf(&b, "  %s:%d: note: %s\n", d.Source, d.Line, n)
 			}
 		}
+		for _, f := range r.UnknownFields {
+			if c != nil {
+				fmt.Fprintf(&b, "  note: %s\n", unknownFieldNote(f))
+			} else {
+				fmt.Fprintf(&b, "  %s:%d: note: %s\n", d.Source, LineOf(d, f), unknownFieldNote(f))
+			}
+		}
 		for _, v := range r.Violations {
 			if c != nil {
 				fmt.Fprintf(&b, "  %s [%s] %s: %s\n", v.Action, v.Check, v.Field, v.Message)
@@ -251,7 +447,11 @@ func writeText(w io.Writer, results []Result, c *Cluster) error {
 			}
 		}
 	}
-	s := Summarize(results)
+	for _, u := range rep.Unread {
+		b.WriteString(u.Note())
+		b.WriteByte('\n')
+	}
+	s := Summarize(rep.Results)
 	if c != nil {
 		fmt.Fprintf(&b, "%s read from %s: %d evaluated (%d denied, %d with warnings), %d exempt, %d counted against their owner\n",
 			plural(c.Read, "object"), c.Where(), c.Evaluated, s.Denied, s.Warned, c.Exempt, c.Owned)
@@ -263,9 +463,17 @@ func writeText(w io.Writer, results []Result, c *Cluster) error {
 	if s.Exempt > 0 {
 		fmt.Fprintf(&b, ", %d exempt", s.Exempt)
 	}
+	if len(rep.Unread) > 0 {
+		fmt.Fprintf(&b, ", %d not read", len(rep.Unread))
+	}
 	b.WriteByte('\n')
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// unknownFieldNote is the note on a field the object's kind does not have.
+func unknownFieldNote(field string) string {
+	return fmt.Sprintf("unknown field %q: kubectl apply rejects it, and without validation the apiserver drops it", field)
 }
 
 func plural(n int, noun string) string {
@@ -278,6 +486,7 @@ func plural(n int, noun string) string {
 type jsonReport struct {
 	Results []jsonResult `json:"results"`
 	Summary Summary      `json:"summary"`
+	NotRead []jsonUnread `json:"notRead,omitempty"`
 	Cluster *jsonCluster `json:"cluster,omitempty"`
 }
 
@@ -318,26 +527,32 @@ type jsonViolation struct {
 }
 
 // WriteJSON writes the report as one indented JSON object: "results" (one per object, in
-// input order, item 0 outside a List) and "summary" (counts by decision).
+// input order, item 0 outside a List), "summary" (counts by decision), and "notRead" (what
+// held no object to evaluate, when anything did).
 func WriteJSON(w io.Writer, results []Result) error {
-	return writeJSON(w, results, nil)
+	return writeJSON(w, Report{Results: results})
 }
 
-// writeJSON writes the JSON report; c is the cluster the results were read from, nil for files.
-func writeJSON(w io.Writer, results []Result, c *Cluster) error {
-	rep := jsonReport{Results: make([]jsonResult, 0, len(results)), Summary: Summarize(results)}
-	if c != nil {
-		rep.Cluster = &jsonCluster{
+// writeJSON writes the JSON report.
+func writeJSON(w io.Writer, rep Report) error {
+	shown := rep.shown()
+	out := jsonReport{Results: make([]jsonResult, 0, len(shown)), Summary: Summarize(rep.Results)}
+	out.Summary.NotRead = len(rep.Unread)
+	if c := rep.Cluster; c != nil {
+		out.Cluster = &jsonCluster{
 			Context: c.Context, Server: c.Server, Namespace: c.Namespace,
 			Read: c.Read, Evaluated: c.Evaluated, Exempt: c.Exempt, Owned: c.Owned,
 		}
 	}
-	for _, r := range results {
+	for _, r := range shown {
 		d := r.Doc
 		jr := jsonResult{
 			Source: d.Source, Document: d.Index, Item: d.Item, Line: d.Line,
 			APIVersion: d.APIVersion, Kind: d.Kind, Name: r.Name, Namespace: r.Namespace, UID: r.UID,
 			Decision: r.Decision(), Exempt: r.Exempt, Notes: r.Notes, Violations: make([]jsonViolation, 0, len(r.Violations)),
+		}
+		for _, f := range r.UnknownFields {
+			jr.Notes = append(jr.Notes[:len(jr.Notes):len(jr.Notes)], unknownFieldNote(f))
 		}
 		for _, v := range r.Violations {
 			jr.Violations = append(jr.Violations, jsonViolation{
@@ -345,9 +560,23 @@ func writeJSON(w io.Writer, results []Result, c *Cluster) error {
 				Line: LineOf(d, v.Field),
 			})
 		}
-		rep.Results = append(rep.Results, jr)
+		out.Results = append(out.Results, jr)
 	}
-	return writeIndented(w, rep)
+	for _, u := range rep.Unread {
+		out.NotRead = append(out.NotRead, jsonUnread{
+			Source: u.Source, Document: u.Document, Item: u.Item, Line: u.Line, Reason: u.Err.Error(), Known: u.Known,
+		})
+	}
+	return writeIndented(w, out)
+}
+
+type jsonUnread struct {
+	Source   string `json:"source"`
+	Document int    `json:"document"`
+	Item     int    `json:"item"`
+	Line     int    `json:"line"`
+	Reason   string `json:"reason"`
+	Known    bool   `json:"known"`
 }
 
 func writeIndented(w io.Writer, v any) error {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
+	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -97,10 +98,16 @@ func TestEvaluateErrors(t *testing.T) {
 			want:  "scan: errors/bad-hostnetwork.yaml: document 1 (line 6): decoding Pod: spec.hostNetwork: got a string, want true or false",
 		},
 		{
-			name:  "field of the wrong type in a container of a template: the line of the list",
+			name:  "field of the wrong type in a container of a template: the line of the field",
 			paths: []string{"-"},
-			stdin: "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: a\n          image: [x]\n",
-			want:  "scan: <stdin>: document 1 (line 6): decoding Deployment: spec.template.spec.containers.image: got an array, want a string",
+			stdin: "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: a\n          image: x\n        - name: b\n          image: [x]\n",
+			want:  "scan: <stdin>: document 1 (line 10): decoding Deployment: spec.template.spec.containers.image: got an array, want a string",
+		},
+		{
+			name:  "a number where a list belongs, in a container: the line of the field",
+			paths: []string{"-"},
+			stdin: "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: a\n          ports: 5\n",
+			want:  "scan: <stdin>: document 1 (line 8): decoding Deployment: spec.template.spec.containers.ports: got a number, want a list",
 		},
 		{
 			name:  "invalid apiVersion",
@@ -144,7 +151,7 @@ func TestWritersGolden(t *testing.T) {
 		name := "report/manifests." + goldenExt(f.Name)
 		t.Run(name, func(t *testing.T) {
 			var b bytes.Buffer
-			if err := f.Write(&b, results, nil, "1.2.3"); err != nil {
+			if err := f.Write(&b, Report{Results: results, Version: "1.2.3"}); err != nil {
 				t.Fatal(err)
 			}
 			if f.Name == "sarif" {
@@ -390,5 +397,35 @@ func golden(t *testing.T, path, got string) {
 	}
 	if got != string(want) {
 		t.Errorf("%s differs (run go test ./pkg/scan/ -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+// TestWritersGoldenNotRead pins how each format tells what was not read, and the notes on
+// unknown fields: the error fixtures read past their problems, with host-network enforced.
+func TestWritersGoldenNotRead(t *testing.T) {
+	t.Chdir(testdata)
+	pod := "apiVersion: v1\nkind: Pod\nmetadata: {name: typo}\nspec:\n  hostNetwork: yes\n  securityContext: {runAsNonroot: true}\n  containers: [{name: a, image: x:1}]\n"
+	docs, unread, err := ReadAll([]string{"errors", "-"}, strings.NewReader(pod))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := hostNetworkOnly(t, checks.Enforce)
+	results, invalid, _ := evaluate(docs, true, func(r *Result, pod *podspec.Pod) { r.Violations = s.Evaluate(pod) })
+	unread = MergeUnread(unread, invalid)
+	if len(unread) != 10 || len(results) == 0 {
+		t.Fatalf("%d results, %d not read; want some and 10", len(results), len(unread))
+	}
+	for _, f := range Formats {
+		name := "report/notread." + goldenExt(f.Name)
+		t.Run(name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := f.Write(&b, Report{Results: results, Unread: unread, Version: "1.2.3"}); err != nil {
+				t.Fatal(err)
+			}
+			if f.Name == "sarif" {
+				b = *bytes.NewBuffer(onlyRule(t, b.Bytes(), "host-network"))
+			}
+			golden(t, name, b.String())
+		})
 	}
 }

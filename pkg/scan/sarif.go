@@ -23,8 +23,20 @@ type sarifLog struct {
 }
 
 type sarifRun struct {
-	Tool    sarifTool     `json:"tool"`
-	Results []sarifResult `json:"results"`
+	Tool        sarifTool         `json:"tool"`
+	Invocations []sarifInvocation `json:"invocations,omitempty"`
+	Results     []sarifResult     `json:"results"`
+}
+
+type sarifInvocation struct {
+	ExecutionSuccessful bool                `json:"executionSuccessful"`
+	Notifications       []sarifNotification `json:"toolExecutionNotifications"`
+}
+
+type sarifNotification struct {
+	Level     string          `json:"level"`
+	Message   sarifText       `json:"message"`
+	Locations []sarifLocation `json:"locations"`
 }
 
 type sarifTool struct {
@@ -82,11 +94,13 @@ type sarifLogicalLocation struct {
 // result per violation, located at the field's line in its source file. Objects without
 // violations produce no result.
 func WriteSARIF(w io.Writer, results []Result, version string) error {
-	return writeSARIF(w, results, nil, version)
+	return writeSARIF(w, Report{Results: results, Version: version})
 }
 
-// writeSARIF writes the SARIF log; c is the cluster the results were read from, nil for files.
-func writeSARIF(w io.Writer, results []Result, c *Cluster, version string) error {
+// writeSARIF writes the SARIF log. What was not read is told as tool execution
+// notifications of the run's invocation, warnings but for Known files (notes).
+func writeSARIF(w io.Writer, rep Report) error {
+	results, c, version := rep.Results, rep.Cluster, rep.Version
 	all := checks.All()
 	index := make(map[string]int, len(all))
 	rules := make([]sarifRule, 0, len(all))
@@ -125,6 +139,22 @@ func writeSARIF(w io.Writer, results []Result, c *Cluster, version string) error
 			}
 			run.Results = append(run.Results, res)
 		}
+	}
+	if len(rep.Unread) > 0 {
+		inv := sarifInvocation{ExecutionSuccessful: true}
+		for _, u := range rep.Unread {
+			n := sarifNotification{Level: "warning", Message: sarifText{Text: u.Err.Error()}}
+			if u.Known {
+				n.Level = "note"
+			}
+			loc := sarifLocation{PhysicalLocation: sarifPhysicalLocation{ArtifactLocation: sarifArtifactLocation{URI: sarifURI(u.Source)}}}
+			if u.Line > 0 {
+				loc.PhysicalLocation.Region = &sarifRegion{StartLine: u.Line}
+			}
+			n.Locations = []sarifLocation{loc}
+			inv.Notifications = append(inv.Notifications, n)
+		}
+		run.Invocations = []sarifInvocation{inv}
 	}
 	return writeIndented(w, sarifLog{Schema: sarifSchema, Version: sarifVersion, Runs: []sarifRun{run}})
 }

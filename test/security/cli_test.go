@@ -157,9 +157,9 @@ spec:
 		if err := os.WriteFile(f, []byte(tc.text), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		for _, cmd := range []string{"scan", "mutate"} {
-			t.Run(cmd+" of "+tc.name, func(t *testing.T) {
-				stdout, stderr, code := cliRun(t, cmd, f)
+		for _, args := range [][]string{{"scan", "--strict"}, {"mutate"}} {
+			t.Run(strings.Join(args, " ")+" of "+tc.name, func(t *testing.T) {
+				stdout, stderr, code := cliRun(t, append(args, f)...)
 				if code != 2 || !strings.Contains(stderr, filepath.Base(f)) || !strings.Contains(stderr, "line ") {
 					t.Errorf("exit %d, want 2 with an error naming the file and the line:\n%s", code, stderr)
 				}
@@ -170,6 +170,19 @@ spec:
 				}
 			})
 		}
+		// Without --strict, scan notes the document in its report (or, with nothing else to
+		// read, on standard error) and goes on: the note must not repeat it either.
+		t.Run("scan of "+tc.name, func(t *testing.T) {
+			stdout, stderr, code := cliRun(t, "scan", f)
+			if code == 1 || !strings.Contains(stdout+stderr, filepath.Base(f)+":") {
+				t.Errorf("exit %d, want 0 or 2 with a note naming the file:\n%s%s", code, stdout, stderr)
+			}
+			for where, text := range map[string]string{"standard output": stdout, "standard error": stderr} {
+				if found := leaks.find(text); len(found) > 0 {
+					t.Errorf("%s repeats the document:\n%s", where, strings.Join(found, "\n"))
+				}
+			}
+		})
 	}
 }
 

@@ -86,14 +86,19 @@ func objectRef(o *Object) *metav1.PartialObjectMetadata {
 	}
 }
 
-// eventNote lists o's violations, one per line, within the size of an Event's note.
+// eventNote names o's violated checks on its first line and lists the violations, one per
+// line, within the size of an Event's note: when the list is cut, every check is still named.
 func eventNote(o *Object) string {
 	var b strings.Builder
 	distinct := map[string]bool{}
+	var ids []string
 	for _, v := range o.Violations {
-		distinct[v.Check] = true
+		if !distinct[v.Check] {
+			distinct[v.Check] = true
+			ids = append(ids, "["+v.Check+"]")
+		}
 	}
-	fmt.Fprintf(&b, "Bulwark audit: violates %d %s of the policy in force", len(distinct), plural(len(distinct), "check", "checks"))
+	fmt.Fprintf(&b, "Bulwark audit: violates %d %s of the policy in force: %s", len(ids), plural(len(ids), "check", "checks"), strings.Join(ids, " "))
 	for _, v := range o.Violations {
 		b.WriteString("\n- ")
 		b.WriteString(v.String())

@@ -106,3 +106,19 @@ func TestEventNoteFitsAnEvent(t *testing.T) {
 		t.Errorf("note of %d bytes:\n%s", len(note), note)
 	}
 }
+
+// TestEventNoteNamesEveryCheck: when the list of violations is cut to fit an Event, the first
+// line still names every violated check.
+func TestEventNoteNamesEveryCheck(t *testing.T) {
+	o := &Object{}
+	long := strings.Repeat("a long explanation of what is wrong ", 8)
+	for _, id := range []string{"automount-service-account-token", "image-digest", "privilege-escalation", "privileged", "run-as-non-root", "seccomp-required"} {
+		o.Violations = append(o.Violations, checks.Violation{Check: id, Action: checks.Audit, Field: "spec.template.spec", Message: long, Fix: long})
+	}
+	note := eventNote(o)
+	first, _, _ := strings.Cut(note, "\n")
+	want := "Bulwark audit: violates 6 checks of the policy in force: [automount-service-account-token] [image-digest] [privilege-escalation] [privileged] [run-as-non-root] [seccomp-required]"
+	if first != want || !strings.HasSuffix(note, "has them all)") {
+		t.Errorf("note:\n%s\nwant the first line %q and the list cut", note, want)
+	}
+}

@@ -50,12 +50,32 @@ type sarifDriver struct {
 }
 
 type sarifRule struct {
-	ID               string    `json:"id"`
-	ShortDescription sarifText `json:"shortDescription"`
+	ID                   string              `json:"id"`
+	ShortDescription     sarifText           `json:"shortDescription"`
+	FullDescription      sarifText           `json:"fullDescription"`
+	HelpURI              string              `json:"helpUri"`
+	Help                 sarifHelp           `json:"help"`
+	DefaultConfiguration sarifRuleConfig     `json:"defaultConfiguration"`
+	Properties           sarifRuleProperties `json:"properties"`
 }
 
 type sarifText struct {
 	Text string `json:"text"`
+}
+
+type sarifHelp struct {
+	Text     string `json:"text"`
+	Markdown string `json:"markdown"`
+}
+
+type sarifRuleConfig struct {
+	Level string `json:"level"`
+}
+
+type sarifRuleProperties struct {
+	Tags []string `json:"tags"`
+	// SecuritySeverity is the score GitHub code scanning ranks security alerts by.
+	SecuritySeverity string `json:"security-severity"`
 }
 
 type sarifResult struct {
@@ -106,7 +126,7 @@ func writeSARIF(w io.Writer, rep Report) error {
 	rules := make([]sarifRule, 0, len(all))
 	for i, c := range all {
 		index[c.ID] = i
-		rules = append(rules, sarifRule{ID: c.ID, ShortDescription: sarifText{Text: c.Summary}})
+		rules = append(rules, newSARIFRule(c))
 	}
 	run := sarifRun{
 		Tool:    sarifTool{Driver: sarifDriver{Name: "bulwark", Version: version, Rules: rules}},
@@ -157,6 +177,51 @@ func writeSARIF(w io.Writer, rep Report) error {
 		run.Invocations = []sarifInvocation{inv}
 	}
 	return writeIndented(w, sarifLog{Schema: sarifSchema, Version: sarifVersion, Runs: []sarifRun{run}})
+}
+
+// checksDocURL is docs/checks.md, where each check's table row carries an anchor named by
+// its ID.
+const checksDocURL = "https://github.com/bulwark-k8s/bulwark/blob/main/docs/checks.md"
+
+// newSARIFRule describes check c: its summary, its entry in docs/checks.md, its level in the
+// default profile (nsa), and its security severity.
+func newSARIFRule(c checks.Check) sarifRule {
+	uri := checksDocURL + "#" + c.ID
+	level := sarifLevel(c.Profiles.NSA)
+	if c.Profiles.NSA == "" || c.Profiles.NSA == checks.Off {
+		level = "none"
+	}
+	return sarifRule{
+		ID:               c.ID,
+		ShortDescription: sarifText{Text: c.Summary},
+		FullDescription:  sarifText{Text: c.Summary},
+		HelpURI:          uri,
+		Help: sarifHelp{
+			Text:     c.Summary + " See " + uri,
+			Markdown: c.Summary + "\n\nSee [" + c.ID + "](" + uri + ") in the Bulwark check catalog.",
+		},
+		DefaultConfiguration: sarifRuleConfig{Level: level},
+		Properties: sarifRuleProperties{
+			Tags:             []string{"security", "kubernetes"},
+			SecuritySeverity: securitySeverity(c),
+		},
+	}
+}
+
+// securitySeverity scores check c for GitHub code scanning by the strictest built-in profile
+// that enforces it (docs/checks.md, "In code scanning"): 8.0 (high) for a check of the
+// baseline profile (host namespaces and volumes, privilege: a way out of the container), 5.5
+// (medium) for one the restricted profile adds or the nsa profile enforces (least privilege,
+// the allowed registries), 3.5 (low) for the rest (resources, image tags and digests, token
+// mounting, read-only root file system).
+func securitySeverity(c checks.Check) string {
+	switch {
+	case c.Profiles.Baseline == checks.Enforce:
+		return "8.0"
+	case c.Profiles.Restricted == checks.Enforce, c.Profiles.NSA == checks.Enforce:
+		return "5.5"
+	}
+	return "3.5"
 }
 
 func sarifLevel(a checks.Action) string {

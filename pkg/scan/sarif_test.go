@@ -1,0 +1,82 @@
+package scan
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/bulwark-k8s/bulwark/pkg/checks"
+)
+
+// checksDoc is docs/checks.md, which every rule's helpUri points into.
+const checksDoc = "../../docs/checks.md"
+
+// TestSARIFRules checks what GitHub code scanning shows of each rule: every registered check
+// links to an anchor that exists in docs/checks.md, is described by its summary, defaults to
+// the level of its nsa action, and carries tags and a security severity.
+func TestSARIFRules(t *testing.T) {
+	doc, err := os.ReadFile(checksDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := WriteSARIF(&b, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	var log sarifLog
+	if err := json.Unmarshal(b.Bytes(), &log); err != nil {
+		t.Fatal(err)
+	}
+	rules := log.Runs[0].Tool.Driver.Rules
+	all := checks.All()
+	if len(rules) != len(all) {
+		t.Fatalf("%d rules, want %d", len(rules), len(all))
+	}
+	levels := map[checks.Action]string{checks.Enforce: "error", checks.Warn: "warning", checks.Audit: "note"}
+	for i, c := range all {
+		r := rules[i]
+		if r.ID != c.ID {
+			t.Fatalf("rule %d is %s, want %s", i, r.ID, c.ID)
+		}
+		page, anchor, ok := strings.Cut(r.HelpURI, "#")
+		if !ok || page != "https://github.com/bulwark-k8s/bulwark/blob/main/docs/checks.md" {
+			t.Errorf("%s: helpUri %q is not an anchor of docs/checks.md", c.ID, r.HelpURI)
+		}
+		if !bytes.Contains(doc, []byte(`<a id="`+anchor+`"></a>`)) {
+			t.Errorf("%s: helpUri %q: docs/checks.md has no anchor %q", c.ID, r.HelpURI, anchor)
+		}
+		if r.FullDescription.Text != c.Summary || r.ShortDescription.Text != c.Summary {
+			t.Errorf("%s: descriptions %q, %q; want the summary %q", c.ID, r.ShortDescription.Text, r.FullDescription.Text, c.Summary)
+		}
+		if !strings.HasPrefix(r.Help.Text, c.Summary) || !strings.Contains(r.Help.Text, r.HelpURI) ||
+			!strings.Contains(r.Help.Markdown, "]("+r.HelpURI+")") {
+			t.Errorf("%s: help %+v lacks the summary or the link", c.ID, r.Help)
+		}
+		if want := levels[c.Profiles.NSA]; r.DefaultConfiguration.Level != want {
+			t.Errorf("%s: defaultConfiguration.level %q, want %q (nsa %s)", c.ID, r.DefaultConfiguration.Level, want, c.Profiles.NSA)
+		}
+		if strings.Join(r.Properties.Tags, ",") != "security,kubernetes" {
+			t.Errorf("%s: tags %v", c.ID, r.Properties.Tags)
+		}
+	}
+
+	severity := map[string]string{}
+	for _, r := range rules {
+		severity[r.ID] = r.Properties.SecuritySeverity
+	}
+	for id, want := range map[string]string{
+		"host-network":                    "8.0", // baseline
+		"privileged":                      "8.0",
+		"run-as-non-root":                 "5.5", // restricted
+		"image-registry":                  "5.5", // enforced by nsa
+		"read-only-root-filesystem":       "3.5", // warned by nsa only
+		"resource-limits":                 "3.5",
+		"automount-service-account-token": "3.5",
+	} {
+		if severity[id] != want {
+			t.Errorf("%s: security-severity %q, want %q", id, severity[id], want)
+		}
+	}
+}

@@ -107,11 +107,13 @@ type sarifRegion struct {
 
 type sarifLogicalLocation struct {
 	FullyQualifiedName string `json:"fullyQualifiedName"`
+	Kind               string `json:"kind,omitempty"`
 }
 
 // WriteSARIF writes the report as SARIF 2.1.0 for GitHub code scanning: one run of the tool
 // "bulwark" (at version, omitted when empty) whose rules are every registered check, and one
-// result per violation, located at the field's line in its source file. Objects without
+// result per violation, located at the field's line in its source file and named by its
+// object (in the message, and as a logical location beside the field's). Objects without
 // violations produce no result.
 func WriteSARIF(w io.Writer, results []Result, version string) error {
 	return writeSARIF(w, Report{Results: results, Version: version})
@@ -133,22 +135,21 @@ func writeSARIF(w io.Writer, rep Report) error {
 		Results: []sarifResult{},
 	}
 	for _, r := range results {
-		var uri, object string
+		uri := sarifURI(r.Doc.Source)
 		if c != nil {
-			uri, object = c.objectURI(r), r.Object()+": "
-		} else {
-			uri = sarifURI(r.Doc.Source)
+			uri = c.objectURI(r)
 		}
+		object := sarifLogicalLocation{FullyQualifiedName: sarifObjectName(r), Kind: "object"}
 		for _, v := range r.Violations {
 			res := sarifResult{
 				RuleID:  v.Check,
 				Level:   sarifLevel(v.Action),
-				Message: sarifText{Text: object + strings.TrimSuffix(v.Message, ".") + ". Fix: " + v.Fix},
+				Message: sarifText{Text: r.Object() + ": " + strings.TrimSuffix(v.Message, ".") + ". Fix: " + v.Fix},
 				Locations: []sarifLocation{{
 					PhysicalLocation: sarifPhysicalLocation{
 						ArtifactLocation: sarifArtifactLocation{URI: uri},
 					},
-					LogicalLocations: []sarifLogicalLocation{{FullyQualifiedName: v.Field}},
+					LogicalLocations: []sarifLogicalLocation{{FullyQualifiedName: v.Field}, object},
 				}},
 			}
 			if c == nil {
@@ -177,6 +178,19 @@ func writeSARIF(w io.Writer, rep Report) error {
 		run.Invocations = []sarifInvocation{inv}
 	}
 	return writeIndented(w, sarifLog{Schema: sarifSchema, Version: sarifVersion, Runs: []sarifRun{run}})
+}
+
+// sarifObjectName names the object of r as a logical location: kind, namespace when set, and
+// name ("Deployment/shop/web", "Pod/job-*" for a generateName, "Pod/(no name)").
+func sarifObjectName(r Result) string {
+	name := r.Name
+	if name == "" {
+		name = "(no name)"
+	}
+	if r.Namespace != "" {
+		return r.Doc.Kind + "/" + r.Namespace + "/" + name
+	}
+	return r.Doc.Kind + "/" + name
 }
 
 // checksDocURL is docs/checks.md, where each check's table row carries an anchor named by

@@ -80,3 +80,38 @@ func TestSARIFRules(t *testing.T) {
 		}
 	}
 }
+
+// TestSARIFObjectName checks how a result's object is named as a logical location and in
+// the message, namespace, generateName and missing name included.
+func TestSARIFObjectName(t *testing.T) {
+	d := &Document{Source: "app.yaml", Index: 1, Line: 1, APIVersion: "apps/v1", Kind: "Deployment"}
+	v := checks.Violation{Check: "host-network", Field: "spec.template.spec.hostNetwork", Message: "m", Fix: "f", Action: checks.Enforce}
+	tests := []struct {
+		r            Result
+		fqn, message string
+	}{
+		{Result{Doc: d, Name: "web", Namespace: "team-a"}, "Deployment/team-a/web", `Deployment "team-a/web": m. Fix: f`},
+		{Result{Doc: d, Name: "web"}, "Deployment/web", `Deployment "web": m. Fix: f`},
+		{Result{Doc: d, Name: "job-*"}, "Deployment/job-*", `Deployment "job-*": m. Fix: f`},
+		{Result{Doc: d}, "Deployment/(no name)", `Deployment (no name): m. Fix: f`},
+	}
+	for _, tt := range tests {
+		tt.r.Violations = []checks.Violation{v}
+		var b bytes.Buffer
+		if err := WriteSARIF(&b, []Result{tt.r}, ""); err != nil {
+			t.Fatal(err)
+		}
+		var log sarifLog
+		if err := json.Unmarshal(b.Bytes(), &log); err != nil {
+			t.Fatal(err)
+		}
+		res := log.Runs[0].Results[0]
+		want := []sarifLogicalLocation{{FullyQualifiedName: v.Field}, {FullyQualifiedName: tt.fqn, Kind: "object"}}
+		if got := res.Locations[0].LogicalLocations; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+			t.Errorf("logical locations %+v, want %+v", got, want)
+		}
+		if res.Message.Text != tt.message {
+			t.Errorf("message %q, want %q", res.Message.Text, tt.message)
+		}
+	}
+}

@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
+	"github.com/bulwark-k8s/bulwark/pkg/policy"
 )
 
 // checksDoc is docs/checks.md, which every rule's helpUri points into.
@@ -114,4 +119,91 @@ func TestSARIFObjectName(t *testing.T) {
 			t.Errorf("message %q, want %q", res.Message.Text, tt.message)
 		}
 	}
+}
+
+// sarifSchemaFile is the SARIF 2.1.0 JSON schema as OASIS publishes it (errata 01, at the URL
+// of its "id"), unchanged, kept beside the fixtures so that the test needs no network.
+const sarifSchemaFile = testdata + "/sarif-schema-2.1.0.json"
+
+// TestSARIFSchema validates SARIF reports against the SARIF 2.1.0 JSON schema: the golden
+// reports (files, a cluster, what was not read) and a report of every check under the nsa
+// profile, every rule listed. A log the schema rejects is rejected, so the validation is real.
+func TestSARIFSchema(t *testing.T) {
+	sch := compileSARIFSchema(t)
+	golden, err := filepath.Glob(testdata + "/report/*.sarif")
+	if err != nil || len(golden) < 3 {
+		t.Fatalf("golden SARIF reports: %v %v", golden, err)
+	}
+	logs := map[string][]byte{}
+	for _, p := range golden {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs[filepath.Base(p)] = b
+	}
+	docs, err := Read([]string{testdata + "/report/manifests.yaml"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsa, err := policy.FromProfile("nsa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := EvaluatePolicy(docs, nsa, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) == 0 || len(results[0].Violations) < 5 {
+		t.Fatalf("the nsa profile finds too little to validate: %+v", results)
+	}
+	var all bytes.Buffer
+	if err := WriteSARIF(&all, results, "1.2.3"); err != nil {
+		t.Fatal(err)
+	}
+	logs["every check"] = all.Bytes()
+	for name, b := range logs {
+		if err := validateJSON(sch, b); err != nil {
+			t.Errorf("%s: not valid SARIF 2.1.0: %v", name, err)
+		}
+	}
+
+	bad := bytes.Replace(all.Bytes(), []byte(`"level": "error"`), []byte(`"level": "critical"`), 1)
+	if bytes.Equal(bad, all.Bytes()) {
+		t.Fatal("the report has no level error to spoil")
+	}
+	if err := validateJSON(sch, bad); err == nil {
+		t.Error(`a level "critical" passes the schema: the validation checks nothing`)
+	}
+}
+
+func compileSARIFSchema(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	f, err := os.Open(sarifSchemaFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	if err := c.AddResource("sarif-schema-2.1.0.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("sarif-schema-2.1.0.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sch
+}
+
+func validateJSON(sch *jsonschema.Schema, b []byte) error {
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	return sch.Validate(v)
 }

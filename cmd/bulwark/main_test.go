@@ -157,6 +157,9 @@ func TestScanUsageErrors(t *testing.T) {
 		{"unknown flag", []string{"scan", "--verbose", good}, []string{"flag provided but not defined: -verbose", "Usage: bulwark scan"}},
 		{"missing policy file", []string{"scan", "--policy", filepath.Join(dir, "nope.yaml"), good}, []string{"nope.yaml"}},
 		{"strict with cluster", []string{"scan", "--cluster", "--strict"}, []string{"--strict is for files"}},
+		{"stdin name without -", []string{"scan", "--stdin-name", "a.yaml", good}, []string{"--stdin-name names what is read from -: give - as a PATH"}},
+		{"stdin name with cluster", []string{"scan", "--cluster", "--stdin-name", "a.yaml"}, []string{"--stdin-name names what is read from -"}},
+		{"empty stdin name", []string{"scan", "--stdin-name", "", "-"}, []string{"--stdin-name: empty name"}},
 		{"unknown check to skip", []string{"scan", "--skip-check", "privileged", "--skip-check", "priviliged", good}, []string{`--skip-check: no check has the ID "priviliged"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -282,6 +285,46 @@ func TestScanStdin(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, `<stdin>:1: Service "web": skipped (no pod template)`) ||
 		!strings.Contains(out, "2 objects scanned: 0 denied, 0 with warnings, 1 skipped") {
 		t.Errorf("file and stdin: exit %d\n%s", code, out)
+	}
+}
+
+// TestScanStdinName: --stdin-name names what is read from - in every format, and nothing
+// is named <stdin> any more; files keep their names.
+func TestScanStdinName(t *testing.T) {
+	dir := t.TempDir()
+	good := writeFile(t, dir, "good.yaml", compliantPod)
+	in := hostNetworkPod + "---\nkind: Pod\n"
+	const name = "deploy/prod/rendered.yaml"
+	want := map[string][]string{
+		"text": {
+			name + `:1: Pod "sniffer": denied`,
+			name + ":6: enforce [host-network]",
+			name + ":25: document 2 not read",
+			good + `:1: Pod "good": ok`,
+		},
+		"json":  {`"source": "` + name + `"`, `"source": "` + good + `"`},
+		"sarif": {`"uri": "` + name + `"`, `"startLine": 6`},
+	}
+	for _, format := range []string{"text", "json", "sarif"} {
+		t.Run(format, func(t *testing.T) {
+			code, out, errOut := runCLI(t, in, "scan", "-o", format, "--stdin-name", name, "-", good)
+			if code != exitDenied {
+				t.Fatalf("exit %d, want 1\n%s%s", code, out, errOut)
+			}
+			for _, w := range want[format] {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(out, "stdin") || strings.Contains(out, "%3C") {
+				t.Errorf("output still names stdin:\n%s", out)
+			}
+		})
+	}
+	// An input error names it too.
+	code, _, errOut := runCLI(t, "a: [\n", "scan", "--stdin-name", name, "-")
+	if code != exitUsage || !strings.Contains(errOut, "bulwark scan: "+name+":") || strings.Contains(errOut, "stdin") {
+		t.Errorf("YAML error on stdin: exit %d\n%s", code, errOut)
 	}
 }
 

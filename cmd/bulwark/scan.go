@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -101,7 +102,7 @@ func scanCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var pf policyFlags
 	var cf clusterFlags
 	var imf imageFlags
-	var output, mode string
+	var output, mode, stdinName string
 	var strict, failuresOnly bool
 	var skipChecks stringList
 	fs := flag.NewFlagSet("bulwark scan", flag.ContinueOnError)
@@ -113,11 +114,12 @@ func scanCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&output, "output", scan.Formats[0].Name, "output format: "+scan.FormatNames()+" (same as -o)")
 	fs.BoolVar(&strict, "strict", false, "exit 2 when a file or document is not read (not YAML, not a Kubernetes object, not valid for its kind), as if every file had to be a manifest; files recognisably of Helm, kustomize or Compose do not count")
 	fs.Var(&skipChecks, "skip-check", "leave out the violations of check `ID` (repeatable): they neither show nor deny")
+	fs.StringVar(&stdinName, "stdin-name", "", "name the documents read from - `NAME` in every report instead of <stdin>: the path in the repository of what is piped in, for code scanning to link to")
 	fs.BoolVar(&failuresOnly, "failures-only", false, "list only the objects that would be denied or warned (text and json); the summary still counts every object")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: bulwark scan [--profile P | --policy FILE] [--mode M] [--resolve-images]
                     [--skip-check ID]... [--failures-only] [--strict]
-                    [-o text|json|sarif] PATH...
+                    [--stdin-name NAME] [-o text|json|sarif] PATH...
        bulwark scan --cluster [--namespace NS] [--kubeconfig PATH] [--context NAME]
                     [--bulwark-namespace NS] [--profile P | --policy FILE] [--mode M]
                     [--resolve-images] [--skip-check ID]... [--failures-only]
@@ -139,6 +141,10 @@ file with {{ in a chart's templates directory, or one that is not YAML) is not r
 it first, then scan the rendering:
   helm template RELEASE CHART | bulwark scan -
   kubectl kustomize DIR | bulwark scan -
+What is read from - is named <stdin> in the reports; --stdin-name names it after the file in
+the repository it comes from, so that code scanning (-o sarif) shows its alerts on that file
+(the lines stay those of what was read):
+  kubectl kustomize deploy/prod | bulwark scan -o sarif --stdin-name deploy/prod/kustomization.yaml -
 A field the object's kind does not have (a misspelt runAsNonroot) gets a note too: kubectl
 apply rejects it, and without validation the apiserver drops it, silently.
 
@@ -208,6 +214,15 @@ Flags (before or after the PATHs):
 	case cf.enabled && strict:
 		fmt.Fprintln(stderr, "bulwark scan: --strict is for files: a cluster holds only objects")
 		return exitUsage
+	case flagSet(fs, "stdin-name") && (cf.enabled || !slices.Contains(paths, "-")):
+		fmt.Fprintln(stderr, "bulwark scan: --stdin-name names what is read from -: give - as a PATH")
+		return exitUsage
+	case flagSet(fs, "stdin-name") && strings.TrimSpace(stdinName) == "":
+		fmt.Fprintln(stderr, "bulwark scan: --stdin-name: empty name")
+		return exitUsage
+	}
+	if stdinName != "" {
+		stdin = scan.NamedStdin(stdin, stdinName)
 	}
 	format, ok := scan.FormatNamed(output)
 	if !ok {
@@ -364,4 +379,11 @@ func writeReport(stdout, stderr io.Writer, results []scan.Result, write func(io.
 		return exitDenied
 	}
 	return exitOK
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

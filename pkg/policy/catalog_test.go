@@ -181,6 +181,9 @@ type checksDocument struct {
 
 var idPattern = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
 
+// anchoredID is a check table's ID cell: the check's anchor, then its ID.
+var anchoredID = regexp.MustCompile(`^<a id="([^"]*)"></a>(.*)$`)
+
 // parseChecksDoc reads the markdown tables of docs/checks.md: the check tables (header "ID", with
 // an "nsa" column), the profiles table and the mutation defaults table.
 func parseChecksDoc(t *testing.T, data []byte) checksDocument {
@@ -215,7 +218,12 @@ func parseChecksDoc(t *testing.T, data []byte) checksDocument {
 		}
 		switch header[0] {
 		case "ID":
-			id := strings.Trim(cells[0], "`")
+			// "<a id="host-network"></a>host-network": the anchor SARIF rules link to.
+			m := anchoredID.FindStringSubmatch(cells[0])
+			if m == nil || m[1] != m[2] {
+				t.Fatalf("docs/checks.md: the ID cell %q is not <a id=\"ID\"></a>ID: %s", cells[0], line)
+			}
+			id := m[2]
 			if !idPattern.MatchString(id) {
 				t.Fatalf("docs/checks.md: %q is not a check ID: %s", id, line)
 			}

@@ -24,13 +24,25 @@ import (
 	"github.com/bulwark-k8s/bulwark/internal/yamljson"
 )
 
-// StdinName is the Source of documents read from standard input ("-").
+// StdinName is the Source of documents read from standard input ("-"), unless NamedStdin
+// names it.
 const StdinName = "<stdin>"
+
+// NamedStdin returns stdin for Read and ReadAll such that what they read from "-" has the
+// Source name instead of StdinName: the path in the repository of what was piped in
+// (helm template ... | bulwark scan --stdin-name chart/rendered.yaml -), for reports to link to.
+func NamedStdin(stdin io.Reader, name string) io.Reader { return namedStdin{stdin, name} }
+
+type namedStdin struct {
+	io.Reader
+	name string
+}
 
 // Document is one Kubernetes object read from a manifest.
 type Document struct {
-	// Source is the file path as given (joined below a directory argument), or "<stdin>"; for
-	// an object read from a cluster, the cluster's name (Cluster.Document).
+	// Source is the file path as given (joined below a directory argument), or "<stdin>" (the
+	// name given to NamedStdin); for an object read from a cluster, the cluster's name
+	// (Cluster.Document).
 	Source string
 	// Index is the 1-based number of the YAML document within the source. Empty documents
 	// count, so the number matches the document separators a reader sees.
@@ -210,15 +222,19 @@ func (r *reader) notObject(e *Error) error {
 
 func (r *reader) path(p string) error {
 	if p == "-" {
-		if r.stdin == nil {
-			return &Error{Source: StdinName, Err: errors.New("no standard input")}
+		name, stdin := StdinName, r.stdin
+		if n, ok := stdin.(namedStdin); ok {
+			name, stdin = n.name, n.Reader
 		}
-		data, err := io.ReadAll(r.stdin)
+		if stdin == nil {
+			return &Error{Source: name, Err: errors.New("no standard input")}
+		}
+		data, err := io.ReadAll(stdin)
 		if err != nil {
-			return &Error{Source: StdinName, Err: err}
+			return &Error{Source: name, Err: err}
 		}
 		r.known = ""
-		return r.parse(StdinName, data, false)
+		return r.parse(name, data, false)
 	}
 	fi, err := os.Stat(p)
 	if err != nil {

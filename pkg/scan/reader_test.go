@@ -536,3 +536,38 @@ func TestReadAll(t *testing.T) {
 		t.Errorf("missing PATH: %v", err)
 	}
 }
+
+// TestReadNamedStdin: what is read from "-" carries the name NamedStdin gives it, objects,
+// what is not read and errors alike, and files keep their own.
+func TestReadNamedStdin(t *testing.T) {
+	t.Chdir(testdata)
+	in := "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\nkind: Pod\n"
+	docs, unread, err := ReadAll([]string{"-", "read/list.yaml"}, NamedStdin(strings.NewReader(in), "chart/rendered.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(docs) < 2 || docs[0].Source != "chart/rendered.yaml" || docs[1].Source != "read/list.yaml" {
+		t.Fatalf("sources: %v", sources(docs))
+	}
+	if len(unread) != 1 || unread[0].Source != "chart/rendered.yaml" || unread[0].Document != 2 {
+		t.Errorf("not read: %+v, want document 2 of chart/rendered.yaml", unread)
+	}
+	if _, err := Read([]string{"-"}, NamedStdin(nil, "x.yaml")); err == nil || err.Error() != "scan: x.yaml: no standard input" {
+		t.Errorf("no standard input: %v", err)
+	}
+	if _, err := Read([]string{"-"}, NamedStdin(strings.NewReader("a: [\n"), "x.yaml")); err == nil || !strings.HasPrefix(err.Error(), "scan: x.yaml:") {
+		t.Errorf("YAML error: %v", err)
+	}
+	plain, err := Read([]string{"-"}, strings.NewReader(in[:strings.Index(in, "---")]))
+	if err != nil || len(plain) != 1 || plain[0].Source != StdinName {
+		t.Errorf("without a name: %v %v", sources(plain), err)
+	}
+}
+
+func sources(docs []*Document) []string {
+	var out []string
+	for _, d := range docs {
+		out = append(out, d.Source)
+	}
+	return out
+}

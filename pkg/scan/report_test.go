@@ -275,8 +275,20 @@ func TestSARIFRequiredKeys(t *testing.T) {
 			t.Errorf("startLine %v", line)
 		}
 		ll := get(t, locs[0], "logicalLocations").([]any)
+		if len(ll) != 2 {
+			t.Fatalf("logicalLocations %v, want the field's and the object's", ll)
+		}
 		if fqn, _ := get(t, ll[0], "fullyQualifiedName").(string); !strings.HasSuffix(fqn, "hostNetwork") {
 			t.Errorf("fullyQualifiedName %q", fqn)
+		}
+		if get(t, ll[1], "kind") != "object" {
+			t.Errorf("second logical location %v is not the object", ll[1])
+		}
+		// The message names the object the logical location names: `Deployment "shop/web": `
+		// for Deployment/shop/web.
+		kind, nsName, _ := strings.Cut(get(t, ll[1], "fullyQualifiedName").(string), "/")
+		if msg := get(t, r, "message", "text").(string); !strings.HasPrefix(msg, kind+` "`+nsName+`": `) {
+			t.Errorf("message %q does not start with the object %s %q", msg, kind, nsName)
 		}
 	}
 }
@@ -347,8 +359,8 @@ dir/app.yaml:3: Pod "d": denied
 	var levels []string
 	for _, r := range log.Runs[0].Results {
 		levels = append(levels, r.Level)
-		if r.Message.Text != "m. Fix: f" {
-			t.Errorf("message %q, want %q", r.Message.Text, "m. Fix: f")
+		if !strings.HasPrefix(r.Message.Text, `Pod "`) || !strings.HasSuffix(r.Message.Text, `": m. Fix: f`) {
+			t.Errorf("message %q, want `Pod \"NAME\": m. Fix: f`", r.Message.Text)
 		}
 	}
 	if got, want := strings.Join(levels, " "), "warning note note warning error"; got != want {

@@ -50,12 +50,32 @@ type sarifDriver struct {
 }
 
 type sarifRule struct {
-	ID               string    `json:"id"`
-	ShortDescription sarifText `json:"shortDescription"`
+	ID                   string              `json:"id"`
+	ShortDescription     sarifText           `json:"shortDescription"`
+	FullDescription      sarifText           `json:"fullDescription"`
+	HelpURI              string              `json:"helpUri"`
+	Help                 sarifHelp           `json:"help"`
+	DefaultConfiguration sarifRuleConfig     `json:"defaultConfiguration"`
+	Properties           sarifRuleProperties `json:"properties"`
 }
 
 type sarifText struct {
 	Text string `json:"text"`
+}
+
+type sarifHelp struct {
+	Text     string `json:"text"`
+	Markdown string `json:"markdown"`
+}
+
+type sarifRuleConfig struct {
+	Level string `json:"level"`
+}
+
+type sarifRuleProperties struct {
+	Tags []string `json:"tags"`
+	// SecuritySeverity is the score GitHub code scanning ranks security alerts by.
+	SecuritySeverity string `json:"security-severity"`
 }
 
 type sarifResult struct {
@@ -87,11 +107,13 @@ type sarifRegion struct {
 
 type sarifLogicalLocation struct {
 	FullyQualifiedName string `json:"fullyQualifiedName"`
+	Kind               string `json:"kind,omitempty"`
 }
 
 // WriteSARIF writes the report as SARIF 2.1.0 for GitHub code scanning: one run of the tool
 // "bulwark" (at version, omitted when empty) whose rules are every registered check, and one
-// result per violation, located at the field's line in its source file. Objects without
+// result per violation, located at the field's line in its source file and named by its
+// object (in the message, and as a logical location beside the field's). Objects without
 // violations produce no result.
 func WriteSARIF(w io.Writer, results []Result, version string) error {
 	return writeSARIF(w, Report{Results: results, Version: version})
@@ -106,29 +128,28 @@ func writeSARIF(w io.Writer, rep Report) error {
 	rules := make([]sarifRule, 0, len(all))
 	for i, c := range all {
 		index[c.ID] = i
-		rules = append(rules, sarifRule{ID: c.ID, ShortDescription: sarifText{Text: c.Summary}})
+		rules = append(rules, newSARIFRule(c))
 	}
 	run := sarifRun{
 		Tool:    sarifTool{Driver: sarifDriver{Name: "bulwark", Version: version, Rules: rules}},
 		Results: []sarifResult{},
 	}
 	for _, r := range results {
-		var uri, object string
+		uri := sarifURI(r.Doc.Source)
 		if c != nil {
-			uri, object = c.objectURI(r), r.Object()+": "
-		} else {
-			uri = sarifURI(r.Doc.Source)
+			uri = c.objectURI(r)
 		}
+		object := sarifLogicalLocation{FullyQualifiedName: sarifObjectName(r), Kind: "object"}
 		for _, v := range r.Violations {
 			res := sarifResult{
 				RuleID:  v.Check,
 				Level:   sarifLevel(v.Action),
-				Message: sarifText{Text: object + strings.TrimSuffix(v.Message, ".") + ". Fix: " + v.Fix},
+				Message: sarifText{Text: r.Object() + ": " + strings.TrimSuffix(v.Message, ".") + ". Fix: " + v.Fix},
 				Locations: []sarifLocation{{
 					PhysicalLocation: sarifPhysicalLocation{
 						ArtifactLocation: sarifArtifactLocation{URI: uri},
 					},
-					LogicalLocations: []sarifLogicalLocation{{FullyQualifiedName: v.Field}},
+					LogicalLocations: []sarifLogicalLocation{{FullyQualifiedName: v.Field}, object},
 				}},
 			}
 			if c == nil {
@@ -157,6 +178,64 @@ func writeSARIF(w io.Writer, rep Report) error {
 		run.Invocations = []sarifInvocation{inv}
 	}
 	return writeIndented(w, sarifLog{Schema: sarifSchema, Version: sarifVersion, Runs: []sarifRun{run}})
+}
+
+// sarifObjectName names the object of r as a logical location: kind, namespace when set, and
+// name ("Deployment/shop/web", "Pod/job-*" for a generateName, "Pod/(no name)").
+func sarifObjectName(r Result) string {
+	name := r.Name
+	if name == "" {
+		name = "(no name)"
+	}
+	if r.Namespace != "" {
+		return r.Doc.Kind + "/" + r.Namespace + "/" + name
+	}
+	return r.Doc.Kind + "/" + name
+}
+
+// checksDocURL is docs/checks.md, where each check's table row carries an anchor named by
+// its ID.
+const checksDocURL = "https://github.com/bulwark-k8s/bulwark/blob/main/docs/checks.md"
+
+// newSARIFRule describes check c: its summary, its entry in docs/checks.md, its level in the
+// default profile (nsa), and its security severity.
+func newSARIFRule(c checks.Check) sarifRule {
+	uri := checksDocURL + "#" + c.ID
+	level := sarifLevel(c.Profiles.NSA)
+	if c.Profiles.NSA == "" || c.Profiles.NSA == checks.Off {
+		level = "none"
+	}
+	return sarifRule{
+		ID:               c.ID,
+		ShortDescription: sarifText{Text: c.Summary},
+		FullDescription:  sarifText{Text: c.Summary},
+		HelpURI:          uri,
+		Help: sarifHelp{
+			Text:     c.Summary + " See " + uri,
+			Markdown: c.Summary + "\n\nSee [" + c.ID + "](" + uri + ") in the Bulwark check catalog.",
+		},
+		DefaultConfiguration: sarifRuleConfig{Level: level},
+		Properties: sarifRuleProperties{
+			Tags:             []string{"security", "kubernetes"},
+			SecuritySeverity: securitySeverity(c),
+		},
+	}
+}
+
+// securitySeverity scores check c for GitHub code scanning by the strictest built-in profile
+// that enforces it (docs/checks.md, "In code scanning"): 8.0 (high) for a check of the
+// baseline profile (host namespaces and volumes, privilege: a way out of the container), 5.5
+// (medium) for one the restricted profile adds or the nsa profile enforces (least privilege,
+// the allowed registries), 3.5 (low) for the rest (resources, image tags and digests, token
+// mounting, read-only root file system).
+func securitySeverity(c checks.Check) string {
+	switch {
+	case c.Profiles.Baseline == checks.Enforce:
+		return "8.0"
+	case c.Profiles.Restricted == checks.Enforce, c.Profiles.NSA == checks.Enforce:
+		return "5.5"
+	}
+	return "3.5"
 }
 
 func sarifLevel(a checks.Action) string {

@@ -473,7 +473,8 @@ func TestScanTextOutput(t *testing.T) {
 
 // jsonReport is the shape of scan -o json.
 type jsonReport struct {
-	Results []struct {
+	FormatVersion int `json:"formatVersion"`
+	Results       []struct {
 		Source     string `json:"source"`
 		Document   int    `json:"document"`
 		Item       int    `json:"item"`
@@ -490,7 +491,7 @@ type jsonReport struct {
 		} `json:"violations"`
 	} `json:"results"`
 	Summary struct {
-		Objects, Denied, Warned, Admitted, Skipped int
+		Objects, Denied, Warned, Admitted, OK, Skipped int
 	} `json:"summary"`
 }
 
@@ -508,7 +509,7 @@ func TestScanJSON(t *testing.T) {
 	if len(rep.Results) != 3 {
 		t.Fatalf("%d results, want 3\n%s", len(rep.Results), out)
 	}
-	want := []struct{ name, decision string }{{"sniffer", "denied"}, {"good", "admitted"}, {"web", "skipped"}}
+	want := []struct{ name, decision string }{{"sniffer", "denied"}, {"good", "ok"}, {"web", "skipped"}}
 	for i, w := range want {
 		r := rep.Results[i]
 		if r.Name != w.name || r.Decision != w.decision || r.Source != p || r.Document != i+1 {
@@ -519,8 +520,8 @@ func TestScanJSON(t *testing.T) {
 	if len(v) != 1 || v[0].Check != "host-network" || v[0].Field != "spec.hostNetwork" || v[0].Action != "enforce" || v[0].Line != 6 || v[0].Fix == "" {
 		t.Errorf("violations of the hostNetwork pod: %+v", v)
 	}
-	if s := rep.Summary; s.Objects != 3 || s.Denied != 1 || s.Admitted != 1 || s.Skipped != 1 || s.Warned != 0 {
-		t.Errorf("summary: %+v", s)
+	if s := rep.Summary; rep.FormatVersion != 1 || s.Objects != 3 || s.Denied != 1 || s.OK != 1 || s.Admitted != 0 || s.Skipped != 1 || s.Warned != 0 {
+		t.Errorf("format version %d, summary: %+v", rep.FormatVersion, s)
 	}
 	if !strings.Contains(out, `"violations": []`) {
 		t.Errorf("an object without violations should have an empty list, not null:\n%s", out)

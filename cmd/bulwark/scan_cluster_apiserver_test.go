@@ -190,13 +190,13 @@ exemptions:
 			"admin Deployment team-a/web exempt",
 			"admin Pod bulwark-system/agent exempt",
 			"admin Pod kube-system/proxy exempt",
-			"admin Pod team-a/good admitted",
+			"admin Pod team-a/good ok",
 			"admin Pod team-b/sniffer warned warn:host-network:spec.hostNetwork",
 		}
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("results\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
-		if s := rep.Summary; s["objects"] != 5 || s["denied"] != 0 || s["warned"] != 1 || s["admitted"] != 1 || s["exempt"] != 3 {
+		if s := rep.Summary; s["objects"] != 5 || s["denied"] != 0 || s["warned"] != 1 || s["ok"] != 1 || s["admitted"] != 0 || s["exempt"] != 3 {
 			t.Errorf("summary %v", s)
 		}
 		wantCluster := map[string]any{"context": "admin", "server": server, "read": 8.0, "evaluated": 2.0, "exempt": 3.0, "owned": 3.0}

@@ -27,9 +27,14 @@ const (
 	DecisionDenied   = "denied"
 	DecisionWarned   = "warned"
 	DecisionAdmitted = "admitted"
+	DecisionOK       = "ok"
 	DecisionSkipped  = "skipped"
 	DecisionExempt   = "exempt"
 )
+
+// JSONFormatVersion is the version of the JSON report's format (its "formatVersion"): it
+// changes when a field is removed or changes meaning, not when one is added.
+const JSONFormatVersion = 1
 
 // Result is the evaluation of one Document.
 type Result struct {
@@ -55,7 +60,8 @@ type Result struct {
 }
 
 // Decision is what the webhook would do with the object: DecisionDenied (an enforced
-// violation), DecisionWarned (a warned one), DecisionAdmitted, or DecisionSkipped (no pod template).
+// violation), DecisionWarned (a warned one), DecisionAdmitted (only audited violations),
+// DecisionOK (no violation at all), DecisionExempt, or DecisionSkipped (no pod template).
 func (r Result) Decision() string {
 	switch {
 	case r.Skipped:
@@ -69,6 +75,9 @@ func (r Result) Decision() string {
 		if v.Action == checks.Warn {
 			return DecisionWarned
 		}
+	}
+	if len(r.Violations) == 0 {
+		return DecisionOK
 	}
 	return DecisionAdmitted
 }
@@ -350,10 +359,12 @@ func Denied(results []Result) bool {
 
 // Summary counts results by decision. Objects is the number of results.
 type Summary struct {
-	Objects  int `json:"objects"`
-	Denied   int `json:"denied"`
-	Warned   int `json:"warned"`
+	Objects int `json:"objects"`
+	Denied  int `json:"denied"`
+	Warned  int `json:"warned"`
+	// Admitted counts objects admitted with audited violations only, OK those without any.
 	Admitted int `json:"admitted"`
+	OK       int `json:"ok"`
 	Skipped  int `json:"skipped"`
 	Exempt   int `json:"exempt,omitempty"`
 	// NotRead counts what held no object to evaluate (Unread); set by the JSON report.
@@ -371,6 +382,8 @@ func Summarize(results []Result) Summary {
 			s.Warned++
 		case DecisionAdmitted:
 			s.Admitted++
+		case DecisionOK:
+			s.OK++
 		case DecisionSkipped:
 			s.Skipped++
 		case DecisionExempt:
@@ -410,11 +423,10 @@ func writeText(w io.Writer, rep Report) error {
 			decision = "skipped (no pod template)"
 		case DecisionExempt:
 			decision = "exempt: " + r.Exempt
+		case DecisionOK:
+			decision = "ok"
 		default:
 			decision = "admitted"
-			if len(r.Violations) == 0 {
-				decision = "ok"
-			}
 		}
 		if c != nil {
 			// The cluster is the location; its objects have no lines.
@@ -484,10 +496,11 @@ func plural(n int, noun string) string {
 }
 
 type jsonReport struct {
-	Results []jsonResult `json:"results"`
-	Summary Summary      `json:"summary"`
-	NotRead []jsonUnread `json:"notRead,omitempty"`
-	Cluster *jsonCluster `json:"cluster,omitempty"`
+	FormatVersion int          `json:"formatVersion"`
+	Results       []jsonResult `json:"results"`
+	Summary       Summary      `json:"summary"`
+	NotRead       []jsonUnread `json:"notRead,omitempty"`
+	Cluster       *jsonCluster `json:"cluster,omitempty"`
 }
 
 // jsonCluster is where a cluster scan read its objects and what it counted.
@@ -526,7 +539,8 @@ type jsonViolation struct {
 	Line    int           `json:"line"`
 }
 
-// WriteJSON writes the report as one indented JSON object: "results" (one per object, in
+// WriteJSON writes the report as one indented JSON object: "formatVersion"
+// (JSONFormatVersion), "results" (one per object, in
 // input order, item 0 outside a List), "summary" (counts by decision), and "notRead" (what
 // held no object to evaluate, when anything did).
 func WriteJSON(w io.Writer, results []Result) error {
@@ -536,7 +550,7 @@ func WriteJSON(w io.Writer, results []Result) error {
 // writeJSON writes the JSON report.
 func writeJSON(w io.Writer, rep Report) error {
 	shown := rep.shown()
-	out := jsonReport{Results: make([]jsonResult, 0, len(shown)), Summary: Summarize(rep.Results)}
+	out := jsonReport{FormatVersion: JSONFormatVersion, Results: make([]jsonResult, 0, len(shown)), Summary: Summarize(rep.Results)}
 	out.Summary.NotRead = len(rep.Unread)
 	if c := rep.Cluster; c != nil {
 		out.Cluster = &jsonCluster{

@@ -42,10 +42,10 @@ func TestEvaluate(t *testing.T) {
 	want := []summary{
 		{`Deployment "shop/web"`, DecisionDenied, []string{"host-network"}},
 		{`Service "web"`, DecisionSkipped, nil},
-		{`Pod "job-*"`, DecisionAdmitted, nil},
+		{`Pod "job-*"`, DecisionOK, nil},
 		{`ConfigMap "settings"`, DecisionSkipped, nil},
 		{`Pod "debug"`, DecisionDenied, []string{"host-network"}},
-		{`CronJob "nightly"`, DecisionAdmitted, nil},
+		{`CronJob "nightly"`, DecisionOK, nil},
 	}
 	if len(results) != len(want) {
 		t.Fatalf("got %d results, want %d", len(results), len(want))
@@ -79,7 +79,7 @@ func TestEvaluate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := Summarize(none); s != (Summary{Objects: 6, Admitted: 4, Skipped: 2}) {
+	if s := Summarize(none); s != (Summary{Objects: 6, OK: 4, Skipped: 2}) {
 		t.Errorf("without settings: %+v", s)
 	}
 }
@@ -374,7 +374,7 @@ dir/app.yaml:3: Pod "d": denied
 	if err := WriteJSON(&empty, nil); err != nil {
 		t.Fatal(err)
 	}
-	if want := "{\n  \"results\": [],\n  \"summary\": {\n    \"objects\": 0,\n    \"denied\": 0,\n    \"warned\": 0,\n    \"admitted\": 0,\n    \"skipped\": 0\n  }\n}\n"; empty.String() != want {
+	if want := "{\n  \"formatVersion\": 1,\n  \"results\": [],\n  \"summary\": {\n    \"objects\": 0,\n    \"denied\": 0,\n    \"warned\": 0,\n    \"admitted\": 0,\n    \"ok\": 0,\n    \"skipped\": 0\n  }\n}\n"; empty.String() != want {
 		t.Errorf("empty JSON report:\n%s", empty.String())
 	}
 }

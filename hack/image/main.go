@@ -158,6 +158,11 @@ func testImagesCmd(args []string) error {
 			}
 		}
 		files = append(files, file{path: "/testimage", mode: 0o555, data: bin})
+		if ti.mode == "writer" {
+			// Where the writer writes: a directory of the root file system its user owns, as an
+			// app that keeps its state there has.
+			files = append(files, file{path: "/data", mode: 0o755, dir: true, uid: 65532})
+		}
 		img, err := build(files, v1.Config{
 			Entrypoint: []string{"/testimage"}, User: ti.user, WorkingDir: "/",
 			Env: append([]string{"TESTIMAGE_MODE=" + ti.mode}, distrolessEnv[0]),
@@ -170,12 +175,14 @@ func testImagesCmd(args []string) error {
 	return write(*out, images)
 }
 
-// file is one entry of a layer: a regular file, or a directory when data is nil and dir set.
+// file is one entry of a layer: a regular file, or a directory when data is nil and dir set,
+// owned by root or, with uid 65532, by nonroot.
 type file struct {
 	path string
 	mode int64
 	data []byte
 	dir  bool
+	uid  int
 }
 
 // baseFiles are what distroless/static gives a static binary: the users root, nobody and
@@ -185,7 +192,7 @@ func baseFiles() []file {
 		{path: "/etc/passwd", mode: 0o644, data: []byte("root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")},
 		{path: "/etc/group", mode: 0o644, data: []byte("root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n")},
 		{path: "/tmp", mode: 0o1777, dir: true},
-		{path: "/home/nonroot", mode: 0o700, dir: true},
+		{path: "/home/nonroot", mode: 0o700, dir: true, uid: 65532},
 	}
 }
 
@@ -217,11 +224,11 @@ func layerTar(files []file) ([]byte, error) {
 	for _, p := range paths {
 		f := entries[p]
 		h := &tar.Header{Name: p, Mode: f.mode, ModTime: epoch, Uname: "root", Gname: "root", Format: tar.FormatPAX}
+		if f.uid == 65532 {
+			h.Uid, h.Gid, h.Uname, h.Gname = 65532, 65532, "nonroot", "nonroot"
+		}
 		if f.dir {
 			h.Typeflag, h.Name = tar.TypeDir, p+"/"
-			if p == "home/nonroot" {
-				h.Uid, h.Gid, h.Uname, h.Gname = 65532, 65532, "nonroot", "nonroot"
-			}
 		} else {
 			h.Typeflag, h.Size = tar.TypeReg, int64(len(f.data))
 		}

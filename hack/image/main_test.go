@@ -99,6 +99,9 @@ func TestTestImages(t *testing.T) {
 		if tmp := files["/tmp"]; tmp.Mode&0o7777 != 0o1777 {
 			t.Errorf("%s: /tmp mode %o, want 1777", tag, tmp.Mode&0o7777)
 		}
+		if d, ok := files["/data"]; w.mode == "writer" && (!ok || d.UID != 65532) {
+			t.Errorf("%s: no /data owned by 65532 for the writer: %+v", tag, d)
+		}
 		if w.uid != "" && !hasID(files["/etc/passwd"].Data, w.user, w.uid) {
 			t.Errorf("%s: /etc/passwd has no %s with uid %s:\n%s", tag, w.user, w.uid, files["/etc/passwd"].Data)
 		}

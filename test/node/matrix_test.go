@@ -228,8 +228,16 @@ func waitRunningSelector(cs kubernetes.Interface, ns, sel string) string {
 			last = "no pod: " + firstLine(failedCreate(cs, ns))
 		default:
 			p := pods.Items[0]
-			if p.Status.Phase == corev1.PodRunning && allStarted(&p) || p.Status.Phase == corev1.PodSucceeded {
+			if p.Status.Phase == corev1.PodSucceeded {
 				return "Running"
+			}
+			if p.Status.Phase == corev1.PodRunning && allStarted(&p) {
+				// Still so a few seconds on, past the kubelet's next look at a container that
+				// started and exited.
+				if stillRunning(cs, ns, p.Name) {
+					return "Running"
+				}
+				continue
 			}
 			last = podState(&p)
 			if stuck(&p) {
@@ -239,6 +247,15 @@ func waitRunningSelector(cs kubernetes.Interface, ns, sel string) string {
 		time.Sleep(time.Second)
 	}
 	return last
+}
+
+// stillRunning reports the pod name in ns running, without a restart, 3 seconds from now.
+func stillRunning(cs kubernetes.Interface, ns, name string) bool {
+	time.Sleep(3 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	return err == nil && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodRunning && allStarted(p))
 }
 
 // stuck reports a container waiting for a reason that does not pass by itself.
@@ -254,9 +271,11 @@ func stuck(p *corev1.Pod) bool {
 	return false
 }
 
+// allStarted reports every container of p running and never restarted: a container that
+// exits at once is seen running between its restarts.
 func allStarted(p *corev1.Pod) bool {
 	for _, c := range p.Status.ContainerStatuses {
-		if c.State.Running == nil {
+		if c.State.Running == nil || c.RestartCount > 0 {
 			return false
 		}
 	}

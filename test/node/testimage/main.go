@@ -127,7 +127,7 @@ func serve(args []string) error {
 // server never answers after a failed write.
 func writer(args []string) error {
 	fs := flag.NewFlagSet("writer", flag.ContinueOnError)
-	file := fs.String("file", "/data.txt", "file written every second")
+	file := fs.String("file", "/data/data.txt", "file written every second")
 	host := fs.String("host", "", "address to listen on (default: every interface)")
 	port := fs.Int("port", 8080, "TCP port")
 	if err := fs.Parse(args); err != nil {

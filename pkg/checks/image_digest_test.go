@@ -44,6 +44,19 @@ spec:
 			{Field: "spec.ephemeralContainers[0].image", Message: `ephemeral container "debug" uses image "busybox:1.36", which is not pinned by digest: whoever can push to the repository can change the code behind the tag at any pull`,
 				Fix: "pin the image by digest: busybox:1.36@sha256:..., or let the pin-digests mutation do it"},
 		}},
+		{"image volume", `
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  containers:
+  - {name: app, image: "app@` + digest + `"}
+  volumes:
+  - {name: models, image: {reference: "registry.example.com/models:3"}}
+`, []checks.Violation{
+			{Field: "spec.volumes[0].image.reference", Message: `image volume "models" uses image "registry.example.com/models:3", which is not pinned by digest: whoever can push to the repository can change the code behind the tag at any pull`,
+				Fix: "pin the image by digest: registry.example.com/models:3@sha256:..."},
+		}},
 		{"pinned with and without a tag", `
 apiVersion: apps/v1
 kind: Deployment

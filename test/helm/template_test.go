@@ -172,6 +172,9 @@ func TestSchemaRejects(t *testing.T) {
 		{[]string{"networkPolicy.enabled=true"}, []string{"networkPolicy.enabled: networkPolicy.webhookFrom is empty and the kube-apiserver's addresses could not be looked up"}},
 		{[]string{"clientAuth.enabled=true"}, []string{"clientAuth.enabled: set clientAuth.caConfigMap"}},
 		{[]string{"clientAuth.enabled=true", "clientAuth.caConfigMap=ca", `clientAuth.allowedNames[0]=a\,b`}, []string{"at '/clientAuth/allowedNames/0'"}},
+		{[]string{"image.digest=sha256:abc"}, []string{"at '/image/digest'"}},
+		{[]string{"extraArgs[0]=log-level=debug"}, []string{"at '/extraArgs/0'"}},
+		{[]string{"extraEnv[0].value=x"}, []string{"at '/extraEnv/0'", "missing property 'name'"}},
 		{[]string{"imageLookups.enabled=false", "imageLookups.pullSecrets=true"}, []string{"imageLookups.pullSecrets: the pull secrets authenticate image lookups; set imageLookups.enabled too"}},
 		{[]string{"imageLookups.enabled=true", "imageLookups.budget=1 second"}, []string{"at '/imageLookups/budget'"}},
 	} {

@@ -32,6 +32,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{- define "bulwark.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- with .Values.image.digest }}@{{ . }}{{ end -}}
 {{- end -}}
 
 {{/* The Secret holding the serving certificate (built-in manager or cert-manager). */}}

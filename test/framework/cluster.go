@@ -4,11 +4,13 @@
 package framework
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -89,14 +91,32 @@ func RepoFile(rel string) (string, error) {
 	}
 }
 
-// FreePort returns a free TCP port on 127.0.0.1.
+// handedOut are the ports FreePort has returned in this process. The kernel may give a port
+// that was just closed again, and a test that asks for two ports before listening on either
+// (a webhook's metrics and probe ports) must not get the same one twice.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// FreePort returns a free TCP port on 127.0.0.1, one it has not returned before.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		handedOut.Lock()
+		fresh := !handedOut.ports[port]
+		handedOut.ports[port] = true
+		handedOut.Unlock()
+		if fresh {
+			return port, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("no free port on 127.0.0.1 that was not handed out before")
 }
 
 // FreePortT is FreePort for a test, which it fails when no port is free.

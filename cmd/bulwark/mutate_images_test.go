@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,17 +11,8 @@ import (
 // registry and leaves runAsNonRoot out where the image runs as root, with a note on stderr;
 // without the flag, nothing is looked up.
 func TestMutateResolveImages(t *testing.T) {
-	reg := registrytest.Start(t, "", "")
-	reg.Push(t, "shop/web:1.27", "")
-	reg.Push(t, "shop/api:2", "65532")
-	t.Setenv("DOCKER_CONFIG", t.TempDir()) // no local credentials: anonymous lookups
-	manifest := filepath.Join(t.TempDir(), "pods.yaml")
-	doc := func(name, image string) string {
-		return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + "}\nspec:\n  containers: [{name: c, image: \"" + image + "\"}]\n"
-	}
-	if err := os.WriteFile(manifest, []byte(doc("web", reg.Ref("shop/web:1.27"))+"---\n"+doc("api", reg.Ref("shop/api:2"))), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	reg := shopRegistry(t)
+	manifest := writeImagePods(t, reg.Ref("shop/web:1.27"), reg.Ref("shop/api:2"))
 
 	code, stdout, stderr := runCLI(t, "", "mutate", "--resolve-images", manifest)
 	if code != exitOK {

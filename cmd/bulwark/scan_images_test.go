@@ -17,10 +17,7 @@ import (
 // because the image runs as root; an image with a numeric non-root USER gets no note. Without
 // the flag, nothing is looked up and nothing is noted.
 func TestScanResolveImages(t *testing.T) {
-	reg := registrytest.Start(t, "", "")
-	reg.Push(t, "shop/web:1.27", "")
-	reg.Push(t, "shop/api:2", "65532")
-	t.Setenv("DOCKER_CONFIG", t.TempDir()) // no local credentials: anonymous lookups
+	reg := shopRegistry(t)
 	web, api := reg.Ref("shop/web:1.27"), reg.Ref("shop/api:2")
 	manifest := writeImagePods(t, web, api)
 
@@ -97,6 +94,17 @@ func TestScanResolveImagesBudget(t *testing.T) {
 }
 
 // writeImagePods writes pods.yaml: a Pod "web" running image web, then a Pod "api" running api.
+// shopRegistry serves shop/web:1.27, which runs as root, and shop/api:2, which runs as 65532,
+// and leaves the tests no local credentials: lookups are anonymous.
+func shopRegistry(t *testing.T) *registrytest.Registry {
+	t.Helper()
+	reg := registrytest.Start(t, "", "")
+	reg.Push(t, "shop/web:1.27", "")
+	reg.Push(t, "shop/api:2", "65532")
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	return reg
+}
+
 func writeImagePods(t *testing.T, web, api string) string {
 	t.Helper()
 	manifest := filepath.Join(t.TempDir(), "pods.yaml")

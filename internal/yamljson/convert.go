@@ -5,6 +5,7 @@ package yamljson
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -25,12 +26,12 @@ func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e
 func (e *LineError) Unwrap() error { return e.Err }
 
 // ToJSON converts a YAML node to compact JSON, keeping the key order. Scalars follow their
-// resolved tag: strings, integers, floats, booleans and null as such; timestamps and binary
-// values as the string written. Aliases are expanded and merge keys (<<) merged, explicit keys
-// winning over merged ones and earlier merged mappings over later ones. Mapping keys must be
-// strings; duplicate keys, values JSON cannot hold (.inf, .nan), aliases that contain
-// themselves and excessive aliasing (a "billion laughs" document) are errors, each a
-// *LineError.
+// resolved tag: strings, integers, floats, booleans and null as such; timestamps as the string
+// written; binary values as the text they decode to. Aliases are expanded and merge keys (<<)
+// merged, explicit keys winning over merged ones and earlier merged mappings over later ones.
+// Mapping keys must be strings (see Options.KubectlKeys); duplicate keys, values JSON cannot
+// hold (.inf, .nan), aliases that contain themselves and excessive aliasing (a "billion
+// laughs" document) are errors, each a *LineError.
 func ToJSON(n *yaml.Node) ([]byte, error) { return Options{}.ToJSON(n) }
 
 // Options change how ToJSON reads scalars.
@@ -38,8 +39,12 @@ type Options struct {
 	// YAML11Booleans reads a plain scalar (neither quoted nor tagged) that YAML 1.1 spells as
 	// a boolean, y, yes, on, n, no, off in lower, Title or upper case, as true or false, the
 	// way kubectl (sigs.k8s.io/yaml, go-yaml v2) reads manifests. YAML 1.2 reads them as strings.
-	// Mapping keys are not affected.
+	// Mapping keys are not affected unless KubectlKeys is set too.
 	YAML11Booleans bool
+	// KubectlKeys reads a mapping key that is an integer, a float or a boolean as the string
+	// of its value (0x10: "16", yes: "true" with YAML11Booleans), as kubectl does; otherwise
+	// such a key is an error. A null key is an error either way.
+	KubectlKeys bool
 }
 
 // ToJSON is the package's ToJSON with the options of o.
@@ -165,6 +170,10 @@ func (c *converter) scalar(n *yaml.Node) error {
 	case "!!null":
 		c.buf.WriteString("null")
 	case "!!bool":
+		if b, ok := yaml11Bools[n.Value]; ok && c.opts.YAML11Booleans {
+			c.buf.WriteString(strconv.FormatBool(b)) // !!bool yes
+			return nil
+		}
 		var b bool
 		if err := n.Decode(&b); err != nil {
 			return c.fail(n, "invalid boolean %q", n.Value)
@@ -193,8 +202,12 @@ func (c *converter) scalar(n *yaml.Node) error {
 			return c.fail(n, "invalid number %q", n.Value)
 		}
 		return c.float(n, f)
-	case "!!binary":
-		writeString(&c.buf, strings.Join(strings.Fields(n.Value), ""))
+	case "!!binary": // the bytes it encodes, as kubectl reads it
+		b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(n.Value), ""))
+		if err != nil {
+			return c.fail(n, "invalid base64 in !!binary: %v", err)
+		}
+		writeString(&c.buf, string(b))
 	default: // !!str, !!timestamp and tags of the user's own: the text as written
 		writeString(&c.buf, n.Value)
 	}
@@ -309,10 +322,28 @@ func (c *converter) key(k *yaml.Node) (string, error) {
 	if n.Kind == yaml.AliasNode {
 		n = Deref(n)
 	}
-	if n == nil || n.Kind != yaml.ScalarNode {
+	if n == nil {
 		return "", c.fail(k, "mapping keys must be strings, found %s", Describe(k))
 	}
-	if tag := n.ShortTag(); tag != "!!str" {
+	if n.Kind != yaml.ScalarNode {
+		return "", c.fail(k, "mapping keys must be strings, found %s", Describe(n))
+	}
+	tag := n.ShortTag()
+	if c.opts.KubectlKeys {
+		switch {
+		case tag == "!!str" && n.Style == 0 && c.opts.YAML11Booleans:
+			if b, ok := yaml11Bools[n.Value]; ok {
+				return strconv.FormatBool(b), nil
+			}
+		case tag == "!!int", tag == "!!float", tag == "!!bool":
+			sub := converter{opts: c.opts}
+			if err := sub.scalar(n); err != nil {
+				return "", err
+			}
+			return sub.buf.String(), nil
+		}
+	}
+	if tag != "!!str" {
 		return "", c.fail(k, "mapping keys must be strings, found %s (%s)", n.Value, strings.TrimPrefix(tag, "!!"))
 	}
 	return n.Value, nil

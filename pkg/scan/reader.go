@@ -110,8 +110,9 @@ func docError(d *Document, line int, err error) *Error {
 }
 
 // kubectlYAML reads manifests as kubectl does: YAML 1.1 booleans (hostNetwork: yes) are
-// booleans, so that an object is judged as the apiserver will receive it.
-var kubectlYAML = yamljson.Options{YAML11Booleans: true}
+// booleans and number or boolean keys are strings, so that an object is judged as the
+// apiserver will receive it (internal/yamljson's kubectl parity test holds the two together).
+var kubectlYAML = yamljson.Options{YAML11Booleans: true, KubectlKeys: true}
 
 // Read reads every Kubernetes object from paths, in order. A path is a file (read whatever
 // its name), a directory (every *.yaml, *.yml and *.json below it, recursively, in name

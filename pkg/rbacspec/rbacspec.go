@@ -32,7 +32,12 @@ type Kind struct {
 	Namespaced bool
 	// Binding is set for the kinds that bind subjects to a role; the others grant rules.
 	Binding bool
+
+	newObject func() any
 }
+
+// NewObject returns an empty typed object of the kind (*rbacv1.RoleBinding, ...).
+func (k Kind) NewObject() any { return k.newObject() }
 
 // GroupResource is the kind's group and resource.
 func (k Kind) GroupResource() schema.GroupResource {
@@ -40,10 +45,14 @@ func (k Kind) GroupResource() schema.GroupResource {
 }
 
 var table = []Kind{
-	{GroupKind: schema.GroupKind{Group: Group, Kind: "Role"}, Version: "v1", Resource: "roles", Namespaced: true},
-	{GroupKind: schema.GroupKind{Group: Group, Kind: "ClusterRole"}, Version: "v1", Resource: "clusterroles"},
-	{GroupKind: schema.GroupKind{Group: Group, Kind: "RoleBinding"}, Version: "v1", Resource: "rolebindings", Namespaced: true, Binding: true},
-	{GroupKind: schema.GroupKind{Group: Group, Kind: "ClusterRoleBinding"}, Version: "v1", Resource: "clusterrolebindings", Binding: true},
+	{GroupKind: schema.GroupKind{Group: Group, Kind: "Role"}, Version: "v1", Resource: "roles", Namespaced: true,
+		newObject: func() any { return &rbacv1.Role{} }},
+	{GroupKind: schema.GroupKind{Group: Group, Kind: "ClusterRole"}, Version: "v1", Resource: "clusterroles",
+		newObject: func() any { return &rbacv1.ClusterRole{} }},
+	{GroupKind: schema.GroupKind{Group: Group, Kind: "RoleBinding"}, Version: "v1", Resource: "rolebindings", Namespaced: true, Binding: true,
+		newObject: func() any { return &rbacv1.RoleBinding{} }},
+	{GroupKind: schema.GroupKind{Group: Group, Kind: "ClusterRoleBinding"}, Version: "v1", Resource: "clusterrolebindings", Binding: true,
+		newObject: func() any { return &rbacv1.ClusterRoleBinding{} }},
 }
 
 // All lists the RBAC kinds Bulwark judges, in the order the webhook rules name them.

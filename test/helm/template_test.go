@@ -565,8 +565,6 @@ func TestDeployment(t *testing.T) {
 		"--webhook-config-name=bulwark",
 		"--leader-elect",
 		"--cert-dir=/tmp/k8s-webhook-server/serving-certs",
-		"--port=9443",
-		"--health-probe-bind-address=:8081",
 	}
 	for _, c := range []struct {
 		name        string

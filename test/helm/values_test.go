@@ -305,3 +305,32 @@ func TestServiceMonitorValues(t *testing.T) {
 		t.Errorf("ServiceMonitor not in the release namespace by default:\n%s", o.YAML)
 	}
 }
+
+// TestLatencyAlertNamesEachWebhook: BulwarkAdmissionLatencyHigh's description gives each
+// webhook's own timeout and failurePolicy when webhooks.* set them apart.
+func TestLatencyAlertNamesEachWebhook(t *testing.T) {
+	h := newHelm(t, "")
+	for _, c := range []struct {
+		flags []string
+		want  []string
+	}{
+		{nil, []string{"The apiserver gives up after 5s, and under failurePolicy Fail a call that times out is refused."}},
+		{[]string{"-f", "testdata/values-overrides.yaml"}, []string{
+			"on the validating webhook after 8s, and under failurePolicy Fail a call that times out is refused;",
+			"on the mutating webhook after 3s, and under failurePolicy Ignore a call that times out is admitted unchecked.",
+		}},
+	} {
+		objs := parseManifest(t, h.template(t, append(slices.Clone(c.flags), "--set", "metrics.prometheusRule.enabled=true")...))
+		var rule string
+		for _, o := range objs {
+			if o.Kind == "PrometheusRule" {
+				rule = strings.Join(strings.Fields(string(o.YAML)), " ")
+			}
+		}
+		for _, w := range c.want {
+			if !strings.Contains(rule, w) {
+				t.Errorf("%v: the PrometheusRule does not say %q", c.flags, w)
+			}
+		}
+	}
+}

@@ -152,3 +152,46 @@ func TestOneVersion(t *testing.T) {
 		t.Errorf("CHANGELOG.md: the first section %q does not name %s", m, chart.Version)
 	}
 }
+
+// testedKube is the Kubernetes minor version the tests run: hack/tools.sh's KUBE_VERSION.
+func testedKube(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot, "hack/tools.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^KUBE_VERSION=\$\{KUBE_VERSION:-v(1\.\d+)\.\d+\}$`).FindSubmatch(data)
+	if m == nil {
+		t.Fatal("hack/tools.sh: no KUBE_VERSION=${KUBE_VERSION:-v1.N.P}")
+	}
+	return string(m[1])
+}
+
+// TestKubeVersionClaim: the chart claims the Kubernetes minor version the tests run and the
+// ones after it, not one before: helm refuses to render it for 1.36, and the README says the
+// same.
+func TestKubeVersionClaim(t *testing.T) {
+	tested := testedKube(t)
+	chart := readChartMeta(t)
+	if want := ">=" + tested + ".0-0"; chart.KubeVersion != want {
+		t.Errorf("Chart.yaml kubeVersion %q, want %q: claim what the tests run (hack/tools.sh)", chart.KubeVersion, want)
+	}
+	h := newHelm(t, "")
+	if _, err := h.run("template", releaseName, chartDir, "--namespace", releaseNamespace, "--kube-version", tested+".0"); err != nil {
+		t.Errorf("the chart does not render for Kubernetes %s.0: %v", tested, err)
+	}
+	_, err := h.run("template", releaseName, chartDir, "--namespace", releaseNamespace, "--kube-version", "1.36.0")
+	if err == nil || !strings.Contains(err.Error(), "chart requires kubeVersion: "+chart.KubeVersion+" which is incompatible with Kubernetes v1.36.0") {
+		t.Errorf("helm template --kube-version 1.36.0: %v, want the kubeVersion refusal", err)
+	}
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(string(readme)), " ") // as read, not as wrapped
+	for _, want := range []string{"Kubernetes " + tested + ", the version the tests run", "`kubeVersion` is `" + chart.KubeVersion + "`"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("README.md does not say %q", want)
+		}
+	}
+}

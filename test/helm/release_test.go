@@ -1,6 +1,7 @@
 package helm
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,7 +10,15 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/bulwark-k8s/bulwark/internal/registrytest"
 )
 
 // repoRoot is the repository, relative to this package.
@@ -193,5 +202,115 @@ func TestKubeVersionClaim(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("README.md does not say %q", want)
 		}
+	}
+}
+
+// TestReleaseFromOCI publishes a release as `make` does, to a registry on 127.0.0.1, and
+// installs it from there: `make chart` and `make chart-push` publish the chart, `make image`
+// and `make image-push` the image (the digest pushed is the tarball's, every blob readable);
+// `helm show chart` reads the version back, the apiserver's version satisfies the chart's
+// kubeVersion, and `helm install oci://...` installs the release whose Deployment runs the
+// pushed image: the chart's default tag is the one `make image-push` pushed.
+func TestReleaseFromOCI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and the image")
+	}
+	cl := startCluster(t)
+	h := newHelm(t, cl.kubeconfig)
+	reg := registrytest.Start(t, "", "")
+	chart := readChartMeta(t)
+	release := chart.AppVersion
+	dir := t.TempDir()
+	vars := []string{"REGISTRY=" + reg.Host, "CHARTS=" + dir, "IMAGES=" + dir, "BIN=" + filepath.Join(dir, "bulwark"),
+		"VERSION=" + release, "HELM=" + h.bin, "HELM_FLAGS=--plain-http", "GO=go"}
+
+	t.Log("make chart chart-push")
+	makeRun(t, h.env, append([]string{"chart"}, vars...)...)
+	tgz := filepath.Join(dir, "bulwark-"+chart.Version+".tgz")
+	if _, err := os.Stat(tgz); err != nil {
+		t.Fatalf("make chart: %v", err)
+	}
+	makeRun(t, h.env, append([]string{"chart-push"}, vars...)...)
+
+	t.Log("make image image-push")
+	makeRun(t, nil, append([]string{"image"}, vars...)...)
+	out := makeRun(t, nil, append([]string{"image-push"}, vars...)...)
+	local, err := name.NewTag("bulwark.local/bulwark:" + release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := tarball.ImageFromPath(filepath.Join(dir, "bulwark.tar"), &local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushedRef := reg.Ref("bulwark:" + release)
+	if !strings.Contains(out, "pushed "+pushedRef+"@"+want.String()) {
+		t.Errorf("make image-push says:\n%s\nwant pushed %s@%s", out, pushedRef, want)
+	}
+	ref, err := name.NewTag(pushedRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushed, err := remote.Image(ref)
+	if err != nil {
+		t.Fatalf("reading back %s: %v", ref, err)
+	}
+	if got, err := pushed.Digest(); err != nil || got != want {
+		t.Fatalf("the registry has %s at %v (%v), the tarball %s", ref, got, err, want)
+	}
+	if err := validate.Image(pushed); err != nil {
+		t.Errorf("the pushed image does not verify (config, layers and their digests): %v", err)
+	}
+
+	oci := "oci://" + reg.Host + "/charts/bulwark"
+	t.Log("helm show chart " + oci)
+	var shown chartMeta
+	if err := yaml.Unmarshal([]byte(h.mustRun(t, "show", "chart", oci, "--version", chart.Version, "--plain-http")), &shown); err != nil {
+		t.Fatal(err)
+	}
+	if shown != chart {
+		t.Errorf("helm show chart %s: %+v, want Chart.yaml's %+v", oci, shown, chart)
+	}
+
+	sv, err := cl.cs.Discovery().ServerVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.run("template", releaseName, oci, "--version", chart.Version, "--plain-http", "--namespace", releaseNamespace,
+		"--kube-version", sv.GitVersion); err != nil {
+		t.Errorf("the chart's kubeVersion %s does not admit the apiserver's %s: %v", chart.KubeVersion, sv.GitVersion, err)
+	}
+
+	t.Log("helm install " + oci)
+	h.mustRun(t, "install", releaseName, oci, "--version", chart.Version, "--plain-http",
+		"--namespace", releaseNamespace, "--create-namespace", "--set", "image.repository="+reg.Host+"/bulwark")
+	if s := status(t, h); s.Info.Status != "deployed" || s.Version != 1 {
+		t.Fatalf("release after install: %+v", s)
+	}
+	cl.checkReleaseObjects(t, h, "Deployment", "Service", "ServiceAccount", "ConfigMap", "PodDisruptionBudget",
+		"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
+	dep, err := cl.cs.AppsV1().Deployments(releaseNamespace).Get(context.Background(), "bulwark", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dep.Spec.Template.Spec.Containers[0].Image; got != pushedRef {
+		t.Fatalf("the installed Deployment runs %q, want the pushed %q", got, pushedRef)
+	}
+	if got := dep.Labels["app.kubernetes.io/version"]; got != release {
+		t.Errorf("the Deployment's app.kubernetes.io/version %q, want %q", got, release)
+	}
+	if got := dep.Labels["helm.sh/chart"]; got != "bulwark-"+chart.Version {
+		t.Errorf("the Deployment's helm.sh/chart %q, want bulwark-%s", got, chart.Version)
+	}
+	desc, err := remote.Head(ref)
+	if err != nil {
+		t.Fatalf("the image the Deployment runs is not in the registry: %v", err)
+	}
+	if desc.Digest != want {
+		t.Errorf("the Deployment's image resolves to %s, make image built %s", desc.Digest, want)
 	}
 }

@@ -604,7 +604,7 @@ func TestDeployment(t *testing.T) {
 			if !reflect.DeepEqual(ctr.Args, c.args) {
 				t.Errorf("args:\n got  %q\n want %q", ctr.Args, c.args)
 			}
-			if ctr.Image != "ghcr.io/bulwark-k8s/bulwark:0.1.0" {
+			if ctr.Image != defaultImage(t) {
 				t.Errorf("image %q", ctr.Image)
 			}
 			wantEnv := []corev1.EnvVar{{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}}}

@@ -123,20 +123,21 @@ func TestCommonLabels(t *testing.T) {
 // and the pull secrets from imagePullSecrets and image.pullSecrets together.
 func TestImage(t *testing.T) {
 	h := newHelm(t, "")
+	tag := readChartMeta(t).AppVersion // the default tag
 	for _, c := range []struct {
 		name  string
 		flags []string
 		want  string
 	}{
-		{"defaults", nil, "ghcr.io/bulwark-k8s/bulwark:0.1.0"},
-		{"image.registry", []string{"--set", "image.registry=registry.example.com:5000"}, "registry.example.com:5000/bulwark-k8s/bulwark:0.1.0"},
-		{"no registry", []string{"--set", "image.registry=", "--set", "image.repository=bulwark"}, "bulwark:0.1.0"},
-		{"global.imageRegistry over image.registry", []string{"--set", "global.imageRegistry=mirror.example.com/ghcr", "--set", "image.registry=quay.io"}, "mirror.example.com/ghcr/bulwark-k8s/bulwark:0.1.0"},
+		{"defaults", nil, "ghcr.io/bulwark-k8s/bulwark:" + tag},
+		{"image.registry", []string{"--set", "image.registry=registry.example.com:5000"}, "registry.example.com:5000/bulwark-k8s/bulwark:" + tag},
+		{"no registry", []string{"--set", "image.registry=", "--set", "image.repository=bulwark"}, "bulwark:" + tag},
+		{"global.imageRegistry over image.registry", []string{"--set", "global.imageRegistry=mirror.example.com/ghcr", "--set", "image.registry=quay.io"}, "mirror.example.com/ghcr/bulwark-k8s/bulwark:" + tag},
 		// A repository naming its registry, as image.repository was given before image.registry.
-		{"repository with its registry", []string{"--set", "image.repository=registry.example.com/mirror/bulwark"}, "registry.example.com/mirror/bulwark:0.1.0"},
+		{"repository with its registry", []string{"--set", "image.repository=registry.example.com/mirror/bulwark"}, "registry.example.com/mirror/bulwark:" + tag},
 		{"repository on localhost", []string{"--set", "image.repository=localhost/bulwark", "--set", "image.tag=dev"}, "localhost/bulwark:dev"},
-		{"repository with its registry and a port", []string{"--set", "image.repository=10.0.0.5:5000/bulwark", "--set", "image.registry="}, "10.0.0.5:5000/bulwark:0.1.0"},
-		{"renders", []string{"-f", "testdata/values-overrides.yaml"}, "mirror.example.com/bulwark-k8s/bulwark:0.1.0"},
+		{"repository with its registry and a port", []string{"--set", "image.repository=10.0.0.5:5000/bulwark", "--set", "image.registry="}, "10.0.0.5:5000/bulwark:" + tag},
+		{"renders", []string{"-f", "testdata/values-overrides.yaml"}, "mirror.example.com/bulwark-k8s/bulwark:" + tag},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			objs := parseManifest(t, h.template(t, c.flags...))

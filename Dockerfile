@@ -1,6 +1,7 @@
 # The Bulwark image: a static binary on distroless, non-root, no shell.
 #   make docker-build                      (IMG=ghcr.io/bulwark-k8s/bulwark:$(VERSION))
 #   docker build --build-arg VERSION=v0.1.0 -t ghcr.io/bulwark-k8s/bulwark:v0.1.0 .
+# ARG VERSION defaults to the release, "v" + the chart's version (test/helm, TestOneVersion).
 # The builder runs the same command as `make build` (test/image checks that they agree and
 # that the binary is static): keep the two in step.
 
@@ -12,7 +13,7 @@ RUN go mod download
 COPY cmd/ cmd/
 COPY internal/ internal/
 COPY pkg/ pkg/
-ARG VERSION=dev
+ARG VERSION=v0.1.0
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/bulwark ./cmd/bulwark
 
 FROM gcr.io/distroless/static:nonroot

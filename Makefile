@@ -5,8 +5,17 @@
 SHELL   := /usr/bin/env bash
 GO      ?= go
 BIN     := bin/bulwark
+# The release: the chart's version (charts/bulwark/Chart.yaml) is the one source, and a release
+# is tagged "v" + it in git, in the image and in the chart's appVersion (test/helm,
+# TestOneVersion, holds the Dockerfile, config/ and the README to it). A build says what git
+# says: on the release's tag, VERSION is RELEASE_VERSION. docs/development.md, "Cutting a release".
+CHART_VERSION   := $(shell sed -n 's/^version:[[:space:]]*//p' charts/bulwark/Chart.yaml)
+RELEASE_VERSION := v$(CHART_VERSION)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-IMG     ?= ghcr.io/bulwark-k8s/bulwark:$(VERSION)
+# Where a release is published: the image as $(REGISTRY)/bulwark:$(VERSION), the chart as
+# oci://$(REGISTRY)/charts/bulwark, version $(CHART_VERSION).
+REGISTRY ?= ghcr.io/bulwark-k8s
+IMG     ?= $(REGISTRY)/bulwark:$(VERSION)
 # How the bulwark binary is built, here and in the Dockerfile (its builder stage runs the same
 # command with -o /out/bulwark; test/image asserts that the two agree and that the binary is
 # static). One definition: change the build here and in the Dockerfile together.
@@ -22,8 +31,14 @@ RUN_TOOLS  := etcd kube-apiserver kubectl $(NODE_TOOLS)
 # (the pod sandbox's pause, a miner, root and non-root servers, the samples' stand-ins).
 IMAGES      := .local/images
 IMAGE_TAG   := bulwark.local/bulwark:$(VERSION)
+# The packed chart; helm is the cached one (hack/tools.sh) unless HELM names another.
+# HELM_FLAGS are added to helm push (--plain-http for a registry served over HTTP).
+CHARTS      := .local/charts
+HELM        ?=
+HELM_FLAGS  ?=
+helm         = $(or $(HELM),$$(hack/tools.sh helm | tail -n 1)/helm)
 
-.PHONY: all build docker-build image test-images node-packages tools test unit vet fmt-check run clean bench bench-load fuzz deps-check
+.PHONY: all build docker-build image image-push chart chart-push release-version test-images node-packages tools test unit vet fmt-check run clean bench bench-load fuzz deps-check
 
 all: build
 
@@ -39,6 +54,25 @@ docker-build:
 ## the Dockerfile's, built without a Docker daemon (test/image asserts that the two agree).
 image: build
 	$(GO) run ./hack/image bulwark --binary $(BIN) --tag $(IMAGE_TAG) --out $(IMAGES)/bulwark.tar
+
+## image-push: push $(IMAGES)/bulwark.tar (make image) as $(IMG), with the credentials of
+## ~/.docker/config.json; prints the digest, which is the tarball's.
+image-push:
+	$(GO) run ./hack/image push --tarball $(IMAGES)/bulwark.tar --tag $(IMAGE_TAG) --to $(IMG)
+
+## chart: the chart packed as $(CHARTS)/bulwark-$(CHART_VERSION).tgz.
+chart:
+	@mkdir -p $(CHARTS)
+	$(helm) package charts/bulwark --destination $(CHARTS)
+
+## chart-push: push $(CHARTS)/bulwark-$(CHART_VERSION).tgz (make chart) to oci://$(REGISTRY)/charts
+## (helm registry login first; HELM_FLAGS=--plain-http for a registry served over HTTP).
+chart-push:
+	$(helm) push $(CHARTS)/bulwark-$(CHART_VERSION).tgz oci://$(REGISTRY)/charts $(HELM_FLAGS)
+
+## release-version: print the release the tree is at, "v" + the chart's version.
+release-version:
+	@echo $(RELEASE_VERSION)
 
 ## test-images: the node's test images in one tarball ($(IMAGES)/test.tar).
 test-images:

@@ -6,6 +6,7 @@
 //
 //	go run ./hack/image bulwark --binary bin/bulwark --tag bulwark.local/bulwark:dev --out .local/images/bulwark.tar
 //	go run ./hack/image testimages --out .local/images/test.tar
+//	go run ./hack/image push --tarball .local/images/bulwark.tar --tag bulwark.local/bulwark:dev --to ghcr.io/bulwark-k8s/bulwark:dev
 package main
 
 import (
@@ -23,10 +24,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
@@ -38,7 +41,7 @@ var distrolessEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: image bulwark|testimages [flags]")
+		fmt.Fprintln(os.Stderr, "usage: image bulwark|testimages|push [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -47,8 +50,10 @@ func main() {
 		err = bulwarkCmd(os.Args[2:])
 	case "testimages":
 		err = testImagesCmd(os.Args[2:])
+	case "push":
+		err = pushCmd(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q: want bulwark or testimages", os.Args[1])
+		err = fmt.Errorf("unknown command %q: want bulwark, testimages or push", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "image:", err)
@@ -92,6 +97,48 @@ func bulwarkCmd(args []string) error {
 }
 
 // parse parses args and refuses arguments left over after the flags.
+// pushCmd pushes one image of a tarball to a registry as it is, so that the digest pushed is
+// the tarball's: what the tests ran is what is published. Credentials come from the Docker
+// configuration (~/.docker/config.json, $DOCKER_CONFIG); a registry on 127.0.0.1 or
+// localhost is spoken to over plain HTTP.
+func pushCmd(args []string) error {
+	fs := flag.NewFlagSet("push", flag.ExitOnError)
+	tb := fs.String("tarball", ".local/images/bulwark.tar", "the tarball (make image)")
+	tag := fs.String("tag", "", "the image's name in the tarball (default: its only image)")
+	to := fs.String("to", "", "the reference to push to (registry/repository:tag)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *to == "" {
+		return errors.New("push: --to is required")
+	}
+	dst, err := name.NewTag(*to)
+	if err != nil {
+		return fmt.Errorf("--to %q: %w", *to, err)
+	}
+	var src *name.Tag
+	if *tag != "" {
+		t, err := name.NewTag(*tag)
+		if err != nil {
+			return fmt.Errorf("--tag %q: %w", *tag, err)
+		}
+		src = &t
+	}
+	img, err := tarball.ImageFromPath(*tb, src)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", *tb, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return err
+	}
+	if err := remote.Write(dst, img, remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
+		return fmt.Errorf("pushing %s: %w", dst, err)
+	}
+	fmt.Printf("pushed %s@%s\n", dst, d)
+	return nil
+}
+
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -1,7 +1,8 @@
 // Package helm tests the Helm chart in charts/bulwark with the real helm (v4, built by
 // hack/tools.sh): helm lint --strict, golden helm template output, values.schema.json, the
-// exact RBAC rules, Bulwark's own pod against its restricted profile, and helm install,
-// upgrade and uninstall into a real kube-apiserver and etcd (envtest).
+// exact RBAC rules, Bulwark's own pod against its restricted profile, helm install,
+// upgrade and uninstall into a real kube-apiserver and etcd (envtest), one release version
+// everywhere, and a release published to an OCI registry on 127.0.0.1 and installed from it.
 package helm
 
 import (

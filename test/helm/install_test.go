@@ -505,3 +505,69 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	}
 	cl.expectAdmitted(t, "default", "the release is uninstalled")
 }
+
+// TestInstallOverrides installs values-overrides.yaml into a real apiserver: it accepts the
+// per-webhook selectors and CEL matchConditions, the PodDisruptionBudget by maxUnavailable and
+// the pod in the node's network; the webhooks read back as rendered; the apiserver sends to
+// the validating webhook only the namespaces its selector picks, never the release namespace;
+// and the RBAC binds the existing ServiceAccount.
+func TestInstallOverrides(t *testing.T) {
+	cl := startCluster(t)
+	h := newHelm(t, cl.kubeconfig)
+	ctx := context.Background()
+	r := renders[3]
+	cl.kubectl(t, "create", "namespace", r.namespace)
+	cl.kubectl(t, "label", "namespace", r.namespace, "example.com/team=platform")
+	cl.kubectl(t, "-n", r.namespace, "create", "serviceaccount", r.serviceAccount)
+	cl.kubectl(t, "create", "namespace", "team-a")
+	cl.kubectl(t, "label", "namespace", "team-a", "example.com/team=a")
+
+	h.mustRun(t, append([]string{"install", r.release, chartDir, "--namespace", r.namespace}, r.flags...)...)
+	v, m := cl.webhooks(t, r.fullname)
+	wantV, wantM := wantWebhooks(r.fullname, r.namespace, []string{"kube-system", r.namespace}, admissionregistrationv1.Ignore, 8)
+	overrideWebhooks(wantV, wantM)
+	checkWebhooks(t, v, m, wantV, wantM)
+
+	// The validating webhook (failurePolicy Fail, Bulwark not running) is called for team-a
+	// only; the mutating one (Ignore) for every namespace but kube-system and the release's.
+	cl.expectWebhookFailure(t, "team-a")
+	cl.expectAdmitted(t, "default", "webhooks.validating.namespaceSelector does not pick default")
+	cl.expectAdmitted(t, r.namespace, "the chart's exclusion stays in the user's namespaceSelector")
+
+	pdb, err := cl.cs.PolicyV1().PodDisruptionBudgets(r.namespace).Get(ctx, r.fullname, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pdb.Spec.MinAvailable != nil || pdb.Spec.MaxUnavailable.String() != "50%" {
+		t.Errorf("stored PodDisruptionBudget %+v, want maxUnavailable 50%%", pdb.Spec)
+	}
+	dep, err := cl.cs.AppsV1().Deployments(r.namespace).Get(ctx, r.fullname, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec := dep.Spec.Template.Spec; !spec.HostNetwork || spec.DNSPolicy != corev1.DNSClusterFirstWithHostNet || spec.ServiceAccountName != r.serviceAccount {
+		t.Errorf("stored pod spec: hostNetwork %v, dnsPolicy %s, serviceAccountName %s", spec.HostNetwork, spec.DNSPolicy, spec.ServiceAccountName)
+	}
+	if _, err := cl.cs.CoreV1().ServiceAccounts(r.namespace).Get(ctx, r.fullname, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("a ServiceAccount %s was created with serviceAccount.create false (err %v)", r.fullname, err)
+	}
+	for _, c := range []struct {
+		account string
+		attrs   authorizationv1.ResourceAttributes
+		want    bool
+	}{
+		{r.serviceAccount, authorizationv1.ResourceAttributes{Verb: "patch", Group: "admissionregistration.k8s.io", Resource: "validatingwebhookconfigurations", Name: r.fullname}, true},
+		{r.serviceAccount, authorizationv1.ResourceAttributes{Verb: "update", Namespace: r.namespace, Resource: "secrets", Name: r.fullname + "-tls"}, true},
+		{r.fullname, authorizationv1.ResourceAttributes{Verb: "watch", Resource: "namespaces"}, false},
+	} {
+		got := cl.allowed(t, authorizationv1.SubjectAccessReviewSpec{
+			User:               "system:serviceaccount:" + r.namespace + ":" + c.account,
+			Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:" + r.namespace, "system:authenticated"},
+			ResourceAttributes: &c.attrs,
+		})
+		if got != c.want {
+			t.Errorf("%s may %s %s %q: %v, want %v", c.account, c.attrs.Verb, c.attrs.Resource, c.attrs.Name, got, c.want)
+		}
+	}
+	h.mustRun(t, "uninstall", r.release, "--namespace", r.namespace)
+}

@@ -17,7 +17,7 @@ func TestRulesNameEngineKinds(t *testing.T) {
 	h := newHelm(t, "")
 	for _, r := range renders {
 		t.Run(r.name, func(t *testing.T) {
-			fullname := releaseFullname(r.release)
+			fullname := r.objectsName()
 			objs := parseManifest(t, render(t, h, r.release, r.namespace, r.flags...))
 			var v admissionregistrationv1.ValidatingWebhookConfiguration
 			var m admissionregistrationv1.MutatingWebhookConfiguration

@@ -16,6 +16,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
@@ -25,21 +26,47 @@ import (
 	"github.com/bulwark-k8s/bulwark/test/framework"
 )
 
-// renders are the value sets the golden files pin; each is also checked below.
-var renders = []struct {
+// renderCase is a value set the golden files pin.
+type renderCase struct {
 	name, release, namespace string
 	flags                    []string
 	certManager              bool
 	dashboardNamespace       string // metrics.dashboard.namespace, when set
+	serviceMonitorNamespace  string // metrics.serviceMonitor.namespace, when set
 	pullSecrets              bool   // imageLookups with pullSecrets: list and watch on secrets and serviceaccounts
-}{
+	fullname                 string // fullnameOverride, when set
+	serviceAccount           string // serviceAccount.name of an existing ServiceAccount (create false), when set
+	hostNetwork              bool   // the pod in the node's network: Bulwark's host-network check reports it
+}
+
+// renders are the value sets the golden files pin; each is also checked below.
+var renders = []renderCase{
 	{name: "default", release: releaseName, namespace: releaseNamespace},
 	// The issue's non-default set: cert-manager on, 3 replicas, failurePolicy Ignore, extra
 	// exempt namespaces.
 	{name: "nondefault", release: releaseName, namespace: releaseNamespace, flags: []string{"-f", "testdata/values-nondefault.yaml"}, certManager: true},
 	// Every optional template, an external issuer, a release name without "bulwark", the
 	// dashboard in the Grafana sidecar's namespace.
-	{name: "extras", release: "prod", namespace: "security", flags: []string{"-f", "testdata/values-extras.yaml"}, certManager: true, dashboardNamespace: "monitoring", pullSecrets: true},
+	{name: "extras", release: "prod", namespace: "security", flags: []string{"-f", "testdata/values-extras.yaml"}, certManager: true, dashboardNamespace: "monitoring", serviceMonitorNamespace: "monitoring", pullSecrets: true},
+	// The names overridden, an existing ServiceAccount, the image from a mirror, the security
+	// contexts changed, maxUnavailable, the node's network and per-webhook settings.
+	{name: "overrides", release: "edge", namespace: "platform", flags: []string{"-f", "testdata/values-overrides.yaml"}, fullname: "edge-admission", serviceAccount: "platform-admission", hostNetwork: true},
+}
+
+// objectsName is the name of a render's objects: fullnameOverride, or the release's full name.
+func (r renderCase) objectsName() string {
+	if r.fullname != "" {
+		return r.fullname
+	}
+	return releaseFullname(r.release)
+}
+
+// serviceAccountName is the ServiceAccount a render's pods run as and its RBAC binds.
+func (r renderCase) serviceAccountName() string {
+	if r.serviceAccount != "" {
+		return r.serviceAccount
+	}
+	return r.objectsName()
 }
 
 // releaseFullname is the chart's name for a release's objects: the release name, with "-bulwark"
@@ -113,6 +140,9 @@ func TestTemplateDecodesStrictly(t *testing.T) {
 				if o.Kind == "ConfigMap" && strings.HasSuffix(o.Name, "-dashboard") && r.dashboardNamespace != "" {
 					want = r.dashboardNamespace // metrics.dashboard.namespace: where the Grafana sidecar looks
 				}
+				if o.Kind == "ServiceMonitor" && r.serviceMonitorNamespace != "" {
+					want = r.serviceMonitorNamespace // metrics.serviceMonitor.namespace: where Prometheus looks
+				}
 				if clusterScoped && o.Namespace != "" {
 					t.Errorf("%s: cluster-scoped, with namespace %q", o, o.Namespace)
 				}
@@ -177,6 +207,34 @@ func TestSchemaRejects(t *testing.T) {
 		{[]string{"extraEnv[0].value=x"}, []string{"at '/extraEnv/0'", "missing property 'name'"}},
 		{[]string{"imageLookups.enabled=false", "imageLookups.pullSecrets=true"}, []string{"imageLookups.pullSecrets: the pull secrets authenticate image lookups; set imageLookups.enabled too"}},
 		{[]string{"imageLookups.enabled=true", "imageLookups.budget=1 second"}, []string{"at '/imageLookups/budget'"}},
+		{[]string{"nameOverride=Bulwark_Guard"}, []string{"at '/nameOverride'"}},
+		{[]string{"fullnameOverride=-x"}, []string{"at '/fullnameOverride'"}},
+		{[]string{"commonLabels.team=1"}, []string{"at '/commonLabels/team': got number, want string"}},
+		{[]string{`commonLabels.app\.kubernetes\.io/name=x`}, []string{"commonLabels: app.kubernetes.io/name is one of the chart's own labels"}},
+		{[]string{"serviceAccount.create=false"}, []string{"serviceAccount.create is false: set serviceAccount.name to the existing ServiceAccount"}},
+		{[]string{"serviceAccount.craete=false"}, []string{"at '/serviceAccount': additional properties 'craete' not allowed"}},
+		{[]string{"podSecurityContext=restricted"}, []string{"at '/podSecurityContext': got string, want object"}},
+		{[]string{"securityContext=[]"}, []string{"at '/securityContext'"}},
+		{[]string{"image.registry=ghcr.io/ bulwark"}, []string{"at '/image/registry'"}},
+		{[]string{"image.pullSecrets[0].nam=regcred"}, []string{"at '/image/pullSecrets/0'"}},
+		{[]string{"global.imageRegistry=mirror.example.com", "image.repository=registry.example.com/bulwark"}, []string{"global.imageRegistry (mirror.example.com) cannot apply: image.repository (registry.example.com/bulwark) names a registry itself"}},
+		{[]string{"image.registry=quay.io", "image.repository=ghcr.io/bulwark-k8s/bulwark"}, []string{"image.registry (quay.io) and image.repository (ghcr.io/bulwark-k8s/bulwark) both name a registry"}},
+		{[]string{"metrics.serviceMonitor.namespace=Monitoring"}, []string{"at '/metrics/serviceMonitor/namespace'"}},
+		{[]string{"metrics.serviceMonitor.scrapeTimeout=10"}, []string{"at '/metrics/serviceMonitor/scrapeTimeout'"}},
+		{[]string{"metrics.serviceMonitor.relabelings=drop"}, []string{"at '/metrics/serviceMonitor/relabelings': got string, want array"}},
+		{[]string{"podDisruptionBudget.maxUnavailable=1"}, []string{"podDisruptionBudget: minAvailable and maxUnavailable are both set", "set podDisruptionBudget.minAvailable to null"}},
+		{[]string{"podDisruptionBudget.minAvailable=null", "podDisruptionBudget.maxUnavailable=all"}, []string{"at '/podDisruptionBudget/maxUnavailable'"}},
+		{[]string{"podDisruptionBudget.minAvailable=null"}, []string{"podDisruptionBudget: set minAvailable or maxUnavailable"}},
+		{[]string{"hostNetwork=yes"}, []string{"at '/hostNetwork': got string, want boolean"}},
+		{[]string{"webhookPort=443"}, []string{"at '/webhookPort'", "minimum"}},
+		{[]string{"metrics.port=70000"}, []string{"at '/metrics/port'", "maximum"}},
+		{[]string{"webhookPort=8081"}, []string{"webhookPort (8081), healthPort (8081) and metrics.port (8443) must differ"}},
+		{[]string{"webhooks.validating.failurePolicy=Sometimes"}, []string{"at '/webhooks/validating/failurePolicy'"}},
+		{[]string{"webhooks.mutating.timeoutSeconds=31"}, []string{"at '/webhooks/mutating/timeoutSeconds'", "maximum: got 31, want 30"}},
+		{[]string{"webhooks.validating.matchConditions[0].name=skip-nodes"}, []string{"at '/webhooks/validating/matchConditions/0': missing property 'expression'"}},
+		{[]string{"webhooks.mutating.namespaceSelector.matchExpressions[0].key=team", "webhooks.mutating.namespaceSelector.matchExpressions[0].operator=Equals"}, []string{"at '/webhooks/mutating/namespaceSelector/matchExpressions/0/operator'"}},
+		{[]string{"webhooks.mutating.objectSelector.matchLabel.team=a"}, []string{"at '/webhooks/mutating/objectSelector': additional properties 'matchLabel' not allowed"}},
+		{[]string{"webhooks.audit.failurePolicy=Fail"}, []string{"at '/webhooks': additional properties 'audit' not allowed"}},
 	} {
 		t.Run(strings.Join(c.set, ","), func(t *testing.T) {
 			args := []string{"template", releaseName, chartDir, "--namespace", releaseNamespace}
@@ -266,7 +324,7 @@ func TestRBACExactRules(t *testing.T) {
 	h := newHelm(t, "")
 	for _, r := range renders {
 		t.Run(r.name, func(t *testing.T) {
-			fullname := releaseFullname(r.release)
+			fullname := r.objectsName()
 			objs := parseManifest(t, render(t, h, r.release, r.namespace, r.flags...))
 			wantCluster, wantRole := contractRules(fullname, r.namespace)
 			if r.name == "default" {
@@ -288,7 +346,23 @@ func TestRBACExactRules(t *testing.T) {
 			decode(t, find(t, objs, "Role", fullname), &role)
 			compareRules(t, "Role", role.Rules, wantRole)
 
-			subjects := []rbacv1.Subject{{Kind: "ServiceAccount", Name: fullname, Namespace: r.namespace}}
+			// The bindings bind the ServiceAccount the pods run as: the chart's, or the existing one
+			// serviceAccount.name names (and then the chart renders none).
+			subjects := []rbacv1.Subject{{Kind: "ServiceAccount", Name: r.serviceAccountName(), Namespace: r.namespace}}
+			var d appsv1.Deployment
+			decode(t, find(t, objs, "Deployment", fullname), &d)
+			if got := d.Spec.Template.Spec.ServiceAccountName; got != r.serviceAccountName() {
+				t.Errorf("serviceAccountName %q, want %q", got, r.serviceAccountName())
+			}
+			var accounts []string
+			for _, o := range objs {
+				if o.Kind == "ServiceAccount" {
+					accounts = append(accounts, o.Name)
+				}
+			}
+			if wantAccounts := []string{fullname}; r.serviceAccount != "" && len(accounts) != 0 || r.serviceAccount == "" && !slices.Equal(accounts, wantAccounts) {
+				t.Errorf("ServiceAccounts rendered: %v (serviceAccount.name %q)", accounts, r.serviceAccount)
+			}
 			var crb rbacv1.ClusterRoleBinding
 			decode(t, find(t, objs, "ClusterRoleBinding", fullname), &crb)
 			if want := (rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: fullname}); crb.RoleRef != want || !reflect.DeepEqual(crb.Subjects, subjects) {
@@ -358,6 +432,29 @@ func wantWebhooks(fullname, namespace string, exempt []string, failure admission
 	return v, m
 }
 
+// overrideWebhooks applies values-overrides.yaml's webhooks.validating and webhooks.mutating
+// to pkg/server's configurations: each webhook's own settings, with the chart's exclusion of
+// kube-system and the release namespace added to its namespaceSelector's matchExpressions.
+func overrideWebhooks(v *admissionregistrationv1.ValidatingWebhookConfiguration, m *admissionregistrationv1.MutatingWebhookConfiguration) {
+	vw, mw := &v.Webhooks[0], &m.Webhooks[0]
+	exclusion := vw.NamespaceSelector.MatchExpressions[0]
+	vw.FailurePolicy = ptr.To(admissionregistrationv1.Fail)
+	vw.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+		{Key: "example.com/team", Operator: metav1.LabelSelectorOpExists}, exclusion,
+	}}
+	vw.MatchConditions = []admissionregistrationv1.MatchCondition{
+		{Name: "not-node-users", Expression: "!request.userInfo.username.startsWith('system:node:')"},
+	}
+	mw.TimeoutSeconds = ptr.To[int32](3)
+	mw.NamespaceSelector = &metav1.LabelSelector{
+		MatchLabels:      map[string]string{"example.com/mutate": "true"},
+		MatchExpressions: []metav1.LabelSelectorRequirement{exclusion},
+	}
+	mw.ObjectSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+		{Key: "example.com/skip-bulwark", Operator: metav1.LabelSelectorOpDoesNotExist},
+	}}
+}
+
 // checkWebhooks compares the webhooks of rendered or stored configurations with pkg/server's:
 // rules (exactly server.Rules()), namespaceSelector, failurePolicy, sideEffects, timeout,
 // matchPolicy, admissionReviewVersions, reinvocationPolicy, the Service. The caBundle is not
@@ -397,12 +494,12 @@ func checkWebhooks(t *testing.T, gotV *admissionregistrationv1.ValidatingWebhook
 func webhookString(w any) string {
 	switch w := w.(type) {
 	case admissionregistrationv1.ValidatingWebhook:
-		return fmt.Sprintf("name=%s service=%+v path=%s selector=%s failurePolicy=%s sideEffects=%s timeout=%d matchPolicy=%s versions=%v",
-			w.Name, *w.ClientConfig.Service, ptr.Deref(w.ClientConfig.Service.Path, ""), w.NamespaceSelector, ptr.Deref(w.FailurePolicy, ""), ptr.Deref(w.SideEffects, ""),
+		return fmt.Sprintf("name=%s service=%+v path=%s selector=%s objectSelector=%s matchConditions=%+v failurePolicy=%s sideEffects=%s timeout=%d matchPolicy=%s versions=%v",
+			w.Name, *w.ClientConfig.Service, ptr.Deref(w.ClientConfig.Service.Path, ""), w.NamespaceSelector, w.ObjectSelector, w.MatchConditions, ptr.Deref(w.FailurePolicy, ""), ptr.Deref(w.SideEffects, ""),
 			ptr.Deref(w.TimeoutSeconds, 0), ptr.Deref(w.MatchPolicy, ""), w.AdmissionReviewVersions)
 	case admissionregistrationv1.MutatingWebhook:
-		return fmt.Sprintf("name=%s service=%+v path=%s selector=%s failurePolicy=%s sideEffects=%s timeout=%d matchPolicy=%s versions=%v reinvocation=%s",
-			w.Name, *w.ClientConfig.Service, ptr.Deref(w.ClientConfig.Service.Path, ""), w.NamespaceSelector, ptr.Deref(w.FailurePolicy, ""), ptr.Deref(w.SideEffects, ""),
+		return fmt.Sprintf("name=%s service=%+v path=%s selector=%s objectSelector=%s matchConditions=%+v failurePolicy=%s sideEffects=%s timeout=%d matchPolicy=%s versions=%v reinvocation=%s",
+			w.Name, *w.ClientConfig.Service, ptr.Deref(w.ClientConfig.Service.Path, ""), w.NamespaceSelector, w.ObjectSelector, w.MatchConditions, ptr.Deref(w.FailurePolicy, ""), ptr.Deref(w.SideEffects, ""),
 			ptr.Deref(w.TimeoutSeconds, 0), ptr.Deref(w.MatchPolicy, ""), w.AdmissionReviewVersions, ptr.Deref(w.ReinvocationPolicy, ""))
 	}
 	return fmt.Sprint(w)
@@ -420,6 +517,7 @@ func TestWebhookConfigurationsRendered(t *testing.T) {
 		{0, "bulwark", []string{"kube-system", "bulwark-system"}, admissionregistrationv1.Fail, 5},
 		{1, "bulwark", []string{"kube-system", "bulwark-system", "monitoring", "ci"}, admissionregistrationv1.Ignore, 5},
 		{2, "prod-bulwark", []string{"kube-system", "security"}, admissionregistrationv1.Fail, 10},
+		{3, "edge-admission", []string{"kube-system", "platform"}, admissionregistrationv1.Ignore, 8},
 	} {
 		r := renders[c.render]
 		t.Run(r.name, func(t *testing.T) {
@@ -429,6 +527,9 @@ func TestWebhookConfigurationsRendered(t *testing.T) {
 			decode(t, find(t, objs, "ValidatingWebhookConfiguration", c.fullname), &v)
 			decode(t, find(t, objs, "MutatingWebhookConfiguration", c.fullname), &m)
 			wantV, wantM := wantWebhooks(c.fullname, r.namespace, c.exempt, c.failure, c.timeout)
+			if r.name == "overrides" {
+				overrideWebhooks(wantV, wantM)
+			}
 			checkWebhooks(t, &v, &m, wantV, wantM)
 			// The caBundle is left to the certificate manager; cert-manager's cainjector is
 			// pointed at the serving Certificate.
@@ -503,7 +604,7 @@ func TestDeployment(t *testing.T) {
 			if !reflect.DeepEqual(ctr.Args, c.args) {
 				t.Errorf("args:\n got  %q\n want %q", ctr.Args, c.args)
 			}
-			if ctr.Image != "ghcr.io/bulwark-k8s/bulwark:0.1.0" {
+			if ctr.Image != defaultImage(t) {
 				t.Errorf("image %q", ctr.Image)
 			}
 			wantEnv := []corev1.EnvVar{{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}}}
@@ -639,6 +740,10 @@ func TestPodPassesOwnProfiles(t *testing.T) {
 				t.Fatalf("the Deployment was not evaluated: exempt %q, skipped %v", res[0].Exempt, res[0].Skipped)
 			}
 			for _, v := range res[0].Violations {
+				// hostNetwork: true is the value's point; the check reports nothing else.
+				if r.hostNetwork && v.Check == "host-network" {
+					continue
+				}
 				t.Errorf("restricted: %s", v)
 			}
 			res, err = scan.EvaluatePolicy(docs, nsa, time.Now())
@@ -648,7 +753,7 @@ func TestPodPassesOwnProfiles(t *testing.T) {
 			for _, v := range res[0].Violations {
 				audited := v.Check == "automount-service-account-token" && v.Action == checks.Audit
 				tagged := v.Check == "image-digest" && v.Action == checks.Warn
-				if !audited && !tagged {
+				if !audited && !tagged && !(r.hostNetwork && v.Check == "host-network") {
 					t.Errorf("nsa: %s (%s)", v, v.Action)
 				}
 			}

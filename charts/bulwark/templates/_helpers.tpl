@@ -1,12 +1,22 @@
+{{/* The chart's name: nameOverride, else "bulwark"; the app.kubernetes.io/name label. */}}
+{{- define "bulwark.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{/*
-The name of every object: the release name when it contains "bulwark", else
-"<release>-bulwark", truncated to 63 characters (a DNS label).
+The name of every object: fullnameOverride when set; else the release name when it contains
+the chart's name, else "<release>-<name>"; truncated to 63 characters (a DNS label).
 */}}
 {{- define "bulwark.fullname" -}}
-{{- if contains "bulwark" .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-bulwark" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
@@ -16,7 +26,7 @@ The name of every object: the release name when it contains "bulwark", else
 
 {{/* Labels selecting this release's pods. */}}
 {{- define "bulwark.selectorLabels" -}}
-app.kubernetes.io/name: bulwark
+app.kubernetes.io/name: {{ include "bulwark.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
@@ -28,11 +38,77 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/component: admission-webhook
 app.kubernetes.io/part-of: bulwark
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{- range $k, $_ := . }}
+{{- if or (eq $k "helm.sh/chart") (hasPrefix "app.kubernetes.io/" $k) }}
+{{- fail (printf "commonLabels: %s is one of the chart's own labels (helm.sh/chart, app.kubernetes.io/*); use another key" $k) }}
+{{- end }}
+{{- end }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
 
+{{/*
+The labels of every object with more labels of its own (a ServiceMonitor's, say): one map, so
+that a key in both is written once; the object's own labels win over commonLabels, and the
+chart's labels over both. Call with (list . $extra).
+*/}}
+{{- define "bulwark.labelsWith" -}}
+{{- $ctx := index . 0 -}}
+{{- $own := include "bulwark.labels" (dict "Values" (omit $ctx.Values "commonLabels") "Release" $ctx.Release "Chart" $ctx.Chart) | fromYaml -}}
+{{- toYaml (merge $own (index . 1 | default dict) ($ctx.Values.commonLabels | default dict)) -}}
+{{- end -}}
+
+{{/* The ServiceAccount Bulwark runs as. */}}
+{{- define "bulwark.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- .Values.serviceAccount.name | default (include "bulwark.fullname" .) -}}
+{{- else if .Values.serviceAccount.name -}}
+{{- .Values.serviceAccount.name -}}
+{{- else -}}
+{{- fail "serviceAccount.create is false: set serviceAccount.name to the existing ServiceAccount in the release namespace that Bulwark runs as (the chart binds its Role and ClusterRole to it)" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The image: [registry/]repository:tag[@digest]. The registry is global.imageRegistry when set,
+else image.registry. A repository that begins with a registry host (a first path component
+with a dot or a colon, or localhost, as Docker reads it), as image.repository was given
+before image.registry existed, is used as it is, without image.registry; global.imageRegistry
+or an image.registry other than the default cannot then apply, and rendering fails.
+*/}}
 {{- define "bulwark.image" -}}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- $repo := .Values.image.repository -}}
+{{- $first := index (splitList "/" $repo) 0 -}}
+{{- $hasHost := and (contains "/" $repo) (or (contains "." $first) (contains ":" $first) (eq $first "localhost")) -}}
+{{- $global := dig "imageRegistry" "" (.Values.global | default dict) -}}
+{{- $registry := $global | default .Values.image.registry -}}
+{{- if $hasHost -}}
+{{- if $global -}}
+{{- fail (printf "global.imageRegistry (%s) cannot apply: image.repository (%s) names a registry itself; give image.repository as a path inside the registry, e.g. bulwark-k8s/bulwark" $global $repo) -}}
+{{- else if not (has .Values.image.registry (list "" "ghcr.io")) -}}
+{{- fail (printf "image.registry (%s) and image.repository (%s) both name a registry; give image.repository as a path inside image.registry, e.g. bulwark-k8s/bulwark" .Values.image.registry $repo) -}}
+{{- end -}}
+{{- $registry = "" -}}
+{{- end -}}
+{{- with $registry }}{{ trimSuffix "/" . }}/{{ end -}}
+{{- printf "%s:%s" $repo (.Values.image.tag | default .Chart.AppVersion) -}}
 {{- with .Values.image.digest }}@{{ . }}{{ end -}}
+{{- end -}}
+
+{{/* The pod's imagePullSecrets: imagePullSecrets and image.pullSecrets together, each once; an item is {name} or a name. */}}
+{{- define "bulwark.imagePullSecrets" -}}
+{{- $names := list -}}
+{{- range concat (.Values.imagePullSecrets | default list) (.Values.image.pullSecrets | default list) -}}
+{{- if kindIs "string" . -}}
+{{- $names = append $names . -}}
+{{- else -}}
+{{- $names = append $names .name -}}
+{{- end -}}
+{{- end -}}
+{{- range $names | uniq }}
+- name: {{ . }}
+{{- end -}}
 {{- end -}}
 
 {{/* The Secret holding the serving certificate (built-in manager or cert-manager). */}}
@@ -50,19 +126,30 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
 {{/*
-The namespaceSelector of both webhooks: kube-system, the release namespace and
-.Values.exemptNamespaces are never sent to Bulwark.
+The settings of one webhook, webhooks.validating or webhooks.mutating: failurePolicy and
+timeoutSeconds (the top-level values when unset), objectSelector, matchConditions, and the
+namespaceSelector: the webhook's own, with the chart's expression added to its
+matchExpressions, so that kube-system, the release namespace and .Values.exemptNamespaces are
+never sent to Bulwark whatever the selector says. Call with (list . "validating").
 */}}
-{{- define "bulwark.namespaceSelector" -}}
-{{- $exempt := concat (list "kube-system" .Release.Namespace) .Values.exemptNamespaces | uniq -}}
+{{- define "bulwark.webhookSettings" -}}
+{{- $ctx := index . 0 -}}
+{{- $w := get ($ctx.Values.webhooks | default dict) (index . 1) | default dict -}}
+{{- $exempt := concat (list "kube-system" $ctx.Release.Namespace) $ctx.Values.exemptNamespaces | uniq -}}
+{{- $selector := deepCopy ($w.namespaceSelector | default dict) -}}
+{{- $_ := set $selector "matchExpressions" (append ($selector.matchExpressions | default list) (dict "key" "kubernetes.io/metadata.name" "operator" "NotIn" "values" $exempt)) -}}
 namespaceSelector:
-  matchExpressions:
-    - key: kubernetes.io/metadata.name
-      operator: NotIn
-      values:
-        {{- range $exempt }}
-        - {{ . | quote }}
-        {{- end }}
+  {{- toYaml $selector | nindent 2 }}
+{{- with $w.objectSelector }}
+objectSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $w.matchConditions }}
+matchConditions:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+failurePolicy: {{ $w.failurePolicy | default $ctx.Values.failurePolicy }}
+timeoutSeconds: {{ $w.timeoutSeconds | default $ctx.Values.timeoutSeconds }}
 {{- end -}}
 
 {{/* The rules of both webhooks: exactly pkg/server.Rules(). */}}

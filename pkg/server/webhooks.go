@@ -78,6 +78,9 @@ type WebhookOptions struct {
 	ExemptNamespaces []string
 	// FailurePolicy is Fail unless set.
 	FailurePolicy admissionregistrationv1.FailurePolicyType
+	// RBACFailurePolicy is the RBAC webhook's, Ignore unless set: RBAC is how a cluster is
+	// repaired, Bulwark's own install included, so a Bulwark that is down does not block it.
+	RBACFailurePolicy admissionregistrationv1.FailurePolicyType
 }
 
 // WebhookConfigurations returns the validating and mutating configurations for Bulwark.
@@ -85,6 +88,10 @@ func WebhookConfigurations(o WebhookOptions) (*admissionregistrationv1.Validatin
 	failure := o.FailurePolicy
 	if failure == "" {
 		failure = admissionregistrationv1.Fail
+	}
+	rbacFailure := o.RBACFailurePolicy
+	if rbacFailure == "" {
+		rbacFailure = admissionregistrationv1.Ignore
 	}
 	sideEffects := admissionregistrationv1.SideEffectClassNone
 	equivalent := admissionregistrationv1.Equivalent
@@ -106,7 +113,7 @@ func WebhookConfigurations(o WebhookOptions) (*admissionregistrationv1.Validatin
 			SideEffects: &sideEffects, TimeoutSeconds: &timeout, AdmissionReviewVersions: versions,
 		}, {
 			Name: RBACName, ClientConfig: o.ClientConfig(ValidatePath), Rules: RBACRules(),
-			FailurePolicy: &failure, MatchPolicy: &equivalent, NamespaceSelector: selector,
+			FailurePolicy: &rbacFailure, MatchPolicy: &equivalent, NamespaceSelector: selector,
 			MatchConditions: RBACMatchConditions(),
 			SideEffects:     &sideEffects, TimeoutSeconds: &timeout, AdmissionReviewVersions: versions,
 		}},

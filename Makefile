@@ -22,10 +22,11 @@ IMG     ?= $(REGISTRY)/bulwark:$(VERSION)
 LDFLAGS        := -s -w -X main.version=$(VERSION)
 GO_BUILD_ENV   := CGO_ENABLED=0
 GO_BUILD_FLAGS := -trimpath -ldflags "$(LDFLAGS)"
-# The binaries the tests start: etcd, kube-apiserver, kubectl and helm, and the node's (kubelet,
-# kube-scheduler, kube-controller-manager, kube-proxy, containerd); `make run` needs no helm.
+# The binaries the tests start: etcd, kube-apiserver, kubectl, helm and promtool (test/helm lints
+# the chart's alerts with it), and the node's (kubelet, kube-scheduler, kube-controller-manager,
+# kube-proxy, containerd); `make run` needs no helm or promtool.
 NODE_TOOLS := kubelet kube-scheduler kube-controller-manager kube-proxy containerd
-TEST_TOOLS := etcd kube-apiserver kubectl helm $(NODE_TOOLS)
+TEST_TOOLS := etcd kube-apiserver kubectl helm promtool $(NODE_TOOLS)
 RUN_TOOLS  := etcd kube-apiserver kubectl $(NODE_TOOLS)
 # Images for the node, packed without Docker (hack/image): Bulwark's own, and the test images
 # (the pod sandbox's pause, a miner, root and non-root servers, the samples' stand-ins).

@@ -9,10 +9,13 @@
 # installed by hack/node-packages.sh),
 # and for the load benchmarks (`make bench-load`, not part of `all`): vegeta and hey (HTTP load
 # generators) and pod-security-webhook (the upstream Pod Security webhook,
-# k8s.io/pod-security-admission/cmd/webhook, the reference Bulwark is measured against).
+# k8s.io/pod-security-admission/cmd/webhook, the reference Bulwark is measured against),
+# and promtool (github.com/prometheus/prometheus/cmd/promtool), with which test/helm lints the
+# chart's PrometheusRule.
 #
 # Usage: hack/tools.sh [all|node|kube-apiserver|kubectl|etcd|helm|kubelet|kube-scheduler|
-#                       kube-controller-manager|kube-proxy|containerd|vegeta|hey|pod-security-webhook]...
+#                       kube-controller-manager|kube-proxy|containerd|vegeta|hey|pod-security-webhook|
+#                       promtool]...
 # Prints the bin directory on its last line. BULWARK_CACHE overrides ~/.cache/bulwark.
 set -euo pipefail
 
@@ -25,6 +28,8 @@ KUBE_COMMANDS=(kube-apiserver kube-controller-manager kube-proxy kube-scheduler 
 VEGETA_VERSION=${VEGETA_VERSION:-v12.13.0}
 HEY_VERSION=${HEY_VERSION:-v0.1.5}
 PSA_VERSION=${PSA_VERSION:-v0.${KUBE_VERSION#v1.}}
+# Prometheus tags its Go module v0.<minor><patch>.x: v0.316.0 is Prometheus 3.16.0.
+PROMTOOL_VERSION=${PROMTOOL_VERSION:-v0.316.0}
 CACHE=${BULWARK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bulwark}
 BIN="$CACHE/bin"
 mkdir -p "$BIN"
@@ -146,6 +151,28 @@ build_helm() {
   stamp helm "$HELM_VERSION"
 }
 
+# promtool from a throwaway module that requires the Prometheus module at PROMTOOL_VERSION (the
+# same shape as etcd's), so `promtool --version` names the release it was built from.
+build_promtool() {
+  have promtool "$PROMTOOL_VERSION" && return 0
+  local dir="$CACHE/src/promtool-$PROMTOOL_VERSION"
+  mkdir -p "$dir"
+  (
+    cd "$dir"
+    rm -f go.mod go.sum
+    printf 'module bulwark.local/promtoolbuild\n\ngo 1.26\n\nrequire github.com/prometheus/prometheus %s\n' "$PROMTOOL_VERSION" >go.mod
+    printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/prometheus/prometheus/cmd/promtool"\n' >tools.go
+    go mod tidy >/dev/null 2>&1
+  )
+  local ver=${PROMTOOL_VERSION#v0.} ldflags
+  # v0.316.0 -> 3.16.0: the release the module version encodes.
+  ver="${ver:0:1}.${ver:1}"
+  ldflags="-s -w -X github.com/prometheus/common/version.Version=$ver -X github.com/prometheus/common/version.Revision=$PROMTOOL_VERSION"
+  timed "promtool $PROMTOOL_VERSION" bash -c "cd '$dir' && CGO_ENABLED=0 go build -trimpath -ldflags '$ldflags' -o '$BIN/promtool.tmp' github.com/prometheus/prometheus/cmd/promtool"
+  mv "$BIN/promtool.tmp" "$BIN/promtool"
+  stamp promtool "$PROMTOOL_VERSION"
+}
+
 # containerd, its shim and ctr from one module; the shim is stamped last, so a build cut short is
 # redone whole.
 build_containerd() {
@@ -177,7 +204,7 @@ go_install() {
 
 targets=("$@")
 node=(kubelet kube-scheduler kube-controller-manager kube-proxy containerd)
-[[ ${#targets[@]} -eq 0 || "${targets[0]}" == all ]] && targets=(etcd kube-apiserver kubectl helm "${node[@]}")
+[[ ${#targets[@]} -eq 0 || "${targets[0]}" == all ]] && targets=(etcd kube-apiserver kubectl helm promtool "${node[@]}")
 [[ "${targets[0]:-}" == node ]] && targets=("${node[@]}")
 for t in "${targets[@]}"; do
   case "$t" in
@@ -187,8 +214,9 @@ for t in "${targets[@]}"; do
     helm) build_helm ;;
     vegeta) go_install vegeta "$VEGETA_VERSION" "github.com/tsenart/vegeta/v12@$VEGETA_VERSION" ;;
     hey) go_install hey "$HEY_VERSION" "github.com/rakyll/hey@$HEY_VERSION" ;;
+    promtool) build_promtool ;;
     pod-security-webhook) go_install pod-security-webhook "$PSA_VERSION" "k8s.io/pod-security-admission/cmd/webhook@$PSA_VERSION" ;;
-    *) log "unknown tool: $t (want kube-apiserver, kubectl, etcd, helm, kubelet, kube-scheduler, kube-controller-manager, kube-proxy, containerd, vegeta, hey, pod-security-webhook, node or all)"; exit 2 ;;
+    *) log "unknown tool: $t (want kube-apiserver, kubectl, etcd, helm, kubelet, kube-scheduler, kube-controller-manager, kube-proxy, containerd, vegeta, hey, pod-security-webhook, promtool, node or all)"; exit 2 ;;
   esac
 done
 echo "$BIN"

@@ -25,6 +25,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/bulwark-k8s/bulwark/pkg/audit"
 	"github.com/bulwark-k8s/bulwark/pkg/certs"
 	"github.com/bulwark-k8s/bulwark/pkg/images"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
@@ -58,6 +59,7 @@ type serveFlags struct {
 	clientCAFile    string
 	clientNames     string
 	audit           server.AuditOptions
+	reportScope     string
 	// resolveImages, imageBudget and imagePullSecrets configure the image lookups.
 	resolveImages    bool
 	imageBudget      time.Duration
@@ -99,7 +101,8 @@ func serve(args []string, stderr io.Writer) int {
 	fs.BoolVar(&f.resolveImages, "resolve-images", false, "look up each pod's images in their registries before mutating it: leave runAsNonRoot out (with a warning that says why) where an image runs as root, as a name, or cannot be looked up, since the kubelet would refuse to start it; and, when the policy turns pin-digests on, pin each image to the digest its tag points at")
 	fs.DurationVar(&f.imageBudget, "image-lookup-budget", images.DefaultBudget, "with --resolve-images, the time one request's image lookups may take together; a lookup still running then goes on in the background and fills the cache")
 	fs.BoolVar(&f.imagePullSecrets, "image-pull-secrets", false, "with --resolve-images, authenticate lookups with the pods' imagePullSecrets, or their ServiceAccount's when they name none (Secrets of type kubernetes.io/dockerconfigjson; needs list and watch on secrets and serviceaccounts in every namespace)")
-	fs.BoolVar(&f.audit.PolicyReports, "audit-policy-reports", true, "write a wgpolicyk8s.io/v1alpha2 PolicyReport per namespace with the audit's results, when that CRD is installed")
+	fs.BoolVar(&f.audit.PolicyReports, "audit-policy-reports", true, "write wgpolicyk8s.io/v1alpha2 PolicyReports with the audit's results, when that CRD is installed")
+	fs.StringVar(&f.reportScope, "audit-policy-report-scope", string(audit.ScopeResource), "what one PolicyReport covers: resource (one report per violating workload, its scope that workload, as Kyverno writes them) or namespace (one report named bulwark per namespace, without scope)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -132,6 +135,10 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	if f.imageBudget <= 0 {
 		fmt.Fprintf(stderr, "bulwark serve: --image-lookup-budget %v must be positive\n", f.imageBudget)
+		return exitUsage
+	}
+	if f.audit.ReportScope = audit.ReportScope(f.reportScope); !f.audit.ReportScope.Valid() {
+		fmt.Fprintf(stderr, "bulwark serve: --audit-policy-report-scope %q: want resource or namespace\n", f.reportScope)
 		return exitUsage
 	}
 	if f.audit.MaxNamespaces < 1 {

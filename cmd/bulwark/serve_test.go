@@ -30,8 +30,12 @@ func TestServeTLSFlags(t *testing.T) {
 	if want := "bulwark serve: --client-names kube-apiserver needs --client-ca-file"; code != exitUsage || !strings.Contains(errOut, want) {
 		t.Errorf("--client-names alone: exit %d, stderr %q, want %q", code, errOut, want)
 	}
+	code, _, errOut = runCLI(t, "", "serve", "--audit-policy-report-scope", "cluster")
+	if want := `bulwark serve: --audit-policy-report-scope "cluster": want resource or namespace`; code != exitUsage || !strings.Contains(errOut, want) {
+		t.Errorf("--audit-policy-report-scope cluster: exit %d, stderr %q, want %q", code, errOut, want)
+	}
 	_, _, errOut = runCLI(t, "", "serve", "-h")
-	for _, flag := range []string{"-client-ca-file string", "-client-names string", "-tls-secret string", "-service-name string", "-webhook-config-name string", `(default "bulwark")`, "-leader-elect"} {
+	for _, flag := range []string{"-client-ca-file string", "-client-names string", "-tls-secret string", "-service-name string", "-webhook-config-name string", `(default "bulwark")`, "-leader-elect", "-audit-policy-report-scope string"} {
 		if !strings.Contains(errOut, flag) {
 			t.Errorf("serve -h lacks %q", flag)
 		}

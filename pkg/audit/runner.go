@@ -21,6 +21,8 @@ type RunnerOptions struct {
 	Reader client.Reader
 	// Client writes PolicyReports; nil writes none.
 	Client client.Client
+	// ReportScope is what one PolicyReport covers (default ScopeResource).
+	ReportScope ReportScope
 	// Policy is the policy in force; a change starts an audit PolicyChangeDelay later.
 	Policy       policy.Source
 	OwnNamespace string
@@ -67,6 +69,9 @@ func NewRunner(o RunnerOptions) *Runner {
 	}
 	if o.Metrics == nil {
 		o.Metrics = metrics.NopAudit{}
+	}
+	if o.ReportScope == "" {
+		o.ReportScope = ScopeResource
 	}
 	return &Runner{o: o, events: newEventDeduper()}
 }
@@ -140,7 +145,7 @@ type Summary struct {
 func (r *Runner) RunOnce(ctx context.Context, snap *policy.Snapshot) (Summary, error) {
 	start := time.Now()
 	log := r.o.Log.WithValues("policyHash", snap.Hash)
-	c := newCollector(start)
+	c := newCollector(start, r.o.ReportScope)
 	budget := r.o.MaxEvents
 	stats, err := Run(ctx, Options{
 		Reader: r.o.Reader, Policy: snap, OwnNamespace: r.o.OwnNamespace, PageSize: r.o.PageSize,
@@ -201,19 +206,20 @@ type checkAction struct {
 	action checks.Action
 }
 
-// collector gathers what the metrics and the reports need, per namespace, while the audit
-// streams objects: counts, and the violations of at most maxReportResults results per namespace.
+// collector gathers what the metrics and the reports need while the audit streams objects:
+// counts per namespace, and the reports of the scope (at most maxReportResults results each).
 type collector struct {
 	at               time.Time
+	scope            ReportScope
 	violations       map[string]map[checkAction]int // namespace -> (check, action) -> violating objects
 	violatingObjects map[string]int                 // namespace -> violating objects
-	reports          map[string]*namespaceReport
+	reports          map[reportKey]*policyReport
 }
 
-func newCollector(at time.Time) *collector {
+func newCollector(at time.Time, scope ReportScope) *collector {
 	return &collector{
-		at: at, violations: map[string]map[checkAction]int{}, violatingObjects: map[string]int{},
-		reports: map[string]*namespaceReport{},
+		at: at, scope: scope, violations: map[string]map[checkAction]int{}, violatingObjects: map[string]int{},
+		reports: map[reportKey]*policyReport{},
 	}
 }
 
@@ -221,12 +227,22 @@ func (c *collector) add(o *Object) {
 	if o.Exempt != "" {
 		return
 	}
-	rep := c.reports[o.Namespace]
-	if rep == nil {
-		rep = &namespaceReport{}
-		c.reports[o.Namespace] = rep
+	switch {
+	case c.scope == ScopeNamespace:
+		key := reportKey{o.Namespace, ReportName}
+		rep := c.reports[key]
+		if rep == nil {
+			rep = &policyReport{}
+			c.reports[key] = rep
+		}
+		rep.add(o, c.at)
+	case len(o.Violations) > 0:
+		// The scope keeps the object's identity only: the Object itself is the audit's.
+		scope := &Object{GroupKind: o.GroupKind, APIVersion: o.APIVersion, Namespace: o.Namespace, Name: o.Name, UID: o.UID}
+		rep := &policyReport{scope: scope}
+		c.reports[reportKey{o.Namespace, ResourceReportName(o)}] = rep
+		rep.add(o, c.at)
 	}
-	rep.add(o, c.at)
 	if len(o.Violations) == 0 {
 		return
 	}

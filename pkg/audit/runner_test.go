@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/bulwark-k8s/bulwark/internal/eventnote"
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
 	"github.com/bulwark-k8s/bulwark/pkg/metrics"
@@ -41,24 +43,59 @@ func TestCapNamespaces(t *testing.T) {
 }
 
 func TestCollectorCountsAnObjectOncePerCheck(t *testing.T) {
-	c := newCollector(time.Unix(1700000000, 0))
-	c.add(&Object{Namespace: "a", Name: "web", Checked: 10, Violations: []checks.Violation{
+	web := &Object{Namespace: "a", Name: "web", UID: "u-web", Checked: 10, Violations: []checks.Violation{
 		{Check: "image-tag", Action: checks.Warn, Field: "spec.containers[0].image"},
 		{Check: "image-tag", Action: checks.Warn, Field: "spec.containers[1].image"},
 		{Check: "host-pid", Action: checks.Enforce, Field: "spec.hostPID"},
-	}})
-	c.add(&Object{Namespace: "a", Name: "ok", Checked: 10})
-	c.add(&Object{Namespace: "b", Name: "skipped", Exempt: "namespace is exempt"})
+	}}
+	ok := &Object{Namespace: "a", Name: "ok", UID: "u-ok", Checked: 10}
+	skipped := &Object{Namespace: "b", Name: "skipped", Exempt: "namespace is exempt"}
+
+	c := newCollector(time.Unix(1700000000, 0), ScopeNamespace)
+	for _, o := range []*Object{web, ok, skipped} {
+		c.add(o)
+	}
 	if n := c.violations["a"][checkAction{"image-tag", checks.Warn}]; n != 1 {
 		t.Errorf("image-tag objects = %d, want 1", n)
 	}
-	rep := c.reports["a"]
-	// 3 results; pass: 10-2 checks of web + 10 of ok.
-	if len(rep.results) != 3 || rep.fail != 1 || rep.warn != 2 || rep.pass != 18 {
-		t.Errorf("report: %d results, fail %d warn %d pass %d; want 3, 1, 2, 18", len(rep.results), rep.fail, rep.warn, rep.pass)
+	rep := c.reports[reportKey{"a", ReportName}]
+	// 3 results, each a fail whatever its action; pass: 10-2 checks of web + 10 of ok.
+	if len(c.reports) != 1 || rep == nil || len(rep.results) != 3 || rep.fail != 3 || rep.pass != 18 || rep.scope != nil {
+		t.Fatalf("namespace scope: reports %v; want one of namespace a with 3 results, fail 3, pass 18, no scope", c.reports)
 	}
-	if _, ok := c.reports["b"]; ok {
-		t.Error("a namespace with only exempt objects gets a report")
+
+	// Per resource: only the violating object has a report, its passes its own.
+	c = newCollector(time.Unix(1700000000, 0), ScopeResource)
+	for _, o := range []*Object{web, ok, skipped} {
+		c.add(o)
+	}
+	rep = c.reports[reportKey{"a", "bulwark-u-web"}]
+	if len(c.reports) != 1 || rep == nil || len(rep.results) != 3 || rep.fail != 3 || rep.pass != 8 || rep.scope == nil || rep.scope.Name != "web" {
+		t.Fatalf("resource scope: reports %v; want one, bulwark-u-web, with 3 results, fail 3, pass 8, scope web", c.reports)
+	}
+	for _, r := range rep.results {
+		m := r.(map[string]any)
+		action := m["properties"].(map[string]any)["action"]
+		want := map[string]string{"image-tag": "low", "host-pid": "high"}[m["rule"].(string)]
+		if m["result"] != "fail" || m["severity"] != want || (action != "warn" && action != "enforce") {
+			t.Errorf("result %v: want fail, severity %s (the check's), the action in properties", m, want)
+		}
+	}
+}
+
+// TestResourceReportName: per-resource report names are valid DNS subdomains, stable, and
+// distinct from Kyverno's (the bare UID).
+func TestResourceReportName(t *testing.T) {
+	withUID := &Object{Namespace: "a", Name: "web", UID: "6b1a6b5e-2f0e-4c4b-9a57-0f1f0c7c1d11"}
+	noUID := &Object{Namespace: "a", Name: strings.Repeat("x", 253)}
+	for _, o := range []*Object{withUID, noUID} {
+		name := ResourceReportName(o)
+		if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 || len(name) > 44 || name != ResourceReportName(o) || name == string(o.UID) {
+			t.Errorf("%s/%s: report name %q (%v)", o.Namespace, o.Name, name, errs)
+		}
+	}
+	if ResourceReportName(withUID) != "bulwark-"+string(withUID.UID) {
+		t.Errorf("name %q, want bulwark-<uid>", ResourceReportName(withUID))
 	}
 }
 

@@ -222,17 +222,14 @@ func newSARIFRule(c checks.Check) sarifRule {
 	}
 }
 
-// securitySeverity scores check c for GitHub code scanning by the strictest built-in profile
-// that enforces it (docs/checks.md, "In code scanning"): 8.0 (high) for a check of the
-// baseline profile (host namespaces and volumes, privilege: a way out of the container), 5.5
-// (medium) for one the restricted profile adds or the nsa profile enforces (least privilege,
-// the allowed registries), 3.5 (low) for the rest (resources, image tags and digests, token
-// mounting, read-only root file system).
+// securitySeverity is the score GitHub code scanning ranks check c's alerts by
+// (docs/checks.md, "In code scanning"): its severity (checks.Check.Severity) as 8.0 (high),
+// 5.5 (medium) or 3.5 (low).
 func securitySeverity(c checks.Check) string {
-	switch {
-	case c.Profiles.Baseline == checks.Enforce:
+	switch c.Severity() {
+	case checks.High:
 		return "8.0"
-	case c.Profiles.Restricted == checks.Enforce, c.Profiles.NSA == checks.Enforce:
+	case checks.Medium:
 		return "5.5"
 	}
 	return "3.5"

@@ -132,8 +132,10 @@ type AuditOptions struct {
 	MaxNamespaces int
 	// Events records a Warning Event on each violating object.
 	Events bool
-	// PolicyReports writes a wgpolicyk8s.io/v1alpha2 PolicyReport per namespace when the CRD is installed.
+	// PolicyReports writes wgpolicyk8s.io/v1alpha2 PolicyReports when the CRD is installed.
 	PolicyReports bool
+	// ReportScope is what one PolicyReport covers (default audit.ScopeResource).
+	ReportScope audit.ReportScope
 }
 
 // CipherSuites are the TLS 1.2 suites served: ECDHE key exchange with AES-GCM or
@@ -378,7 +380,7 @@ func newAuditRunner(mgr manager.Manager, o Options, holder *policy.Holder, names
 	ro := audit.RunnerOptions{
 		Reader: mgr.GetAPIReader(), Policy: holder, OwnNamespace: o.OwnNamespace,
 		Interval: a.Interval, NamespaceLabels: namespaces, MaxNamespaces: a.MaxNamespaces,
-		Metrics: auditRec, Log: o.Log.WithName("audit"),
+		Metrics: auditRec, Log: o.Log.WithName("audit"), ReportScope: a.ReportScope,
 	}
 	if a.Events {
 		ro.Events = mgr.GetEventRecorder("bulwark")

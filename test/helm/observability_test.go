@@ -260,6 +260,11 @@ func TestPrometheusRule(t *testing.T) {
 			"BulwarkAuditNotCompleting": {"> 272)", "[272s]"},
 		}},
 		{"no audit", 0, append(slices.Clone(on), "--set", "audit.enabled=false"), nil},
+		// No scrape reaches the loopback-only metrics: BulwarkDown watches the Deployment's
+		// available replicas (kube-state-metrics) instead of an up series that never exists.
+		{"metrics not secure", 0, append(slices.Clone(on), "--set", "metrics.secure=false"), map[string][]string{
+			"BulwarkDown": {`sum(kube_deployment_status_replicas_available{namespace="bulwark-system", deployment="bulwark"}) < 1`},
+		}},
 	} {
 		r := renders[c.render]
 		t.Run(c.name, func(t *testing.T) {
@@ -287,6 +292,9 @@ func TestPrometheusRule(t *testing.T) {
 					t.Errorf("%s: a Helm expression reached the description: %s", rule.Alert, rule.Annotations["description"])
 				}
 				want := fmt.Sprintf("namespace=%q, service=%q", r.namespace, fullname)
+				if strings.HasPrefix(rule.Expr, "sum(kube_deployment_status_replicas_available{") {
+					want = fmt.Sprintf("namespace=%q, deployment=%q", r.namespace, fullname)
+				}
 				for _, m := range selector.FindAllStringSubmatch(rule.Expr, -1) {
 					if !strings.Contains(m[2], want) {
 						t.Errorf("%s: %s is not scoped to the release (%s): %s", rule.Alert, m[0], want, rule.Expr)
@@ -303,6 +311,9 @@ func TestPrometheusRule(t *testing.T) {
 			}
 			if got := severities["BulwarkCertificateExpiring"]; !slices.Equal(got, []string{"warning", "critical"}) {
 				t.Errorf("BulwarkCertificateExpiring severities %v, want warning then critical", got)
+			}
+			if insecure := slices.Contains(flags, "metrics.secure=false"); insecure == strings.Contains(exprs["BulwarkDown"], "up{") {
+				t.Errorf("metrics.secure=%v: BulwarkDown %s", !insecure, exprs["BulwarkDown"])
 			}
 			for alert, subs := range c.want {
 				for _, s := range subs {

@@ -188,6 +188,7 @@ func TestSchemaRejects(t *testing.T) {
 		{[]string{"metrics.dashboard.namespace=Monitoring"}, []string{"at '/metrics/dashboard/namespace'"}},
 		{[]string{"metrics.dashboard.label="}, []string{"at '/metrics/dashboard/label'"}},
 		{[]string{"policyReports.installCRD=yes"}, []string{"at '/policyReports/installCRD': got string, want boolean"}},
+		{[]string{"audit.policyReportScope=cluster"}, []string{"at '/audit/policyReportScope': value must be one of 'resource', 'namespace'"}},
 		{[]string{"metrics.secure=yes"}, []string{"at '/metrics/secure': got string, want boolean"}},
 		{[]string{"metrics.readerSubjects[0].kind=Robot", "metrics.readerSubjects[0].name=x"}, []string{"at '/metrics/readerSubjects/0/kind'"}},
 		{[]string{"metrics.readerSubjects[0].kind=ServiceAccount", "metrics.readerSubjects[0].name=prometheus"}, []string{"at '/metrics/readerSubjects/0'", "missing property 'namespace'"}},
@@ -589,15 +590,15 @@ func TestDeployment(t *testing.T) {
 	}{
 		{
 			name: "built-in TLS", args: append(slices.Clone(common), "--tls-secret=bulwark-tls", "--log-level=info", "--graceful-shutdown-timeout=25s", "--shutdown-delay=5s",
-				"--resolve-images", "--image-lookup-budget=1s", "--metrics-bind-address=:8443", "--metrics-secure=true", "--audit-interval=10m", "--audit-metrics-max-namespaces=50", "--audit-events=true", "--audit-policy-reports=true"),
+				"--resolve-images", "--image-lookup-budget=1s", "--metrics-bind-address=:8443", "--metrics-secure=true", "--audit-interval=10m", "--audit-metrics-max-namespaces=50", "--audit-events=true", "--audit-policy-reports=true", "--audit-policy-report-scope=resource"),
 			certVolume: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}, replicas: 2, pdb: true, grace: 35,
 		},
 		{
 			name: "cert-manager", flags: []string{"--set", "certManager.enabled=true", "--set", "replicaCount=1", "--set", "priorityClassName=system-cluster-critical",
 				"--set", "terminationGracePeriodSeconds=60", "--set", "preStopSleepSeconds=3", "--set", "shutdownDelaySeconds=2", "--set", "logLevel=debug",
-				"--set", "audit.interval=1h", "--set", "audit.events=false"},
+				"--set", "audit.interval=1h", "--set", "audit.events=false", "--set", "audit.policyReportScope=namespace"},
 			args: append(slices.Clone(common), "--log-level=debug", "--graceful-shutdown-timeout=50s", "--shutdown-delay=2s",
-				"--resolve-images", "--image-lookup-budget=1s", "--metrics-bind-address=:8443", "--metrics-secure=true", "--audit-interval=1h", "--audit-metrics-max-namespaces=50", "--audit-events=false", "--audit-policy-reports=true"),
+				"--resolve-images", "--image-lookup-budget=1s", "--metrics-bind-address=:8443", "--metrics-secure=true", "--audit-interval=1h", "--audit-metrics-max-namespaces=50", "--audit-events=false", "--audit-policy-reports=true", "--audit-policy-report-scope=namespace"),
 			certVolume: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "bulwark-tls"}}, replicas: 1, pdb: false, grace: 60,
 			priority: "system-cluster-critical",
 		},

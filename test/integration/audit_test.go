@@ -14,7 +14,6 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -56,27 +55,29 @@ func auditNamespace(t *testing.T, cs kubernetes.Interface) string {
 	}
 }
 
-// reportResults returns the PolicyReport bulwark of ns as "Kind/name rule result severity
-// field" lines, nil when there is no report.
-func reportResults(t *testing.T, c client.Client, ns string) ([]string, *unstructured.Unstructured) {
+// reportResults returns the results of Bulwark's PolicyReports in ns as "Kind/name rule
+// result severity field" lines and the reports, nil when there is none.
+func reportResults(t *testing.T, c client.Client, ns string) ([]string, []unstructured.Unstructured) {
 	t.Helper()
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(audit.PolicyReportGVK)
-	if err := c.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: audit.ReportName}, u); err != nil {
-		if client.IgnoreNotFound(err) == nil {
-			return nil, nil
-		}
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(audit.PolicyReportGVK.GroupVersion().WithKind("PolicyReportList"))
+	if err := c.List(context.Background(), list, client.InNamespace(ns), client.MatchingLabels{audit.ManagedByLabel: "bulwark"}); err != nil {
 		t.Fatal(err)
 	}
-	results, _, _ := unstructured.NestedSlice(u.Object, "results")
-	out := []string{}
-	for _, r := range results {
-		m := r.(map[string]any)
-		res := m["resources"].([]any)[0].(map[string]any)
-		props := m["properties"].(map[string]any)
-		out = append(out, fmt.Sprintf("%s/%s %s %s %s %s", res["kind"], res["name"], m["rule"], m["result"], m["severity"], props["field"]))
+	if len(list.Items) == 0 {
+		return nil, nil
 	}
-	return out, u
+	out := []string{}
+	for _, u := range list.Items {
+		results, _, _ := unstructured.NestedSlice(u.Object, "results")
+		for _, r := range results {
+			m := r.(map[string]any)
+			res := m["resources"].([]any)[0].(map[string]any)
+			props := m["properties"].(map[string]any)
+			out = append(out, fmt.Sprintf("%s/%s %s %s %s %s", res["kind"], res["name"], m["rule"], m["result"], m["severity"], props["field"]))
+		}
+	}
+	return out, list.Items
 }
 
 func containsAll(have []string, want ...string) bool {
@@ -119,20 +120,22 @@ func TestAuditFindsAndClears(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Violations are failures whatever the action (audit, in this namespace), with the
+	// check's severity.
 	want := []string{
-		"Deployment/web host-pid warn low spec.template.spec.hostPID",
-		"Pod/bare host-network warn low spec.hostNetwork",
+		"Deployment/web host-pid fail high spec.template.spec.hostPID",
+		"Pod/bare host-network fail high spec.hostNetwork",
 	}
 	var got []string
-	var report *unstructured.Unstructured
+	var reports []unstructured.Unstructured
 	start := time.Now()
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if got, report = reportResults(t, c, ns); containsAll(got, want...) {
+		if got, reports = reportResults(t, c, ns); containsAll(got, want...) {
 			break
 		}
 	}
 	if !containsAll(got, want...) {
-		t.Fatalf("PolicyReport %s/bulwark results:\n%s\nwant among them:\n%s\nserver logs:\n%s", ns, strings.Join(got, "\n"), strings.Join(want, "\n"), framework.LinesWithPrefix(serverLogs.String(), `{"level":"error"`))
+		t.Fatalf("PolicyReports in %s, results:\n%s\nwant among them:\n%s\nserver logs:\n%s", ns, strings.Join(got, "\n"), strings.Join(want, "\n"), framework.LinesWithPrefix(serverLogs.String(), `{"level":"error"`))
 	}
 	t.Logf("violations reported %s after the objects were created (interval %s)", time.Since(start).Round(time.Millisecond), auditInterval)
 	for _, line := range got {
@@ -140,15 +143,22 @@ func TestAuditFindsAndClears(t *testing.T) {
 			t.Errorf("the compliant pod is reported: %s", line)
 		}
 	}
-	summary, _, _ := unstructured.NestedMap(report.Object, "summary")
-	if warn, _ := summary["warn"].(int64); warn < 2 {
-		t.Errorf("summary %v: want warn >= 2", summary)
+	// One report per violating object (the default scope), scoped to it.
+	scopes := map[string]bool{}
+	for _, report := range reports {
+		kind, _, _ := unstructured.NestedString(report.Object, "scope", "kind")
+		name, _, _ := unstructured.NestedString(report.Object, "scope", "name")
+		scopes[kind+"/"+name] = true
+		summary, _, _ := unstructured.NestedMap(report.Object, "summary")
+		if fail, _ := summary["fail"].(int64); fail < 1 {
+			t.Errorf("%s summary %v: want fail >= 1", report.GetName(), summary)
+		}
+		if pass, _ := summary["pass"].(int64); pass == 0 {
+			t.Errorf("%s summary %v: want passed checks counted", report.GetName(), summary)
+		}
 	}
-	if pass, _ := summary["pass"].(int64); pass == 0 {
-		t.Errorf("summary %v: want passed checks counted", summary)
-	}
-	if report.GetLabels()[audit.ManagedByLabel] != "bulwark" {
-		t.Errorf("report labels %v", report.GetLabels())
+	if !scopes["Deployment/web"] || !scopes["Pod/bare"] {
+		t.Errorf("PolicyReports scoped to %v, want Deployment/web and Pod/bare among them", scopes)
 	}
 
 	// Metrics: one violating object per check, by namespace.
@@ -192,18 +202,12 @@ func TestAuditFindsAndClears(t *testing.T) {
 		t.Errorf("host-pid series for %s still exported after the fix:\n%s", ns, framework.LinesWithPrefix(m, "bulwark_audit_violations"))
 	}
 
-	// A namespace with nothing left to audit loses its report.
-	for _, name := range []string{"fine"} {
-		_ = cs.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
-	}
-	_ = cs.AppsV1().Deployments(ns).Delete(ctx, "web", metav1.DeleteOptions{})
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if _, report = reportResults(t, c, ns); report == nil {
-			break
+	// The deleted pod's report is gone, not only emptied.
+	_, reports = reportResults(t, c, ns)
+	for _, report := range reports {
+		if name, _, _ := unstructured.NestedString(report.Object, "scope", "name"); name == "bare" {
+			t.Errorf("PolicyReport %s of the deleted pod bare is kept", report.GetName())
 		}
-	}
-	if report != nil {
-		t.Errorf("the report of %s is kept after its last object was deleted", ns)
 	}
 }
 

@@ -16,8 +16,10 @@ const (
 func init() {
 	Register(Check{
 		ID:       "anonymous-binding",
+		Category: AccessControl,
 		Target:   RBAC,
 		Profiles: ProfileActions{NSA: Enforce},
+		Risk:     High, // a way into the cluster, as the baseline checks guard the ways out of a container
 		Summary:  "RoleBindings and ClusterRoleBindings must not grant a role to system:anonymous or system:unauthenticated, which would give it to every request that carries no credentials.",
 		Evaluate: func(c *Context) {
 			o := c.RBAC

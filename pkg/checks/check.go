@@ -11,6 +11,7 @@ package checks
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/bulwark-k8s/bulwark/pkg/podspec"
@@ -140,6 +141,12 @@ type Check struct {
 	Summary string
 	// Target is the kind of object the check judges: pod templates unless set.
 	Target Target
+	// Category is the section of docs/checks.md the check belongs to.
+	Category Category
+	// Risk, when set, is the check's severity; otherwise Severity derives it from the
+	// profiles. For checks whose risk the profiles cannot tell (the Pod Security Standards'
+	// profiles judge pods only).
+	Risk Severity
 	// Profiles are the check's actions in the built-in profiles.
 	Profiles ProfileActions
 	// PodWide is set when a violation outside the pod's containers (a host namespace, a host
@@ -174,6 +181,12 @@ func Register(c Check) {
 	}
 	if _, dup := registry[c.ID]; dup {
 		panic(fmt.Sprintf("checks: duplicate check ID %q", c.ID))
+	}
+	if !slices.Contains(Categories, c.Category) {
+		panic(fmt.Sprintf("checks: check %q: unknown category %q", c.ID, c.Category))
+	}
+	if c.Risk != "" && c.Risk != High && c.Risk != Medium && c.Risk != Low {
+		panic(fmt.Sprintf("checks: check %q: unknown risk %q", c.ID, c.Risk))
 	}
 	if c.Target != Pods && (c.PodWide || c.Mutation != "" || len(c.Supersedes) > 0) {
 		panic(fmt.Sprintf("checks: check %q: PodWide, Mutation and Supersedes are for pod checks", c.ID))

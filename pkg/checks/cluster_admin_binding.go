@@ -13,6 +13,7 @@ const clusterAdmin = "cluster-admin"
 func init() {
 	Register(Check{
 		ID:       "cluster-admin-binding",
+		Category: AccessControl,
 		Target:   RBAC,
 		Profiles: ProfileActions{NSA: Warn},
 		Summary:  "RoleBindings and ClusterRoleBindings should not grant cluster-admin: it allows everything, so any token of a subject bound to it controls the cluster, or the whole namespace.",

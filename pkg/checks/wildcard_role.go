@@ -9,6 +9,7 @@ import (
 func init() {
 	Register(Check{
 		ID:       "wildcard-role",
+		Category: AccessControl,
 		Target:   RBAC,
 		Profiles: ProfileActions{NSA: Warn},
 		Summary:  "Roles and ClusterRoles should not grant every verb (*) on every resource (*): such a rule also covers Secrets, RBAC and every resource added later.",

@@ -59,6 +59,7 @@ var wantArgs = []string{
 	"--audit-metrics-max-namespaces=50",
 	"--audit-events=true",
 	"--audit-policy-reports=true",
+	"--audit-policy-report-scope=resource",
 }
 
 // defaultIDs are the objects of config/default.

@@ -26,6 +26,7 @@ import (
 	"github.com/bulwark-k8s/bulwark/pkg/metrics"
 	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
+	"github.com/bulwark-k8s/bulwark/pkg/rbacspec"
 )
 
 // NamespaceLabels returns the labels of a namespace, from a cache: never an API call per
@@ -77,6 +78,9 @@ func (o *Options) resolve(ctx context.Context, req *admission.Request, s *subjec
 		}
 		r.Owners = controllerOwners(req.UserInfo.Username, &s.pod.Object)
 	}
+	if s.rbac != nil && s.rbac.Meta.Name != "" {
+		r.Name = s.rbac.Meta.Name
+	}
 	if o.Namespaces != nil && req.Namespace != "" {
 		labels, err := o.Namespaces(ctx, req.Namespace)
 		if err != nil {
@@ -94,9 +98,10 @@ type subject struct {
 	gk          schema.GroupKind
 	resource    string // metrics label: "pods", "deployments", "pods/ephemeralcontainers"
 	operation   string
-	ephemeral   bool         // the pods/ephemeralcontainers subresource
-	pod, oldPod *podspec.Pod // oldPod only on UPDATE
-	skip        string       // non-empty: admit without evaluation, for this reason
+	ephemeral   bool             // the pods/ephemeralcontainers subresource
+	pod, oldPod *podspec.Pod     // oldPod only on UPDATE
+	rbac        *rbacspec.Object // an RBAC object instead of a pod template
+	skip        string           // non-empty: admit without evaluation, for this reason
 }
 
 // inspect applies the short-cuts shared by both webhooks and decodes the pod template.
@@ -136,6 +141,9 @@ func inspect(req *admission.Request) (*subject, error) {
 	if err := kindMatchesResource(req); err != nil {
 		return nil, err
 	}
+	if _, ok := rbacspec.Lookup(s.gk); ok {
+		return inspectRBAC(req, s)
+	}
 	if _, ok := podspec.ShapeOf(s.gk); !ok {
 		s.skip = "kind " + s.gk.String() + " carries no pod template Bulwark knows"
 		return s, nil
@@ -171,6 +179,40 @@ func inspect(req *admission.Request) (*subject, error) {
 	return s, nil
 }
 
+// inspectRBAC decodes a Role, ClusterRole, RoleBinding or ClusterRoleBinding.
+func inspectRBAC(req *admission.Request, s *subject) (*subject, error) {
+	if s.ephemeral {
+		return nil, fmt.Errorf("the AdmissionReview request's kind %s has no subresource ephemeralcontainers", s.gk)
+	}
+	if len(req.Object.Raw) == 0 {
+		return nil, fmt.Errorf("the AdmissionReview request has no object")
+	}
+	o, _, err := rbacspec.Decode(s.gk, req.Object.Raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := typeMetaMatches(req, o.APIVersion, o.TypeKind); err != nil {
+		return nil, err
+	}
+	s.rbac = o
+	if req.Operation == admissionv1.Update && len(req.OldObject.Raw) > 0 {
+		old, _, err := rbacspec.Decode(s.gk, req.OldObject.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("old object: %w", err)
+		}
+		if grantUnchanged(old, o) {
+			s.skip = "the update leaves the rules, subjects and role reference unchanged"
+		}
+	}
+	return s, nil
+}
+
+// grantUnchanged compares what the RBAC checks read.
+func grantUnchanged(a, b *rbacspec.Object) bool {
+	return apiequality.Semantic.DeepEqual(a.Rules, b.Rules) &&
+		apiequality.Semantic.DeepEqual(a.Subjects, b.Subjects) && a.RoleRef == b.RoleRef
+}
+
 // kindMatchesResource rejects a request whose kind is not the kind of its resource when
 // either one is a kind Bulwark evaluates: the decision follows the kind, so a Pod sent as
 // "deployments" (or a "pods" request that claims to be some other kind, to be skipped) is
@@ -182,7 +224,13 @@ func kindMatchesResource(req *admission.Request) error {
 	if known && k.GroupResource() == gr {
 		return nil
 	}
-	if _, resourceKnown := podspec.ForResource(gr); !known && !resourceKnown {
+	rk, rbacKnown := rbacspec.Lookup(gk)
+	if rbacKnown && rk.GroupResource() == gr {
+		return nil
+	}
+	_, resourceKnown := podspec.ForResource(gr)
+	_, rbacResourceKnown := rbacspec.ForResource(gr)
+	if !known && !rbacKnown && !resourceKnown && !rbacResourceKnown {
 		return nil
 	}
 	return fmt.Errorf("the AdmissionReview request's kind %s does not match its resource %s", gk, gr)
@@ -244,15 +292,21 @@ func templateUnchanged(a, b *podspec.Pod) bool {
 
 // objectName names the object of a request for messages: `Deployment "web"`, `Pod "web-*"`
 // for a generateName, or the bare kind when the object has no name yet.
-func objectName(req *admission.Request, pod *podspec.Pod) string {
+func objectName(req *admission.Request, s *subject) string {
 	kind, name := req.Kind.Kind, ""
-	if pod != nil {
-		kind = pod.GroupKind.Kind
+	var meta *metav1.ObjectMeta
+	switch {
+	case s.pod != nil:
+		kind, meta = s.pod.GroupKind.Kind, &s.pod.Object
+	case s.rbac != nil:
+		meta = &s.rbac.Meta
+	}
+	if meta != nil {
 		switch {
-		case pod.Object.Name != "":
-			name = pod.Object.Name
-		case pod.Object.GenerateName != "":
-			name = pod.Object.GenerateName + "*"
+		case meta.Name != "":
+			name = meta.Name
+		case meta.GenerateName != "":
+			name = meta.GenerateName + "*"
 		}
 	}
 	if name == "" {

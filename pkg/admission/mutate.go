@@ -37,6 +37,8 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 	var opts *mutate.Options
 	switch {
 	case s.skip != "":
+	case s.rbac != nil:
+		s.skip = "RBAC objects are not mutated"
 	case snap.Mutation == nil && snap.Mode == checks.Audit:
 		s.skip = "the policy's mode is audit: nothing is changed"
 	case snap.Mutation == nil:

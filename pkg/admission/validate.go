@@ -53,7 +53,12 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		resp.Warnings = warnings.list()
 		return resp
 	}
-	violations := dec.Apply(dec.Checks.Evaluate(s.pod))
+	var violations []checks.Violation
+	if s.rbac != nil {
+		violations = dec.Apply(dec.Checks.EvaluateRBAC(s.rbac))
+	} else {
+		violations = dec.Apply(dec.Checks.Evaluate(s.pod))
+	}
 	if s.ephemeral && s.oldPod != nil {
 		violations = introduced(violations, dec.Apply(dec.Checks.Evaluate(s.oldPod)))
 	}
@@ -76,7 +81,7 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		}
 	}
 
-	name := objectName(&req, s.pod)
+	name := objectName(&req, s)
 	var resp admission.Response
 	if len(denials) > 0 {
 		// Violations come ordered by check ID: one check may fail at several fields.

@@ -70,8 +70,6 @@ const (
 	maxReportResults = 1000
 	// Source is the results' source, the engine Policy Reporter groups them by.
 	Source = "bulwark"
-	// Category is the results' category.
-	Category = "Pod Security"
 )
 
 // ResourceReportName names the report of an object under ScopeResource: "bulwark-" and its
@@ -116,14 +114,15 @@ func (r *policyReport) add(o *Object, at time.Time) {
 		if r.content == nil {
 			r.content = sha256.New()
 		}
-		severity := string(checks.SeverityOf(v.Check))
-		fmt.Fprintf(r.content, "%q %q %q %q %q %q %q %q %q %q %q\n", v.Check, result, severity, v.Action, v.Field, v.Message, v.Fix,
+		check, _ := checks.Get(v.Check)
+		severity, category := string(check.Severity()), string(check.Category)
+		fmt.Fprintf(r.content, "%q %q %q %q %q %q %q %q %q %q %q %q\n", v.Check, result, severity, category, v.Action, v.Field, v.Message, v.Fix,
 			o.APIVersion, o.GroupKind.Kind, o.Namespace+"/"+o.Name, o.UID)
 		r.results = append(r.results, map[string]any{
 			"source":   Source,
 			"policy":   "bulwark",
 			"rule":     v.Check,
-			"category": Category,
+			"category": category,
 			"severity": severity,
 			"result":   result,
 			"scored":   true,

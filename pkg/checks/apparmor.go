@@ -15,6 +15,7 @@ const appArmorFix = "set appArmorProfile.type to RuntimeDefault, or Localhost wi
 func init() {
 	Register(Check{
 		ID:       "apparmor",
+		Category: Privilege,
 		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
 		PodWide:  true,
 		Summary:  "Pods and containers must not turn AppArmor off or use an unknown profile type (appArmorProfile, AppArmor annotations).",

@@ -3,6 +3,7 @@ package checks
 func init() {
 	Register(Check{
 		ID:       "automount-service-account-token",
+		Category: SupplyChain,
 		Profiles: ProfileActions{NSA: Audit},
 		Mutation: "automount-service-account-token",
 		Summary:  "Pods must set automountServiceAccountToken: false, so a compromised container holds no Kubernetes API credentials it does not need.",

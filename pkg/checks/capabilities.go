@@ -34,6 +34,7 @@ var capabilityRisks = map[string]string{
 func init() {
 	Register(Check{
 		ID:       "capabilities",
+		Category: Privilege,
 		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
 		Params: []Param{{
 			Name:   "allowedCapabilities",

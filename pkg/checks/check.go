@@ -1,6 +1,6 @@
 // Package checks holds Bulwark's check catalog: one file per check, a registry that rejects
 // duplicate IDs, and the evaluator that runs the active checks of a policy over one pod
-// template. Checks are pure functions of the decoded pod template.
+// template or one RBAC object. Checks are pure functions of the decoded object.
 //
 // A check is declared once, in its file: what it reports, its action in each built-in
 // profile, whether its pod-level findings reach every container, the mutation default that
@@ -11,9 +11,21 @@ package checks
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/bulwark-k8s/bulwark/pkg/podspec"
+	"github.com/bulwark-k8s/bulwark/pkg/rbacspec"
+)
+
+// Target is the kind of object a check judges.
+type Target string
+
+const (
+	// Pods: the pod template of a Pod or of a workload (Context.Pod). The zero value.
+	Pods Target = ""
+	// RBAC: a Role, ClusterRole, RoleBinding or ClusterRoleBinding (Context.RBAC).
+	RBAC Target = "rbac"
 )
 
 // Action is what a policy does with a check's violations.
@@ -82,9 +94,11 @@ type Params struct {
 	StrictProcMount bool `json:"strictProcMount,omitempty"`
 }
 
-// Context is what a check sees: the pod template, the parameters, and where to report.
+// Context is what a check sees: the object of its target (the pod template, or the RBAC
+// object), the parameters, and where to report.
 type Context struct {
 	Pod    *podspec.Pod
+	RBAC   *rbacspec.Object
 	Params *Params
 
 	check string
@@ -125,6 +139,14 @@ type Check struct {
 	ID string
 	// Summary is one sentence on what the check denies and why.
 	Summary string
+	// Target is the kind of object the check judges: pod templates unless set.
+	Target Target
+	// Category is the section of docs/checks.md the check belongs to.
+	Category Category
+	// Risk, when set, is the check's severity; otherwise Severity derives it from the
+	// profiles. For checks whose risk the profiles cannot tell (the Pod Security Standards'
+	// profiles judge pods only).
+	Risk Severity
 	// Profiles are the check's actions in the built-in profiles.
 	Profiles ProfileActions
 	// PodWide is set when a violation outside the pod's containers (a host namespace, a host
@@ -159,6 +181,15 @@ func Register(c Check) {
 	}
 	if _, dup := registry[c.ID]; dup {
 		panic(fmt.Sprintf("checks: duplicate check ID %q", c.ID))
+	}
+	if !slices.Contains(Categories, c.Category) {
+		panic(fmt.Sprintf("checks: check %q: unknown category %q", c.ID, c.Category))
+	}
+	if c.Risk != "" && c.Risk != High && c.Risk != Medium && c.Risk != Low {
+		panic(fmt.Sprintf("checks: check %q: unknown risk %q", c.ID, c.Risk))
+	}
+	if c.Target != Pods && (c.PodWide || c.Mutation != "" || len(c.Supersedes) > 0) {
+		panic(fmt.Sprintf("checks: check %q: PodWide, Mutation and Supersedes are for pod checks", c.ID))
 	}
 	for _, a := range []Action{c.Profiles.Baseline, c.Profiles.Restricted, c.Profiles.NSA} {
 		if a != "" && !a.Valid() {

@@ -12,6 +12,7 @@ import (
 func init() {
 	Register(Check{
 		ID:         "drop-capabilities",
+		Category:   LeastPrivilege,
 		Profiles:   ProfileActions{Restricted: Enforce, NSA: Warn},
 		Mutation:   "drop-capabilities",
 		Summary:    "Containers must drop ALL capabilities and may add back only NET_BIND_SERVICE (Linux pods only).",

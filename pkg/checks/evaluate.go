@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/bulwark-k8s/bulwark/pkg/podspec"
+	"github.com/bulwark-k8s/bulwark/pkg/rbacspec"
 )
 
 // Settings is a compiled, immutable set of actions and parameters. Build it once per policy
@@ -11,7 +12,9 @@ import (
 type Settings struct {
 	actions map[string]Action
 	params  Params
-	active  []activeCheck
+	// active are the checks that run, in ID order; rbac are those of them that judge RBAC
+	// objects, pods the others.
+	active, pods, rbac []activeCheck
 }
 
 type activeCheck struct {
@@ -49,7 +52,13 @@ func Compile(actions map[string]Action, params Params) (*Settings, error) {
 		if a.Rank() == 0 || superseded[c.ID] {
 			continue
 		}
-		s.active = append(s.active, activeCheck{check: c, action: a})
+		ac := activeCheck{check: c, action: a}
+		s.active = append(s.active, ac)
+		if c.Target == RBAC {
+			s.rbac = append(s.rbac, ac)
+		} else {
+			s.pods = append(s.pods, ac)
+		}
 	}
 	return s, nil
 }
@@ -77,15 +86,27 @@ func (s *Settings) Active() []string {
 	return out
 }
 
-// Evaluate runs every active check over pod and returns the violations ordered by check ID,
-// each carrying its action. A template-less object (HasTemplate false) has none.
+// Evaluate runs every active pod check over pod and returns the violations ordered by check
+// ID, each carrying its action. A template-less object (HasTemplate false) has none.
 func (s *Settings) Evaluate(pod *podspec.Pod) []Violation {
 	if pod == nil || !pod.HasTemplate {
 		return nil
 	}
+	return s.run(s.pods, Context{Pod: pod})
+}
+
+// EvaluateRBAC runs every active RBAC check over o, as Evaluate does over a pod.
+func (s *Settings) EvaluateRBAC(o *rbacspec.Object) []Violation {
+	if o == nil {
+		return nil
+	}
+	return s.run(s.rbac, Context{RBAC: o})
+}
+
+func (s *Settings) run(active []activeCheck, ctx Context) []Violation {
 	var out []Violation
-	ctx := Context{Pod: pod, Params: &s.params, out: &out}
-	for _, a := range s.active {
+	ctx.Params, ctx.out = &s.params, &out
+	for _, a := range active {
 		start := len(out)
 		ctx.check = a.check.ID
 		a.check.Evaluate(&ctx)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
 	"github.com/bulwark-k8s/bulwark/pkg/podspec"
+	"github.com/bulwark-k8s/bulwark/pkg/rbacspec"
 )
 
 const fixtureRoot = "../../test/testdata/checks"
@@ -28,7 +29,16 @@ type fixture struct {
 	path   string
 	fields []string
 	params checks.Params
-	pod    *podspec.Pod
+	pod    *podspec.Pod     // the fixture of a pod check
+	rbac   *rbacspec.Object // the fixture of an RBAC check
+}
+
+// evaluate runs the settings over the fixture's object.
+func (f fixture) evaluate(s *checks.Settings) []checks.Violation {
+	if f.rbac != nil {
+		return s.EvaluateRBAC(f.rbac)
+	}
+	return s.Evaluate(f.pod)
 }
 
 func loadFixture(t *testing.T, path string) fixture {
@@ -55,11 +65,31 @@ func loadFixture(t *testing.T, path string) fixture {
 			}
 		}
 	}
+	gk, js := groupKind(t, path, data)
+	if _, ok := rbacspec.Lookup(gk); ok {
+		o, _, err := rbacspec.Decode(gk, js)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		f.rbac = o
+		return f
+	}
 	f.pod = decodeManifest(t, path, data)
 	return f
 }
 
 func decodeManifest(t *testing.T, path string, data []byte) *podspec.Pod {
+	t.Helper()
+	gk, js := groupKind(t, path, data)
+	pod, ok, err := podspec.Decode(gk, js)
+	if err != nil || !ok {
+		t.Fatalf("%s: not a pod-bearing object (ok=%v): %v", path, ok, err)
+	}
+	return pod
+}
+
+// groupKind reads a manifest as JSON and returns its group and kind.
+func groupKind(t *testing.T, path string, data []byte) (schema.GroupKind, []byte) {
 	t.Helper()
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
@@ -73,11 +103,24 @@ func decodeManifest(t *testing.T, path string, data []byte) *podspec.Pod {
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	pod, ok, err := podspec.Decode(gv.WithKind(tm.Kind).GroupKind(), js)
-	if err != nil || !ok {
-		t.Fatalf("%s: not a pod-bearing object (ok=%v): %v", path, ok, err)
+	return gv.WithKind(tm.Kind).GroupKind(), js
+}
+
+// podFixtureFiles lists the fixtures of every pod check (those of RBAC checks hold no pod).
+func podFixtureFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(fixtureRoot, "*", "*", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures (%v)", err)
 	}
-	return pod
+	var out []string
+	for _, f := range files {
+		id := filepath.Base(filepath.Dir(filepath.Dir(f)))
+		if c, ok := checks.Get(id); !ok || c.Target == checks.Pods {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // only returns settings in which id alone is enforced.
@@ -104,7 +147,10 @@ func TestFixtures(t *testing.T) {
 				for _, file := range files {
 					t.Run(kind+"/"+filepath.Base(file), func(t *testing.T) {
 						f := loadFixture(t, file)
-						vs := only(t, c.ID, f.params).Evaluate(f.pod)
+						if (f.rbac != nil) != (c.Target == checks.RBAC) {
+							t.Fatalf("the fixture's object is not of the check's target %q", c.Target)
+						}
+						vs := f.evaluate(only(t, c.ID, f.params))
 						var got []string
 						for _, v := range vs {
 							got = append(got, v.Field)

@@ -5,6 +5,7 @@ import "fmt"
 func init() {
 	Register(Check{
 		ID:       "host-path",
+		Category: HostIsolation,
 		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
 		PodWide:  true,
 		Summary:  "Pods must not mount directories of the node's file system (hostPath volumes).",

@@ -3,6 +3,7 @@ package checks
 func init() {
 	Register(Check{
 		ID:       "host-pid",
+		Category: HostIsolation,
 		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
 		PodWide:  true,
 		Summary:  "Pods must not share the node's process namespace (spec.hostPID).",

@@ -9,6 +9,7 @@ import (
 func init() {
 	Register(Check{
 		ID:       "host-ports",
+		Category: HostIsolation,
 		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
 		Summary:  "Containers must not bind ports on the node's network interfaces (ports[].hostPort).",
 		Evaluate: func(c *Context) {

@@ -11,6 +11,7 @@ import (
 func init() {
 	Register(Check{
 		ID:       "host-probes",
+		Category: HostIsolation,
 		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
 		Summary:  "Probes and lifecycle hooks must target the pod itself, not another host (httpGet.host, tcpSocket.host).",
 		Evaluate: func(c *Context) {

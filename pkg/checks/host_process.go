@@ -9,6 +9,7 @@ const hostProcessFix = "remove windowsOptions.hostProcess or set it to false"
 func init() {
 	Register(Check{
 		ID:       "host-process",
+		Category: HostIsolation,
 		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
 		PodWide:  true,
 		Summary:  "Pods and containers must not run as Windows host processes (windowsOptions.hostProcess).",

@@ -10,6 +10,7 @@ import (
 func init() {
 	Register(Check{
 		ID:       "image-digest",
+		Category: SupplyChain,
 		Profiles: ProfileActions{NSA: Warn},
 		Mutation: "pin-digests",
 		Summary:  "Images must be pinned by digest (image@sha256:...), since a tag, even a version tag, can be moved to other code at any time and every pull would run it.",

@@ -10,6 +10,7 @@ import (
 func init() {
 	Register(Check{
 		ID:       "image-registry",
+		Category: SupplyChain,
 		Profiles: ProfileActions{NSA: Enforce},
 		Params: []Param{{
 			Name:   "allowedRegistries",

@@ -9,6 +9,7 @@ import (
 func init() {
 	Register(Check{
 		ID:       "image-tag",
+		Category: SupplyChain,
 		Profiles: ProfileActions{NSA: Warn},
 		Summary:  "Images must be pinned to a version tag or a digest, not left untagged or on latest, so every pod runs the code that was reviewed.",
 		Evaluate: func(c *Context) {

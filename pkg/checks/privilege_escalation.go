@@ -7,6 +7,7 @@ import (
 func init() {
 	Register(Check{
 		ID:       "privilege-escalation",
+		Category: LeastPrivilege,
 		Profiles: ProfileActions{Restricted: Enforce, NSA: Warn},
 		Mutation: "privilege-escalation",
 		Summary:  "Containers must set allowPrivilegeEscalation: false, so no process can gain more privileges than its parent (Linux pods only).",

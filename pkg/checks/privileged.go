@@ -7,6 +7,7 @@ import (
 func init() {
 	Register(Check{
 		ID:       "privileged",
+		Category: Privilege,
 		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
 		Summary:  "Containers must not run privileged (securityContext.privileged), which turns off nearly all isolation.",
 		Evaluate: func(c *Context) {

@@ -11,6 +11,7 @@ import (
 func init() {
 	Register(Check{
 		ID:       "proc-mount",
+		Category: Privilege,
 		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
 		Summary:  "Containers must keep the default /proc masks (securityContext.procMount), unless the pod runs in a user namespace.",
 		Evaluate: func(c *Context) {

@@ -3,7 +3,6 @@ package checks_test
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -20,10 +19,7 @@ import (
 // requires the same allow/deny verdict. Fixture parameters are ignored: this compares the
 // built-in semantics.
 func TestBaselineParity(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(fixtureRoot, "*", "*", "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no fixtures (%v)", err)
-	}
+	files := podFixtureFiles(t)
 	for _, p := range parityPairs() {
 		t.Run(string(p.psa.ID), func(t *testing.T) {
 			for _, file := range files {

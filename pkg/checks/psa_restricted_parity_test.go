@@ -3,7 +3,6 @@ package checks_test
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -54,10 +53,7 @@ func restrictedSettings(t *testing.T) *checks.Settings {
 // (which exercises Supersedes against upstream's overrides of baseline checks).
 func TestRestrictedParity(t *testing.T) {
 	pods := map[string]*podspec.Pod{}
-	files, err := filepath.Glob(filepath.Join(fixtureRoot, "*", "*", "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no fixtures (%v)", err)
-	}
+	files := podFixtureFiles(t)
 	for _, file := range files {
 		data, err := os.ReadFile(file)
 		if err != nil {

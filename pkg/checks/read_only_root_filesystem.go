@@ -7,6 +7,7 @@ import (
 func init() {
 	Register(Check{
 		ID:       "read-only-root-filesystem",
+		Category: LeastPrivilege,
 		Profiles: ProfileActions{NSA: Warn},
 		Mutation: "read-only-root-filesystem",
 		Summary:  "Containers must mount their root file system read-only (readOnlyRootFilesystem: true), so an intruder cannot change binaries or drop tools (Linux pods only).",

@@ -9,6 +9,7 @@ import (
 func init() {
 	Register(Check{
 		ID:       "resource-limits",
+		Category: Resources,
 		Profiles: ProfileActions{NSA: Warn},
 		Mutation: "resources",
 		Summary:  "Containers must set cpu and memory limits, so one workload cannot starve the node (for example with a crypto miner).",

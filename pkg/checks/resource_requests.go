@@ -9,6 +9,7 @@ import (
 func init() {
 	Register(Check{
 		ID:       "resource-requests",
+		Category: Resources,
 		Profiles: ProfileActions{NSA: Warn},
 		Mutation: "resources",
 		Summary:  "Containers must set cpu and memory requests, so the scheduler reserves what they need and they are not the first to be starved or evicted.",

@@ -9,6 +9,7 @@ import (
 func init() {
 	Register(Check{
 		ID:       "run-as-non-root",
+		Category: LeastPrivilege,
 		Profiles: ProfileActions{Restricted: Enforce, NSA: Warn},
 		Mutation: "run-as-non-root",
 		Summary:  "Containers must be required to run as a non-root user (runAsNonRoot: true on the pod or every container), unless the pod runs in a user namespace.",

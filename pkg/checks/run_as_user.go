@@ -7,6 +7,7 @@ import (
 func init() {
 	Register(Check{
 		ID:       "run-as-user",
+		Category: LeastPrivilege,
 		Profiles: ProfileActions{Restricted: Enforce, NSA: Warn},
 		PodWide:  true,
 		Summary:  "Pods and containers must not set runAsUser: 0 (root), unless the pod runs in a user namespace.",

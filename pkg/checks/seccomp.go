@@ -13,6 +13,7 @@ const seccompFix = "set seccompProfile.type to RuntimeDefault, or Localhost with
 func init() {
 	Register(Check{
 		ID:       "seccomp",
+		Category: Privilege,
 		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
 		PodWide:  true,
 		Mutation: "seccomp",

@@ -11,6 +11,7 @@ import (
 func init() {
 	Register(Check{
 		ID:         "seccomp-required",
+		Category:   LeastPrivilege,
 		Profiles:   ProfileActions{Restricted: Enforce, NSA: Warn},
 		Mutation:   "seccomp",
 		Summary:    "Pods or all their containers must set a RuntimeDefault or Localhost seccomp profile, which filters the system calls they can make (Linux pods only).",

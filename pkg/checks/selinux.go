@@ -16,6 +16,7 @@ var containerSELinuxTypes = []string{"", "container_t", "container_init_t", "con
 func init() {
 	Register(Check{
 		ID:       "selinux",
+		Category: Privilege,
 		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
 		PodWide:  true,
 		Summary:  "Pods and containers must keep a container SELinux type and must not set an SELinux user or role (seLinuxOptions).",

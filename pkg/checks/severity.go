@@ -8,7 +8,8 @@ type Severity string
 
 const (
 	// High: a baseline check (host namespaces, ports, paths and processes, privilege,
-	// capabilities, proc-mount, sysctls, AppArmor, SELinux, seccomp), a way out of the container.
+	// capabilities, proc-mount, sysctls, AppArmor, SELinux, seccomp), a way out of the
+	// container; and a grant to anonymous users (anonymous-binding), a way into the cluster.
 	High Severity = "high"
 	// Medium: a check the restricted profile adds or the nsa profile enforces (least
 	// privilege, the allowed registries).
@@ -18,10 +19,13 @@ const (
 	Low Severity = "low"
 )
 
-// Severity rates the check by the strictest built-in profile that enforces it: High when
-// baseline does, Medium when restricted or nsa does, Low otherwise.
+// Severity is the check's declared Risk, or else rates the check by the strictest built-in
+// profile that enforces it: High when baseline does, Medium when restricted or nsa does, Low
+// otherwise.
 func (c Check) Severity() Severity {
 	switch {
+	case c.Risk != "":
+		return c.Risk
 	case c.Profiles.Baseline == Enforce:
 		return High
 	case c.Profiles.Restricted == Enforce, c.Profiles.NSA == Enforce:

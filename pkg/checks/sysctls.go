@@ -27,6 +27,7 @@ var safeSysctls = []string{
 func init() {
 	Register(Check{
 		ID:       "sysctls",
+		Category: Privilege,
 		Profiles: ProfileActions{Baseline: Enforce, Restricted: Enforce, NSA: Enforce},
 		PodWide:  true,
 		Summary:  "Pods may set only the sysctls known to be isolated from the rest of the node (securityContext.sysctls).",

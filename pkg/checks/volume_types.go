@@ -27,6 +27,7 @@ const restrictedVolumeList = "configMap, csi, downwardAPI, emptyDir, ephemeral, 
 func init() {
 	Register(Check{
 		ID:         "volume-types",
+		Category:   LeastPrivilege,
 		Profiles:   ProfileActions{Restricted: Enforce, NSA: Warn},
 		Summary:    "Pods may use only the restricted volume types: configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected and secret.",
 		Supersedes: []string{"host-path"},

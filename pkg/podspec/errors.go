@@ -144,3 +144,8 @@ var namedKinds = sync.OnceValue(func() map[string]reflect.Kind {
 	walk(reflect.TypeOf(corev1.Pod{}))
 	return m
 })
+
+// NewDecodeError describes a decoding error of an object of the kind as Decode does: a field
+// of the wrong type is named, without Go type names. Other packages that read objects (RBAC)
+// give their errors the same shape.
+func NewDecodeError(kind string, err error) *DecodeError { return decodeError(kind, err) }

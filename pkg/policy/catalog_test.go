@@ -45,6 +45,14 @@ func TestCatalog(t *testing.T) {
 		}
 	})
 
+	t.Run("categories", func(t *testing.T) {
+		for _, c := range checks.All() {
+			if h := doc.section[c.ID]; !strings.HasPrefix(h, string(c.Category)) {
+				t.Errorf("%s: category %q, but %s lists it under %q", c.ID, c.Category, checksDoc, h)
+			}
+		}
+	})
+
 	t.Run("fixtures", func(t *testing.T) {
 		for _, id := range checks.IDs() {
 			for _, kind := range []string{"pass", "fail"} {
@@ -177,6 +185,7 @@ type checksDocument struct {
 	baseline, restricted []string                 // the IDs the profiles table names
 	mutation             map[string]bool          // the mutation table: default -> on by default
 	mutated              map[string]bool          // checks whose nsa column says "(mutated)"
+	section              map[string]string        // the heading of the section that lists a check
 }
 
 var idPattern = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
@@ -188,12 +197,16 @@ var anchoredID = regexp.MustCompile(`^<a id="([^"]*)"></a>(.*)$`)
 // an "nsa" column), the profiles table and the mutation defaults table.
 func parseChecksDoc(t *testing.T, data []byte) checksDocument {
 	t.Helper()
-	doc := checksDocument{nsa: map[string]checks.Action{}, mutation: map[string]bool{}, mutated: map[string]bool{}}
+	doc := checksDocument{nsa: map[string]checks.Action{}, mutation: map[string]bool{}, mutated: map[string]bool{}, section: map[string]string{}}
 	var header []string
+	section := ""
 	profiles := map[string]string{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
+		if h, ok := strings.CutPrefix(line, "## "); ok {
+			section = h
+		}
 		if !strings.HasPrefix(line, "|") {
 			header = nil
 			continue
@@ -228,6 +241,7 @@ func parseChecksDoc(t *testing.T, data []byte) checksDocument {
 				t.Fatalf("docs/checks.md: %q is not a check ID: %s", id, line)
 			}
 			doc.ids = append(doc.ids, id)
+			doc.section[id] = section
 			action, note, _ := strings.Cut(col("nsa"), " ") // "warn (mutated)" -> warn
 			doc.nsa[id] = checks.Action(action)
 			doc.mutated[id] = note == "(mutated)"

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
 	"github.com/bulwark-k8s/bulwark/pkg/podspec"
+	"github.com/bulwark-k8s/bulwark/pkg/rbacspec"
 )
 
 // DefaultExemptNamespaces are the exempt namespaces of a policy that does not list its own.
@@ -335,11 +336,15 @@ func (d *Document) compileNamespaces(actions map[string]checks.Action, params ch
 	return out
 }
 
-// kindNames lists the kinds an exemption may name: those the engine evaluates.
+// kindNames lists the kinds an exemption may name: those the engine evaluates, workloads and
+// RBAC objects.
 func kindNames() []string {
 	var out []string
 	for _, gk := range podspec.Kinds() {
 		out = append(out, gk.Kind)
+	}
+	for _, k := range rbacspec.All() {
+		out = append(out, k.Kind)
 	}
 	slices.Sort(out)
 	return out

@@ -181,7 +181,7 @@ func TestParseHash(t *testing.T) {
 // ("line 3: "), or for the policy of a ConfigMap manifest "data.policy.yaml line 3: ".
 func TestParseErrors(t *testing.T) {
 	known := "(known: " + strings.Join(checks.IDs(), ", ") + ")"
-	kinds := "(want one of CronJob, DaemonSet, Deployment, Job, Pod, PodTemplate, ReplicaSet, ReplicationController, StatefulSet)"
+	kinds := "(want one of ClusterRole, ClusterRoleBinding, CronJob, DaemonSet, Deployment, Job, Pod, PodTemplate, ReplicaSet, ReplicationController, Role, RoleBinding, StatefulSet)"
 	tests := []struct {
 		name  string
 		doc   string

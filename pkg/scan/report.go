@@ -20,6 +20,7 @@ import (
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
 	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
+	"github.com/bulwark-k8s/bulwark/pkg/rbacspec"
 )
 
 // Decisions of a Result, as the JSON report spells them.
@@ -94,8 +95,8 @@ func (r Result) Object() string {
 	return fmt.Sprintf("%s %q", r.Doc.Kind, r.Name)
 }
 
-// Evaluate runs the active checks of s over every document that carries a pod template, in
-// order. Other kinds are Skipped. A document that does not decode as its kind, or that names
+// Evaluate runs the active checks of s over every document that carries a pod template or is
+// an RBAC object (Role, ClusterRole and their bindings), in order. Other kinds are Skipped. A document that does not decode as its kind, or that names
 // a kind the engine evaluates under an apiVersion that does not serve it (a Deployment of
 // apiVersion v1), is an error (an *Error naming it); no results are returned then. A nil s
 // runs no checks.
@@ -106,8 +107,20 @@ func Evaluate(docs []*Document, s *checks.Settings) ([]Result, error) {
 			return nil, err
 		}
 	}
-	results, _, err := evaluate(docs, false, func(r *Result, pod *podspec.Pod) { r.Violations = s.Evaluate(pod) })
+	results, _, err := evaluate(docs, false, func(r *Result, o object) {
+		if o.rbac != nil {
+			r.Violations = s.EvaluateRBAC(o.rbac)
+		} else {
+			r.Violations = s.Evaluate(o.pod)
+		}
+	})
 	return results, err
+}
+
+// object is what a document is judged as: a pod template, or an RBAC object.
+type object struct {
+	pod  *podspec.Pod
+	rbac *rbacspec.Object
 }
 
 // EvaluatePolicy evaluates as the webhook would under snap, as far as a manifest tells:
@@ -128,21 +141,29 @@ func EvaluatePolicyAll(docs []*Document, snap *policy.Snapshot, now time.Time) (
 	return results, unread
 }
 
-func policyEval(snap *policy.Snapshot, now time.Time) func(*Result, *podspec.Pod) {
-	return func(r *Result, pod *podspec.Pod) {
-		dec := snap.Resolve(policy.Request{
-			Namespace: pod.Object.Namespace, Kind: pod.GroupKind.Kind, Name: pod.Object.Name, Now: now,
-		})
+func policyEval(snap *policy.Snapshot, now time.Time) func(*Result, object) {
+	return func(r *Result, o object) {
+		req := policy.Request{Namespace: r.Namespace, Kind: r.Doc.Kind, Now: now}
+		if o.pod != nil {
+			req.Name = o.pod.Object.Name
+		} else {
+			req.Name = o.rbac.Meta.Name
+		}
+		dec := snap.Resolve(req)
 		r.Notes = append(r.Notes, dec.Warnings...)
 		if dec.Exempt {
 			r.Exempt = dec.Reason
 			return
 		}
-		r.Violations = dec.Apply(dec.Checks.Evaluate(pod))
+		if o.rbac != nil {
+			r.Violations = dec.Apply(dec.Checks.EvaluateRBAC(o.rbac))
+		} else {
+			r.Violations = dec.Apply(dec.Checks.Evaluate(o.pod))
+		}
 	}
 }
 
-func evaluate(docs []*Document, keepGoing bool, eval func(*Result, *podspec.Pod)) ([]Result, []Unread, error) {
+func evaluate(docs []*Document, keepGoing bool, eval func(*Result, object)) ([]Result, []Unread, error) {
 	results := make([]Result, 0, len(docs))
 	var unread []Unread
 	for _, d := range docs {
@@ -159,13 +180,22 @@ func evaluate(docs []*Document, keepGoing bool, eval func(*Result, *podspec.Pod)
 	return results, unread, nil
 }
 
-func evaluateOne(d *Document, eval func(*Result, *podspec.Pod)) (Result, *Error) {
+func evaluateOne(d *Document, eval func(*Result, object)) (Result, *Error) {
 	gv, err := schema.ParseGroupVersion(d.APIVersion)
 	if err != nil {
 		return Result{}, docError(d, LineOf(d, "apiVersion"), fmt.Errorf("invalid apiVersion %q", d.APIVersion))
 	}
 	r := Result{Doc: d}
 	gk := gv.WithKind(d.Kind).GroupKind()
+	if o, ok, err := rbacspec.Decode(gk, d.JSON); ok {
+		if err != nil {
+			return Result{}, DecodeError(d, err)
+		}
+		r.Name, r.Namespace = objectName(o.Meta.Name, o.Meta.GenerateName), o.Meta.Namespace
+		r.UnknownFields = unknownFields(gk, d.JSON)
+		eval(&r, object{rbac: o})
+		return r, nil
+	}
 	pod, ok, err := podspec.Decode(gk, d.JSON)
 	switch {
 	case err != nil:
@@ -186,7 +216,7 @@ func evaluateOne(d *Document, eval func(*Result, *podspec.Pod)) (Result, *Error)
 		r.Name, r.Namespace = objectName(pod.Object.Name, pod.Object.GenerateName), pod.Object.Namespace
 		r.UnknownFields = unknownFields(gk, d.JSON)
 		applyDefaults(pod)
-		eval(&r, pod)
+		eval(&r, object{pod: pod})
 	}
 	return r, nil
 }
@@ -200,7 +230,14 @@ func unservedKind(gv schema.GroupVersion, kind string) error {
 	if !builtinGroup(gv.Group) {
 		return nil
 	}
+	var known []schema.GroupVersionKind
 	for _, k := range podspec.All() {
+		known = append(known, k.GroupVersion().WithKind(k.Kind))
+	}
+	for _, k := range rbacspec.All() {
+		known = append(known, schema.GroupVersionKind{Group: k.Group, Version: k.Version, Kind: k.Kind})
+	}
+	for _, k := range known {
 		switch {
 		case k.Kind == kind:
 			return fmt.Errorf("apiVersion %s has no kind %s; did you mean %s?", gv, kind, k.GroupVersion())
@@ -224,11 +261,15 @@ func builtinGroup(group string) bool {
 // have: the misspelt field (runAsNonroot) that kubectl apply rejects with its default
 // validation, and that the apiserver drops without it. The paths are as kubectl prints them.
 func unknownFields(gk schema.GroupKind, obj []byte) []string {
-	k, ok := podspec.Lookup(gk)
-	if !ok {
+	var typed any
+	if k, ok := podspec.Lookup(gk); ok {
+		typed = k.NewObject()
+	} else if k, ok := rbacspec.Lookup(gk); ok {
+		typed = k.NewObject()
+	} else {
 		return nil
 	}
-	strict, _ := kjson.UnmarshalStrict(obj, k.NewObject(), kjson.DisallowUnknownFields)
+	strict, _ := kjson.UnmarshalStrict(obj, typed, kjson.DisallowUnknownFields)
 	var out []string
 	for _, e := range strict {
 		var fe kjson.FieldError

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
-	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -422,7 +421,7 @@ func TestWritersGoldenNotRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := hostNetworkOnly(t, checks.Enforce)
-	results, invalid, _ := evaluate(docs, true, func(r *Result, pod *podspec.Pod) { r.Violations = s.Evaluate(pod) })
+	results, invalid, _ := evaluate(docs, true, func(r *Result, o object) { r.Violations = s.Evaluate(o.pod) })
 	unread = MergeUnread(unread, invalid)
 	if len(unread) != 10 || len(results) == 0 {
 		t.Fatalf("%d results, %d not read; want some and 10", len(results), len(unread))

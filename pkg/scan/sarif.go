@@ -216,7 +216,7 @@ func newSARIFRule(c checks.Check) sarifRule {
 		},
 		DefaultConfiguration: sarifRuleConfig{Level: level},
 		Properties: sarifRuleProperties{
-			Tags:             []string{"security", "kubernetes"},
+			Tags:             []string{"security", "kubernetes", string(c.Category)},
 			SecuritySeverity: securitySeverity(c),
 		},
 	}

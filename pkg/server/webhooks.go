@@ -5,14 +5,45 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bulwark-k8s/bulwark/pkg/podspec"
+	"github.com/bulwark-k8s/bulwark/pkg/rbacspec"
 )
 
 // Names of the webhooks and of their configurations.
 const (
 	ValidatingName = "validate.bulwark.dev"
 	MutatingName   = "mutate.bulwark.dev"
-	ConfigName     = "bulwark"
+	// RBACName is the validating webhook for Roles, ClusterRoles and their bindings: an entry of
+	// its own, so that its rules, scope and match conditions stay apart from the pods'.
+	RBACName   = "rbac.bulwark.dev"
+	ConfigName = "bulwark"
 )
+
+// RBACMatchConditions keep out of the RBAC webhook what the apiserver writes itself: on start
+// it creates and reconciles the bootstrap roles and bindings (cluster-admin, system:*, some
+// bound to system:unauthenticated) as system:apiserver. Judged by the apiserver, before any
+// call, so its start never waits on Bulwark.
+func RBACMatchConditions() []admissionregistrationv1.MatchCondition {
+	return []admissionregistrationv1.MatchCondition{{
+		Name:       "not-the-apiservers-own",
+		Expression: "request.userInfo.username != 'system:apiserver'",
+	}}
+}
+
+// RBACRules are the RBAC kinds Bulwark judges (rbacspec.All), on CREATE and UPDATE, namespaced
+// and cluster-wide.
+func RBACRules() []admissionregistrationv1.RuleWithOperations {
+	var resources []string
+	for _, k := range rbacspec.All() {
+		resources = append(resources, k.Resource)
+	}
+	scope := admissionregistrationv1.AllScopes
+	return []admissionregistrationv1.RuleWithOperations{{
+		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+		Rule: admissionregistrationv1.Rule{
+			APIGroups: []string{rbacspec.Group}, APIVersions: []string{"v1"}, Resources: resources, Scope: &scope,
+		},
+	}}
+}
 
 // Rules are the resources Bulwark intercepts, on CREATE and UPDATE: every kind that carries a
 // pod template (podspec.All), with the subresources evaluated with it (a Pod's ephemeral
@@ -47,6 +78,9 @@ type WebhookOptions struct {
 	ExemptNamespaces []string
 	// FailurePolicy is Fail unless set.
 	FailurePolicy admissionregistrationv1.FailurePolicyType
+	// RBACFailurePolicy is the RBAC webhook's, Ignore unless set: RBAC is how a cluster is
+	// repaired, Bulwark's own install included, so a Bulwark that is down does not block it.
+	RBACFailurePolicy admissionregistrationv1.FailurePolicyType
 }
 
 // WebhookConfigurations returns the validating and mutating configurations for Bulwark.
@@ -54,6 +88,10 @@ func WebhookConfigurations(o WebhookOptions) (*admissionregistrationv1.Validatin
 	failure := o.FailurePolicy
 	if failure == "" {
 		failure = admissionregistrationv1.Fail
+	}
+	rbacFailure := o.RBACFailurePolicy
+	if rbacFailure == "" {
+		rbacFailure = admissionregistrationv1.Ignore
 	}
 	sideEffects := admissionregistrationv1.SideEffectClassNone
 	equivalent := admissionregistrationv1.Equivalent
@@ -73,6 +111,11 @@ func WebhookConfigurations(o WebhookOptions) (*admissionregistrationv1.Validatin
 			Name: ValidatingName, ClientConfig: o.ClientConfig(ValidatePath), Rules: Rules(),
 			FailurePolicy: &failure, MatchPolicy: &equivalent, NamespaceSelector: selector,
 			SideEffects: &sideEffects, TimeoutSeconds: &timeout, AdmissionReviewVersions: versions,
+		}, {
+			Name: RBACName, ClientConfig: o.ClientConfig(ValidatePath), Rules: RBACRules(),
+			FailurePolicy: &rbacFailure, MatchPolicy: &equivalent, NamespaceSelector: selector,
+			MatchConditions: RBACMatchConditions(),
+			SideEffects:     &sideEffects, TimeoutSeconds: &timeout, AdmissionReviewVersions: versions,
 		}},
 	}
 	mutating := &admissionregistrationv1.MutatingWebhookConfiguration{

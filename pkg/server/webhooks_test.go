@@ -29,3 +29,20 @@ func TestRules(t *testing.T) {
 		t.Errorf("Rules() =\n%s\nwant\n%s", g, w)
 	}
 }
+
+// TestRBACRules: the RBAC rules as the chart and config/ render them.
+func TestRBACRules(t *testing.T) {
+	scope := admissionregistrationv1.AllScopes
+	want := []admissionregistrationv1.RuleWithOperations{{
+		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+		Rule: admissionregistrationv1.Rule{
+			APIGroups: []string{"rbac.authorization.k8s.io"}, APIVersions: []string{"v1"},
+			Resources: []string{"roles", "clusterroles", "rolebindings", "clusterrolebindings"}, Scope: &scope,
+		},
+	}}
+	if got := RBACRules(); !equality.Semantic.DeepEqual(got, want) {
+		g, _ := yaml.Marshal(got)
+		w, _ := yaml.Marshal(want)
+		t.Errorf("RBACRules() =\n%s\nwant\n%s", g, w)
+	}
+}

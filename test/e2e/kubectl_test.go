@@ -300,3 +300,31 @@ func TestServeStartupPolicyErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestKubectlRBAC: binding system:anonymous is refused through kubectl with the check, the
+// field and the fix; a cluster-admin binding is admitted with a warning. Both texts are pinned.
+func TestKubectlRBAC(t *testing.T) {
+	if out, err := kubectl(t, "create", "namespace", "rbac-a"); err != nil {
+		t.Fatalf("create namespace: %v\n%s", err, out)
+	}
+	const denied = "config/samples/rbac/denied-anonymous-rolebinding.yaml"
+	out, err := kubectl(t, "apply", "-n", "rbac-a", "-f", denied)
+	if err == nil {
+		t.Fatalf("kubectl apply of %s succeeded:\n%s", denied, out)
+	}
+	if !strings.Contains(out, `admission webhook "rbac.bulwark.dev" denied the request: RoleBinding "public-status" violates 1 Bulwark check`) {
+		t.Errorf("not a denial from Bulwark's RBAC webhook:\n%s", out)
+	}
+	golden(t, "denied-anonymous-rolebinding.txt", out)
+	if out, err := kubectl(t, "get", "rolebinding", "-n", "rbac-a", "public-status"); err == nil {
+		t.Errorf("the denied RoleBinding exists:\n%s", out)
+	}
+
+	const warned = "config/samples/rbac/warned-cluster-admin-binding.yaml"
+	out, err = kubectl(t, "apply", "-f", warned)
+	if err != nil {
+		t.Fatalf("kubectl apply of %s: %v\n%s", warned, err, out)
+	}
+	t.Cleanup(func() { _, _ = kubectl(t, "delete", "-f", warned) })
+	golden(t, "warned-cluster-admin-binding.txt", out)
+}

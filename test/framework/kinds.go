@@ -1,14 +1,17 @@
 package framework
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/bulwark-k8s/bulwark/pkg/podspec"
+	"github.com/bulwark-k8s/bulwark/pkg/server"
 )
 
 // AuditListRules are the audit's permissions on the kinds it reads: list on the resource of
@@ -28,7 +31,8 @@ func AuditListRules() []rbacv1.PolicyRule {
 // KindRuleErrors compares what an install grants and intercepts with podspec's table of kinds,
 // and describes every difference (none: nil):
 //   - the webhooks' rules name exactly the resources of podspec.All at their versions, with
-//     their subresources, on CREATE and UPDATE, namespaced;
+//     their subresources, on CREATE and UPDATE, namespaced; but for the validating webhook
+//     rbac.bulwark.dev, which must be there and name exactly the RBAC kinds (server.RBACRules);
 //   - the ClusterRole grants list on exactly those resources, besides namespaces (the
 //     namespace cache) and policyreports (the audit's reports).
 //
@@ -36,8 +40,21 @@ func AuditListRules() []rbacv1.PolicyRule {
 func KindRuleErrors(what string, validating *admissionregistrationv1.ValidatingWebhookConfiguration,
 	mutating *admissionregistrationv1.MutatingWebhookConfiguration, clusterRole *rbacv1.ClusterRole) []string {
 	webhooks := map[string][]admissionregistrationv1.RuleWithOperations{}
+	var errs []string
+	rbacWebhook := false
 	for _, w := range validating.Webhooks {
+		if w.Name == server.RBACName {
+			rbacWebhook = true
+			if got, want := w.Rules, server.RBACRules(); !equality.Semantic.DeepEqual(got, want) {
+				errs = append(errs, fmt.Sprintf("%s: ValidatingWebhookConfiguration %s webhook %s has the rules\n  %+v\nwant rbacspec's kinds\n  %+v",
+					what, validating.Name, w.Name, got, want))
+			}
+			continue
+		}
 		webhooks["ValidatingWebhookConfiguration "+validating.Name+" webhook "+w.Name] = w.Rules
+	}
+	if !rbacWebhook {
+		errs = append(errs, what+": ValidatingWebhookConfiguration "+validating.Name+" has no webhook "+server.RBACName)
 	}
 	for _, w := range mutating.Webhooks {
 		webhooks["MutatingWebhookConfiguration "+mutating.Name+" webhook "+w.Name] = w.Rules
@@ -51,7 +68,6 @@ func KindRuleErrors(what string, validating *admissionregistrationv1.ValidatingW
 		listed = append(listed, k.Group+"/"+k.Resource)
 	}
 	slices.Sort(want)
-	var errs []string
 	if len(validating.Webhooks) == 0 || len(mutating.Webhooks) == 0 {
 		errs = append(errs, what+": no validating or no mutating webhook")
 	}

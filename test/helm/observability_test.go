@@ -388,7 +388,7 @@ func TestPolicyReportCRDRendered(t *testing.T) {
 // check), its first result with the given outcome and severity.
 func samplePolicyReport(name, result, severity string) *unstructured.Unstructured {
 	r := map[string]any{
-		"source": "bulwark", "policy": "bulwark", "rule": "host-network", "category": "Pod Security",
+		"source": "bulwark", "policy": "bulwark", "rule": "host-network", "category": "Host isolation",
 		"severity": severity, "result": result, "scored": true,
 		"timestamp": map[string]any{"seconds": int64(1767225600)},
 		"message":   `Pod "node-sniffer": the pod shares the node's network namespace`,
@@ -401,7 +401,7 @@ func samplePolicyReport(name, result, severity string) *unstructured.Unstructure
 		}},
 	}
 	warn := map[string]any{
-		"source": "bulwark", "policy": "bulwark", "rule": "image-tag", "category": "Pod Security",
+		"source": "bulwark", "policy": "bulwark", "rule": "image-tag", "category": "Supply chain and credentials",
 		"severity": "medium", "result": "warn", "timestamp": map[string]any{"seconds": int64(1767225600)},
 		"message":    `Deployment "web": container "app" uses a mutable tag`,
 		"properties": map[string]any{"field": "spec.template.spec.containers[0].image", "fix": "pin a digest", "action": "warn"},

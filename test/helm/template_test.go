@@ -428,7 +428,9 @@ func wantWebhooks(fullname, namespace string, exempt []string, failure admission
 		FailurePolicy:    failure,
 	})
 	v.Name, m.Name = fullname, fullname
-	v.Webhooks[0].TimeoutSeconds = ptr.To(timeout)
+	for i := range v.Webhooks {
+		v.Webhooks[i].TimeoutSeconds = ptr.To(timeout)
+	}
 	m.Webhooks[0].TimeoutSeconds = ptr.To(timeout)
 	return v, m
 }
@@ -457,32 +459,40 @@ func overrideWebhooks(v *admissionregistrationv1.ValidatingWebhookConfiguration,
 }
 
 // checkWebhooks compares the webhooks of rendered or stored configurations with pkg/server's:
-// rules (exactly server.Rules()), namespaceSelector, failurePolicy, sideEffects, timeout,
+// rules (exactly server.Rules(), server.RBACRules() for rbac.bulwark.dev), namespaceSelector, failurePolicy, sideEffects, timeout,
 // matchPolicy, admissionReviewVersions, reinvocationPolicy, the Service. The caBundle is not
 // compared: the certificate manager owns it.
 func checkWebhooks(t *testing.T, gotV *admissionregistrationv1.ValidatingWebhookConfiguration, gotM *admissionregistrationv1.MutatingWebhookConfiguration,
 	wantV *admissionregistrationv1.ValidatingWebhookConfiguration, wantM *admissionregistrationv1.MutatingWebhookConfiguration) {
 	t.Helper()
-	if len(gotV.Webhooks) != 1 || len(gotM.Webhooks) != 1 {
-		t.Fatalf("want one webhook per configuration, got %d validating and %d mutating", len(gotV.Webhooks), len(gotM.Webhooks))
+	if len(gotV.Webhooks) != len(wantV.Webhooks) || len(gotM.Webhooks) != 1 {
+		t.Fatalf("want %d validating webhooks and one mutating, got %d validating and %d mutating", len(wantV.Webhooks), len(gotV.Webhooks), len(gotM.Webhooks))
 	}
-	v, m := gotV.Webhooks[0].DeepCopy(), gotM.Webhooks[0].DeepCopy()
 	// The apiserver defaults an absent objectSelector to {}: the same selection.
-	if v.ObjectSelector != nil && v.ObjectSelector.Size() == 0 {
-		v.ObjectSelector = nil
+	normalize := func(sel **metav1.LabelSelector, ca *[]byte) {
+		if *sel != nil && (*sel).Size() == 0 {
+			*sel = nil
+		}
+		*ca = nil
 	}
-	if m.ObjectSelector != nil && m.ObjectSelector.Size() == 0 {
-		m.ObjectSelector = nil
+	for i := range gotV.Webhooks {
+		v := gotV.Webhooks[i].DeepCopy()
+		normalize(&v.ObjectSelector, &v.ClientConfig.CABundle)
+		rules := server.Rules()
+		if v.Name == server.RBACName {
+			rules = server.RBACRules()
+		}
+		if !reflect.DeepEqual(v.Rules, rules) {
+			t.Errorf("validating webhook %s: rules differ from pkg/server's:\n got  %+v\n want %+v", v.Name, v.Rules, rules)
+		}
+		if !reflect.DeepEqual(*v, wantV.Webhooks[i]) {
+			t.Errorf("validating webhook %d differs from pkg/server's:\n got  %s\n want %s", i, webhookString(*v), webhookString(wantV.Webhooks[i]))
+		}
 	}
-	v.ClientConfig.CABundle, m.ClientConfig.CABundle = nil, nil
-	if !reflect.DeepEqual(v.Rules, server.Rules()) {
-		t.Errorf("validating webhook rules differ from server.Rules():\n got  %+v\n want %+v", v.Rules, server.Rules())
-	}
+	m := gotM.Webhooks[0].DeepCopy()
+	normalize(&m.ObjectSelector, &m.ClientConfig.CABundle)
 	if !reflect.DeepEqual(m.Rules, server.Rules()) {
 		t.Errorf("mutating webhook rules differ from server.Rules():\n got  %+v\n want %+v", m.Rules, server.Rules())
-	}
-	if !reflect.DeepEqual(*v, wantV.Webhooks[0]) {
-		t.Errorf("validating webhook differs from pkg/server's:\n got  %s\n want %s", webhookString(*v), webhookString(wantV.Webhooks[0]))
 	}
 	if !reflect.DeepEqual(*m, wantM.Webhooks[0]) {
 		t.Errorf("mutating webhook differs from pkg/server's:\n got  %s\n want %s", webhookString(*m), webhookString(wantM.Webhooks[0]))

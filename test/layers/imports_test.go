@@ -20,6 +20,7 @@ const module = "github.com/bulwark-k8s/bulwark/"
 // it may import. docs/development.md draws the same picture.
 var allowed = map[string][]string{
 	"pkg/podspec":           nil,
+	"pkg/rbacspec":          {"pkg/podspec"},
 	"pkg/metrics":           nil,
 	"internal/eventnote":    nil,
 	"internal/textlines":    nil,
@@ -28,19 +29,19 @@ var allowed = map[string][]string{
 	"internal/registrytest": nil,
 	"internal/patchtest":    nil,
 	"pkg/images":            {"pkg/mutate", "pkg/podspec"},
-	"pkg/checks":            {"pkg/podspec"},
+	"pkg/checks":            {"pkg/podspec", "pkg/rbacspec"},
 	"pkg/mutate":            {"pkg/podspec"},
-	"pkg/policy":            {"pkg/checks", "pkg/mutate", "pkg/podspec", "internal/yamljson"},
-	"pkg/scan":              {"pkg/checks", "pkg/podspec", "pkg/policy", "internal/yamljson"},
-	"pkg/admission":         {"pkg/checks", "pkg/images", "pkg/metrics", "pkg/mutate", "pkg/podspec", "pkg/policy"},
+	"pkg/policy":            {"pkg/checks", "pkg/mutate", "pkg/podspec", "pkg/rbacspec", "internal/yamljson"},
+	"pkg/scan":              {"pkg/checks", "pkg/podspec", "pkg/policy", "pkg/rbacspec", "internal/yamljson"},
+	"pkg/admission":         {"pkg/checks", "pkg/images", "pkg/metrics", "pkg/mutate", "pkg/podspec", "pkg/policy", "pkg/rbacspec"},
 	"pkg/audit":             {"pkg/checks", "pkg/metrics", "pkg/mutate", "pkg/podspec", "pkg/policy", "internal/eventnote"},
-	"pkg/server":            {"pkg/admission", "pkg/audit", "pkg/certs", "pkg/images", "pkg/metrics", "pkg/podspec", "pkg/policy", "internal/eventnote"},
+	"pkg/server":            {"pkg/admission", "pkg/audit", "pkg/certs", "pkg/images", "pkg/metrics", "pkg/podspec", "pkg/policy", "pkg/rbacspec", "internal/eventnote"},
 }
 
 // engine are the packages that the webhook, the CLI and the audit share; forbidden are the
 // import path prefixes they must not use.
 var (
-	engine    = []string{"pkg/podspec", "pkg/checks", "pkg/mutate", "pkg/policy", "pkg/scan"}
+	engine    = []string{"pkg/podspec", "pkg/rbacspec", "pkg/checks", "pkg/mutate", "pkg/policy", "pkg/scan"}
 	forbidden = []string{"net/http", "k8s.io/api/admission/", "k8s.io/client-go/", "sigs.k8s.io/controller-runtime"}
 )
 

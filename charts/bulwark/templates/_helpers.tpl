@@ -144,12 +144,26 @@ namespaceSelector:
 objectSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with $w.matchConditions }}
+{{- $conditions := $w.matchConditions | default list -}}
+{{- if eq (index . 1) "rbac" -}}
+{{- $conditions = concat (list (dict "name" "not-the-apiservers-own" "expression" "request.userInfo.username != 'system:apiserver'")) $conditions -}}
+{{- end }}
+{{- with $conditions }}
 matchConditions:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 failurePolicy: {{ $w.failurePolicy | default $ctx.Values.failurePolicy }}
 timeoutSeconds: {{ $w.timeoutSeconds | default $ctx.Values.timeoutSeconds }}
+{{- end -}}
+
+{{/* The rules of the webhook for RBAC objects: exactly pkg/server.RBACRules(). */}}
+{{- define "bulwark.rbacRules" -}}
+rules:
+  - apiGroups: ["rbac.authorization.k8s.io"]
+    apiVersions: ["v1"]
+    operations: ["CREATE", "UPDATE"]
+    resources: ["roles", "clusterroles", "rolebindings", "clusterrolebindings"]
+    scope: "*"
 {{- end -}}
 
 {{/* The rules of both webhooks: exactly pkg/server.Rules(). */}}

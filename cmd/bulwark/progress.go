@@ -133,5 +133,5 @@ func pluralKind(kind string) string {
 			return k.Plural()
 		}
 	}
-	return kind
+	return kind + "s" // Namespaces
 }

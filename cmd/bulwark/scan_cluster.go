@@ -258,6 +258,9 @@ func scanClusterWith(c *clusterFlags, snap *policy.Snapshot, lookups *images.Res
 		fmt.Fprintln(stderr, "bulwark scan: no report: the scan did not read every object")
 		return exitUsage
 	}
+	if stats.NamespacesSkipped != "" {
+		fmt.Fprintf(stderr, "bulwark scan: the namespace checks did not run (they list namespaces, resourcequotas, limitranges and networkpolicies): %s\n", stats.NamespacesSkipped)
+	}
 	totals := stats.Totals()
 	cl.Read, cl.Evaluated, cl.Exempt, cl.Owned = stats.Total(), totals.Evaluated, totals.Exempt, totals.Owned
 	return writeReport(stdout, stderr, results, func(w io.Writer) error {

@@ -75,9 +75,13 @@ func TestScanClusterAPIServer(t *testing.T) {
 			`admin: Pod "kube-system/proxy": exempt: namespace "kube-system" is exempt` + "\n" +
 			`admin: Pod "team-a/good": ok` + "\n" +
 			deny("admin", `Pod "team-b/sniffer"`) +
-			"8 objects read from " + where + ": 3 evaluated (2 denied, 0 with warnings), 2 exempt, 3 counted against their owner\n"
-		if code != exitDenied || out != want {
-			t.Errorf("exit %d, want 1; stdout\n%s\nwant\n%s", code, out, want)
+			// 7 namespaces besides: 5 evaluated (audited by the namespace checks), 2 exempt.
+			"15 objects read from " + where + ": 8 evaluated (2 denied, 0 with warnings), 4 exempt, 3 counted against their owner\n"
+		if code != exitDenied || withoutNamespaces(out) != want {
+			t.Errorf("exit %d, want 1; stdout\n%s\nwant (besides the namespaces)\n%s", code, out, want)
+		}
+		if n := strings.Count(out, "admin: Namespace "); n != 7 {
+			t.Errorf("%d namespaces reported, want the 7 of the cluster:\n%s", n, out)
 		}
 		// Progress on a pipe: one line per kind.
 		if wantErr := kinds("1 Deployment", "1 ReplicaSet", "6 Pods"); errOut != wantErr {
@@ -109,12 +113,19 @@ func TestScanClusterAPIServer(t *testing.T) {
 		code, out, errOut := runCLI(t, "", "scan", "--cluster", "--kubeconfig", kc, "--namespace", "team-a")
 		want := deny("admin", `Deployment "team-a/web"`) +
 			`admin: Pod "team-a/good": ok` + "\n" +
-			`5 objects read from namespace "team-a" of ` + where + ": 2 evaluated (1 denied, 0 with warnings), 0 exempt, 3 counted against their owner\n"
+			`admin: Namespace "team-a": admitted` + "\n" +
+			"  audit [namespace-limit-range] LimitRange: no LimitRange gives containers a default cpu or memory limit\n" +
+			"      fix: add a LimitRange with a limit of type Container whose default, defaultRequest and max set cpu and memory\n" +
+			"  audit [namespace-network-policy] NetworkPolicy: no NetworkPolicy selects every pod for ingress and egress, so its pods accept and open connections to and from anywhere in the cluster\n" +
+			"      fix: add a NetworkPolicy with podSelector: {} and policyTypes [Ingress, Egress] (default deny), then allow what the pods need\n" +
+			"  audit [namespace-quota] ResourceQuota: no ResourceQuota (without scopes) caps the namespace's total cpu or memory, so its pods together may take every node's cpu and memory\n" +
+			"      fix: add a ResourceQuota whose spec.hard caps requests.cpu, limits.cpu, requests.memory, limits.memory and pods\n" +
+			`6 objects read from namespace "team-a" of ` + where + ": 3 evaluated (1 denied, 0 with warnings), 0 exempt, 3 counted against their owner\n"
 		if code != exitDenied || out != want {
 			t.Errorf("exit %d, want 1; stdout\n%s\nwant\n%s\nstderr\n%s", code, out, want, errOut)
 		}
 		code, out, _ = runCLI(t, "", "scan", "--cluster", "--kubeconfig", kc, "-n", "kube-system")
-		if code != exitOK || !strings.Contains(out, `1 object read from namespace "kube-system" of `+where+": 0 evaluated (0 denied, 0 with warnings), 1 exempt, 0 counted against their owner\n") {
+		if code != exitOK || !strings.Contains(out, `2 objects read from namespace "kube-system" of `+where+": 0 evaluated (0 denied, 0 with warnings), 2 exempt, 0 counted against their owner\n") {
 			t.Errorf("kube-system: exit %d, want 0\n%s", code, out)
 		}
 	})
@@ -147,8 +158,8 @@ exemptions:
 			`admin: Pod "team-b/sniffer": admitted with warnings` + "\n" +
 			"  warn [host-network] spec.hostNetwork: " + hostNetworkMessage + "\n" +
 			"      fix: " + hostNetworkFix + "\n" +
-			"8 objects read from " + where + ": 3 evaluated (1 denied, 1 with warnings), 2 exempt, 3 counted against their owner\n"
-		if code != exitDenied || out != want {
+			"15 objects read from " + where + ": 9 evaluated (1 denied, 2 with warnings), 3 exempt, 3 counted against their owner\n"
+		if code != exitDenied || withoutNamespaces(out) != want {
 			t.Errorf("exit %d, want 1; stdout\n%s\nwant\n%s\nstderr\n%s", code, out, want, errOut)
 		}
 		// With Bulwark's namespace exempt again, nothing is denied.
@@ -177,6 +188,9 @@ exemptions:
 		}
 		var got []string
 		for _, r := range rep.Results {
+			if r.Kind == "Namespace" {
+				continue // the namespace checks, pinned by the text subtests
+			}
 			s := r.Source + " " + r.Kind + " " + r.Namespace + "/" + r.Name + " " + r.Decision
 			for _, v := range r.Violations {
 				s += " " + v.Action + ":" + v.Check + ":" + v.Field
@@ -196,10 +210,11 @@ exemptions:
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("results\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
-		if s := rep.Summary; s["objects"] != 5 || s["denied"] != 0 || s["warned"] != 1 || s["ok"] != 1 || s["admitted"] != 0 || s["exempt"] != 3 {
+		// Besides the pods: 7 namespaces, 5 of them audited (team-b's warned, by its rule), 2 exempt.
+		if s := rep.Summary; s["objects"] != 12 || s["denied"] != 0 || s["warned"] != 2 || s["ok"] != 1 || s["admitted"] != 4 || s["exempt"] != 5 {
 			t.Errorf("summary %v", s)
 		}
-		wantCluster := map[string]any{"context": "admin", "server": server, "read": 8.0, "evaluated": 2.0, "exempt": 3.0, "owned": 3.0}
+		wantCluster := map[string]any{"context": "admin", "server": server, "read": 15.0, "evaluated": 7.0, "exempt": 5.0, "owned": 3.0}
 		if b, w := mustJSON(t, rep.Cluster), mustJSON(t, wantCluster); b != w {
 			t.Errorf("cluster %s, want %s", b, w)
 		}
@@ -294,6 +309,25 @@ exemptions:
 			}
 		}
 	})
+}
+
+// withoutNamespaces drops the namespaces' results (a line naming the Namespace and its indented
+// lines) from a text report.
+func withoutNamespaces(out string) string {
+	var b strings.Builder
+	skipping := false
+	for _, line := range strings.SplitAfter(out, "\n") {
+		switch {
+		case strings.Contains(line, ": Namespace \""):
+			skipping = true
+			continue
+		case skipping && strings.HasPrefix(line, " "):
+			continue
+		}
+		skipping = false
+		b.WriteString(line)
+	}
+	return b.String()
 }
 
 // hostNetworkField is where a kind keeps hostNetwork.

@@ -1,5 +1,6 @@
 // Package audit evaluates what already runs in a cluster with the policy in force: every Pod
-// and every object that carries a pod template, page by page. `bulwark serve` runs it on a
+// and every object that carries a pod template, page by page, then every namespace with its
+// quotas, limit ranges and network policies (the namespace checks). `bulwark serve` runs it on a
 // schedule (Runner) and reports through metrics, Events and PolicyReports; `bulwark scan
 // --cluster` runs it once from a kubeconfig.
 package audit
@@ -86,6 +87,9 @@ type Stats struct {
 	// Owned objects are controlled by an object already audited (the pods of a Deployment's
 	// ReplicaSet, the Jobs of a CronJob): they are counted against it, not evaluated again.
 	Owned map[string]int
+	// NamespacesSkipped says why the namespace checks did not run (the reader may not list
+	// namespaces or their quotas, limit ranges and network policies); empty when they ran.
+	NamespacesSkipped string
 }
 
 func newStats() Stats {
@@ -139,6 +143,9 @@ func Run(ctx context.Context, o Options, visit func(*Object) error) (Stats, erro
 		if err := r.kind(ctx, k); err != nil {
 			return r.stats, err
 		}
+	}
+	if err := r.namespaces(ctx); err != nil {
+		return r.stats, err
 	}
 	return r.stats, nil
 }

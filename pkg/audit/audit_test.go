@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -53,6 +54,13 @@ func TestRunCountsOwnedObjectsAgainstTheirWorkload(t *testing.T) {
 		&corev1.Pod{ObjectMeta: objMeta("shop", "bare", "pod-4", nil, ""), Spec: spec(true)},
 		&corev1.Pod{ObjectMeta: objMeta("relaxed", "bare", "pod-5", nil, ""), Spec: spec(true)},
 		&corev1.Pod{ObjectMeta: objMeta("kube-system", "proxy", "pod-6", nil, ""), Spec: spec(true)},
+		// shop caps its cpu and memory and defaults its containers' limits; relaxed does neither.
+		&corev1.ResourceQuota{ObjectMeta: objMeta("shop", "compute", "rq-1", nil, ""), Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{
+			corev1.ResourceRequestsCPU: resource.MustParse("4"), corev1.ResourceLimitsMemory: resource.MustParse("8Gi"),
+		}}},
+		&corev1.LimitRange{ObjectMeta: objMeta("shop", "containers", "lr-1", nil, ""), Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{
+			Type: corev1.LimitTypeContainer, Default: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("512Mi")},
+		}}}},
 	}
 	c := fake.NewClientBuilder().WithScheme(scheme.Scheme).WithObjects(objs...).Build()
 	snap, err := policy.FromProfile(policy.NSA)
@@ -77,6 +85,7 @@ func TestRunCountsOwnedObjectsAgainstTheirWorkload(t *testing.T) {
 	want := []string{
 		"CronJob shop/nightly", "Deployment shop/web", "ReplicaSet shop/rollout-abc",
 		"Pod kube-system/proxy", "Pod relaxed/bare", "Pod shop/bare",
+		"Namespace /relaxed", "Namespace /shop",
 	}
 	if !slices.Equal(visited, want) {
 		t.Fatalf("visited\n %q\nwant\n %q", visited, want)
@@ -87,8 +96,8 @@ func TestRunCountsOwnedObjectsAgainstTheirWorkload(t *testing.T) {
 	if stats.Exempt["Pod"] != 1 || byName["Pod kube-system/proxy"].Exempt == "" {
 		t.Errorf("kube-system pod: exempt count %d, reason %q", stats.Exempt["Pod"], byName["Pod kube-system/proxy"].Exempt)
 	}
-	if stats.Total() != 11 {
-		t.Errorf("Total = %d, want 11 objects read", stats.Total())
+	if stats.Total() != 13 {
+		t.Errorf("Total = %d, want 13 objects read", stats.Total())
 	}
 	hasCheck := func(key, id, action string) bool {
 		for _, v := range byName[key].Violations {
@@ -108,7 +117,26 @@ func TestRunCountsOwnedObjectsAgainstTheirWorkload(t *testing.T) {
 	if !hasCheck("Pod relaxed/bare", "host-pid", "audit") {
 		t.Errorf("relaxed pod violations %v, want host-pid lowered to audit", byName["Pod relaxed/bare"].Violations)
 	}
-	if stats.Violating["Pod"] != 2 || stats.Violating["Deployment"] != 1 {
+	// Namespaces: relaxed has none of the guardrails, shop lacks only a default-deny policy.
+	for key, want := range map[string][]string{
+		"Namespace /relaxed": {"namespace-limit-range", "namespace-network-policy", "namespace-quota"},
+		"Namespace /shop":    {"namespace-network-policy"},
+	} {
+		var got []string
+		for _, v := range byName[key].Violations {
+			got = append(got, v.Check)
+			if v.Action != "audit" {
+				t.Errorf("%s: %s is %s, want audit (nsa)", key, v.Check, v.Action)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: violations %q, want %q", key, got, want)
+		}
+		if byName[key].Checked != 3 {
+			t.Errorf("%s: %d checks evaluated, want the 3 namespace checks", key, byName[key].Checked)
+		}
+	}
+	if stats.Violating["Pod"] != 2 || stats.Violating["Deployment"] != 1 || stats.Violating["Namespace"] != 2 {
 		t.Errorf("Violating = %v", stats.Violating)
 	}
 	if len(pages) < len(Kinds()) {

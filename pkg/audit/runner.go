@@ -187,8 +187,11 @@ func (r *Runner) RunOnce(ctx context.Context, snap *policy.Snapshot) (Summary, e
 
 func objectCounts(s Stats) map[metrics.AuditObjects]int {
 	out := map[metrics.AuditObjects]int{}
-	for _, kind := range Kinds() {
-		k := kind.Kind
+	kinds := []string{NamespaceKind.Kind}
+	for _, k := range Kinds() {
+		kinds = append(kinds, k.Kind)
+	}
+	for _, k := range kinds {
 		pass := s.Evaluated[k] - s.Violating[k]
 		for result, n := range map[string]int{
 			metrics.ObjectPass: pass, metrics.ObjectFail: s.Violating[k],
@@ -229,7 +232,7 @@ func (c *collector) add(o *Object) {
 	}
 	switch {
 	case c.scope == ScopeNamespace:
-		key := reportKey{o.Namespace, ReportName}
+		key := reportKey{o.home(), ReportName}
 		rep := c.reports[key]
 		if rep == nil {
 			rep = &policyReport{}
@@ -240,17 +243,17 @@ func (c *collector) add(o *Object) {
 		// The scope keeps the object's identity only: the Object itself is the audit's.
 		scope := &Object{GroupKind: o.GroupKind, APIVersion: o.APIVersion, Namespace: o.Namespace, Name: o.Name, UID: o.UID}
 		rep := &policyReport{scope: scope}
-		c.reports[reportKey{o.Namespace, ResourceReportName(o)}] = rep
+		c.reports[reportKey{o.home(), ResourceReportName(o)}] = rep
 		rep.add(o, c.at)
 	}
 	if len(o.Violations) == 0 {
 		return
 	}
-	c.violatingObjects[o.Namespace]++
-	byCheck := c.violations[o.Namespace]
+	c.violatingObjects[o.home()]++
+	byCheck := c.violations[o.home()]
 	if byCheck == nil {
 		byCheck = map[checkAction]int{}
-		c.violations[o.Namespace] = byCheck
+		c.violations[o.home()] = byCheck
 	}
 	// An object counts once per check and action, however many fields violate it.
 	seen := make(map[checkAction]bool, len(o.Violations))

@@ -19,7 +19,10 @@ const (
 	SupplyChain Category = "Supply chain and credentials"
 	// AccessControl: who is granted what through RBAC.
 	AccessControl Category = "Access control"
+	// NamespaceGuardrails: what a whole namespace may use and reach (quotas, limit ranges,
+	// network policies).
+	NamespaceGuardrails Category = "Namespace guardrails"
 )
 
 // Categories lists the categories in the order of docs/checks.md.
-var Categories = []Category{HostIsolation, Privilege, LeastPrivilege, Resources, SupplyChain, AccessControl}
+var Categories = []Category{HostIsolation, Privilege, LeastPrivilege, Resources, SupplyChain, AccessControl, NamespaceGuardrails}

@@ -26,6 +26,9 @@ const (
 	Pods Target = ""
 	// RBAC: a Role, ClusterRole, RoleBinding or ClusterRoleBinding (Context.RBAC).
 	RBAC Target = "rbac"
+	// Namespaces: a namespace and its quotas, limit ranges and network policies
+	// (Context.Namespace), judged by the audit rather than at admission.
+	Namespaces Target = "namespace"
 )
 
 // Action is what a policy does with a check's violations.
@@ -97,9 +100,10 @@ type Params struct {
 // Context is what a check sees: the object of its target (the pod template, or the RBAC
 // object), the parameters, and where to report.
 type Context struct {
-	Pod    *podspec.Pod
-	RBAC   *rbacspec.Object
-	Params *Params
+	Pod       *podspec.Pod
+	RBAC      *rbacspec.Object
+	Namespace *Namespace
+	Params    *Params
 
 	check string
 	out   *[]Violation
@@ -181,6 +185,9 @@ func Register(c Check) {
 	}
 	if _, dup := registry[c.ID]; dup {
 		panic(fmt.Sprintf("checks: duplicate check ID %q", c.ID))
+	}
+	if c.Target != Pods && c.Target != RBAC && c.Target != Namespaces {
+		panic(fmt.Sprintf("checks: check %q: unknown target %q", c.ID, c.Target))
 	}
 	if !slices.Contains(Categories, c.Category) {
 		panic(fmt.Sprintf("checks: check %q: unknown category %q", c.ID, c.Category))

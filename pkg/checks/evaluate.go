@@ -12,9 +12,9 @@ import (
 type Settings struct {
 	actions map[string]Action
 	params  Params
-	// active are the checks that run, in ID order; rbac are those of them that judge RBAC
-	// objects, pods the others.
-	active, pods, rbac []activeCheck
+	// active are the checks that run, in ID order; pods, rbac and namespaces are those of
+	// them of each target.
+	active, pods, rbac, namespaces []activeCheck
 }
 
 type activeCheck struct {
@@ -54,9 +54,12 @@ func Compile(actions map[string]Action, params Params) (*Settings, error) {
 		}
 		ac := activeCheck{check: c, action: a}
 		s.active = append(s.active, ac)
-		if c.Target == RBAC {
+		switch c.Target {
+		case RBAC:
 			s.rbac = append(s.rbac, ac)
-		} else {
+		case Namespaces:
+			s.namespaces = append(s.namespaces, ac)
+		default:
 			s.pods = append(s.pods, ac)
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
@@ -29,14 +31,18 @@ type fixture struct {
 	path   string
 	fields []string
 	params checks.Params
-	pod    *podspec.Pod     // the fixture of a pod check
-	rbac   *rbacspec.Object // the fixture of an RBAC check
+	pod    *podspec.Pod      // the fixture of a pod check
+	rbac   *rbacspec.Object  // the fixture of an RBAC check
+	ns     *checks.Namespace // the fixture of a namespace check: a Namespace, then its objects
 }
 
 // evaluate runs the settings over the fixture's object.
 func (f fixture) evaluate(s *checks.Settings) []checks.Violation {
 	if f.rbac != nil {
 		return s.EvaluateRBAC(f.rbac)
+	}
+	if f.ns != nil {
+		return s.EvaluateNamespace(f.ns)
 	}
 	return s.Evaluate(f.pod)
 }
@@ -65,6 +71,10 @@ func loadFixture(t *testing.T, path string) fixture {
 			}
 		}
 	}
+	if strings.Contains(string(data), "\nkind: Namespace\n") {
+		f.ns = decodeNamespace(t, path, data)
+		return f
+	}
 	gk, js := groupKind(t, path, data)
 	if _, ok := rbacspec.Lookup(gk); ok {
 		o, _, err := rbacspec.Decode(gk, js)
@@ -86,6 +96,44 @@ func decodeManifest(t *testing.T, path string, data []byte) *podspec.Pod {
 		t.Fatalf("%s: not a pod-bearing object (ok=%v): %v", path, ok, err)
 	}
 	return pod
+}
+
+// decodeNamespace reads a namespace fixture: a Namespace, then the ResourceQuotas, LimitRanges
+// and NetworkPolicies in it, one document each.
+func decodeNamespace(t *testing.T, path string, data []byte) *checks.Namespace {
+	t.Helper()
+	ns := &checks.Namespace{}
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		gk, js := groupKind(t, path, []byte(doc))
+		var err error
+		switch gk.Kind {
+		case "Namespace":
+			var o corev1.Namespace
+			err = json.Unmarshal(js, &o)
+			ns.Name, ns.Labels = o.Name, o.Labels
+		case "ResourceQuota":
+			var o corev1.ResourceQuota
+			err = json.Unmarshal(js, &o)
+			ns.ResourceQuotas = append(ns.ResourceQuotas, o)
+		case "LimitRange":
+			var o corev1.LimitRange
+			err = json.Unmarshal(js, &o)
+			ns.LimitRanges = append(ns.LimitRanges, o)
+		case "NetworkPolicy":
+			var o networkingv1.NetworkPolicy
+			err = json.Unmarshal(js, &o)
+			ns.NetworkPolicies = append(ns.NetworkPolicies, o)
+		default:
+			t.Fatalf("%s: a namespace fixture holds a %s", path, gk.Kind)
+		}
+		if err != nil {
+			t.Fatalf("%s: %s: %v", path, gk.Kind, err)
+		}
+	}
+	if ns.Name == "" {
+		t.Fatalf("%s: the namespace has no name", path)
+	}
+	return ns
 }
 
 // groupKind reads a manifest as JSON and returns its group and kind.
@@ -147,7 +195,7 @@ func TestFixtures(t *testing.T) {
 				for _, file := range files {
 					t.Run(kind+"/"+filepath.Base(file), func(t *testing.T) {
 						f := loadFixture(t, file)
-						if (f.rbac != nil) != (c.Target == checks.RBAC) {
+						if (f.rbac != nil) != (c.Target == checks.RBAC) || (f.ns != nil) != (c.Target == checks.Namespaces) {
 							t.Fatalf("the fixture's object is not of the check's target %q", c.Target)
 						}
 						vs := f.evaluate(only(t, c.ID, f.params))

@@ -10,9 +10,24 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 
+	"github.com/bulwark-k8s/bulwark/pkg/audit"
 	"github.com/bulwark-k8s/bulwark/pkg/podspec"
 	"github.com/bulwark-k8s/bulwark/pkg/server"
 )
+
+// GuardrailListRules are the audit's permissions for the namespace checks: list on the
+// resources of audit.GuardrailResources, one rule per API group.
+func GuardrailListRules() []rbacv1.PolicyRule {
+	var out []rbacv1.PolicyRule
+	for _, r := range audit.GuardrailResources {
+		if n := len(out); n > 0 && out[n-1].APIGroups[0] == r.Group {
+			out[n-1].Resources = append(out[n-1].Resources, r.Resource)
+			continue
+		}
+		out = append(out, rbacv1.PolicyRule{APIGroups: []string{r.Group}, Resources: []string{r.Resource}, Verbs: []string{"list"}})
+	}
+	return out
+}
 
 // AuditListRules are the audit's permissions on the kinds it reads: list on the resource of
 // every kind podspec evaluates, one rule per API group, in the order of podspec.All.
@@ -34,7 +49,8 @@ func AuditListRules() []rbacv1.PolicyRule {
 //     their subresources, on CREATE and UPDATE, namespaced; but for the validating webhook
 //     rbac.bulwark.dev, which must be there and name exactly the RBAC kinds (server.RBACRules);
 //   - the ClusterRole grants list on exactly those resources, besides namespaces (the
-//     namespace cache) and policyreports (the audit's reports).
+//     namespace cache), policyreports (the audit's reports) and what the namespace checks read
+//     (audit.GuardrailResources).
 //
 // what names the install in the descriptions ("chart default").
 func KindRuleErrors(what string, validating *admissionregistrationv1.ValidatingWebhookConfiguration,
@@ -93,6 +109,9 @@ func KindRuleErrors(what string, validating *admissionregistrationv1.ValidatingW
 		}
 	}
 	listed = append(listed, "/namespaces", "wgpolicyk8s.io/policyreports")
+	for _, r := range audit.GuardrailResources {
+		listed = append(listed, r.Group+"/"+r.Resource)
+	}
 	slices.Sort(listed)
 	var got []string
 	for _, r := range clusterRole.Rules {

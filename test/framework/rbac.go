@@ -31,7 +31,8 @@ type RBACNames struct {
 
 // ClusterRules are the cluster-wide permissions of Bulwark's ServiceAccount with the default
 // install: watch namespaces; get and update only its own webhook configurations; for the
-// audit, list every kind that carries a pod template (AuditListRules), record Events on what
+// audit, list every kind that carries a pod template (AuditListRules) and what the namespace
+// checks read (GuardrailListRules), record Events on what
 // violates, and write PolicyReports; and for the authenticated metrics endpoint
 // (--metrics-secure), ask the apiserver who a scraper's token belongs to and whether it may
 // get /metrics.
@@ -44,7 +45,7 @@ func ClusterRules(n RBACNames) []rbacv1.PolicyRule {
 			Verbs:         []string{"get", "update", "patch"},
 			ResourceNames: []string{n.WebhookConfig},
 		},
-	}, AuditListRules(), []rbacv1.PolicyRule{
+	}, AuditListRules(), GuardrailListRules(), []rbacv1.PolicyRule{
 		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 		{APIGroups: []string{"wgpolicyk8s.io"}, Resources: []string{"policyreports"}, Verbs: []string{"get", "list", "create", "update", "delete"}},
 		{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},

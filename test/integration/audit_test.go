@@ -122,9 +122,14 @@ func TestAuditFindsAndClears(t *testing.T) {
 
 	// Violations are failures whatever the action (audit, in this namespace), with the
 	// check's severity.
+	// The namespace itself has no quota, limit range or default-deny policy: its report, in the
+	// namespace, names the namespace checks.
 	want := []string{
 		"Deployment/web host-pid fail high spec.template.spec.hostPID",
 		"Pod/bare host-network fail high spec.hostNetwork",
+		"Namespace/" + ns + " namespace-limit-range fail low LimitRange",
+		"Namespace/" + ns + " namespace-network-policy fail low NetworkPolicy",
+		"Namespace/" + ns + " namespace-quota fail low ResourceQuota",
 	}
 	var got []string
 	var reports []unstructured.Unstructured
@@ -153,12 +158,12 @@ func TestAuditFindsAndClears(t *testing.T) {
 		if fail, _ := summary["fail"].(int64); fail < 1 {
 			t.Errorf("%s summary %v: want fail >= 1", report.GetName(), summary)
 		}
-		if pass, _ := summary["pass"].(int64); pass == 0 {
+		if pass, _ := summary["pass"].(int64); pass == 0 && kind != "Namespace" {
 			t.Errorf("%s summary %v: want passed checks counted", report.GetName(), summary)
 		}
 	}
-	if !scopes["Deployment/web"] || !scopes["Pod/bare"] {
-		t.Errorf("PolicyReports scoped to %v, want Deployment/web and Pod/bare among them", scopes)
+	if !scopes["Deployment/web"] || !scopes["Pod/bare"] || !scopes["Namespace/"+ns] {
+		t.Errorf("PolicyReports scoped to %v, want Deployment/web, Pod/bare and Namespace/%s among them", scopes, ns)
 	}
 
 	// Metrics: one violating object per check, by namespace.
@@ -175,6 +180,11 @@ func TestAuditFindsAndClears(t *testing.T) {
 	}
 	if e := events[0]; e.Type != corev1.EventTypeWarning || e.Action != "Audit" || !strings.Contains(e.Note, "[host-pid] spec.template.spec.hostPID") || e.Series != nil {
 		t.Errorf("Event: type %s action %s series %v note %q", e.Type, e.Action, e.Series, e.Note)
+	}
+	// The Namespace, cluster-scoped, has its Event in default, as the kubelet's on a Node.
+	nsEvents := policyViolationEvents(t, cs, metav1.NamespaceDefault, ns)
+	if len(nsEvents) != 1 || nsEvents[0].Regarding.Kind != "Namespace" || !strings.Contains(nsEvents[0].Note, "[namespace-quota]") {
+		t.Errorf("PolicyViolation Events on Namespace %s: %+v, want one naming [namespace-quota]", ns, nsEvents)
 	}
 
 	// Fix the Deployment, delete the pod: their entries go.

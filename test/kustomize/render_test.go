@@ -199,6 +199,9 @@ var (
 		expand("", []string{"pods", "podtemplates", "replicationcontrollers"}, nil, []string{"list"}),
 		expand("apps", []string{"deployments", "replicasets", "statefulsets", "daemonsets"}, nil, []string{"list"}),
 		expand("batch", []string{"jobs", "cronjobs"}, nil, []string{"list"}),
+		// The namespace checks.
+		expand("", []string{"resourcequotas", "limitranges"}, nil, []string{"list"}),
+		expand("networking.k8s.io", []string{"networkpolicies"}, nil, []string{"list"}),
 		expand("events.k8s.io", []string{"events"}, nil, []string{"create", "patch"}),
 		expand("wgpolicyk8s.io", []string{"policyreports"}, nil, []string{"get", "list", "create", "update", "delete"}),
 		// The metrics endpoint's authentication and authorization (--metrics-secure).

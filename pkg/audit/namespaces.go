@@ -1,0 +1,150 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bulwark-k8s/bulwark/pkg/checks"
+	"github.com/bulwark-k8s/bulwark/pkg/policy"
+)
+
+// NamespaceKind is the kind the namespace checks report on: a namespace is one object of the
+// audit, cluster-scoped, whose reports and Events belong to the namespace itself.
+var NamespaceKind = schema.GroupKind{Kind: "Namespace"}
+
+// GuardrailResources are what the namespace checks read besides the namespaces: the audit
+// lists them in every namespace (its RBAC grants list on them).
+var GuardrailResources = []schema.GroupResource{
+	{Resource: "resourcequotas"}, {Resource: "limitranges"}, {Group: "networking.k8s.io", Resource: "networkpolicies"},
+}
+
+// home is the namespace an object's reports and per-namespace counts belong to: its own, or
+// for a Namespace, the namespace itself.
+func (o *Object) home() string {
+	if o.GroupKind == NamespaceKind {
+		return o.Name
+	}
+	return o.Namespace
+}
+
+// guardrails are the quotas, limit ranges and network policies of the audited namespaces.
+type guardrails struct {
+	quotas   map[string][]corev1.ResourceQuota
+	limits   map[string][]corev1.LimitRange
+	policies map[string][]networkingv1.NetworkPolicy
+}
+
+// namespaces audits every namespace (or o.Namespace) with the namespace checks: it reads the
+// guardrail objects of the cluster page by page, then each namespace. A reader that may not
+// read them (a user scanning one namespace) skips the namespace checks, saying why in
+// Stats.NamespacesSkipped, rather than fail the audit.
+func (r *run) namespaces(ctx context.Context) error {
+	err := r.readNamespaces(ctx)
+	if apierrors.IsForbidden(err) {
+		r.stats.NamespacesSkipped = err.Error()
+		return nil
+	}
+	return err
+}
+
+func (r *run) readNamespaces(ctx context.Context) error {
+	g := guardrails{quotas: map[string][]corev1.ResourceQuota{}, limits: map[string][]corev1.LimitRange{}, policies: map[string][]networkingv1.NetworkPolicy{}}
+	if err := r.list(ctx, "resourcequotas", func() client.ObjectList { return &corev1.ResourceQuotaList{} }, func(obj runtime.Object) {
+		q := obj.(*corev1.ResourceQuota)
+		g.quotas[q.Namespace] = append(g.quotas[q.Namespace], *q)
+	}); err != nil {
+		return err
+	}
+	if err := r.list(ctx, "limitranges", func() client.ObjectList { return &corev1.LimitRangeList{} }, func(obj runtime.Object) {
+		l := obj.(*corev1.LimitRange)
+		g.limits[l.Namespace] = append(g.limits[l.Namespace], *l)
+	}); err != nil {
+		return err
+	}
+	if err := r.list(ctx, "networkpolicies", func() client.ObjectList { return &networkingv1.NetworkPolicyList{} }, func(obj runtime.Object) {
+		p := obj.(*networkingv1.NetworkPolicy)
+		g.policies[p.Namespace] = append(g.policies[p.Namespace], *p)
+	}); err != nil {
+		return err
+	}
+	if r.o.Namespace != "" {
+		var ns corev1.Namespace
+		if err := r.o.Reader.Get(ctx, types.NamespacedName{Name: r.o.Namespace}, &ns); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("reading namespace %q: %w", r.o.Namespace, err)
+		}
+		return r.namespace(&ns, &g)
+	}
+	var visitErr error
+	err := r.list(ctx, "namespaces", func() client.ObjectList { return &corev1.NamespaceList{} }, func(obj runtime.Object) {
+		if visitErr == nil {
+			visitErr = r.namespace(obj.(*corev1.Namespace), &g)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return visitErr
+}
+
+// namespace evaluates one namespace.
+func (r *run) namespace(ns *corev1.Namespace, g *guardrails) error {
+	out := &Object{GroupKind: NamespaceKind, APIVersion: "v1", Name: ns.Name, UID: ns.UID}
+	dec := r.o.Policy.Resolve(policy.Request{
+		Namespace: ns.Name, NamespaceLabels: ns.Labels, OwnNamespace: r.o.OwnNamespace,
+		Kind: NamespaceKind.Kind, Name: ns.Name, Now: r.now,
+	})
+	out.Notes = dec.Warnings
+	if dec.Exempt {
+		out.Exempt = dec.Reason
+		r.stats.Exempt[NamespaceKind.Kind]++
+		return r.visit(out)
+	}
+	out.Violations = dec.Apply(dec.Checks.EvaluateNamespace(&checks.Namespace{
+		Name: ns.Name, Labels: ns.Labels,
+		ResourceQuotas: g.quotas[ns.Name], LimitRanges: g.limits[ns.Name], NetworkPolicies: g.policies[ns.Name],
+	}))
+	out.Checked = dec.Checks.ActiveNamespaceCount()
+	r.stats.Evaluated[NamespaceKind.Kind]++
+	if len(out.Violations) > 0 {
+		r.stats.Violating[NamespaceKind.Kind]++
+	}
+	return r.visit(out)
+}
+
+// list reads one resource page by page (in o.Namespace when set, except for namespaces) and
+// hands each object to each.
+func (r *run) list(ctx context.Context, resource string, newList func() client.ObjectList, each func(runtime.Object)) error {
+	opts := []client.ListOption{client.Limit(r.o.PageSize)}
+	if r.o.Namespace != "" && resource != "namespaces" {
+		opts = append(opts, client.InNamespace(r.o.Namespace))
+	}
+	token := ""
+	for {
+		list := newList()
+		page := opts
+		if token != "" {
+			page = append(append([]client.ListOption{}, opts...), client.Continue(token))
+		}
+		if err := r.o.Reader.List(ctx, list, page...); err != nil {
+			return fmt.Errorf("listing %s: %w", resource, err)
+		}
+		if err := meta.EachListItem(list, func(obj runtime.Object) error { each(obj); return nil }); err != nil {
+			return err
+		}
+		if token = list.GetContinue(); token == "" {
+			return nil
+		}
+	}
+}

@@ -258,6 +258,9 @@ func scanClusterWith(c *clusterFlags, snap *policy.Snapshot, lookups *images.Res
 		fmt.Fprintln(stderr, "bulwark scan: no report: the scan did not read every object")
 		return exitUsage
 	}
+	if stats.RBACSkipped != "" {
+		fmt.Fprintf(stderr, "bulwark scan: the access-control checks did not run (they list roles, clusterroles, rolebindings and clusterrolebindings): %s\n", stats.RBACSkipped)
+	}
 	if stats.NamespacesSkipped != "" {
 		fmt.Fprintf(stderr, "bulwark scan: the namespace checks did not run (they list namespaces, resourcequotas, limitranges and networkpolicies): %s\n", stats.NamespacesSkipped)
 	}

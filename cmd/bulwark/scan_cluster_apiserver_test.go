@@ -75,13 +75,20 @@ func TestScanClusterAPIServer(t *testing.T) {
 			`admin: Pod "kube-system/proxy": exempt: namespace "kube-system" is exempt` + "\n" +
 			`admin: Pod "team-a/good": ok` + "\n" +
 			deny("admin", `Pod "team-b/sniffer"`) +
-			// 7 namespaces besides: 5 evaluated (audited by the namespace checks), 2 exempt.
-			"15 objects read from " + where + ": 8 evaluated (2 denied, 0 with warnings), 4 exempt, 3 counted against their owner\n"
+			// Besides: 7 namespaces, 5 evaluated (audited by the namespace checks) and 2 exempt,
+			// and the test's ClusterRole and ClusterRoleBinding for the viewer (Kubernetes' own
+			// RBAC defaults are left out).
+			"17 objects read from " + where + ": 10 evaluated (2 denied, 0 with warnings), 4 exempt, 3 counted against their owner\n"
 		if code != exitDenied || withoutNamespaces(out) != want {
 			t.Errorf("exit %d, want 1; stdout\n%s\nwant (besides the namespaces)\n%s", code, out, want)
 		}
 		if n := strings.Count(out, "admin: Namespace "); n != 7 {
 			t.Errorf("%d namespaces reported, want the 7 of the cluster:\n%s", n, out)
+		}
+		for _, rbac := range []string{`admin: ClusterRole "scan-viewer": ok`, `admin: ClusterRoleBinding "scan-viewer": ok`} {
+			if !strings.Contains(out, rbac+"\n") {
+				t.Errorf("stdout lacks %q:\n%s", rbac, out)
+			}
 		}
 		// Progress on a pipe: one line per kind.
 		if wantErr := kinds("1 Deployment", "1 ReplicaSet", "6 Pods"); errOut != wantErr {
@@ -158,7 +165,7 @@ exemptions:
 			`admin: Pod "team-b/sniffer": admitted with warnings` + "\n" +
 			"  warn [host-network] spec.hostNetwork: " + hostNetworkMessage + "\n" +
 			"      fix: " + hostNetworkFix + "\n" +
-			"15 objects read from " + where + ": 9 evaluated (1 denied, 2 with warnings), 3 exempt, 3 counted against their owner\n"
+			"17 objects read from " + where + ": 11 evaluated (1 denied, 2 with warnings), 3 exempt, 3 counted against their owner\n"
 		if code != exitDenied || withoutNamespaces(out) != want {
 			t.Errorf("exit %d, want 1; stdout\n%s\nwant\n%s\nstderr\n%s", code, out, want, errOut)
 		}
@@ -188,8 +195,8 @@ exemptions:
 		}
 		var got []string
 		for _, r := range rep.Results {
-			if r.Kind == "Namespace" {
-				continue // the namespace checks, pinned by the text subtests
+			if r.Kind != "Pod" && r.Kind != "Deployment" {
+				continue // namespaces and RBAC objects, pinned by the text subtests
 			}
 			s := r.Source + " " + r.Kind + " " + r.Namespace + "/" + r.Name + " " + r.Decision
 			for _, v := range r.Violations {
@@ -210,11 +217,12 @@ exemptions:
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("results\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
-		// Besides the pods: 7 namespaces, 5 of them audited (team-b's warned, by its rule), 2 exempt.
-		if s := rep.Summary; s["objects"] != 12 || s["denied"] != 0 || s["warned"] != 2 || s["ok"] != 1 || s["admitted"] != 4 || s["exempt"] != 5 {
+		// Besides the pods: 7 namespaces, 5 of them audited (team-b's warned, by its rule), 2
+		// exempt; and the viewer's ClusterRole and ClusterRoleBinding, ok.
+		if s := rep.Summary; s["objects"] != 14 || s["denied"] != 0 || s["warned"] != 2 || s["ok"] != 3 || s["admitted"] != 4 || s["exempt"] != 5 {
 			t.Errorf("summary %v", s)
 		}
-		wantCluster := map[string]any{"context": "admin", "server": server, "read": 15.0, "evaluated": 7.0, "exempt": 5.0, "owned": 3.0}
+		wantCluster := map[string]any{"context": "admin", "server": server, "read": 17.0, "evaluated": 9.0, "exempt": 5.0, "owned": 3.0}
 		if b, w := mustJSON(t, rep.Cluster), mustJSON(t, wantCluster); b != w {
 			t.Errorf("cluster %s, want %s", b, w)
 		}
@@ -311,14 +319,14 @@ exemptions:
 	})
 }
 
-// withoutNamespaces drops the namespaces' results (a line naming the Namespace and its indented
-// lines) from a text report.
+// withoutNamespaces drops the results of namespaces and RBAC objects (a line naming the object
+// and its indented lines) from a text report.
 func withoutNamespaces(out string) string {
 	var b strings.Builder
 	skipping := false
 	for _, line := range strings.SplitAfter(out, "\n") {
 		switch {
-		case strings.Contains(line, ": Namespace \""):
+		case strings.Contains(line, ": Namespace \""), strings.Contains(line, ": ClusterRole"), strings.Contains(line, ": Role"):
 			skipping = true
 			continue
 		case skipping && strings.HasPrefix(line, " "):

@@ -1,6 +1,7 @@
 // Package audit evaluates what already runs in a cluster with the policy in force: every Pod
 // and every object that carries a pod template, page by page, then every namespace with its
-// quotas, limit ranges and network policies (the namespace checks). `bulwark serve` runs it on a
+// quotas, limit ranges and network policies (the namespace checks), then the Roles,
+// ClusterRoles and their bindings (the access-control checks). `bulwark serve` runs it on a
 // schedule (Runner) and reports through metrics, Events and PolicyReports; `bulwark scan
 // --cluster` runs it once from a kubeconfig.
 package audit
@@ -90,6 +91,9 @@ type Stats struct {
 	// NamespacesSkipped says why the namespace checks did not run (the reader may not list
 	// namespaces or their quotas, limit ranges and network policies); empty when they ran.
 	NamespacesSkipped string
+	// RBACSkipped says why the Roles, ClusterRoles and their bindings were not audited (the
+	// reader may not list them); empty when they were.
+	RBACSkipped string
 }
 
 func newStats() Stats {
@@ -145,6 +149,9 @@ func Run(ctx context.Context, o Options, visit func(*Object) error) (Stats, erro
 		}
 	}
 	if err := r.namespaces(ctx); err != nil {
+		return r.stats, err
+	}
+	if err := r.rbac(ctx); err != nil {
 		return r.stats, err
 	}
 	return r.stats, nil

@@ -2,13 +2,16 @@ package audit
 
 import (
 	"context"
+	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -157,5 +160,53 @@ func TestRunOneNamespace(t *testing.T) {
 	})
 	if err != nil || !slices.Equal(got, []string{"b/p"}) {
 		t.Fatalf("got %v, %v; want [b/p]", got, err)
+	}
+}
+
+// TestRunAuditsRBAC: Roles, ClusterRoles and their bindings are judged by the access-control
+// checks; Kubernetes' own defaults are left out, and kube-system's are exempt.
+func TestRunAuditsRBAC(t *testing.T) {
+	anonymous := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "system:anonymous"}}
+	unauthenticated := []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "system:unauthenticated"}}
+	view := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"}
+	c := fake.NewClientBuilder().WithScheme(scheme.Scheme).WithObjects(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}},
+		&rbacv1.RoleBinding{ObjectMeta: objMeta("shop", "public", "rb-1", nil, ""), Subjects: anonymous, RoleRef: view},
+		&rbacv1.RoleBinding{ObjectMeta: objMeta("kube-system", "public", "rb-2", nil, ""), Subjects: anonymous, RoleRef: view},
+		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "everything", UID: "cr-1"}, Rules: []rbacv1.PolicyRule{{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"*"}}}},
+		&rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "system:public-info-viewer", UID: "crb-1", Labels: map[string]string{"kubernetes.io/bootstrapping": "rbac-defaults"}},
+			Subjects:   unauthenticated, RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:public-info-viewer"},
+		},
+	).Build()
+	snap, err := policy.FromProfile(policy.NSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	stats, err := Run(context.Background(), Options{Reader: c, Policy: snap}, func(o *Object) error {
+		if o.GroupKind.Group != rbacv1.GroupName {
+			return nil
+		}
+		line := o.Exempt
+		for _, v := range o.Violations {
+			line += " " + v.Check + ":" + string(v.Action) + ":" + v.Field
+		}
+		got[o.GroupKind.Kind+" "+o.Namespace+"/"+o.Name] = strings.TrimSpace(line)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"RoleBinding shop/public":        "anonymous-binding:enforce:subjects[0].name",
+		"RoleBinding kube-system/public": `namespace "kube-system" is exempt`,
+		"ClusterRole /everything":        "wildcard-role:warn:rules[0]",
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("RBAC objects audited:\n %q\nwant\n %q", got, want)
+	}
+	if stats.Violating["RoleBinding"] != 1 || stats.Violating["ClusterRole"] != 1 || stats.Exempt["RoleBinding"] != 1 || stats.RBACSkipped != "" {
+		t.Errorf("stats %+v", stats)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -27,11 +28,15 @@ var GuardrailResources = []schema.GroupResource{
 	{Resource: "resourcequotas"}, {Resource: "limitranges"}, {Group: "networking.k8s.io", Resource: "networkpolicies"},
 }
 
-// home is the namespace an object's reports and per-namespace counts belong to: its own, or
-// for a Namespace, the namespace itself.
+// home is the namespace an object's reports and per-namespace counts belong to: its own; for
+// a Namespace, the namespace itself; for another cluster-scoped object (a ClusterRole), default,
+// where its Events go too.
 func (o *Object) home() string {
-	if o.GroupKind == NamespaceKind {
+	switch {
+	case o.GroupKind == NamespaceKind:
 		return o.Name
+	case o.Namespace == "":
+		return metav1.NamespaceDefault
 	}
 	return o.Namespace
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
 	"github.com/bulwark-k8s/bulwark/pkg/metrics"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
+	"github.com/bulwark-k8s/bulwark/pkg/rbacspec"
 )
 
 // RunnerOptions configure the audit loop of `bulwark serve`.
@@ -189,6 +190,9 @@ func objectCounts(s Stats) map[metrics.AuditObjects]int {
 	out := map[metrics.AuditObjects]int{}
 	kinds := []string{NamespaceKind.Kind}
 	for _, k := range Kinds() {
+		kinds = append(kinds, k.Kind)
+	}
+	for _, k := range rbacspec.All() {
 		kinds = append(kinds, k.Kind)
 	}
 	for _, k := range kinds {

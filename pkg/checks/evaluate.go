@@ -80,6 +80,9 @@ func (s *Settings) Params() Params { return s.params }
 // ActiveCount is the number of checks that run.
 func (s *Settings) ActiveCount() int { return len(s.active) }
 
+// ActiveRBACCount is the number of RBAC checks that run.
+func (s *Settings) ActiveRBACCount() int { return len(s.rbac) }
+
 // Active returns the IDs of the checks that run, in order.
 func (s *Settings) Active() []string {
 	out := make([]string, len(s.active))

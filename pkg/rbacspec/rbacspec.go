@@ -12,6 +12,7 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kjson "sigs.k8s.io/json"
 
@@ -34,10 +35,38 @@ type Kind struct {
 	Binding bool
 
 	newObject func() any
+	newList   func() podspec.ObjectList
 }
 
 // NewObject returns an empty typed object of the kind (*rbacv1.RoleBinding, ...).
 func (k Kind) NewObject() any { return k.newObject() }
+
+// NewList returns an empty typed list of the kind, for a client to fill.
+func (k Kind) NewList() podspec.ObjectList { return k.newList() }
+
+// BootstrapLabel marks the roles and bindings the apiserver writes itself on start (Kubernetes'
+// defaults: cluster-admin, admin, edit, view, system:*).
+const BootstrapLabel = "kubernetes.io/bootstrapping"
+
+// FromObject reads a typed RBAC object (from a client's list) as the checks read it. ok is
+// false for any other type.
+func FromObject(obj runtime.Object) (o *Object, ok bool) {
+	switch t := obj.(type) {
+	case *rbacv1.Role:
+		k, _ := Lookup(schema.GroupKind{Group: Group, Kind: "Role"})
+		return &Object{Kind: k, APIVersion: "rbac.authorization.k8s.io/v1", TypeKind: k.Kind, Meta: t.ObjectMeta, Rules: t.Rules}, true
+	case *rbacv1.ClusterRole:
+		k, _ := Lookup(schema.GroupKind{Group: Group, Kind: "ClusterRole"})
+		return &Object{Kind: k, APIVersion: "rbac.authorization.k8s.io/v1", TypeKind: k.Kind, Meta: t.ObjectMeta, Rules: t.Rules, AggregationRule: t.AggregationRule}, true
+	case *rbacv1.RoleBinding:
+		k, _ := Lookup(schema.GroupKind{Group: Group, Kind: "RoleBinding"})
+		return &Object{Kind: k, APIVersion: "rbac.authorization.k8s.io/v1", TypeKind: k.Kind, Meta: t.ObjectMeta, Subjects: t.Subjects, RoleRef: t.RoleRef}, true
+	case *rbacv1.ClusterRoleBinding:
+		k, _ := Lookup(schema.GroupKind{Group: Group, Kind: "ClusterRoleBinding"})
+		return &Object{Kind: k, APIVersion: "rbac.authorization.k8s.io/v1", TypeKind: k.Kind, Meta: t.ObjectMeta, Subjects: t.Subjects, RoleRef: t.RoleRef}, true
+	}
+	return nil, false
+}
 
 // GroupResource is the kind's group and resource.
 func (k Kind) GroupResource() schema.GroupResource {
@@ -46,13 +75,13 @@ func (k Kind) GroupResource() schema.GroupResource {
 
 var table = []Kind{
 	{GroupKind: schema.GroupKind{Group: Group, Kind: "Role"}, Version: "v1", Resource: "roles", Namespaced: true,
-		newObject: func() any { return &rbacv1.Role{} }},
+		newObject: func() any { return &rbacv1.Role{} }, newList: func() podspec.ObjectList { return &rbacv1.RoleList{} }},
 	{GroupKind: schema.GroupKind{Group: Group, Kind: "ClusterRole"}, Version: "v1", Resource: "clusterroles",
-		newObject: func() any { return &rbacv1.ClusterRole{} }},
+		newObject: func() any { return &rbacv1.ClusterRole{} }, newList: func() podspec.ObjectList { return &rbacv1.ClusterRoleList{} }},
 	{GroupKind: schema.GroupKind{Group: Group, Kind: "RoleBinding"}, Version: "v1", Resource: "rolebindings", Namespaced: true, Binding: true,
-		newObject: func() any { return &rbacv1.RoleBinding{} }},
+		newObject: func() any { return &rbacv1.RoleBinding{} }, newList: func() podspec.ObjectList { return &rbacv1.RoleBindingList{} }},
 	{GroupKind: schema.GroupKind{Group: Group, Kind: "ClusterRoleBinding"}, Version: "v1", Resource: "clusterrolebindings", Binding: true,
-		newObject: func() any { return &rbacv1.ClusterRoleBinding{} }},
+		newObject: func() any { return &rbacv1.ClusterRoleBinding{} }, newList: func() podspec.ObjectList { return &rbacv1.ClusterRoleBindingList{} }},
 }
 
 // All lists the RBAC kinds Bulwark judges, in the order the webhook rules name them.

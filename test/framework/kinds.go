@@ -12,6 +12,7 @@ import (
 
 	"github.com/bulwark-k8s/bulwark/pkg/audit"
 	"github.com/bulwark-k8s/bulwark/pkg/podspec"
+	"github.com/bulwark-k8s/bulwark/pkg/rbacspec"
 	"github.com/bulwark-k8s/bulwark/pkg/server"
 )
 
@@ -27,6 +28,16 @@ func GuardrailListRules() []rbacv1.PolicyRule {
 		out = append(out, rbacv1.PolicyRule{APIGroups: []string{r.Group}, Resources: []string{r.Resource}, Verbs: []string{"list"}})
 	}
 	return out
+}
+
+// RBACListRules are the audit's permissions for the access-control checks: list on the RBAC
+// kinds of rbacspec.All.
+func RBACListRules() []rbacv1.PolicyRule {
+	var resources []string
+	for _, k := range rbacspec.All() {
+		resources = append(resources, k.Resource)
+	}
+	return []rbacv1.PolicyRule{{APIGroups: []string{rbacspec.Group}, Resources: resources, Verbs: []string{"list"}}}
 }
 
 // AuditListRules are the audit's permissions on the kinds it reads: list on the resource of
@@ -49,8 +60,8 @@ func AuditListRules() []rbacv1.PolicyRule {
 //     their subresources, on CREATE and UPDATE, namespaced; but for the validating webhook
 //     rbac.bulwark.dev, which must be there and name exactly the RBAC kinds (server.RBACRules);
 //   - the ClusterRole grants list on exactly those resources, besides namespaces (the
-//     namespace cache), policyreports (the audit's reports) and what the namespace checks read
-//     (audit.GuardrailResources).
+//     namespace cache), policyreports (the audit's reports), what the namespace checks read
+//     (audit.GuardrailResources) and the RBAC kinds (rbacspec.All).
 //
 // what names the install in the descriptions ("chart default").
 func KindRuleErrors(what string, validating *admissionregistrationv1.ValidatingWebhookConfiguration,
@@ -111,6 +122,9 @@ func KindRuleErrors(what string, validating *admissionregistrationv1.ValidatingW
 	listed = append(listed, "/namespaces", "wgpolicyk8s.io/policyreports")
 	for _, r := range audit.GuardrailResources {
 		listed = append(listed, r.Group+"/"+r.Resource)
+	}
+	for _, k := range rbacspec.All() {
+		listed = append(listed, k.Group+"/"+k.Resource)
 	}
 	slices.Sort(listed)
 	var got []string

@@ -45,7 +45,7 @@ func ClusterRules(n RBACNames) []rbacv1.PolicyRule {
 			Verbs:         []string{"get", "update", "patch"},
 			ResourceNames: []string{n.WebhookConfig},
 		},
-	}, AuditListRules(), GuardrailListRules(), []rbacv1.PolicyRule{
+	}, AuditListRules(), GuardrailListRules(), RBACListRules(), []rbacv1.PolicyRule{
 		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 		{APIGroups: []string{"wgpolicyk8s.io"}, Resources: []string{"policyreports"}, Verbs: []string{"get", "list", "create", "update", "delete"}},
 		{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},

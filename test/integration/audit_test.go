@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
@@ -119,6 +120,15 @@ func TestAuditFindsAndClears(t *testing.T) {
 	if _, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "fine"}, Spec: podSpec(nil)}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// In this audit-mode namespace the webhook admits a binding to the anonymous user, with an
+	// audit annotation; the audit reports it.
+	if _, err := cs.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "open"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "system:anonymous"}},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 
 	// Violations are failures whatever the action (audit, in this namespace), with the
 	// check's severity.
@@ -130,6 +140,7 @@ func TestAuditFindsAndClears(t *testing.T) {
 		"Namespace/" + ns + " namespace-limit-range fail low LimitRange",
 		"Namespace/" + ns + " namespace-network-policy fail low NetworkPolicy",
 		"Namespace/" + ns + " namespace-quota fail low ResourceQuota",
+		"RoleBinding/open anonymous-binding fail high subjects[0].name",
 	}
 	var got []string
 	var reports []unstructured.Unstructured
@@ -162,8 +173,8 @@ func TestAuditFindsAndClears(t *testing.T) {
 			t.Errorf("%s summary %v: want passed checks counted", report.GetName(), summary)
 		}
 	}
-	if !scopes["Deployment/web"] || !scopes["Pod/bare"] || !scopes["Namespace/"+ns] {
-		t.Errorf("PolicyReports scoped to %v, want Deployment/web, Pod/bare and Namespace/%s among them", scopes, ns)
+	if !scopes["Deployment/web"] || !scopes["Pod/bare"] || !scopes["Namespace/"+ns] || !scopes["RoleBinding/open"] {
+		t.Errorf("PolicyReports scoped to %v, want Deployment/web, Pod/bare, Namespace/%s and RoleBinding/open among them", scopes, ns)
 	}
 
 	// Metrics: one violating object per check, by namespace.

@@ -202,6 +202,8 @@ var (
 		// The namespace checks.
 		expand("", []string{"resourcequotas", "limitranges"}, nil, []string{"list"}),
 		expand("networking.k8s.io", []string{"networkpolicies"}, nil, []string{"list"}),
+		// The access-control checks.
+		expand("rbac.authorization.k8s.io", []string{"roles", "clusterroles", "rolebindings", "clusterrolebindings"}, nil, []string{"list"}),
 		expand("events.k8s.io", []string{"events"}, nil, []string{"create", "patch"}),
 		expand("wgpolicyk8s.io", []string{"policyreports"}, nil, []string{"get", "list", "create", "update", "delete"}),
 		// The metrics endpoint's authentication and authorization (--metrics-secure).

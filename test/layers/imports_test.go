@@ -34,7 +34,7 @@ var allowed = map[string][]string{
 	"pkg/policy":            {"pkg/checks", "pkg/mutate", "pkg/podspec", "pkg/rbacspec", "internal/yamljson"},
 	"pkg/scan":              {"pkg/checks", "pkg/podspec", "pkg/policy", "pkg/rbacspec", "internal/yamljson"},
 	"pkg/admission":         {"pkg/checks", "pkg/images", "pkg/metrics", "pkg/mutate", "pkg/podspec", "pkg/policy", "pkg/rbacspec"},
-	"pkg/audit":             {"pkg/checks", "pkg/metrics", "pkg/mutate", "pkg/podspec", "pkg/policy", "internal/eventnote"},
+	"pkg/audit":             {"pkg/checks", "pkg/metrics", "pkg/mutate", "pkg/podspec", "pkg/policy", "pkg/rbacspec", "internal/eventnote"},
 	"pkg/server":            {"pkg/admission", "pkg/audit", "pkg/certs", "pkg/images", "pkg/metrics", "pkg/podspec", "pkg/policy", "pkg/rbacspec", "internal/eventnote"},
 }
 

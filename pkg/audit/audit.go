@@ -166,37 +166,51 @@ type run struct {
 }
 
 func (r *run) kind(ctx context.Context, k podspec.Kind) error {
+	return r.list(ctx, k.Plural(), func() client.ObjectList { return k.NewList() },
+		func(obj runtime.Object) error { return r.object(ctx, k, obj) },
+		func(done, total int) {
+			if r.o.Progress != nil {
+				r.o.Progress(Progress{Kind: k.Kind, Done: done, Total: total})
+			}
+		})
+}
+
+// list reads what newList lists page by page (in o.Namespace when set, but namespaces
+// themselves) and hands each object to each; progress, when set, is told after every page how
+// many were read and about how many there are. what names the list in errors ("CronJobs",
+// "resourcequotas").
+func (r *run) list(ctx context.Context, what string, newList func() client.ObjectList, each func(runtime.Object) error, progress func(done, total int)) error {
 	opts := []client.ListOption{client.Limit(r.o.PageSize)}
-	if r.o.Namespace != "" {
+	if _, isNamespaces := newList().(*corev1.NamespaceList); r.o.Namespace != "" && !isNamespaces {
 		opts = append(opts, client.InNamespace(r.o.Namespace))
 	}
 	done, token := 0, ""
 	for {
-		list := k.NewList()
+		list := newList()
 		page := opts
 		if token != "" {
 			page = append(append([]client.ListOption{}, opts...), client.Continue(token))
 		}
 		if err := r.o.Reader.List(ctx, list, page...); err != nil {
 			if apierrors.IsResourceExpired(err) {
-				return fmt.Errorf("listing %s: the list expired before the audit read it all (%d read); the next audit starts over: %w", k.Plural(), done, err)
+				return fmt.Errorf("listing %s: the list expired before the audit read it all (%d read); the next audit starts over: %w", what, done, err)
 			}
-			return fmt.Errorf("listing %s: %w", k.Plural(), err)
+			return fmt.Errorf("listing %s: %w", what, err)
 		}
 		err := meta.EachListItem(list, func(obj runtime.Object) error {
 			done++
-			return r.object(ctx, k, obj)
+			return each(obj)
 		})
 		if err != nil {
 			return err
 		}
 		token = list.GetContinue()
-		if r.o.Progress != nil {
+		if progress != nil {
 			total := done
 			if rem := list.GetRemainingItemCount(); rem != nil && token != "" {
 				total += int(*rem)
 			}
-			r.o.Progress(Progress{Kind: k.Kind, Done: done, Total: total})
+			progress(done, total)
 		}
 		if token == "" {
 			return nil

@@ -7,7 +7,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -63,22 +62,25 @@ func (r *run) namespaces(ctx context.Context) error {
 
 func (r *run) readNamespaces(ctx context.Context) error {
 	g := guardrails{quotas: map[string][]corev1.ResourceQuota{}, limits: map[string][]corev1.LimitRange{}, policies: map[string][]networkingv1.NetworkPolicy{}}
-	if err := r.list(ctx, "resourcequotas", func() client.ObjectList { return &corev1.ResourceQuotaList{} }, func(obj runtime.Object) {
+	if err := r.list(ctx, "resourcequotas", func() client.ObjectList { return &corev1.ResourceQuotaList{} }, func(obj runtime.Object) error {
 		q := obj.(*corev1.ResourceQuota)
 		g.quotas[q.Namespace] = append(g.quotas[q.Namespace], *q)
-	}); err != nil {
+		return nil
+	}, nil); err != nil {
 		return err
 	}
-	if err := r.list(ctx, "limitranges", func() client.ObjectList { return &corev1.LimitRangeList{} }, func(obj runtime.Object) {
+	if err := r.list(ctx, "limitranges", func() client.ObjectList { return &corev1.LimitRangeList{} }, func(obj runtime.Object) error {
 		l := obj.(*corev1.LimitRange)
 		g.limits[l.Namespace] = append(g.limits[l.Namespace], *l)
-	}); err != nil {
+		return nil
+	}, nil); err != nil {
 		return err
 	}
-	if err := r.list(ctx, "networkpolicies", func() client.ObjectList { return &networkingv1.NetworkPolicyList{} }, func(obj runtime.Object) {
+	if err := r.list(ctx, "networkpolicies", func() client.ObjectList { return &networkingv1.NetworkPolicyList{} }, func(obj runtime.Object) error {
 		p := obj.(*networkingv1.NetworkPolicy)
 		g.policies[p.Namespace] = append(g.policies[p.Namespace], *p)
-	}); err != nil {
+		return nil
+	}, nil); err != nil {
 		return err
 	}
 	if r.o.Namespace != "" {
@@ -91,16 +93,9 @@ func (r *run) readNamespaces(ctx context.Context) error {
 		}
 		return r.namespace(&ns, &g)
 	}
-	var visitErr error
-	err := r.list(ctx, "namespaces", func() client.ObjectList { return &corev1.NamespaceList{} }, func(obj runtime.Object) {
-		if visitErr == nil {
-			visitErr = r.namespace(obj.(*corev1.Namespace), &g)
-		}
-	})
-	if err != nil {
-		return err
-	}
-	return visitErr
+	return r.list(ctx, "namespaces", func() client.ObjectList { return &corev1.NamespaceList{} }, func(obj runtime.Object) error {
+		return r.namespace(obj.(*corev1.Namespace), &g)
+	}, nil)
 }
 
 // namespace evaluates one namespace.
@@ -126,30 +121,4 @@ func (r *run) namespace(ns *corev1.Namespace, g *guardrails) error {
 		r.stats.Violating[NamespaceKind.Kind]++
 	}
 	return r.visit(out)
-}
-
-// list reads one resource page by page (in o.Namespace when set, except for namespaces) and
-// hands each object to each.
-func (r *run) list(ctx context.Context, resource string, newList func() client.ObjectList, each func(runtime.Object)) error {
-	opts := []client.ListOption{client.Limit(r.o.PageSize)}
-	if r.o.Namespace != "" && resource != "namespaces" {
-		opts = append(opts, client.InNamespace(r.o.Namespace))
-	}
-	token := ""
-	for {
-		list := newList()
-		page := opts
-		if token != "" {
-			page = append(append([]client.ListOption{}, opts...), client.Continue(token))
-		}
-		if err := r.o.Reader.List(ctx, list, page...); err != nil {
-			return fmt.Errorf("listing %s: %w", resource, err)
-		}
-		if err := meta.EachListItem(list, func(obj runtime.Object) error { each(obj); return nil }); err != nil {
-			return err
-		}
-		if token = list.GetContinue(); token == "" {
-			return nil
-		}
-	}
 }

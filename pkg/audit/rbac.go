@@ -22,21 +22,13 @@ func (r *run) rbac(ctx context.Context) error {
 		if !k.Namespaced && r.o.Namespace != "" {
 			continue // a one-namespace audit reads that namespace's Roles and RoleBindings
 		}
-		var visitErr error
-		err := r.list(ctx, k.Resource, func() client.ObjectList { return k.NewList() }, func(obj runtime.Object) {
-			if visitErr == nil {
-				visitErr = r.rbacObject(obj)
-			}
-		})
+		err := r.list(ctx, k.Resource, func() client.ObjectList { return k.NewList() }, r.rbacObject, nil)
 		if apierrors.IsForbidden(err) {
 			r.stats.RBACSkipped = err.Error()
 			return nil
 		}
 		if err != nil {
 			return err
-		}
-		if visitErr != nil {
-			return visitErr
 		}
 	}
 	return nil

@@ -96,7 +96,6 @@ func bulwarkCmd(args []string) error {
 	return write(*out, map[string]v1.Image{*tag: img})
 }
 
-// parse parses args and refuses arguments left over after the flags.
 // pushCmd pushes one image of a tarball to a registry as it is, so that the digest pushed is
 // the tarball's: what the tests ran is what is published. Credentials come from the Docker
 // configuration (~/.docker/config.json, $DOCKER_CONFIG); a registry on 127.0.0.1 or
@@ -139,6 +138,7 @@ func pushCmd(args []string) error {
 	return nil
 }
 
+// parse parses args and refuses arguments left over after the flags.
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err

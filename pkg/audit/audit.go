@@ -175,13 +175,12 @@ func (r *run) kind(ctx context.Context, k podspec.Kind) error {
 		})
 }
 
-// list reads what newList lists page by page (in o.Namespace when set, but namespaces
-// themselves) and hands each object to each; progress, when set, is told after every page how
+// list reads what newList lists page by page (in o.Namespace when set) and hands each object to each; progress, when set, is told after every page how
 // many were read and about how many there are. what names the list in errors ("CronJobs",
 // "resourcequotas").
 func (r *run) list(ctx context.Context, what string, newList func() client.ObjectList, each func(runtime.Object) error, progress func(done, total int)) error {
 	opts := []client.ListOption{client.Limit(r.o.PageSize)}
-	if _, isNamespaces := newList().(*corev1.NamespaceList); r.o.Namespace != "" && !isNamespaces {
+	if r.o.Namespace != "" {
 		opts = append(opts, client.InNamespace(r.o.Namespace))
 	}
 	done, token := 0, ""
@@ -244,24 +243,43 @@ func (r *run) object(ctx context.Context, k podspec.Kind, obj runtime.Object) er
 		GroupKind: pod.GroupKind, APIVersion: pod.TypeMeta.APIVersion,
 		Namespace: m.Namespace, Name: m.Name, UID: m.UID,
 	}
+	var evaluate func(policy.Decision) []checks.Violation
+	if pod.HasTemplate {
+		evaluate = func(dec policy.Decision) []checks.Violation {
+			out.Pod, out.Mutation = pod, dec.Mutation
+			return dec.Checks.Evaluate(pod)
+		}
+	}
+	return r.judge(out, labels, checks.Pods, evaluate)
+}
+
+// judge resolves the policy for out (its identity set, labels its namespace's) as an admission
+// request for it would be. Unless the policy exempts it, evaluate (nil: nothing to evaluate)
+// gives its violations, and it is counted as evaluated against the checks of target, and
+// violating if any apply. Then visit has it.
+func (r *run) judge(out *Object, labels map[string]string, target checks.Target, evaluate func(policy.Decision) []checks.Violation) error {
+	kind := out.GroupKind.Kind
+	namespace := out.Namespace
+	if out.GroupKind == NamespaceKind {
+		namespace = out.Name
+	}
 	dec := r.o.Policy.Resolve(policy.Request{
-		Namespace: m.Namespace, NamespaceLabels: labels, OwnNamespace: r.o.OwnNamespace,
-		Kind: k.Kind, Name: m.Name, Now: r.now,
+		Namespace: namespace, NamespaceLabels: labels, OwnNamespace: r.o.OwnNamespace,
+		Kind: kind, Name: out.Name, Now: r.now,
 	})
 	out.Notes = dec.Warnings
 	switch {
 	case dec.Exempt:
 		out.Exempt = dec.Reason
-		r.stats.Exempt[k.Kind]++
-	case !pod.HasTemplate:
-		r.stats.Evaluated[k.Kind]++
+		r.stats.Exempt[kind]++
+	case evaluate == nil:
+		r.stats.Evaluated[kind]++
 	default:
-		out.Violations = dec.Apply(dec.Checks.Evaluate(pod))
-		out.Checked = dec.Checks.ActiveCount()
-		out.Pod, out.Mutation = pod, dec.Mutation
-		r.stats.Evaluated[k.Kind]++
+		out.Violations = dec.Apply(evaluate(dec))
+		out.Checked = dec.Checks.ActiveCount(target)
+		r.stats.Evaluated[kind]++
 		if len(out.Violations) > 0 {
-			r.stats.Violating[k.Kind]++
+			r.stats.Violating[kind]++
 		}
 	}
 	return r.visit(out)

@@ -101,24 +101,10 @@ func (r *run) readNamespaces(ctx context.Context) error {
 // namespace evaluates one namespace.
 func (r *run) namespace(ns *corev1.Namespace, g *guardrails) error {
 	out := &Object{GroupKind: NamespaceKind, APIVersion: "v1", Name: ns.Name, UID: ns.UID}
-	dec := r.o.Policy.Resolve(policy.Request{
-		Namespace: ns.Name, NamespaceLabels: ns.Labels, OwnNamespace: r.o.OwnNamespace,
-		Kind: NamespaceKind.Kind, Name: ns.Name, Now: r.now,
+	return r.judge(out, ns.Labels, checks.Namespaces, func(dec policy.Decision) []checks.Violation {
+		return dec.Checks.EvaluateNamespace(&checks.Namespace{
+			Name: ns.Name, Labels: ns.Labels,
+			ResourceQuotas: g.quotas[ns.Name], LimitRanges: g.limits[ns.Name], NetworkPolicies: g.policies[ns.Name],
+		})
 	})
-	out.Notes = dec.Warnings
-	if dec.Exempt {
-		out.Exempt = dec.Reason
-		r.stats.Exempt[NamespaceKind.Kind]++
-		return r.visit(out)
-	}
-	out.Violations = dec.Apply(dec.Checks.EvaluateNamespace(&checks.Namespace{
-		Name: ns.Name, Labels: ns.Labels,
-		ResourceQuotas: g.quotas[ns.Name], LimitRanges: g.limits[ns.Name], NetworkPolicies: g.policies[ns.Name],
-	}))
-	out.Checked = dec.Checks.ActiveNamespaceCount()
-	r.stats.Evaluated[NamespaceKind.Kind]++
-	if len(out.Violations) > 0 {
-		r.stats.Violating[NamespaceKind.Kind]++
-	}
-	return r.visit(out)
 }

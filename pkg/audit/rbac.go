@@ -2,11 +2,13 @@ package audit
 
 import (
 	"context"
+	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/bulwark-k8s/bulwark/pkg/checks"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
 	"github.com/bulwark-k8s/bulwark/pkg/rbacspec"
 )
@@ -22,7 +24,8 @@ func (r *run) rbac(ctx context.Context) error {
 		if !k.Namespaced && r.o.Namespace != "" {
 			continue // a one-namespace audit reads that namespace's Roles and RoleBindings
 		}
-		err := r.list(ctx, k.Resource, func() client.ObjectList { return k.NewList() }, r.rbacObject, nil)
+		err := r.list(ctx, k.Resource, func() client.ObjectList { return k.NewList() },
+			func(obj runtime.Object) error { return r.rbacObject(ctx, obj) }, nil)
 		if apierrors.IsForbidden(err) {
 			r.stats.RBACSkipped = err.Error()
 			return nil
@@ -34,35 +37,20 @@ func (r *run) rbac(ctx context.Context) error {
 	return nil
 }
 
-func (r *run) rbacObject(obj runtime.Object) error {
+func (r *run) rbacObject(ctx context.Context, obj runtime.Object) error {
 	o, ok := rbacspec.FromObject(obj)
 	if !ok || o.Meta.Labels[rbacspec.BootstrapLabel] != "" {
 		return nil
 	}
-	kind := o.Kind.Kind
-	out := &Object{GroupKind: o.GroupKind, APIVersion: o.APIVersion, Namespace: o.Meta.Namespace, Name: o.Meta.Name, UID: o.Meta.UID}
 	var labels map[string]string
 	if o.Meta.Namespace != "" {
 		var err error
-		if labels, err = r.o.NamespaceLabels(context.Background(), o.Meta.Namespace); err != nil {
-			return err
+		if labels, err = r.o.NamespaceLabels(ctx, o.Meta.Namespace); err != nil {
+			return fmt.Errorf("reading namespace %q: %w", o.Meta.Namespace, err)
 		}
 	}
-	dec := r.o.Policy.Resolve(policy.Request{
-		Namespace: o.Meta.Namespace, NamespaceLabels: labels, OwnNamespace: r.o.OwnNamespace,
-		Kind: kind, Name: o.Meta.Name, Now: r.now,
+	out := &Object{GroupKind: o.GroupKind, APIVersion: o.APIVersion, Namespace: o.Meta.Namespace, Name: o.Meta.Name, UID: o.Meta.UID}
+	return r.judge(out, labels, checks.RBAC, func(dec policy.Decision) []checks.Violation {
+		return dec.Checks.EvaluateRBAC(o)
 	})
-	out.Notes = dec.Warnings
-	if dec.Exempt {
-		out.Exempt = dec.Reason
-		r.stats.Exempt[kind]++
-		return r.visit(out)
-	}
-	out.Violations = dec.Apply(dec.Checks.EvaluateRBAC(o))
-	out.Checked = dec.Checks.ActiveRBACCount()
-	r.stats.Evaluated[kind]++
-	if len(out.Violations) > 0 {
-		r.stats.Violating[kind]++
-	}
-	return r.visit(out)
 }

@@ -234,9 +234,10 @@ func (c *collector) add(o *Object) {
 	if o.Exempt != "" {
 		return
 	}
+	home := o.home()
 	switch {
 	case c.scope == ScopeNamespace:
-		key := reportKey{o.home(), ReportName}
+		key := reportKey{home, ReportName}
 		rep := c.reports[key]
 		if rep == nil {
 			rep = &policyReport{}
@@ -247,17 +248,17 @@ func (c *collector) add(o *Object) {
 		// The scope keeps the object's identity only: the Object itself is the audit's.
 		scope := &Object{GroupKind: o.GroupKind, APIVersion: o.APIVersion, Namespace: o.Namespace, Name: o.Name, UID: o.UID}
 		rep := &policyReport{scope: scope}
-		c.reports[reportKey{o.home(), ResourceReportName(o)}] = rep
+		c.reports[reportKey{home, ResourceReportName(o)}] = rep
 		rep.add(o, c.at)
 	}
 	if len(o.Violations) == 0 {
 		return
 	}
-	c.violatingObjects[o.home()]++
-	byCheck := c.violations[o.home()]
+	c.violatingObjects[home]++
+	byCheck := c.violations[home]
 	if byCheck == nil {
 		byCheck = map[checkAction]int{}
-		c.violations[o.home()] = byCheck
+		c.violations[home] = byCheck
 	}
 	// An object counts once per check and action, however many fields violate it.
 	seen := make(map[checkAction]bool, len(o.Violations))

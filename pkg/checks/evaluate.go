@@ -77,11 +77,17 @@ func (s *Settings) Action(id string) Action {
 // Params returns the check parameters.
 func (s *Settings) Params() Params { return s.params }
 
-// ActiveCount is the number of checks that run.
-func (s *Settings) ActiveCount() int { return len(s.active) }
-
-// ActiveRBACCount is the number of RBAC checks that run.
-func (s *Settings) ActiveRBACCount() int { return len(s.rbac) }
+// ActiveCount is the number of checks of target t that run: what one object of that target
+// is evaluated against.
+func (s *Settings) ActiveCount(t Target) int {
+	switch t {
+	case RBAC:
+		return len(s.rbac)
+	case Namespaces:
+		return len(s.namespaces)
+	}
+	return len(s.pods)
+}
 
 // Active returns the IDs of the checks that run, in order.
 func (s *Settings) Active() []string {

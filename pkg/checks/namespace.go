@@ -22,6 +22,3 @@ func (s *Settings) EvaluateNamespace(ns *Namespace) []Violation {
 	}
 	return s.run(s.namespaces, Context{Namespace: ns})
 }
-
-// ActiveNamespaceCount is the number of namespace checks that run.
-func (s *Settings) ActiveNamespaceCount() int { return len(s.namespaces) }

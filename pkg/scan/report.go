@@ -107,13 +107,7 @@ func Evaluate(docs []*Document, s *checks.Settings) ([]Result, error) {
 			return nil, err
 		}
 	}
-	results, _, err := evaluate(docs, false, func(r *Result, o object) {
-		if o.rbac != nil {
-			r.Violations = s.EvaluateRBAC(o.rbac)
-		} else {
-			r.Violations = s.Evaluate(o.pod)
-		}
-	})
+	results, _, err := evaluate(docs, false, func(r *Result, o object) { r.Violations = o.evaluate(s) })
 	return results, err
 }
 
@@ -121,6 +115,22 @@ func Evaluate(docs []*Document, s *checks.Settings) ([]Result, error) {
 type object struct {
 	pod  *podspec.Pod
 	rbac *rbacspec.Object
+}
+
+// evaluate runs the checks of s that judge the object.
+func (o object) evaluate(s *checks.Settings) []checks.Violation {
+	if o.rbac != nil {
+		return s.EvaluateRBAC(o.rbac)
+	}
+	return s.Evaluate(o.pod)
+}
+
+// name is the object's metadata.name.
+func (o object) name() string {
+	if o.rbac != nil {
+		return o.rbac.Meta.Name
+	}
+	return o.pod.Object.Name
 }
 
 // EvaluatePolicy evaluates as the webhook would under snap, as far as a manifest tells:
@@ -143,23 +153,13 @@ func EvaluatePolicyAll(docs []*Document, snap *policy.Snapshot, now time.Time) (
 
 func policyEval(snap *policy.Snapshot, now time.Time) func(*Result, object) {
 	return func(r *Result, o object) {
-		req := policy.Request{Namespace: r.Namespace, Kind: r.Doc.Kind, Now: now}
-		if o.pod != nil {
-			req.Name = o.pod.Object.Name
-		} else {
-			req.Name = o.rbac.Meta.Name
-		}
-		dec := snap.Resolve(req)
+		dec := snap.Resolve(policy.Request{Namespace: r.Namespace, Kind: r.Doc.Kind, Name: o.name(), Now: now})
 		r.Notes = append(r.Notes, dec.Warnings...)
 		if dec.Exempt {
 			r.Exempt = dec.Reason
 			return
 		}
-		if o.rbac != nil {
-			r.Violations = dec.Apply(dec.Checks.EvaluateRBAC(o.rbac))
-		} else {
-			r.Violations = dec.Apply(dec.Checks.Evaluate(o.pod))
-		}
+		r.Violations = dec.Apply(o.evaluate(dec.Checks))
 	}
 }
 

@@ -39,17 +39,21 @@ type helmCLI struct {
 	env []string
 }
 
-// helmBinary returns the helm that hack/tools.sh builds next to kubectl. It fails the test,
-// naming the fix, when it is missing: these tests never skip.
-func helmBinary(t *testing.T) string {
+// helmBinary returns the helm that hack/tools.sh builds next to kubectl.
+func helmBinary(t *testing.T) string { return assetBinary(t, "helm") }
+
+// assetBinary returns a tool hack/tools.sh builds into the directory KUBEBUILDER_ASSETS names
+// (helm, promtool). It fails the test, naming the fix, when the tool is missing: these tests
+// never skip.
+func assetBinary(t *testing.T, name string) string {
 	t.Helper()
 	dir, err := framework.AssetsDir()
 	if err != nil {
-		t.Fatalf("%v (the Helm tests need helm too: hack/tools.sh helm)", err)
+		t.Fatalf("%v (the Helm tests need %s too: hack/tools.sh %s)", err, name, name)
 	}
-	bin := filepath.Join(dir, "helm")
+	bin := filepath.Join(dir, name)
 	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("helm not found in %s: run hack/tools.sh helm (or make tools) to build helm v4 into the cache", dir)
+		t.Fatalf("%s not found in %s: run hack/tools.sh %s (or make tools) to build it into the cache", name, dir, name)
 	}
 	return bin
 }

@@ -12,32 +12,11 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// promtool returns the path of promtool (hack/tools.sh promtool builds it into the directory
-// KUBEBUILDER_ASSETS names, as `make test` does).
-func promtool(t *testing.T) string {
-	t.Helper()
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		if p := filepath.Join(dir, "promtool"); fileExists(p) {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("promtool"); err == nil {
-		return p
-	}
-	t.Fatal("promtool not found in $KUBEBUILDER_ASSETS or $PATH: run hack/tools.sh promtool (make test does)")
-	return ""
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
 // TestPrometheusRulePassesPromtool: the PrometheusRule's spec, rendered with several value
 // sets, is a rules file Prometheus loads: `promtool check rules --lint=all` (syntax, the
 // expressions, the templates of the annotations, duplicate rules) passes it.
 func TestPrometheusRulePassesPromtool(t *testing.T) {
-	bin := promtool(t)
+	bin := assetBinary(t, "promtool")
 	h := newHelm(t, "")
 	on := []string{"--set", "metrics.prometheusRule.enabled=true"}
 	for _, c := range []struct {

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
@@ -116,8 +115,7 @@ func TestOneVersion(t *testing.T) {
 	if !strings.HasSuffix(published, ":"+release) {
 		t.Errorf("make image-push pushes %q, want the tag %s", published, release)
 	}
-	var d appsv1.Deployment
-	decode(t, find(t, parseManifest(t, newHelm(t, "").template(t)), "Deployment", "bulwark"), &d)
+	d := deploymentOf(t, parseManifest(t, newHelm(t, "").template(t)), "bulwark")
 	if got := d.Spec.Template.Spec.Containers[0].Image; got != published {
 		t.Errorf("the chart runs %q by default, make image-push publishes %q", got, published)
 	}

@@ -152,8 +152,19 @@ objectSelector:
 matchConditions:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-failurePolicy: {{ $w.failurePolicy | default $ctx.Values.failurePolicy }}
-timeoutSeconds: {{ $w.timeoutSeconds | default $ctx.Values.timeoutSeconds }}
+failurePolicy: {{ include "bulwark.failurePolicy" . }}
+timeoutSeconds: {{ include "bulwark.timeoutSeconds" . }}
+{{- end -}}
+
+{{/* A webhook's failurePolicy and timeoutSeconds, called with (list . "validating"): its own
+     (webhooks.<name>), or the top-level value. */}}
+{{- define "bulwark.failurePolicy" -}}
+{{- $ctx := index . 0 -}}
+{{- dig (index . 1) "failurePolicy" "" ($ctx.Values.webhooks | default dict) | default $ctx.Values.failurePolicy -}}
+{{- end -}}
+{{- define "bulwark.timeoutSeconds" -}}
+{{- $ctx := index . 0 -}}
+{{- dig (index . 1) "timeoutSeconds" 0 ($ctx.Values.webhooks | default dict) | default $ctx.Values.timeoutSeconds -}}
 {{- end -}}
 
 {{/* The rules of the webhook for RBAC objects: exactly pkg/server.RBACRules(). */}}

@@ -60,6 +60,8 @@ type serveFlags struct {
 	clientNames     string
 	audit           server.AuditOptions
 	reportScope     string
+	// guardrails runs the guardrail keeper.
+	guardrails bool
 	// resolveImages, imageBudget and imagePullSecrets configure the image lookups.
 	resolveImages    bool
 	imageBudget      time.Duration
@@ -98,6 +100,7 @@ func serve(args []string, stderr io.Writer) int {
 	fs.DurationVar(&f.audit.Interval, "audit-interval", 10*time.Minute, "audit the Pods and workloads already in the cluster this often (on the leader), at start and soon after each policy change; 0 disables the audit")
 	fs.IntVar(&f.audit.MaxNamespaces, "audit-metrics-max-namespaces", 50, "namespaces named in bulwark_audit_violations, those with the most violating objects; the others are summed under namespace=\"_other\"")
 	fs.BoolVar(&f.audit.Events, "audit-events", true, "record a Warning Event (reason PolicyViolation) on each violating object the audit finds, once per change and hour")
+	fs.BoolVar(&f.guardrails, "guardrails", false, "on the leader, create and keep the LimitRange, ResourceQuota and default-deny NetworkPolicy the policy's guardrails section describes in every namespace where they are in force, while the policy turns guardrails.create on (needs get, list, watch, create and update on limitranges, resourcequotas and networkpolicies, and create on events, cluster-wide)")
 	fs.BoolVar(&f.resolveImages, "resolve-images", false, "look up each pod's images in their registries before mutating it: leave runAsNonRoot out (with a warning that says why) where an image runs as root, as a name, or cannot be looked up, since the kubelet would refuse to start it; and, when the policy turns pin-digests on, pin each image to the digest its tag points at")
 	fs.DurationVar(&f.imageBudget, "image-lookup-budget", images.DefaultBudget, "with --resolve-images, the time one request's image lookups may take together; a lookup still running then goes on in the background and fills the cache")
 	fs.BoolVar(&f.imagePullSecrets, "image-pull-secrets", false, "with --resolve-images, authenticate lookups with the pods' imagePullSecrets, or their ServiceAccount's when they name none (Secrets of type kubernetes.io/dockerconfigjson; needs list and watch on secrets and serviceaccounts in every namespace)")
@@ -319,7 +322,7 @@ func runServer(f serveFlags) error {
 		OwnNamespace: f.namespace,
 		MetricsAddr:  f.metricsAddr, MetricsSecure: f.metricsSecure, MetricsCertDir: f.metricsCertDir,
 		ProbeAddr: f.probeAddr, PprofAddr: f.pprofAddr, EnableHTTP2: f.enableHTTP2,
-		ShutdownTimeout: f.shutdownTimeout, ShutdownDelay: f.shutdownDelay, ReadHeaderTimeout: f.readHeaderTO, ClientAuth: clientAuth, TLS: tlsOpts, LeaderElect: f.leaderElect, Audit: &f.audit,
+		ShutdownTimeout: f.shutdownTimeout, ShutdownDelay: f.shutdownDelay, ReadHeaderTimeout: f.readHeaderTO, ClientAuth: clientAuth, TLS: tlsOpts, LeaderElect: f.leaderElect, Audit: &f.audit, Guardrails: f.guardrails,
 		Images: imageOptions(f), Log: logger.WithName("bulwark"),
 	})
 }

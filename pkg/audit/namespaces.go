@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -14,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bulwark-k8s/bulwark/pkg/checks"
+	"github.com/bulwark-k8s/bulwark/pkg/guardrails"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
 )
 
@@ -40,8 +42,8 @@ func (o *Object) home() string {
 	return o.Namespace
 }
 
-// guardrails are the quotas, limit ranges and network policies of the audited namespaces.
-type guardrails struct {
+// guardrailObjects are the quotas, limit ranges and network policies of the audited namespaces.
+type guardrailObjects struct {
 	quotas   map[string][]corev1.ResourceQuota
 	limits   map[string][]corev1.LimitRange
 	policies map[string][]networkingv1.NetworkPolicy
@@ -61,7 +63,7 @@ func (r *run) namespaces(ctx context.Context) error {
 }
 
 func (r *run) readNamespaces(ctx context.Context) error {
-	g := guardrails{quotas: map[string][]corev1.ResourceQuota{}, limits: map[string][]corev1.LimitRange{}, policies: map[string][]networkingv1.NetworkPolicy{}}
+	g := guardrailObjects{quotas: map[string][]corev1.ResourceQuota{}, limits: map[string][]corev1.LimitRange{}, policies: map[string][]networkingv1.NetworkPolicy{}}
 	if err := r.list(ctx, "resourcequotas", func() client.ObjectList { return &corev1.ResourceQuotaList{} }, func(obj runtime.Object) error {
 		q := obj.(*corev1.ResourceQuota)
 		g.quotas[q.Namespace] = append(g.quotas[q.Namespace], *q)
@@ -98,13 +100,15 @@ func (r *run) readNamespaces(ctx context.Context) error {
 	}, nil)
 }
 
-// namespace evaluates one namespace.
-func (r *run) namespace(ns *corev1.Namespace, g *guardrails) error {
+// namespace evaluates one namespace, Bulwark's guardrails that someone changed included.
+func (r *run) namespace(ns *corev1.Namespace, g *guardrailObjects) error {
 	out := &Object{GroupKind: NamespaceKind, APIVersion: "v1", Name: ns.Name, UID: ns.UID}
 	return r.judge(out, ns.Labels, checks.Namespaces, func(dec policy.Decision) []checks.Violation {
+		quotas, limits, policies := g.quotas[ns.Name], g.limits[ns.Name], g.policies[ns.Name]
+		changed := slices.Concat(guardrails.ChangedIn(limits), guardrails.ChangedIn(quotas), guardrails.ChangedIn(policies))
 		return dec.Checks.EvaluateNamespace(&checks.Namespace{
 			Name: ns.Name, Labels: ns.Labels,
-			ResourceQuotas: g.quotas[ns.Name], LimitRanges: g.limits[ns.Name], NetworkPolicies: g.policies[ns.Name],
+			ResourceQuotas: quotas, LimitRanges: limits, NetworkPolicies: policies, Changed: changed,
 		})
 	})
 }

@@ -15,6 +15,7 @@ func init() {
 		Profiles: ProfileActions{NSA: Audit},
 		Summary:  "Namespaces should have a LimitRange giving containers default CPU and memory limits, so that no container runs unbounded and a ResourceQuota can admit pods that set none.",
 		Evaluate: func(c *Context) {
+			reportChanged(c, "LimitRange")
 			ns := c.Namespace
 			defaulted := map[corev1.ResourceName]bool{}
 			for _, lr := range ns.LimitRanges {

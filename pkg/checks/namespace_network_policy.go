@@ -15,6 +15,7 @@ func init() {
 		Profiles: ProfileActions{NSA: Audit},
 		Summary:  "Namespaces should isolate every pod with NetworkPolicies selecting all pods for ingress and egress (default deny), so that a compromised pod cannot reach the rest of the cluster.",
 		Evaluate: func(c *Context) {
+			reportChanged(c, "NetworkPolicy")
 			ns := c.Namespace
 			isolated := map[networkingv1.PolicyType]bool{}
 			for _, p := range ns.NetworkPolicies {

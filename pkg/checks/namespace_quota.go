@@ -15,6 +15,7 @@ func init() {
 		Profiles: ProfileActions{NSA: Audit},
 		Summary:  "Namespaces should have a ResourceQuota capping their total CPU and memory: a per-pod limit does not stop a miner that starts forty pods.",
 		Evaluate: func(c *Context) {
+			reportChanged(c, "ResourceQuota")
 			ns := c.Namespace
 			capped := map[string]bool{}
 			for _, q := range ns.ResourceQuotas {

@@ -10,8 +10,8 @@ import (
 
 // Effective returns the policy as one complete document, every default spelled out: the
 // profile, the mode, every check with its action and the parameters it declares, the mutation section
-// with every default and the resource values, the exempt namespaces, and the rules and
-// exemptions as written. Parsing it gives the same policy. The document is the caller's to
+// with every default and the resource values, the exempt namespaces, the rules and
+// exemptions as written, and the guardrails. Parsing it gives the same policy. The document is the caller's to
 // change.
 func (s *Snapshot) Effective() *Document {
 	mode := string(checks.Enforce)
@@ -56,6 +56,9 @@ func (s *Snapshot) Effective() *Document {
 		d.Namespaces.Rules = written.Namespaces.Rules
 	}
 	d.Exemptions = written.Exemptions
+	raw, _ := json.Marshal(s.guardrails.template)
+	d.Guardrails = &GuardrailsSpec{}
+	_ = json.Unmarshal(raw, d.Guardrails) // a copy: the document is the caller's
 	return d
 }
 

@@ -53,6 +53,7 @@ type Snapshot struct {
 	exemptList []string
 	rules      []rule
 	exemptions []exemption
+	guardrails Guardrails
 	// document is the document the policy was built from, as JSON.
 	document []byte
 	// narrowed holds the settings of the policy (base 0) and of each rule (base i+1) with
@@ -80,6 +81,9 @@ type Document struct {
 	Namespaces *NamespacesSpec `json:"namespaces,omitempty"`
 	// Exemptions exempt users and workloads from every check or from some.
 	Exemptions []Exemption `json:"exemptions,omitempty"`
+	// Guardrails are the LimitRange, ResourceQuota and NetworkPolicy Bulwark creates in the
+	// namespaces.
+	Guardrails *GuardrailsSpec `json:"guardrails,omitempty"`
 }
 
 // CheckOverride changes one check: its action, and the parameters the check declares
@@ -357,6 +361,7 @@ func (d *Document) compile(source string, ps *problems) *Snapshot {
 	if err != nil {
 		ps.add("checks", "%v", err)
 	}
+	guardrails := compileGuardrails(d.Guardrails, &opts, ps)
 	ns := d.compileNamespaces(actions, params, ps)
 	exemptions := d.compileExemptions(ps)
 	if len(ps.list) > 0 {
@@ -372,7 +377,7 @@ func (d *Document) compile(source string, ps *problems) *Snapshot {
 		Source: source, Profile: profile, Mode: mode, Checks: settings, Hash: hex.EncodeToString(sum[:8]),
 		mutationOn: mutationOn, mutation: opts,
 		exempt: ns.exempt, exemptList: ns.exemptList, rules: ns.rules, exemptions: exemptions,
-		document: canonical,
+		guardrails: guardrails, document: canonical,
 	}
 	s.setMutation()
 	s.precompile()

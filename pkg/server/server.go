@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -38,6 +39,7 @@ import (
 	"github.com/bulwark-k8s/bulwark/pkg/admission"
 	"github.com/bulwark-k8s/bulwark/pkg/audit"
 	"github.com/bulwark-k8s/bulwark/pkg/certs"
+	"github.com/bulwark-k8s/bulwark/pkg/guardrails"
 	"github.com/bulwark-k8s/bulwark/pkg/images"
 	"github.com/bulwark-k8s/bulwark/pkg/metrics"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
@@ -107,6 +109,11 @@ type Options struct {
 	// Audit, when set with a positive Interval, audits the objects already in the cluster on
 	// the leader.
 	Audit *AuditOptions
+	// Guardrails runs the guardrail keeper on the leader: it creates and keeps the LimitRange,
+	// ResourceQuota and NetworkPolicy of every namespace while the policy in force turns
+	// guardrails.create on. It needs get, list, watch, create and update on those kinds, and
+	// create on Events, cluster-wide.
+	Guardrails bool
 	// Images, when set, looks up the images of the pods the mutating webhook changes in their
 	// registries, so that runAsNonRoot is not added where the kubelet would refuse it.
 	Images *ImageOptions
@@ -224,7 +231,11 @@ func Run(ctx context.Context, o Options) error {
 	if err := addServingChecks(mgr, shutdownCheck, webhookServer, tlsManager, readyLog); err != nil {
 		return err
 	}
-	if err := addLeaderWork(mgr, o, leaderCache, tlsManager, auditRunner); err != nil {
+	keeper, err := newKeeper(o, holder)
+	if err != nil {
+		return err
+	}
+	if err := addLeaderWork(mgr, o, leaderCache, tlsManager, auditRunner, keeper); err != nil {
 		return err
 	}
 	if err := addInformersCheck(mgr, pullSecrets, readyLog); err != nil {
@@ -232,7 +243,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 	o.Log.Info("starting", "policy", o.Policy.Source, "policyHash", o.Policy.Hash,
 		"webhook", fmt.Sprintf("%s:%d", o.Host, o.Port), "certDir", o.CertDir, "mutation", o.Policy.Mutation != nil,
-		"builtinTLS", o.TLS != nil, "leaderElection", o.LeaderElect, "audit", auditInterval(o.Audit), "imageLookups", o.Images != nil)
+		"builtinTLS", o.TLS != nil, "leaderElection", o.LeaderElect, "audit", auditInterval(o.Audit), "imageLookups", o.Images != nil,
+		"guardrails", guardrailsState(o.Guardrails, o.Policy))
 	return mgr.Start(runCtx)
 }
 
@@ -271,10 +283,17 @@ func newManager(o Options, tlsManager *certs.Manager, tlsOpts []func(*tls.Config
 	// The leader's controllers watch what they need in a cache of their own (leaderElection);
 	// each cache copies the options it is given, so both can hold the same.
 	var leaderCache cache.Options
+	leaderCache.ByObject = map[client.Object]cache.ByObject{}
 	if tlsManager != nil {
 		obj, by := tlsManager.CacheConfig()
 		cacheOpts.ByObject[obj] = by
-		leaderCache.ByObject = map[client.Object]cache.ByObject{obj: by}
+		leaderCache.ByObject[obj] = by
+	}
+	if o.Guardrails {
+		// The serving manager runs the leader's work itself without leader election.
+		maps.Copy(cacheOpts.ByObject, guardrails.CacheConfig())
+		maps.Copy(leaderCache.ByObject, guardrails.CacheConfig())
+		leaderCache.ByObject[&corev1.Namespace{}] = cache.ByObject{Transform: cache.TransformStripManagedFields()}
 	}
 	// The manager that serves runs on every replica without leader election: losing the Lease
 	// must not stop the webhook. The leader-only work runs in a manager of its own.
@@ -423,10 +442,35 @@ func addServingChecks(mgr manager.Manager, shutdown healthz.Checker, s *WebhookS
 	return mgr.AddReadyzCheck("tls", withheld("tls", tlsManager.ReadyCheck, readyLog))
 }
 
+// newKeeper returns the guardrail keeper, or nil without Options.Guardrails. Like the audit,
+// it is one for every term, so that what it remembers carries over.
+func newKeeper(o Options, holder *policy.Holder) (*guardrails.Keeper, error) {
+	if !o.Guardrails {
+		return nil, nil
+	}
+	rec, err := metrics.NewGuardrailPrometheus(crmetrics.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	return guardrails.NewKeeper(guardrails.Options{
+		Policy: holder, OwnNamespace: o.OwnNamespace, Metrics: rec, Log: o.Log.WithName("guardrails"),
+	}), nil
+}
+
+// guardrailsState describes the guardrails for the start-up log, saying so when the policy
+// asks for guardrails that this replica may not create.
+func guardrailsState(enabled bool, p *policy.Snapshot) string {
+	g := p.Guardrails()
+	if g.Create && !enabled {
+		return "off: the policy turns guardrails.create on, but serve runs without --guardrails (the chart's policy.guardrails.create grants the rights and sets it)"
+	}
+	return g.String()
+}
+
 // addLeaderWork adds the leader-only work: the certificates' creation, renewal and CA
-// injection, and the audit. With leader election it runs in a manager of its own, on the
-// replica that holds the Lease; without, this replica does it all.
-func addLeaderWork(mgr manager.Manager, o Options, leaderCache cache.Options, tlsManager *certs.Manager, auditRunner *audit.Runner) error {
+// injection, the audit and the guardrails. With leader election it runs in a manager of its
+// own, on the replica that holds the Lease; without, this replica does it all.
+func addLeaderWork(mgr manager.Manager, o Options, leaderCache cache.Options, tlsManager *certs.Manager, auditRunner *audit.Runner, keeper *guardrails.Keeper) error {
 	leaderWork := func(m manager.Manager) error {
 		if tlsManager != nil {
 			if err := tlsManager.SetupLeader(m); err != nil {
@@ -436,6 +480,11 @@ func addLeaderWork(mgr manager.Manager, o Options, leaderCache cache.Options, tl
 		if auditRunner != nil {
 			if err := m.Add(auditRunner); err != nil {
 				return fmt.Errorf("audit: %w", err)
+			}
+		}
+		if keeper != nil {
+			if err := keeper.AddToManager(m); err != nil {
+				return fmt.Errorf("guardrails: %w", err)
 			}
 		}
 		return nil

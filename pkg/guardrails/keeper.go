@@ -269,9 +269,9 @@ func (r *reconciler) keep(ctx context.Context, ns *corev1.Namespace, kind *Kind,
 				}
 				r.remember(ns.Name, kind, func(m *memo) { m.existed = true })
 				s, changes = plan(kind, g, found, r.recall(ns.Name, kind))
-				return r.report(ns, kind, found, s, changes, log)
+				return r.report(ns, kind, g, found, s, changes, log)
 			}
-			return r.failed(ns, kind, "create", err)
+			return r.failed(ns, obj, kind, "Create", err)
 		}
 		reason, kindOf, action := ReasonCreated, corev1.EventTypeNormal, metrics.GuardrailCreated
 		msg := fmt.Sprintf("created %s %s from the policy's guardrails", kind.Kind, kind.Name)
@@ -282,7 +282,7 @@ func (r *reconciler) keep(ctx context.Context, ns *corev1.Namespace, kind *Kind,
 		r.remember(ns.Name, kind, func(m *memo) { *m = memo{existed: true} })
 		r.publish(kind)
 		r.o.Metrics.GuardrailAction(kind.Kind, action)
-		r.events.Eventf(ns, nil, kindOf, reason, "Create", "%s", msg)
+		r.events.Eventf(obj, nil, kindOf, reason, "Create", "%s", msg)
 		log.Info(msg)
 	case update:
 		obj := found.DeepCopyObject().(client.Object)
@@ -291,7 +291,7 @@ func (r *reconciler) keep(ctx context.Context, ns *corev1.Namespace, kind *Kind,
 			if apierrors.IsConflict(err) {
 				return err // the next event brings the newer object
 			}
-			return r.failed(ns, kind, "update", err)
+			return r.failed(ns, obj, kind, "Update", err)
 		}
 		r.remember(ns.Name, kind, func(m *memo) { *m = memo{existed: true} })
 		r.publish(kind)
@@ -300,14 +300,14 @@ func (r *reconciler) keep(ctx context.Context, ns *corev1.Namespace, kind *Kind,
 		r.events.Eventf(obj, nil, corev1.EventTypeNormal, ReasonUpdated, "Update", "%s", msg)
 		log.Info(msg)
 	default:
-		return r.report(ns, kind, found, s, changes, log)
+		return r.report(ns, kind, g, found, s, changes, log)
 	}
 	return nil
 }
 
 // report records what plan found about an object it does not write: a deletion, a change, a
 // name taken, or nothing to do.
-func (r *reconciler) report(ns *corev1.Namespace, kind *Kind, found client.Object, s step, changes []string, log logr.Logger) error {
+func (r *reconciler) report(ns *corev1.Namespace, kind *Kind, g *policy.Guardrails, found client.Object, s step, changes []string, log logr.Logger) error {
 	switch s {
 	case keepAsIs:
 		r.remember(ns.Name, kind, func(m *memo) {
@@ -318,7 +318,9 @@ func (r *reconciler) report(ns *corev1.Namespace, kind *Kind, found client.Objec
 		r.remember(ns.Name, kind, func(m *memo) { m.deleted, m.changed = true, false })
 		r.o.Metrics.GuardrailAction(kind.Kind, metrics.GuardrailDeletedReported)
 		msg := fmt.Sprintf("%s %s was deleted; guardrails.onDelete is report, so Bulwark does not create it again while this replica leads. To keep the namespace without it, exempt the namespace from %s with a reason and an expiry", kind.Kind, kind.Name, kind.Check)
-		r.events.Eventf(ns, nil, corev1.EventTypeWarning, ReasonDeleted, "Report", "%s", msg)
+		// On the namespace, the deleted object being related: Events about one object with the
+		// same reason are merged into one series, whatever their notes.
+		r.events.Eventf(ns, kind.Build(g, ns.Name), corev1.EventTypeWarning, ReasonDeleted, "Report", "%s", msg)
 		log.Info(msg)
 	case reportChanged:
 		r.remember(ns.Name, kind, func(m *memo) {
@@ -341,14 +343,14 @@ func (r *reconciler) report(ns *corev1.Namespace, kind *Kind, found client.Objec
 }
 
 // failed reports a write the apiserver refused, and returns it for a retry.
-func (r *reconciler) failed(ns *corev1.Namespace, kind *Kind, verb string, err error) error {
+func (r *reconciler) failed(ns *corev1.Namespace, obj client.Object, kind *Kind, action string, err error) error {
 	r.o.Metrics.GuardrailAction(kind.Kind, metrics.GuardrailFailed)
 	hint := ""
 	if apierrors.IsForbidden(err) {
 		hint = " Bulwark's service account may not write it: install the chart with policy.guardrails.create true, which grants the rights"
 	}
-	r.events.Eventf(ns, nil, corev1.EventTypeWarning, ReasonFailed, "Create",
-		"%s", eventnote.Fit(fmt.Sprintf("cannot %s %s %s: %v.%s", verb, kind.Kind, kind.Name, err, hint), "..."))
+	r.events.Eventf(ns, obj, corev1.EventTypeWarning, ReasonFailed, action,
+		"%s", eventnote.Fit(fmt.Sprintf("cannot %s %s %s: %v.%s", strings.ToLower(action), kind.Kind, kind.Name, err, hint), "..."))
 	return err
 }
 

@@ -136,8 +136,8 @@ func policyShow(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(fs.Output(), `Usage: bulwark policy show [--profile P | --policy FILE]
 
 Prints the full effective policy as YAML: the profile, every check with its action, the
-mutation defaults and resource values, the exempt namespaces, and the rules and exemptions of
-FILE. It is a documented starting point for a policy of your own, and parses back to the same
+mutation defaults and resource values, the exempt namespaces, the rules and exemptions of
+FILE, and the guardrails. It is a documented starting point for a policy of your own, and parses back to the same
 policy.
 
 Flags:
@@ -215,6 +215,16 @@ some, with a reason and an optional expiry. For example:
     kinds: [Deployment]
     names: ["legacy-*"]
     checks: [host-path, volume-types]`
+
+	guardrails, err := fromJSON(doc.Guardrails)
+	if err != nil {
+		return nil, err
+	}
+	add(root, "guardrails", guardrails).HeadComment = `The LimitRange (bulwark-limits), ResourceQuota (bulwark-quota) and default-deny
+NetworkPolicy (bulwark-default-deny) the leader creates in every namespace where the check
+each serves (namespace-limit-range, namespace-quota, namespace-network-policy) is not off,
+the namespace is not exempt and no mode lowers the policy, with create: true (and bulwark
+serve --guardrails). onDelete: recreate or report. Off, the checks only report.`
 
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)

@@ -139,7 +139,7 @@ func TestPolicyShow(t *testing.T) {
 			}
 			want := src.want(t)
 			for _, w := range []string{"apiVersion: bulwark.dev/v1alpha1\n", "kind: Policy\n", "profile: " + want.Profile + "\n", "\nchecks:\n", "\nmutation:\n",
-				"  enabled: ", "  defaults:\n", "  resources:\n", "    requests: {cpu: ", "\nnamespaces:\n", "  exempt: [", "  rules:", "\nexemptions:"} {
+				"  enabled: ", "  defaults:\n", "  resources:\n", "    requests: {cpu: ", "\nnamespaces:\n", "  exempt: [", "  rules:", "\nexemptions:", "\nguardrails:\n  create: "} {
 				if !strings.Contains(out, w) {
 					t.Errorf("output lacks %q", w)
 				}

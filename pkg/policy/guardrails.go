@@ -270,7 +270,30 @@ func defaultDeny(dns bool) networkingv1.NetworkPolicySpec {
 	return spec
 }
 
-// GuardrailInForce reports whether the guardrail serving check is kept in the namespace of
+// checkServed reports creation turned on while every check a guardrail serves is off: no
+// guardrail would ever be created (the restricted and baseline profiles leave them off).
+func (g *Guardrails) checkServed(s *checks.Settings, profile string, ps *problems) {
+	if !g.Create {
+		return
+	}
+	var ids []string
+	for _, c := range checks.All() {
+		if c.Target != checks.Namespaces {
+			continue
+		}
+		if s.Action(c.ID) != checks.Off {
+			return
+		}
+		ids = append(ids, c.ID)
+	}
+	if profile == "" {
+		profile = NSA
+	}
+	ps.add("guardrails.create", "creation is on, but the checks the guardrails serve (%s) are all off in this policy (profile %s), so none would be created: give them an action, e.g. audit",
+		strings.Join(ids, ", "), profile)
+}
+
+// InForce reports whether the guardrail serving check is kept in the namespace of
 // dec: creation is on, and there the namespace is not exempt, neither the policy's mode nor
 // the namespace's mode label lowers the actions (warn and audit report a missing guardrail
 // instead of creating it), and the check is neither off nor exempted.

@@ -65,6 +65,7 @@ func TestGuardrailsErrors(t *testing.T) {
 		{"default above max", "limitRange: {max: {memory: 256Mi}}", "guardrails.limitRange.default.memory: 512Mi (taken from mutation.resources.limits.memory) is above max.memory 256Mi"},
 		{"bad quantity", "limitRange: {max: {cpu: lots}}", `guardrails.limitRange.max.cpu: "lots" is not a positive quantity`},
 		{"unknown field", "limitRange: {min: {cpu: 1}}", `unknown field "guardrails.limitRange.min"`},
+		{"nothing to create", "create: true\nprofile: restricted", "guardrails.create: creation is on, but the checks the guardrails serve (namespace-limit-range, namespace-network-policy, namespace-quota) are all off in this policy (profile restricted)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := policy.Parse([]byte(head+"guardrails:\n  "+tc.section+"\n"), "src")

@@ -362,6 +362,9 @@ func (d *Document) compile(source string, ps *problems) *Snapshot {
 		ps.add("checks", "%v", err)
 	}
 	guardrails := compileGuardrails(d.Guardrails, &opts, ps)
+	if settings != nil {
+		guardrails.checkServed(settings, d.Profile, ps)
+	}
 	ns := d.compileNamespaces(actions, params, ps)
 	exemptions := d.compileExemptions(ps)
 	if len(ps.list) > 0 {

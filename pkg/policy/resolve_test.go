@@ -597,6 +597,15 @@ func TestSamplePolicies(t *testing.T) {
 			t.Errorf("strict-production: %+v", s)
 		}
 		wantAction(t, s, "image-registry", checks.Enforce)
+		if g := s.Guardrails(); !g.Create || g.OnDelete != policy.OnDeleteRecreate {
+			t.Errorf("strict-production: guardrails %s, want creation on", g)
+		}
+		team := s.Resolve(policy.Request{Namespace: "team-a", Kind: "Namespace", Name: "team-a", Now: beforeExpiry})
+		for _, id := range []string{"namespace-quota", "namespace-limit-range", "namespace-network-policy"} {
+			if !s.Guardrails().InForce(&team, id) {
+				t.Errorf("strict-production: the guardrail of %s is not in force in team-a", id)
+			}
+		}
 		d := s.Resolve(policy.Request{Namespace: "monitoring", Kind: "DaemonSet", Name: "node-exporter", Now: beforeExpiry})
 		if _, ok := d.ExemptChecks["host-network"]; !ok {
 			t.Errorf("strict-production: node-exporter is not exempt from host-network: %+v", d)

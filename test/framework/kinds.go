@@ -30,6 +30,18 @@ func GuardrailListRules() []rbacv1.PolicyRule {
 	return out
 }
 
+// GuardrailWriteRules are the rules serve --guardrails needs (the chart's
+// policy.guardrails.create) in place of GuardrailListRules: the guardrail keeper watches
+// Bulwark's own limit ranges, quotas and network policies, reads one directly where its cache
+// may lag, and creates and updates them. It never deletes one.
+func GuardrailWriteRules() []rbacv1.PolicyRule {
+	out := GuardrailListRules()
+	for i := range out {
+		out[i].Verbs = []string{"get", "list", "watch", "create", "update"}
+	}
+	return out
+}
+
 // RBACListRules are the audit's permissions for the access-control checks: list on the RBAC
 // kinds of rbacspec.All.
 func RBACListRules() []rbacv1.PolicyRule {

@@ -845,6 +845,9 @@ func TestRBACFollowsAuditValues(t *testing.T) {
 	group := func(g string) func(rbacv1.PolicyRule) bool {
 		return func(r rbacv1.PolicyRule) bool { return r.APIGroups[0] == g }
 	}
+	guardrailKinds := func(r rbacv1.PolicyRule) bool {
+		return slices.Contains(r.Resources, "resourcequotas") || slices.Contains(r.Resources, "networkpolicies")
+	}
 	cases := []struct {
 		flags []string
 		want  []rbacv1.PolicyRule
@@ -854,6 +857,10 @@ func TestRBACFollowsAuditValues(t *testing.T) {
 		})},
 		{[]string{"--set", "audit.events=false"}, without(group("events.k8s.io"))},
 		{[]string{"--set", "audit.policyReports=false"}, without(group("wgpolicyk8s.io"))},
+		// Guardrail creation: read, watch, create and update in place of the audit's list, and
+		// Events even without the audit's.
+		{[]string{"--set", "policy.guardrails.create=true"}, append(without(guardrailKinds), framework.GuardrailWriteRules()...)},
+		{[]string{"--set", "policy.guardrails.create=true", "--set", "audit.events=false"}, append(without(guardrailKinds), framework.GuardrailWriteRules()...)},
 		// Plain HTTP on loopback: Bulwark asks the apiserver nothing about scrapers.
 		{[]string{"--set", "metrics.secure=false"}, without(func(r rbacv1.PolicyRule) bool {
 			return r.APIGroups[0] == "authentication.k8s.io" || r.APIGroups[0] == "authorization.k8s.io"
@@ -869,6 +876,9 @@ func TestRBACFollowsAuditValues(t *testing.T) {
 			decode(t, find(t, objs, "Deployment", "bulwark"), &d)
 			args := strings.Join(d.Spec.Template.Spec.Containers[0].Args, " ")
 			if c.flags[1] == "audit.enabled=false" != strings.Contains(args, "--audit-interval=0") {
+				t.Errorf("args %q", args)
+			}
+			if c.flags[1] == "policy.guardrails.create=true" != strings.Contains(args, "--guardrails") {
 				t.Errorf("args %q", args)
 			}
 		})

@@ -212,7 +212,7 @@ spec:
 }
 
 // strictValues writes Helm values with the policy of config/samples/policies/strict-production.yaml,
-// the node's registry added to its allowed registries, and a probe pod whose image comes from
+// the node's registry added to its allowed registries, guardrails off, and a probe pod whose image comes from
 // a registry the policy does not allow; it returns the values file.
 func strictValues(t *testing.T, dir string) string {
 	b, err := os.ReadFile(filepath.Join(repoRoot, "config/samples/policies/strict-production.yaml"))
@@ -231,6 +231,9 @@ func strictValues(t *testing.T, dir string) string {
 	}
 	registry := pol["checks"].(map[string]any)["image-registry"].(map[string]any)
 	registry["allowedRegistries"] = append(registry["allowedRegistries"].([]any), framework.RegistryHost)
+	// The images are at stake here, not the namespaces: no guardrails (networkPolicyIsolates
+	// and minerMeetsQuota prove them).
+	pol["guardrails"] = map[string]any{"create": false}
 	out, err := yaml.Marshal(map[string]any{"policy": pol})
 	if err != nil {
 		t.Fatal(err)

@@ -116,6 +116,11 @@ or an image.registry other than the default cannot then apply, and rendering fai
 {{- printf "%s-tls" (include "bulwark.fullname" .) -}}
 {{- end -}}
 
+{{/* "true" when the policy turns guardrail creation on: serve --guardrails and its rights. */}}
+{{- define "bulwark.guardrails" -}}
+{{- if dig "guardrails" "create" false .Values.policy }}true{{ end -}}
+{{- end -}}
+
 {{- define "bulwark.policyConfigMap" -}}
 {{- printf "%s-policy" (include "bulwark.fullname" .) -}}
 {{- end -}}

@@ -24,8 +24,9 @@ GO_BUILD_ENV   := CGO_ENABLED=0
 GO_BUILD_FLAGS := -trimpath -ldflags "$(LDFLAGS)"
 # The binaries the tests start: etcd, kube-apiserver, kubectl, helm and promtool (test/helm lints
 # the chart's alerts with it), and the node's (kubelet, kube-scheduler, kube-controller-manager,
-# kube-proxy, containerd); `make run` needs no helm or promtool.
-NODE_TOOLS := kubelet kube-scheduler kube-controller-manager kube-proxy containerd
+# kube-proxy, containerd, and kube-router, which enforces NetworkPolicies); `make run` needs no
+# helm or promtool.
+NODE_TOOLS := kubelet kube-scheduler kube-controller-manager kube-proxy containerd kube-router
 TEST_TOOLS := etcd kube-apiserver kubectl helm promtool $(NODE_TOOLS)
 RUN_TOOLS  := etcd kube-apiserver kubectl $(NODE_TOOLS)
 # Images for the node, packed without Docker (hack/image): Bulwark's own, and the test images

@@ -6,7 +6,8 @@
 # kube-controller-manager and kube-proxy (k8s.io/kubernetes), containerd, ctr and containerd-shim-runc-v2
 # (github.com/containerd/containerd/v2: Debian's containerd 1.6 lacks the CRI RuntimeConfig call
 # kubelet 1.37 makes, so v2 is built here; runc, iptables and the CNI plugins come from Debian,
-# installed by hack/node-packages.sh),
+# installed by hack/node-packages.sh), and kube-router (github.com/cloudnativelabs/kube-router/v2),
+# the node's NetworkPolicy firewall,
 # and for the load benchmarks (`make bench-load`, not part of `all`): vegeta and hey (HTTP load
 # generators) and pod-security-webhook (the upstream Pod Security webhook,
 # k8s.io/pod-security-admission/cmd/webhook, the reference Bulwark is measured against),
@@ -15,7 +16,7 @@
 #
 # Usage: hack/tools.sh [all|node|kube-apiserver|kubectl|etcd|helm|kubelet|kube-scheduler|
 #                       kube-controller-manager|kube-proxy|containerd|vegeta|hey|pod-security-webhook|
-#                       promtool]...
+#                       kube-router|promtool]...
 # Prints the bin directory on its last line. BULWARK_CACHE overrides ~/.cache/bulwark.
 set -euo pipefail
 
@@ -30,6 +31,7 @@ HEY_VERSION=${HEY_VERSION:-v0.1.5}
 PSA_VERSION=${PSA_VERSION:-v0.${KUBE_VERSION#v1.}}
 # Prometheus tags its Go module v0.<minor><patch>.x: v0.316.0 is Prometheus 3.16.0.
 PROMTOOL_VERSION=${PROMTOOL_VERSION:-v0.316.0}
+KUBE_ROUTER_VERSION=${KUBE_ROUTER_VERSION:-v2.1.0}
 CACHE=${BULWARK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bulwark}
 BIN="$CACHE/bin"
 mkdir -p "$BIN"
@@ -173,6 +175,25 @@ build_promtool() {
   stamp promtool "$PROMTOOL_VERSION"
 }
 
+# kube-router from a throwaway module that requires it (the shape of promtool's), its version
+# stamped as its own Makefile does.
+build_kube_router() {
+  have kube-router "$KUBE_ROUTER_VERSION" && return 0
+  local dir="$CACHE/src/kube-router-$KUBE_ROUTER_VERSION" mod=github.com/cloudnativelabs/kube-router/v2
+  mkdir -p "$dir"
+  (
+    cd "$dir"
+    rm -f go.mod go.sum
+    printf 'module bulwark.local/kuberouterbuild\n\ngo 1.26\n\nrequire %s %s\n' "$mod" "$KUBE_ROUTER_VERSION" >go.mod
+    printf '//go:build tools\n\npackage tools\n\nimport _ "%s/cmd/kube-router"\n' "$mod" >tools.go
+    go mod tidy >/dev/null 2>&1
+  )
+  local ldflags="-s -w -X $mod/pkg/version.Version=$KUBE_ROUTER_VERSION -X $mod/pkg/version.BuildDate=1970-01-01T00:00:00Z"
+  timed "kube-router $KUBE_ROUTER_VERSION" bash -c "cd '$dir' && CGO_ENABLED=0 go build -trimpath -ldflags '$ldflags' -o '$BIN/kube-router.tmp' $mod/cmd/kube-router"
+  mv "$BIN/kube-router.tmp" "$BIN/kube-router"
+  stamp kube-router "$KUBE_ROUTER_VERSION"
+}
+
 # containerd, its shim and ctr from one module; the shim is stamped last, so a build cut short is
 # redone whole.
 build_containerd() {
@@ -203,7 +224,7 @@ go_install() {
 }
 
 targets=("$@")
-node=(kubelet kube-scheduler kube-controller-manager kube-proxy containerd)
+node=(kubelet kube-scheduler kube-controller-manager kube-proxy containerd kube-router)
 [[ ${#targets[@]} -eq 0 || "${targets[0]}" == all ]] && targets=(etcd kube-apiserver kubectl helm promtool "${node[@]}")
 [[ "${targets[0]:-}" == node ]] && targets=("${node[@]}")
 for t in "${targets[@]}"; do
@@ -215,8 +236,9 @@ for t in "${targets[@]}"; do
     vegeta) go_install vegeta "$VEGETA_VERSION" "github.com/tsenart/vegeta/v12@$VEGETA_VERSION" ;;
     hey) go_install hey "$HEY_VERSION" "github.com/rakyll/hey@$HEY_VERSION" ;;
     promtool) build_promtool ;;
+    kube-router) build_kube_router ;;
     pod-security-webhook) go_install pod-security-webhook "$PSA_VERSION" "k8s.io/pod-security-admission/cmd/webhook@$PSA_VERSION" ;;
-    *) log "unknown tool: $t (want kube-apiserver, kubectl, etcd, helm, kubelet, kube-scheduler, kube-controller-manager, kube-proxy, containerd, vegeta, hey, pod-security-webhook, promtool, node or all)"; exit 2 ;;
+    *) log "unknown tool: $t (want kube-apiserver, kubectl, etcd, helm, kubelet, kube-scheduler, kube-controller-manager, kube-proxy, containerd, kube-router, vegeta, hey, pod-security-webhook, promtool, node or all)"; exit 2 ;;
   esac
 done
 echo "$BIN"

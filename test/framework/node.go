@@ -38,9 +38,10 @@ type NodeOptions struct {
 }
 
 // Node is a one-node cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-// kube-proxy, containerd and the kubelet, in a network and mount namespace of their own, with
-// every process in one cgroup. Pods run for real (runc, CNI bridge), Services route (kube-proxy
-// iptables), and ServiceAccount tokens and kube-root-ca.crt are made by the controller-manager.
+// kube-proxy, containerd, the kubelet and kube-router, in a network and mount namespace of their
+// own, with every process in one cgroup. Pods run for real (runc, CNI bridge), Services route
+// (kube-proxy iptables), NetworkPolicies hold (kube-router's firewall: iptables and ipsets), and
+// ServiceAccount tokens and kube-root-ca.crt are made by the controller-manager.
 type Node struct {
 	// Config is an admin client configuration that reaches the apiserver from this process.
 	Config *rest.Config
@@ -208,6 +209,10 @@ func StartNode(o NodeOptions) (n *Node, err error) {
 	if err := n.waitReady(90 * time.Second); err != nil {
 		return n, err
 	}
+	say("starting kube-router, the NetworkPolicy firewall")
+	if err := n.startKubeRouter(60 * time.Second); err != nil {
+		return n, err
+	}
 	say("node %s Ready in %.1fs (pods on %s, Services on %s)", NodeName, time.Since(start).Seconds(), PodCIDR, ServiceCIDR)
 	return n, nil
 }
@@ -226,6 +231,10 @@ func (n *Node) setUpNamespaces() error {
 		// A route for the Service range, as a node's default route gives it: without one the
 		// apiserver's own connections to a ClusterIP fail before kube-proxy's rules rewrite them.
 		{"ip", "route", "add", ServiceCIDR, "dev", "eth0"},
+		// Traffic between pods crosses the cni0 bridge without being routed: iptables, and so
+		// kube-router's NetworkPolicy rules, see it only with this. The setting belongs to the
+		// network namespace (Linux 5.3 and later), so the machine's is left alone.
+		{"sysctl", "-q", "-w", "net.bridge.bridge-nf-call-iptables=1"},
 	}
 	for _, s := range steps {
 		if err := a.run(s[0], s[1:]...); err != nil {
@@ -442,6 +451,33 @@ func (n *Node) startNodeComponents() error {
 		"--hostname-override", NodeName, "--node-ip", NodeIP,
 	)
 	return err
+}
+
+// startKubeRouter starts kube-router as the node's NetworkPolicy implementation, its firewall
+// only (the CNI bridge connects the pods, kube-proxy serves Services), as admin, and waits until
+// its chains are in the node's iptables. It reads the Node object as it starts, so it starts
+// once the kubelet has registered the node. Its iptables rules and ipsets are the node's
+// network namespace's and go with it.
+func (n *Node) startKubeRouter(timeout time.Duration) error {
+	if _, err := n.start("kube-router", "kube-router",
+		"--kubeconfig="+n.InsideKubeconfig, "--hostname-override="+NodeName,
+		"--run-firewall=true", "--run-router=false", "--run-service-proxy=false",
+		"--enable-ipv4=true", "--enable-ipv6=false", "--service-cluster-ip-range="+ServiceCIDR,
+		"--metrics-port=0", "--health-port="+strconv.Itoa(kubeRouterHealthPort),
+	); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if err := n.exited(); err != nil {
+			return err
+		}
+		if n.anchor.run("iptables", "-w", "-S", "KUBE-ROUTER-FORWARD") == nil {
+			return nil
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return fmt.Errorf("kube-router made no KUBE-ROUTER-FORWARD chain within %s (log: %s)", timeout, n.file("logs/kube-router.log"))
 }
 
 // waitReady waits for the node to be Ready and for the default ServiceAccount and

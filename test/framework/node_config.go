@@ -30,6 +30,8 @@ const (
 	kubernetesServiceIP = "10.96.0.1"
 	NodeName            = "bulwark-node"
 	apiserverPort       = 6443
+	// kubeRouterHealthPort is kube-router's health endpoint, inside the node.
+	kubeRouterHealthPort = 20244
 )
 
 // CNIBinDir is where Debian's containernetworking-plugins puts the plugins.
@@ -41,7 +43,7 @@ const SandboxImage = "bulwark.local/test/pause:1"
 
 // nodeBinaries are the ones hack/tools.sh builds for the node, beside etcd, kube-apiserver and
 // kubectl.
-var nodeBinaries = []string{"kubelet", "kube-scheduler", "kube-controller-manager", "kube-proxy", "containerd", "containerd-shim-runc-v2", "ctr"}
+var nodeBinaries = []string{"kubelet", "kube-scheduler", "kube-controller-manager", "kube-proxy", "containerd", "containerd-shim-runc-v2", "ctr", "kube-router"}
 
 // nodePKI is what the control plane authenticates with: a CA for serving and client
 // certificates, the apiserver's serving certificate, the apiserver's client certificate for

@@ -282,7 +282,7 @@ func reapDeadRuns(hierarchies []string, prefix string) error {
 // and this machine lacks (hack/node-packages.sh installs them).
 func missingNodePackages() []string {
 	var missing []string
-	for _, c := range []string{"runc", "iptables", "nsenter", "unshare", "ip"} {
+	for _, c := range []string{"runc", "iptables", "ipset", "nsenter", "unshare", "ip"} {
 		if _, err := exec.LookPath(c); err != nil {
 			missing = append(missing, c)
 		}

@@ -11,11 +11,11 @@ import (
 
 // machineState is what a node run could leave behind on the machine, each item by a key:
 // processes of the node's programs, mounts, cgroups, network interfaces and namespaces,
-// iptables rules of the machine's own namespace, kernel settings and host directories.
+// iptables rules and ipsets of the machine's own namespace, kernel settings and host directories.
 type machineState map[string]string
 
 // nodePrograms are the process names a node runs.
-var nodePrograms = []string{"etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kube-proxy", "kubelet", "containerd", "containerd-shim", "runc", "bulwark", "testimage"}
+var nodePrograms = []string{"etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kube-proxy", "kube-router", "kubelet", "containerd", "containerd-shim", "runc", "bulwark", "testimage"}
 
 func snapshotMachine() (machineState, error) {
 	s := machineState{}
@@ -62,6 +62,7 @@ func snapshotMachine() (machineState, error) {
 		"links":    {"ip", "-o", "link", "show"},
 		"netns":    {"ip", "netns", "list"},
 		"iptables": {"iptables-save"},
+		"ipsets":   {"ipset", "list", "-name"},
 	} {
 		out, err := exec.Command(cmd[0], cmd[1:]...).Output()
 		if err != nil {

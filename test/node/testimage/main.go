@@ -4,16 +4,19 @@
 // the pod sandbox's pause, a CPU-burning "miner", an HTTP server run as root, as a numeric or a
 // named non-root user, and a program that writes to its root file system. The samples' images
 // (an nginx-unprivileged and an agnhost netexec) are stood in for by the server, under the same
-// names, with the user and port the samples rely on.
+// names, with the user and port the samples rely on. fetch is a client, for tests to run in a
+// pod with kubectl exec.
 //
 // The mode is the first argument or, without one, $TESTIMAGE_MODE: pause, miner, serve,
-// writer; `netexec --http-port=N` is serve on N. serve and writer listen on :8080 unless
-// --port (or --http-port) and --host say otherwise.
+// writer, fetch; `netexec --http-port=N` is serve on N. serve and writer listen on :8080 unless
+// --port (or --http-port) and --host say otherwise; `fetch URL` GETs URL once.
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -41,8 +44,10 @@ func main() {
 		err = serve(args)
 	case "writer":
 		err = writer(args)
+	case "fetch":
+		err = fetch(args)
 	default:
-		err = fmt.Errorf("unknown mode %q: want pause, miner, serve, netexec or writer", mode)
+		err = fmt.Errorf("unknown mode %q: want pause, miner, serve, netexec, writer or fetch", mode)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testimage:", err)
@@ -153,4 +158,32 @@ func writer(args []string) error {
 	}()
 	go func() { errs <- serve([]string{"--host", *host, "--port", strconv.Itoa(*port)}) }()
 	return <-errs
+}
+
+// fetch GETs its one argument, a URL, on a new connection within --timeout, and prints the
+// status and the body: it fails unless the answer is 200.
+func fetch(args []string) error {
+	fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
+	timeout := fs.Duration("timeout", 3*time.Second, "for the whole request")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("fetch wants one URL")
+	}
+	c := &http.Client{Timeout: *timeout, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s\n%s", resp.Status, body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", fs.Arg(0), resp.Status)
+	}
+	return nil
 }

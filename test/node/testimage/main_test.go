@@ -178,3 +178,26 @@ func TestWriterFailsOnReadOnlyRoot(t *testing.T) {
 		t.Errorf("stderr %q, want one line naming %s", stderr.String(), target)
 	}
 }
+
+// TestFetch: fetch prints the status and the body of a server's answer and exits 0; where
+// nothing listens it exits 1 with one line on stderr.
+func TestFetch(t *testing.T) {
+	port := freePort(t)
+	start(t, []string{"TESTIMAGE_MODE=serve"}, "--host", "127.0.0.1", "--port", port)
+	get(t, port) // it listens
+	out, err := exec.Command(bin, "fetch", "http://127.0.0.1:"+port+"/").Output()
+	if want := fmt.Sprintf("200 OK\nok uid=%d\n", os.Getuid()); err != nil || string(out) != want {
+		t.Errorf("fetch from the server: %v, printed %q, want %q", err, out, want)
+	}
+
+	cmd := exec.Command(bin, "fetch", "--timeout", "2s", "http://127.0.0.1:"+freePort(t)+"/")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	if ee := (*exec.ExitError)(nil); !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("fetch where nothing listens: %v, want exit status 1; stderr:\n%s", err, stderr.String())
+	}
+	if msg := stderr.String(); !strings.HasPrefix(msg, "testimage: ") || strings.Count(msg, "\n") != 1 {
+		t.Errorf("stderr %q, want one line", msg)
+	}
+}

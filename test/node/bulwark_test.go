@@ -39,7 +39,7 @@ func TestBulwarkOnNode(t *testing.T) {
 		{"roll out to enforce with an expiring exemption for the node agent", rolloutToEnforce},
 		{"denies a hostNetwork pod through the Service", deniesHostNetwork},
 		{"a mutated Deployment runs", mutatedDeploymentRuns},
-		{"NetworkPolicies isolate pods", networkPolicyIsolates},
+		{"guardrails: default-deny networking, a quota against miners, no anonymous bindings", guardrailsGuardTenants},
 		{"no failed admission while a replica is deleted", failoverUnderLoad},
 		{"slow bodies on one replica while admissions go on", slowClientsUnderLoad},
 		{"the injected CPU limit holds against a miner", minerIsLimited},

@@ -231,8 +231,8 @@ func strictValues(t *testing.T, dir string) string {
 	}
 	registry := pol["checks"].(map[string]any)["image-registry"].(map[string]any)
 	registry["allowedRegistries"] = append(registry["allowedRegistries"].([]any), framework.RegistryHost)
-	// The images are at stake here, not the namespaces: no guardrails (networkPolicyIsolates
-	// and minerMeetsQuota prove them).
+	// The images are at stake here, not the namespaces: no guardrails (guardrailsGuardTenants
+	// proves them).
 	pol["guardrails"] = map[string]any{"create": false}
 	out, err := yaml.Marshal(map[string]any{"policy": pol})
 	if err != nil {

@@ -34,8 +34,9 @@ var allowed = map[string][]string{
 	"pkg/policy":            {"pkg/checks", "pkg/mutate", "pkg/podspec", "pkg/rbacspec", "internal/yamljson"},
 	"pkg/scan":              {"pkg/checks", "pkg/podspec", "pkg/policy", "pkg/rbacspec", "internal/yamljson"},
 	"pkg/admission":         {"pkg/checks", "pkg/images", "pkg/metrics", "pkg/mutate", "pkg/podspec", "pkg/policy", "pkg/rbacspec"},
-	"pkg/audit":             {"pkg/checks", "pkg/metrics", "pkg/mutate", "pkg/podspec", "pkg/policy", "pkg/rbacspec", "internal/eventnote"},
-	"pkg/server":            {"pkg/admission", "pkg/audit", "pkg/certs", "pkg/images", "pkg/metrics", "pkg/podspec", "pkg/policy", "pkg/rbacspec", "internal/eventnote"},
+	"pkg/guardrails":        {"pkg/checks", "pkg/metrics", "pkg/policy", "internal/eventnote"},
+	"pkg/audit":             {"pkg/checks", "pkg/guardrails", "pkg/metrics", "pkg/mutate", "pkg/podspec", "pkg/policy", "pkg/rbacspec", "internal/eventnote"},
+	"pkg/server":            {"pkg/admission", "pkg/audit", "pkg/certs", "pkg/guardrails", "pkg/images", "pkg/metrics", "pkg/podspec", "pkg/policy", "pkg/rbacspec", "internal/eventnote"},
 }
 
 // engine are the packages that the webhook, the CLI and the audit share; forbidden are the

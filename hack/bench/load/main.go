@@ -20,8 +20,14 @@
 // measurement times an error path. Results go to OUT/load.json (read by hack/bench/plot) and
 // a table with the Bulwark/PSA ratios to standard output.
 //
+// With --unpinned, nothing is pinned: the servers run with their default GOMAXPROCS and share
+// the machine's cores with the load generators, as a pod and its neighbours do. --sweep runs
+// hey at each number of connections against /validate and PSA in turn, for the table of
+// throughput and p99 by concurrency.
+//
 //	make bench-load                                    # as documented in docs/performance.md
 //	go run ./hack/bench/load --binary bin/bulwark --duration 5s --rates 1000,2000
+//	go run ./hack/bench/load --unpinned --sweep 1,4,16,64 --rates "" --fixtures restricted-pod
 package main
 
 import (
@@ -71,11 +77,17 @@ type config struct {
 	serverCPU, loadCPU    int
 	fixturesDir           string
 	profiles              bool
+	// contention saves the mutex and block profiles and a trace of bulwark's sweep runs.
+	contention bool
+	// unpinned runs every process on every core, the servers with their default GOMAXPROCS.
+	unpinned bool
+	// sweep lists the connection counts of the concurrency sweep (none: no sweep).
+	sweep []int
 }
 
 func main() {
 	var c config
-	var fixtures, rates string
+	var fixtures, rates, sweep string
 	flag.StringVar(&c.binary, "binary", "bin/bulwark", "the bulwark binary (make build)")
 	flag.StringVar(&c.tools, "tools", "", "directory of vegeta, hey, pod-security-webhook, etcd and kube-apiserver (default: the last line of hack/tools.sh)")
 	flag.StringVar(&c.out, "out", ".local/bench/load", "directory for the results (load.json, raw vegeta results)")
@@ -89,16 +101,20 @@ func main() {
 	flag.IntVar(&c.serverCPU, "server-cpu", 0, "the core the servers are pinned to")
 	flag.IntVar(&c.loadCPU, "load-cpu", 1, "the core the load generators are pinned to")
 	flag.StringVar(&c.fixturesDir, "fixtures-dir", "test/testdata/bench", "directory of the fixtures")
+	flag.BoolVar(&c.unpinned, "unpinned", false, "pin nothing: the servers run with their default GOMAXPROCS on every core, beside the load generators")
+	flag.StringVar(&sweep, "sweep", "", "connection counts (hey -c) of a concurrency sweep against /validate and PSA, comma-separated, e.g. 1,4,16,64; each runs for --saturation-duration, --rounds times")
+	flag.BoolVar(&c.contention, "contention", false, "save, for each sweep run against /validate, bulwark's CPU, mutex and block profiles (OUT/{cpu,mutex,block}-sweep-CONNS.pprof) and a 2 s execution trace (OUT/trace-sweep-CONNS.out)")
 	flag.BoolVar(&c.profiles, "cpuprofile", false, "save a CPU profile of bulwark during each of its saturation runs and the first round of its fixed-rate runs, as OUT/cpu-ENDPOINT-FIXTURE[-RATE].pprof (go tool pprof)")
 	flag.Parse()
 	c.fixtures = strings.Split(fixtures, ",")
-	for _, r := range strings.Split(rates, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(r))
-		if err != nil || n <= 0 {
-			fmt.Fprintf(os.Stderr, "load: --rates: %q is not a positive number of requests per second\n", r)
-			os.Exit(2)
-		}
-		c.rates = append(c.rates, n)
+	var err error
+	if c.rates, err = positives(rates); err != nil {
+		fmt.Fprintf(os.Stderr, "load: --rates: %v requests per second\n", err)
+		os.Exit(2)
+	}
+	if c.sweep, err = positives(sweep); err != nil {
+		fmt.Fprintf(os.Stderr, "load: --sweep: %v connections\n", err)
+		os.Exit(2)
 	}
 	if c.rounds < 1 {
 		fmt.Fprintf(os.Stderr, "load: --rounds: %d is not a positive number of rounds\n", c.rounds)
@@ -110,6 +126,22 @@ func main() {
 	}
 }
 
+// positives reads a comma-separated list of positive numbers; "" is none.
+func positives(list string) ([]int, error) {
+	var out []int
+	for _, r := range strings.Split(list, ",") {
+		if strings.TrimSpace(r) == "" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(r))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%q is not a positive number of", r)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
 // Results is what load.json holds.
 type Results struct {
 	Started   time.Time     `json:"started"`
@@ -118,6 +150,8 @@ type Results struct {
 	Fixtures  []string      `json:"fixtures"`
 	Rates     []int         `json:"rates"`
 	Rounds    int           `json:"rounds"`
+	Unpinned  bool          `json:"unpinned,omitempty"`
+	Sweep     []int         `json:"sweep,omitempty"`
 	Endpoints []string      `json:"endpoints"`
 	Runs      []Measurement `json:"runs"`
 	// PeakRSS is each server's VmHWM at the end of the run, in MiB.
@@ -133,15 +167,17 @@ type Measurement struct {
 	Fixture  string `json:"fixture"`
 	// Rate is the fixed rate asked for (vegeta); 0 for the saturation run (hey).
 	Rate int `json:"rate"`
-	// Round numbers the rounds of a fixed-rate run from 1; 0 for the saturation run.
-	Round      int     `json:"round,omitempty"`
-	Requests   int     `json:"requests"`
-	Failed     int     `json:"failed"`
-	Throughput float64 `json:"throughput"` // successful responses per second
-	P50ms      float64 `json:"p50ms"`
-	P90ms      float64 `json:"p90ms"`
-	P99ms      float64 `json:"p99ms"`
-	MaxMs      float64 `json:"maxms"`
+	// Round numbers the rounds of a fixed-rate run or of a sweep from 1; 0 for the saturation run.
+	Round int `json:"round,omitempty"`
+	// Connections is hey's -c for a run of the sweep; 0 otherwise.
+	Connections int     `json:"connections,omitempty"`
+	Requests    int     `json:"requests"`
+	Failed      int     `json:"failed"`
+	Throughput  float64 `json:"throughput"` // successful responses per second
+	P50ms       float64 `json:"p50ms"`
+	P90ms       float64 `json:"p90ms"`
+	P99ms       float64 `json:"p99ms"`
+	MaxMs       float64 `json:"maxms"`
 	// ServerCPU is the server's CPU time during the run; CPUPer1k is that per 1,000 requests.
 	ServerCPU float64 `json:"serverCPUSeconds"`
 	CPUPer1k  float64 `json:"cpuSecondsPer1kRequests"`
@@ -175,7 +211,7 @@ func run(c config) error {
 			return fmt.Errorf("%s not found in %s: run hack/tools.sh %s", t, c.tools, t)
 		}
 	}
-	if _, err := exec.LookPath("taskset"); err != nil {
+	if _, err := exec.LookPath("taskset"); err != nil && !c.unpinned {
 		return errors.New("taskset not found (util-linux): it pins the servers and the load generators to their cores")
 	}
 	if runtime.NumCPU() < 2 {
@@ -241,11 +277,13 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	pin := func(cpu int, argv ...string) []string {
-		return append([]string{"taskset", "-c", strconv.Itoa(cpu)}, argv...)
+	pin := func(cpu int, argv ...string) []string { return c.pin(cpu, argv) }
+	if c.unpinned {
+		say("starting bulwark serve and the Pod Security webhook, unpinned, with their default GOMAXPROCS (%d)", runtime.NumCPU())
+	} else {
+		say("starting bulwark serve and the Pod Security webhook on core %d (GOMAXPROCS=1)", c.serverCPU)
 	}
-	say("starting bulwark serve and the Pod Security webhook on core %d (GOMAXPROCS=1)", c.serverCPU)
-	bulwarkProc, err := start(filepath.Join(c.out, "bulwark.log"), pin(c.serverCPU, binary, "serve",
+	bulwarkProc, err := c.start(filepath.Join(c.out, "bulwark.log"), pin(c.serverCPU, binary, "serve",
 		"--kubeconfig", kubeconfig, "--bind-address", "127.0.0.1", "--port", strconv.Itoa(ports[0]),
 		"--cert-dir", certDir, "--policy-file", policyFile, "--namespace", "bulwark-system",
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "127.0.0.1:"+strconv.Itoa(ports[1]),
@@ -254,10 +292,10 @@ func run(c config) error {
 		return err
 	}
 	defer bulwarkProc.stop()
-	if c.profiles {
+	if c.profiles || c.contention {
 		bulwarkProc.pprof = "http://127.0.0.1:" + strconv.Itoa(ports[3]) + "/debug/pprof/profile"
 	}
-	psaProc, err := start(filepath.Join(c.out, "psa.log"), pin(c.serverCPU, filepath.Join(c.tools, "pod-security-webhook"),
+	psaProc, err := c.start(filepath.Join(c.out, "psa.log"), pin(c.serverCPU, filepath.Join(c.tools, "pod-security-webhook"),
 		"--kubeconfig", kubeconfig, "--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(ports[2]),
 		"--tls-cert-file", filepath.Join(certDir, "tls.crt"), "--tls-private-key-file", filepath.Join(certDir, "tls.key")))
 	if err != nil {
@@ -282,7 +320,8 @@ func run(c config) error {
 		}
 	}
 
-	res := Results{Started: time.Now().UTC(), Machine: machine(), Duration: c.duration.String(), Fixtures: c.fixtures, Rates: c.rates, Rounds: c.rounds, PeakRSS: map[string]float64{}}
+	res := Results{Started: time.Now().UTC(), Machine: machine(), Duration: c.duration.String(), Fixtures: c.fixtures, Rates: c.rates, Rounds: c.rounds,
+		Unpinned: c.unpinned, Sweep: c.sweep, PeakRSS: map[string]float64{}}
 	for _, e := range endpoints {
 		res.Endpoints = append(res.Endpoints, e.name)
 	}
@@ -296,7 +335,7 @@ func run(c config) error {
 	gen := generators{c: c, caFile: caFile, tools: c.tools, work: work}
 	say("warming up each endpoint for %s", c.warmup)
 	for _, e := range endpoints {
-		if _, err := gen.saturate(e, c.fixtures[0], bodyFiles[c.fixtures[0]], c.warmup); err != nil {
+		if _, err := gen.saturate(e, c.fixtures[0], bodyFiles[c.fixtures[0]], c.warmup, c.concurrency); err != nil {
 			return err
 		}
 	}
@@ -305,12 +344,34 @@ func run(c config) error {
 	for _, f := range c.fixtures {
 		for _, e := range endpoints {
 			say("saturation: %s, %s, hey -c %d for %s", e.name, f, c.concurrency, c.satDuration)
-			m, err := gen.saturate(e, f, bodyFiles[f], c.satDuration)
+			m, err := gen.saturate(e, f, bodyFiles[f], c.satDuration, c.concurrency)
 			if err != nil {
 				return err
 			}
 			res.Runs = append(res.Runs, m)
 			say("  %.0f req/s, p50 %.2f ms, p99 %.2f ms, %.3f CPU s per 1k, core busy %.2f, %d failed", m.Throughput, m.P50ms, m.P99ms, m.CPUPer1k, m.CoreBusy, m.Failed)
+		}
+		// The sweep: /validate and PSA in turn at each number of connections, round by round.
+		for round := 1; round <= c.rounds && len(c.sweep) > 0; round++ {
+			for _, conns := range c.sweep {
+				for _, e := range []*endpoint{endpoints[0], endpoints[2]} {
+					say("sweep, round %d of %d: %s, %s, hey -c %d for %s", round, c.rounds, e.name, f, conns, c.satDuration)
+					profiled := func() error { return nil }
+					if c.contention && e == endpoints[0] && round == 1 {
+						profiled = gen.contention(e, conns)
+					}
+					m, err := gen.saturate(e, f, bodyFiles[f], c.satDuration, conns)
+					if perr := profiled(); perr != nil && err == nil {
+						err = perr
+					}
+					if err != nil {
+						return err
+					}
+					m.Round, m.Connections = round, conns
+					res.Runs = append(res.Runs, m)
+					say("  %.0f req/s, p50 %.2f ms, p99 %.2f ms, %.3f CPU s per 1k, %d failed", m.Throughput, m.P50ms, m.P99ms, m.CPUPer1k, m.Failed)
+				}
+			}
 		}
 		for round := 1; round <= c.rounds; round++ {
 			for _, rate := range c.rates {
@@ -421,11 +482,18 @@ func combine(runs []Measurement) *Combined {
 	return c
 }
 
-// matching returns the measurements of one endpoint, fixture and rate (the rounds of a run).
+// matching returns the measurements of one endpoint, fixture and rate (the rounds of a run),
+// the sweep's aside.
 func matching(ms []Measurement, ep, fixture string, rate int) []Measurement {
+	return sweepRuns(ms, ep, fixture, rate, 0)
+}
+
+// sweepRuns returns the rounds of one endpoint, fixture, rate and number of connections (0:
+// not the sweep's).
+func sweepRuns(ms []Measurement, ep, fixture string, rate, conns int) []Measurement {
 	var out []Measurement
 	for _, m := range ms {
-		if m.Endpoint == ep && m.Fixture == fixture && m.Rate == rate {
+		if m.Endpoint == ep && m.Fixture == fixture && m.Rate == rate && m.Connections == conns {
 			out = append(out, m)
 		}
 	}
@@ -454,7 +522,11 @@ func report(w io.Writer, r Results) {
 		return ""
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(w, "\nHTTPS load, servers on one core (GOMAXPROCS=1), %s\n", r.Machine)
+	where := "servers on one core (GOMAXPROCS=1)"
+	if r.Unpinned {
+		where = "unpinned: servers with their default GOMAXPROCS, beside the load generators"
+	}
+	fmt.Fprintf(w, "\nHTTPS load, %s, %s\n", where, r.Machine)
 	if r.Rounds > 1 {
 		fmt.Fprintf(w, "fixed rates: the median of %d rounds of %s each, with the range of their p99 and the p99 of all their requests together (p99 all); max ms and max RSS are the largest, failed the sum\n", r.Rounds, r.Duration)
 	}
@@ -492,6 +564,20 @@ func report(w io.Writer, r Results) {
 		}
 		if b, p := find("bulwark-mutate", f, 0), find("psa", f, 0); b != nil && p != nil {
 			fmt.Fprintf(w, "saturation throughput /mutate / PSA: %.2fx\n", b.Throughput/p.Throughput)
+		}
+		if len(r.Sweep) > 0 {
+			fmt.Fprintf(w, "\nconcurrency sweep, hey closed loop, the median of %d rounds (p99 range over the rounds)\n", r.Rounds)
+			fmt.Fprintln(tw, "connections\t/validate req/s\tPSA req/s\tratio\t/validate p99 ms\tPSA p99 ms\tp99 ratio\t/validate CPU s/1k\tPSA CPU s/1k\t")
+			for _, conns := range r.Sweep {
+				b := combine(sweepRuns(r.Runs, "bulwark-validate", f, 0, conns))
+				p := combine(sweepRuns(r.Runs, "psa", f, 0, conns))
+				if b == nil || p == nil {
+					continue
+				}
+				fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.2f\t%.2f (%.2f-%.2f)\t%.2f (%.2f-%.2f)\t%.2f\t%.3f\t%.3f\t\n", conns, b.Throughput, p.Throughput, b.Throughput/p.Throughput,
+					b.P99ms, b.P99Lowms, b.P99Highms, p.P99ms, p.P99Lowms, p.P99Highms, b.P99ms/p.P99ms, b.CPUPer1k, p.CPUPer1k)
+			}
+			tw.Flush()
 		}
 	}
 	var servers []string
@@ -579,14 +665,14 @@ type generators struct {
 	tools, work string
 }
 
-// saturate runs hey, closed loop, against the endpoint for d.
-func (g *generators) saturate(e *endpoint, fixture, bodyFile string, d time.Duration) (Measurement, error) {
-	argv := []string{"taskset", "-c", strconv.Itoa(g.c.loadCPU), filepath.Join(g.tools, "hey"),
-		"-z", d.String(), "-c", strconv.Itoa(g.c.concurrency), "-m", "POST", "-T", "application/json",
-		"-D", bodyFile, e.url}
+// saturate runs hey, closed loop, against the endpoint for d over conns connections.
+func (g *generators) saturate(e *endpoint, fixture, bodyFile string, d time.Duration, conns int) (Measurement, error) {
+	argv := g.c.pin(g.c.loadCPU, []string{filepath.Join(g.tools, "hey"),
+		"-z", d.String(), "-c", strconv.Itoa(conns), "-m", "POST", "-T", "application/json",
+		"-D", bodyFile, e.url})
 	m := Measurement{Endpoint: e.name, Fixture: fixture}
 	profiled := func() error { return nil }
-	if d == g.c.satDuration {
+	if d == g.c.satDuration && conns == g.c.concurrency {
 		profiled = g.profile(e, fmt.Sprintf("cpu-%s-%s.pprof", e.name, fixture), d)
 	}
 	out, err := g.measure(e, &m, argv)
@@ -612,6 +698,37 @@ func (g *generators) profile(e *endpoint, file string, d time.Duration) func() e
 	return func() error { return <-done }
 }
 
+// contention saves the CPU, mutex and block profiles of the endpoint's server over a run of the
+// sweep (less a second), and a 2 s trace from its middle; it returns the function that waits for
+// them.
+func (g *generators) contention(e *endpoint, conns int) func() error {
+	seconds := int((g.c.satDuration - time.Second) / time.Second)
+	if e.proc.pprof == "" || seconds < 2 {
+		return func() error { return nil }
+	}
+	base := strings.TrimSuffix(e.proc.pprof, "profile")
+	saves := []struct{ url, file string }{
+		{base + "profile", fmt.Sprintf("cpu-sweep-%d.pprof", conns)},
+		{base + "mutex", fmt.Sprintf("mutex-sweep-%d.pprof", conns)},
+		{base + "block", fmt.Sprintf("block-sweep-%d.pprof", conns)},
+	}
+	done := make(chan error, len(saves)+1)
+	for _, p := range saves {
+		go func() { done <- saveProfile(p.url, seconds, filepath.Join(g.c.out, p.file)) }()
+	}
+	go func() {
+		time.Sleep(time.Duration(seconds/2) * time.Second)
+		done <- saveProfile(base+"trace", 2, filepath.Join(g.c.out, fmt.Sprintf("trace-sweep-%d.out", conns)))
+	}()
+	return func() error {
+		var errs []error
+		for range len(saves) + 1 {
+			errs = append(errs, <-done)
+		}
+		return errors.Join(errs...)
+	}
+}
+
 // attack runs vegeta at a fixed rate against the endpoint.
 func (g *generators) attack(e *endpoint, fixture, bodyFile string, rate, round int) (Measurement, error) {
 	targets := filepath.Join(g.work, "targets.txt")
@@ -619,10 +736,10 @@ func (g *generators) attack(e *endpoint, fixture, bodyFile string, rate, round i
 		return Measurement{}, err
 	}
 	results := filepath.Join(g.c.out, fmt.Sprintf("vegeta-%s-%s-%d-r%d.bin", e.name, fixture, rate, round))
-	argv := []string{"taskset", "-c", strconv.Itoa(g.c.loadCPU), filepath.Join(g.tools, "vegeta"), "attack",
+	argv := g.c.pin(g.c.loadCPU, []string{filepath.Join(g.tools, "vegeta"), "attack",
 		"-targets", targets, "-rate", fmt.Sprintf("%d/1s", rate), "-duration", g.c.duration.String(),
 		"-root-certs", g.caFile, "-keepalive=true", "-http2=false", "-timeout", "10s", "-max-body", "0",
-		"-output", results}
+		"-output", results})
 	m := Measurement{Endpoint: e.name, Fixture: fixture, Rate: rate, Round: round, Results: results}
 	profiled := func() error { return nil }
 	if round == 1 {
@@ -803,12 +920,12 @@ func parseVegeta(out []byte, m *Measurement) error {
 func saveProfile(url string, seconds int, file string) error {
 	resp, err := (&http.Client{Timeout: time.Duration(seconds+30) * time.Second}).Get(fmt.Sprintf("%s?seconds=%d", url, seconds))
 	if err != nil {
-		return fmt.Errorf("CPU profile: %w", err)
+		return fmt.Errorf("profile %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("CPU profile from %s: HTTP %d %v: %s", url, resp.StatusCode, err, data)
+		return fmt.Errorf("profile from %s: HTTP %d %v: %s", url, resp.StatusCode, err, data)
 	}
 	return os.WriteFile(file, data, 0o644)
 }
@@ -823,13 +940,25 @@ type process struct {
 	pprof string
 }
 
-func start(logFile string, argv []string) (*process, error) {
+// pin runs argv on core cpu (taskset), unless nothing is pinned.
+func (c *config) pin(cpu int, argv []string) []string {
+	if c.unpinned {
+		return argv
+	}
+	return append([]string{"taskset", "-c", strconv.Itoa(cpu)}, argv...)
+}
+
+// start starts a server; pinned, with GOMAXPROCS=1.
+func (c *config) start(logFile string, argv []string) (*process, error) {
 	f, err := os.Create(logFile)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	cmd.Env = os.Environ()
+	if !c.unpinned {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS=1")
+	}
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		f.Close()
@@ -847,7 +976,7 @@ func start(logFile string, argv []string) (*process, error) {
 func (p *process) alive() error {
 	select {
 	case <-p.done:
-		return fmt.Errorf("%s exited (%v); its log: %s", p.cmd.Args[3], p.err, p.log)
+		return fmt.Errorf("the server logging to %s exited (%v)", p.log, p.err)
 	default:
 		return nil
 	}

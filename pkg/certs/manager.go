@@ -153,9 +153,6 @@ func New(o Options) (*Manager, error) {
 	}, nil
 }
 
-// Names are the names of the serving certificate.
-func (m *Manager) Names() Names { return m.cfg.Names }
-
 // CacheConfig scopes the manager's cache for Secrets to the one Secret (a field selector on
 // metadata.name), so that list and watch need no permission on other Secrets.
 func (m *Manager) CacheConfig() (client.Object, cache.ByObject) {

@@ -27,13 +27,6 @@ type PolicyRecorder interface {
 	ExemptionExpired(exemption string)
 }
 
-// NopPolicy records nothing.
-type NopPolicy struct{}
-
-func (NopPolicy) Reload(string)                           {}
-func (NopPolicy) Loaded(string, string, int64, time.Time) {}
-func (NopPolicy) ExemptionExpired(string)                 {}
-
 // PolicyPrometheus is a PolicyRecorder backed by Prometheus collectors.
 type PolicyPrometheus struct {
 	mu       sync.Mutex

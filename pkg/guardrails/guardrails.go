@@ -131,12 +131,16 @@ func KindOf(obj client.Object) *Kind {
 }
 
 // Changes returns what differs between the spec Bulwark last wrote on obj (its annotation)
-// and obj's spec, one "field: was -> now" per difference; nil when obj is not Bulwark's,
-// carries no annotation, or is unchanged. Quantities compare by value ("1" equals "1000m").
+// and obj's spec, one "field: was -> now" per difference; nil when obj is not Bulwark's or is
+// unchanged. Quantities compare by value ("1" equals "1000m"). A removed annotation is a
+// change too: what Bulwark wrote can no longer be told from what someone else did.
 func (k *Kind) Changes(obj client.Object) []string {
-	raw, ok := obj.GetAnnotations()[AppliedAnnotation]
-	if !Managed(obj) || !ok {
+	if !Managed(obj) {
 		return nil
+	}
+	raw, ok := obj.GetAnnotations()[AppliedAnnotation]
+	if !ok {
+		return []string{fmt.Sprintf("metadata.annotations[%s]: removed", AppliedAnnotation)}
 	}
 	applied := reflect.New(reflect.TypeOf(k.spec(obj)).Elem()).Interface()
 	if err := json.Unmarshal([]byte(raw), applied); err != nil {

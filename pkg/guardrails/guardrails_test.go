@@ -88,7 +88,12 @@ func TestChanges(t *testing.T) {
 		t.Errorf("ChangedIn = %+v", got)
 	}
 
-	// Another's object, or Bulwark's label without the annotation: nothing to compare with.
+	// Without the annotation, Bulwark's spec cannot be told from another's: a change.
+	delete(obj.Annotations, AppliedAnnotation)
+	if ch := rq.Changes(obj); len(ch) != 1 || !strings.Contains(ch[0], "removed") {
+		t.Errorf("an object without the applied spec: changes %q, want the annotation named", ch)
+	}
+	// Another's object: nothing to compare with.
 	delete(obj.Labels, ManagedByLabel)
 	if ch := rq.Changes(obj); ch != nil {
 		t.Errorf("an object without Bulwark's label has changes %q", ch)

@@ -28,23 +28,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -144,10 +139,6 @@ func run(counts []int, binary, tools, heapProfile string, workers int) error {
 		return err
 	}
 	defer cluster.Stop()
-	kubeconfig := filepath.Join(work, "kubeconfig")
-	if err := cluster.WriteKubeconfig(kubeconfig); err != nil {
-		return err
-	}
 	cfg := rest.CopyConfig(cluster.Config)
 	cfg.QPS, cfg.Burst = 10000, 10000
 	cs, err := kubernetes.NewForConfig(cfg)
@@ -195,7 +186,7 @@ func run(counts []int, binary, tools, heapProfile string, workers int) error {
 		}
 		say("PolicyReports: %d", r.reports)
 		if binary != "" {
-			if r.scan, err = scanProcess(cs, binary, kubeconfig); err != nil {
+			if r.scan, err = scanProcess(cs, binary, cluster, work); err != nil {
 				return err
 			}
 			say("bulwark scan --cluster: %s, peak RSS %.1f MiB, apiserver LIST %.0f, WATCH %.0f",
@@ -230,23 +221,6 @@ func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 
 func namespaceOf(i int) string { return fmt.Sprintf("audit-%d", i/perNamespace) }
 
-func podSpec(hostPID bool) corev1.PodSpec {
-	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}
-	return corev1.PodSpec{
-		HostPID:                      hostPID,
-		AutomountServiceAccountToken: ptr.To(false),
-		Containers: []corev1.Container{{
-			Name: "app", Image: "registry.example.com/app:1.0@sha256:" + strings.Repeat("ab", 32),
-			Resources: corev1.ResourceRequirements{Requests: res, Limits: res},
-			SecurityContext: &corev1.SecurityContext{
-				RunAsNonRoot: ptr.To(true), AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
-				Capabilities:   &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-			},
-		}},
-	}
-}
-
 // populate creates the blocks of objects from to to (exclusive), and their namespaces, with
 // workers clients in parallel: each block is one job (the Deployment, then its ReplicaSet, then
 // its pods), the bare pods one job each.
@@ -261,70 +235,24 @@ func populate(cs kubernetes.Interface, from, to, workers int) error {
 			return err
 		}
 	}
-	jobs := make(chan func() error)
-	var failed atomic.Value
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				if failed.Load() != nil {
-					continue
-				}
-				if err := j(); err != nil {
-					failed.CompareAndSwap(nil, err)
-				}
-			}
-		}()
-	}
-	for b := from / block; b < to/block; b++ {
-		ns, violating := namespaceOf(b*block), b%violatingEach == 0
-		jobs <- func() error { return createDeployment(ctx, cs, ns, b, violating) }
-		for p := range barePods {
-			violating := p%violatingEach == 0
-			jobs <- func() error {
-				_, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
-					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bare-%d-%d", b, p)}, Spec: podSpec(violating),
-				}, metav1.CreateOptions{})
-				return err
+	err := framework.Parallel(workers, func(submit func(func() error)) {
+		for b := from / block; b < to/block; b++ {
+			ns, violating := namespaceOf(b*block), b%violatingEach == 0
+			submit(func() error {
+				return framework.CreateWorkload(ctx, cs, ns, fmt.Sprintf("web-%d", b), ownedPods, violating)
+			})
+			for p := range barePods {
+				submit(func() error {
+					_, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+						ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bare-%d-%d", b, p)}, Spec: framework.ScalePodSpec(p%violatingEach == 0),
+					}, metav1.CreateOptions{})
+					return err
+				})
 			}
 		}
-	}
-	close(jobs)
-	wg.Wait()
-	if err, _ := failed.Load().(error); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("creating objects: %w", err)
-	}
-	return nil
-}
-
-func createDeployment(ctx context.Context, cs kubernetes.Interface, ns string, b int, violating bool) error {
-	labels := map[string]string{"app": fmt.Sprintf("web-%d", b)}
-	tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: podSpec(violating)}
-	d, err := cs.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("web-%d", b)},
-		Spec:       appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return err
-	}
-	rs, err := cs.AppsV1().ReplicaSets(ns).Create(ctx, &appsv1.ReplicaSet{
-		ObjectMeta: metav1.ObjectMeta{Name: d.Name + "-5d8", OwnerReferences: []metav1.OwnerReference{{
-			APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID, Controller: ptr.To(true)}}},
-		Spec: appsv1.ReplicaSetSpec{Selector: d.Spec.Selector, Template: tmpl},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return err
-	}
-	for p := range ownedPods {
-		if _, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", rs.Name, p), Labels: labels, OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}},
-			Spec: tmpl.Spec,
-		}, metav1.CreateOptions{}); err != nil {
-			return err
-		}
 	}
 	return nil
 }
@@ -360,49 +288,13 @@ func countingReader(cfg *rest.Config) (client.Client, *requestCounter, error) {
 	return c, counter, err
 }
 
-// heapSampler records the peak of the live heap while it runs.
-type heapSampler struct {
-	stop, done chan struct{}
-	peak       uint64
-}
-
-func heapBytes() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
-}
-
-func startSampler() *heapSampler {
-	h := &heapSampler{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(h.done)
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			h.peak = max(h.peak, heapBytes())
-			select {
-			case <-h.stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return h
-}
-
-func (h *heapSampler) Stop() uint64 {
-	close(h.stop)
-	<-h.done
-	return h.peak
-}
-
 // measured runs f between a garbage collection and the end of heap sampling.
 func measured(m *measure, f func() error) error {
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
-	m.base = heapBytes()
-	sampler := startSampler()
+	m.base = framework.HeapBytes()
+	sampler := framework.StartHeapSampler()
 	start := time.Now()
 	err := f()
 	m.wall = time.Since(start)
@@ -513,8 +405,13 @@ func apiserverRequests(cs kubernetes.Interface) (map[string]float64, error) {
 	return out, nil
 }
 
-func scanProcess(cs kubernetes.Interface, binary, kubeconfig string) (procMeasure, error) {
+// scanProcess runs `bulwark scan --cluster` on the cluster, with a kubeconfig written in dir.
+func scanProcess(cs kubernetes.Interface, binary string, cluster *framework.Cluster, dir string) (procMeasure, error) {
 	var m procMeasure
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := cluster.WriteKubeconfig(kubeconfig); err != nil {
+		return m, err
+	}
 	before, err := apiserverRequests(cs)
 	if err != nil {
 		return m, err

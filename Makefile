@@ -40,7 +40,7 @@ HELM        ?=
 HELM_FLAGS  ?=
 helm         = $(or $(HELM),$$(hack/tools.sh helm | tail -n 1)/helm)
 
-.PHONY: all build docker-build image image-push chart chart-push release-version test-images node-packages tools test unit vet fmt-check run clean bench bench-load fuzz deps-check
+.PHONY: all build docker-build image image-push chart chart-push release-version test-images node-packages tools test unit vet fmt-check run clean bench bench-load bench-audit fuzz deps-check
 
 all: build
 
@@ -170,6 +170,18 @@ bench-load: build
 		--saturation-duration $(LOAD_DURATION) --out $(BENCH_OUT)/load $(LOAD_FLAGS) | tee $(BENCH_OUT)/load/summary.txt
 	cd hack/bench/plot && $(GO) run . -in $(CURDIR)/$(BENCH_OUT)/load/load.json -out $(CURDIR)/$(BENCH_OUT)/load/latency.png
 	@echo "== plot: $(BENCH_OUT)/load/latency.png (docs/images/load-latency.png is the one the docs show)"
+
+## bench-audit: the audit of a real kube-apiserver holding AUDIT_COUNTS objects (hack/bench/audit):
+## each count created straight through the apiserver, then audited by audit.Run and the Runner
+## in process (wall time, live heap, list pages, watches) and by `bulwark scan --cluster` (wall
+## time, peak RSS, the apiserver's LIST and WATCH counts). About 5 minutes for the default
+## counts; results and heap profiles in .local/bench/audit (docs/performance.md).
+AUDIT_COUNTS ?= 5000,20000,50000
+bench-audit: build
+	@mkdir -p $(BENCH_OUT)/audit
+	@set -o pipefail; tools="$$(hack/tools.sh etcd kube-apiserver kubectl | tail -n 1)" && \
+	$(GO) run ./hack/bench/audit --binary $(BIN) --tools "$$tools" --counts $(AUDIT_COUNTS) \
+		--heap-profile $(BENCH_OUT)/audit | tee $(BENCH_OUT)/audit/summary.txt
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s), one after the other: the admission
 ## handlers end to end and the mutation invariants, policy decoding and manifest reading. Not

@@ -17,6 +17,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -212,6 +213,8 @@ func scanClusterWith(c *clusterFlags, snap *policy.Snapshot, lookups *images.Res
 	}
 	var results []scan.Result
 	cl := &scan.Cluster{Context: t.context, Server: t.server, Namespace: c.namespace}
+	// The results of one kind share their Document, which says only where and what they are.
+	docs := map[schema.GroupKind]*scan.Document{}
 	stats, err := audit.Run(ctx, audit.Options{
 		Reader:          t.reader,
 		Policy:          snap,
@@ -232,8 +235,13 @@ func scanClusterWith(c *clusterFlags, snap *policy.Snapshot, lookups *images.Res
 			}
 			notes = append(slices.Clip(notes), more...)
 		}
+		doc := docs[o.GroupKind]
+		if doc == nil || doc.APIVersion != o.APIVersion {
+			doc = cl.Document(o.APIVersion, o.GroupKind.Kind)
+			docs[o.GroupKind] = doc
+		}
 		results = append(results, scan.Result{
-			Doc:  cl.Document(o.APIVersion, o.GroupKind.Kind),
+			Doc:  doc,
 			Name: o.Name, Namespace: o.Namespace, UID: string(o.UID),
 			Violations: withoutChecks(o.Violations, c.skip), Exempt: o.Exempt, Notes: notes,
 		})

@@ -125,6 +125,9 @@ func (s Stats) Total() int {
 // object is Owned when its controller was read before it.
 func Kinds() []podspec.Kind { return podspec.OwnersFirst() }
 
+// defaultPageSize is the number of objects asked for per list call when none is set.
+const defaultPageSize = 500
+
 // Run audits the cluster: it lists every kind page by page and calls visit with each object
 // it evaluated or found exempt, in listing order. Objects controlled by one already audited
 // are only counted (Stats.Owned). Memory stays bounded by a page of objects plus the UIDs of
@@ -134,7 +137,7 @@ func Run(ctx context.Context, o Options, visit func(*Object) error) (Stats, erro
 		return Stats{}, fmt.Errorf("audit: no reader or no policy")
 	}
 	if o.PageSize <= 0 {
-		o.PageSize = 500
+		o.PageSize = defaultPageSize
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -87,38 +87,72 @@ func ResourceReportName(o *Object) string {
 // reportKey identifies a report: its namespace and name.
 type reportKey struct{ namespace, name string }
 
-// policyReport is the content of one report.
+// policyReport is the content of one report: the violations and the identity of their
+// objects, rendered as results only when the report is written (object), so that an audit of
+// many violating objects holds a few hundred bytes for each rather than its results' maps.
 type policyReport struct {
 	// scope is the report's object under ScopeResource, nil under ScopeNamespace.
-	scope   *Object
-	results []any
-	// content hashes the results as they are added, without their timestamps.
-	content   hash.Hash
+	scope     *objectID
+	results   []reportResult
 	pass      int
 	fail      int
 	truncated int
 }
 
+// objectID is what a report keeps of an object: what names it in a scope or result.
+type objectID struct {
+	apiVersion, kind, namespace, name string
+	uid                               types.UID
+}
+
+func idOf(o *Object) *objectID {
+	return &objectID{apiVersion: o.APIVersion, kind: o.GroupKind.Kind, namespace: o.Namespace, name: o.Name, uid: o.UID}
+}
+
+// reportResult is one violation of a report and the object it is on.
+type reportResult struct {
+	v      checks.Violation
+	object *objectID
+}
+
 // add adds o's results: one "fail" per violation, whatever the policy's action (kept in the
 // result's properties), with the check's severity; the checks o passed are counted as passes.
-func (r *policyReport) add(o *Object, at time.Time) {
+func (r *policyReport) add(o *Object) {
 	failed := map[string]bool{}
+	id := r.scope
 	for _, v := range o.Violations {
-		const result = "fail"
 		r.fail++
 		failed[v.Check] = true
 		if len(r.results) >= maxReportResults {
 			r.truncated++
 			continue
 		}
-		if r.content == nil {
-			r.content = sha256.New()
+		if id == nil {
+			id = idOf(o)
+		}
+		r.results = append(r.results, reportResult{v: v, object: id})
+	}
+	if passed := o.Checked - len(failed); passed > 0 {
+		r.pass += passed
+	}
+}
+
+// render returns the results as the report holds them, found at at, and a digest of their
+// content without the timestamps (nil when there are none).
+func (r *policyReport) render(at time.Time) ([]any, []byte) {
+	results := make([]any, 0, len(r.results))
+	var content hash.Hash
+	for _, res := range r.results {
+		const result = "fail"
+		v, o := res.v, res.object
+		if content == nil {
+			content = sha256.New()
 		}
 		check, _ := checks.Get(v.Check)
 		severity, category := string(check.Severity()), string(check.Category)
-		fmt.Fprintf(r.content, "%q %q %q %q %q %q %q %q %q %q %q %q\n", v.Check, result, severity, category, v.Action, v.Field, v.Message, v.Fix,
-			o.APIVersion, o.GroupKind.Kind, o.Namespace+"/"+o.Name, o.UID)
-		r.results = append(r.results, map[string]any{
+		fmt.Fprintf(content, "%q %q %q %q %q %q %q %q %q %q %q %q\n", v.Check, result, severity, category, v.Action, v.Field, v.Message, v.Fix,
+			o.apiVersion, o.kind, o.namespace+"/"+o.name, o.uid)
+		results = append(results, map[string]any{
 			"source":   Source,
 			"policy":   "bulwark",
 			"rule":     v.Check,
@@ -132,19 +166,20 @@ func (r *policyReport) add(o *Object, at time.Time) {
 				"nanos":   int64(0),
 			},
 			"properties": map[string]any{"field": v.Field, "fix": v.Fix, "action": string(v.Action)},
-			"resources":  []any{objectReference(o)},
+			"resources":  []any{o.reference()},
 		})
 	}
-	if passed := o.Checked - len(failed); passed > 0 {
-		r.pass += passed
+	if content == nil {
+		return results, nil
 	}
+	return results, content.Sum(nil)
 }
 
-// objectReference is o as a PolicyReport's scope or result resource.
-func objectReference(o *Object) map[string]any {
+// reference is the object as a PolicyReport's scope or result resource.
+func (o *objectID) reference() map[string]any {
 	return map[string]any{
-		"apiVersion": o.APIVersion, "kind": o.GroupKind.Kind,
-		"name": o.Name, "namespace": o.Namespace, "uid": string(o.UID),
+		"apiVersion": o.apiVersion, "kind": o.kind,
+		"name": o.name, "namespace": o.namespace, "uid": string(o.uid),
 	}
 }
 
@@ -159,9 +194,8 @@ func reportsAbsent(err error) bool {
 // clean), and those of the other scope. It returns -1 and no error when the PolicyReport CRD
 // is not installed.
 func (r *Runner) writeReports(ctx context.Context, c *collector) (int, error) {
-	existing := &unstructured.UnstructuredList{}
-	existing.SetGroupVersionKind(PolicyReportGVK.GroupVersion().WithKind(PolicyReportGVK.Kind + "List"))
-	if err := r.o.Client.List(ctx, existing, client.MatchingLabels{ManagedByLabel: managedBy}); err != nil {
+	current, err := r.existingReports(ctx)
+	if err != nil {
 		if reportsAbsent(err) {
 			if !r.reportsMissing {
 				r.o.Log.Info("the PolicyReport CRD (wgpolicyk8s.io/v1alpha2) is not installed; audit results go to metrics and Events only")
@@ -172,21 +206,16 @@ func (r *Runner) writeReports(ctx context.Context, c *collector) (int, error) {
 		return 0, fmt.Errorf("listing PolicyReports: %w", err)
 	}
 	r.reportsMissing = false
-	current := make(map[reportKey]*unstructured.Unstructured, len(existing.Items))
-	for i := range existing.Items {
-		item := &existing.Items[i]
-		current[reportKey{item.GetNamespace(), item.GetName()}] = item
-	}
 	var errs []error
 	written := 0
 	for key, rep := range c.reports {
-		u := rep.object(key)
+		u := rep.object(key, c.at)
 		if old, ok := current[key]; ok {
-			if old.GetAnnotations()[DigestAnnotation] == u.GetAnnotations()[DigestAnnotation] {
+			if old.digest == u.GetAnnotations()[DigestAnnotation] {
 				written++
 				continue
 			}
-			u.SetResourceVersion(old.GetResourceVersion())
+			u.SetResourceVersion(old.resourceVersion)
 			if err := r.o.Client.Update(ctx, u); err != nil {
 				errs = append(errs, fmt.Errorf("updating PolicyReport %s/%s: %w", key.namespace, key.name, err))
 				continue
@@ -204,47 +233,84 @@ func (r *Runner) writeReports(ctx context.Context, c *collector) (int, error) {
 		if _, ok := c.reports[key]; ok {
 			continue
 		}
-		if err := r.o.Client.Delete(ctx, old, client.Preconditions{UID: ptrUID(old.GetUID())}); err != nil && !apierrors.IsNotFound(err) {
+		report := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: key.namespace, Name: key.name}}
+		report.SetGroupVersionKind(PolicyReportGVK)
+		if err := r.o.Client.Delete(ctx, report, client.Preconditions{UID: ptrUID(old.uid)}); err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("deleting PolicyReport %s/%s: %w", key.namespace, key.name, err))
 		}
 	}
 	return written, errors.Join(errs...)
 }
 
+// existingReport is what writeReports needs of a report in the cluster.
+type existingReport struct {
+	digest, resourceVersion string
+	uid                     types.UID
+}
+
+// existingReports lists Bulwark's reports page by page, their metadata only: what a report
+// says is compared by its digest annotation. It reads through Reader, straight from the
+// apiserver (Client may be the manager's, whose cache would watch every report to list their
+// metadata), and through Client when there is no Reader.
+func (r *Runner) existingReports(ctx context.Context) (map[reportKey]existingReport, error) {
+	var reader client.Reader = r.o.Client
+	if r.o.Reader != nil {
+		reader = r.o.Reader
+	}
+	pageSize := r.o.PageSize
+	if pageSize <= 0 {
+		pageSize = defaultPageSize
+	}
+	current := map[reportKey]existingReport{}
+	token := ""
+	for {
+		page := &metav1.PartialObjectMetadataList{}
+		page.SetGroupVersionKind(PolicyReportGVK.GroupVersion().WithKind(PolicyReportGVK.Kind + "List"))
+		if err := reader.List(ctx, page, client.MatchingLabels{ManagedByLabel: managedBy}, client.Limit(pageSize), client.Continue(token)); err != nil {
+			return nil, err
+		}
+		for i := range page.Items {
+			m := &page.Items[i].ObjectMeta
+			current[reportKey{m.Namespace, m.Name}] = existingReport{digest: m.Annotations[DigestAnnotation], resourceVersion: m.ResourceVersion, uid: m.UID}
+		}
+		if token = page.GetContinue(); token == "" {
+			return current, nil
+		}
+	}
+}
+
 func ptrUID(u types.UID) *types.UID { return &u }
 
-// object renders the report named by key.
-func (r *policyReport) object(key reportKey) *unstructured.Unstructured {
+// object renders the report named by key, its results found at at.
+func (r *policyReport) object(key reportKey, at time.Time) *unstructured.Unstructured {
+	results, content := r.render(at)
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"summary": map[string]any{
 			"pass": int64(r.pass), "fail": int64(r.fail), "warn": int64(0), "error": int64(0), "skip": int64(0),
 		},
-		"results": r.results,
+		"results": results,
 	}}
-	if r.results == nil {
-		u.Object["results"] = []any{}
-	}
 	u.SetGroupVersionKind(PolicyReportGVK)
 	u.SetNamespace(key.namespace)
 	u.SetName(key.name)
 	labels := map[string]string{ManagedByLabel: managedBy}
 	if o := r.scope; o != nil {
-		u.Object["scope"] = objectReference(o)
-		labels[ResourceKindLabel] = o.GroupKind.Kind
-		if len(validation.IsValidLabelValue(o.Name)) == 0 {
-			labels[ResourceNameLabel] = o.Name
+		u.Object["scope"] = o.reference()
+		labels[ResourceKindLabel] = o.kind
+		if len(validation.IsValidLabelValue(o.name)) == 0 {
+			labels[ResourceNameLabel] = o.name
 		}
-		if o.UID != "" {
-			labels[ResourceUIDLabel] = string(o.UID)
+		if o.uid != "" {
+			labels[ResourceUIDLabel] = string(o.uid)
 			// The object owns its report: the garbage collector deletes the report with it,
 			// even while Bulwark is not running.
 			u.SetOwnerReferences([]metav1.OwnerReference{{
-				APIVersion: o.APIVersion, Kind: o.GroupKind.Kind, Name: o.Name, UID: o.UID,
+				APIVersion: o.apiVersion, Kind: o.kind, Name: o.name, UID: o.uid,
 			}})
 		}
 	}
 	u.SetLabels(labels)
-	annotations := map[string]string{DigestAnnotation: r.digest()}
+	annotations := map[string]string{DigestAnnotation: r.digest(content)}
 	if r.truncated > 0 {
 		annotations[TruncatedAnnotation] = strconv.Itoa(r.truncated)
 	}
@@ -252,12 +318,11 @@ func (r *policyReport) object(key reportKey) *unstructured.Unstructured {
 	return u
 }
 
-// digest hashes what the report says, leaving out the results' timestamps.
-func (r *policyReport) digest() string {
+// digest hashes what the report says, leaving out the results' timestamps: its counts and
+// the digest of its results' content (render).
+func (r *policyReport) digest(content []byte) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%d %d %d\n", r.pass, r.fail, r.truncated)
-	if r.content != nil {
-		h.Write(r.content.Sum(nil))
-	}
+	h.Write(content)
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -90,5 +91,37 @@ func TestWriteReportsFollowsScope(t *testing.T) {
 	audit(ScopeResource, &clean)
 	if got := names(reports()); len(got) != 0 {
 		t.Errorf("after the fix: reports %v, want none", got)
+	}
+}
+
+// TestReportDigestStable: a report's digest depends on what it says only, computed as earlier
+// versions computed it, so that reports they wrote are left alone when nothing changed.
+func TestReportDigestStable(t *testing.T) {
+	web := &Object{GroupKind: schema.GroupKind{Group: "apps", Kind: "Deployment"}, APIVersion: "apps/v1", Namespace: "shop", Name: "web", UID: "u-web", Checked: 20,
+		Violations: []checks.Violation{
+			{Check: "host-pid", Action: checks.Audit, Field: "spec.template.spec.hostPID", Message: "m", Fix: "f"},
+			{Check: "image-tag", Action: checks.Warn, Field: "spec.template.spec.containers[0].image", Message: "m2", Fix: "f2"},
+		}}
+	ok := &Object{GroupKind: schema.GroupKind{Kind: "Pod"}, APIVersion: "v1", Namespace: "shop", Name: "ok", UID: "u-ok", Checked: 20}
+	want := map[ReportScope]map[string]string{
+		ScopeResource:  {"bulwark-u-web": "1ff16d3fded6fc392422499545c11dee"},
+		ScopeNamespace: {ReportName: "817b0f12890dbc56f435437c20004cb0"},
+	}
+	for _, scope := range ReportScopes {
+		at := time.Unix(1700000000, 0)
+		c := newCollector(at, scope)
+		c.add(web)
+		c.add(ok)
+		got := map[string]string{}
+		for k, r := range c.reports {
+			// The time the results were found is not part of the digest.
+			if later := r.object(k, at.Add(time.Hour)).GetAnnotations()[DigestAnnotation]; later != r.object(k, at).GetAnnotations()[DigestAnnotation] {
+				t.Errorf("%s %s: the digest changes with the time", scope, k.name)
+			}
+			got[k.name] = r.object(k, at).GetAnnotations()[DigestAnnotation]
+		}
+		if !reflect.DeepEqual(got, want[scope]) {
+			t.Errorf("%s: digests %v, want %v", scope, got, want[scope])
+		}
 	}
 }

@@ -18,7 +18,8 @@ import (
 
 // RunnerOptions configure the audit loop of `bulwark serve`.
 type RunnerOptions struct {
-	// Reader lists the objects (the manager's API reader: paged reads from the apiserver).
+	// Reader lists the objects, and the metadata of Bulwark's PolicyReports (the manager's API
+	// reader: paged reads from the apiserver).
 	Reader client.Reader
 	// Client writes PolicyReports; nil writes none.
 	Client client.Client
@@ -243,13 +244,12 @@ func (c *collector) add(o *Object) {
 			rep = &policyReport{}
 			c.reports[key] = rep
 		}
-		rep.add(o, c.at)
+		rep.add(o)
 	case len(o.Violations) > 0:
 		// The scope keeps the object's identity only: the Object itself is the audit's.
-		scope := &Object{GroupKind: o.GroupKind, APIVersion: o.APIVersion, Namespace: o.Namespace, Name: o.Name, UID: o.UID}
-		rep := &policyReport{scope: scope}
+		rep := &policyReport{scope: idOf(o)}
 		c.reports[reportKey{home, ResourceReportName(o)}] = rep
-		rep.add(o, c.at)
+		rep.add(o)
 	}
 	if len(o.Violations) == 0 {
 		return

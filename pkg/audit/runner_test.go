@@ -70,10 +70,11 @@ func TestCollectorCountsAnObjectOncePerCheck(t *testing.T) {
 		c.add(o)
 	}
 	rep = c.reports[reportKey{"a", "bulwark-u-web"}]
-	if len(c.reports) != 1 || rep == nil || len(rep.results) != 3 || rep.fail != 3 || rep.pass != 8 || rep.scope == nil || rep.scope.Name != "web" {
+	if len(c.reports) != 1 || rep == nil || len(rep.results) != 3 || rep.fail != 3 || rep.pass != 8 || rep.scope == nil || rep.scope.name != "web" {
 		t.Fatalf("resource scope: reports %v; want one, bulwark-u-web, with 3 results, fail 3, pass 8, scope web", c.reports)
 	}
-	for _, r := range rep.results {
+	results, _ := rep.render(time.Unix(1700000000, 0))
+	for _, r := range results {
 		m := r.(map[string]any)
 		action := m["properties"].(map[string]any)["action"]
 		want := map[string]string{"image-tag": "low", "host-pid": "high"}[m["rule"].(string)]

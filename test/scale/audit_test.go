@@ -7,22 +7,15 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"runtime/metrics"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -50,23 +43,6 @@ func TestMain(m *testing.M) {
 	})
 }
 
-func podSpec(hostPID bool) corev1.PodSpec {
-	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}
-	return corev1.PodSpec{
-		HostPID:                      hostPID,
-		AutomountServiceAccountToken: ptr.To(false),
-		Containers: []corev1.Container{{
-			Name: "app", Image: "registry.example.com/app:1.0@sha256:" + strings.Repeat("ab", 32), // pinned: only hostPID violates
-			Resources: corev1.ResourceRequirements{Requests: res, Limits: res},
-			SecurityContext: &corev1.SecurityContext{
-				RunAsNonRoot: ptr.To(true), AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
-				Capabilities:   &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-			},
-		}},
-	}
-}
-
 // populate creates the namespaces, Deployments, ReplicaSets and pods with 16 clients in
 // parallel and returns the number of violating Deployments and bare pods.
 func populate(t *testing.T) (violatingDeployments, violatingPods int) {
@@ -79,112 +55,31 @@ func populate(t *testing.T) (violatingDeployments, violatingPods int) {
 			t.Fatal(err)
 		}
 	}
-	type job func() error
-	jobs := make(chan job)
-	var failed atomic.Value
-	var wg sync.WaitGroup
-	for w := 0; w < 16; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				if err := j(); err != nil {
-					failed.CompareAndSwap(nil, err)
-				}
+	err := framework.Parallel(16, func(submit func(func() error)) {
+		for i := 0; i < deployments; i++ {
+			ns, violating := fmt.Sprintf("scale-%d", i%namespaces), i%violatingEach == 0
+			if violating {
+				violatingDeployments++
 			}
-		}()
-	}
-	labels := func(i int) map[string]string { return map[string]string{"app": fmt.Sprintf("web-%d", i)} }
-	for i := 0; i < deployments; i++ {
-		ns, violating := fmt.Sprintf("scale-%d", i%namespaces), i%violatingEach == 0
-		if violating {
-			violatingDeployments++
+			submit(func() error {
+				return framework.CreateWorkload(ctx, cs, ns, fmt.Sprintf("web-%d", i), podsPerRS, violating)
+			})
 		}
-		jobs <- func() error {
-			tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels(i)}, Spec: podSpec(violating)}
-			d, err := cs.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
-				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("web-%d", i)},
-				Spec:       appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: labels(i)}, Template: tmpl},
-			}, metav1.CreateOptions{})
-			if err != nil {
+		for i := 0; i < barePods; i++ {
+			ns, violating := fmt.Sprintf("scale-%d", i%namespaces), i%violatingEach == 0
+			if violating {
+				violatingPods++
+			}
+			submit(func() error {
+				_, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bare-%d", i)}, Spec: framework.ScalePodSpec(violating)}, metav1.CreateOptions{})
 				return err
-			}
-			rs, err := cs.AppsV1().ReplicaSets(ns).Create(ctx, &appsv1.ReplicaSet{
-				ObjectMeta: metav1.ObjectMeta{Name: d.Name + "-5d8", OwnerReferences: []metav1.OwnerReference{{
-					APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID, Controller: ptr.To(true)}}},
-				Spec: appsv1.ReplicaSetSpec{Selector: d.Spec.Selector, Template: tmpl},
-			}, metav1.CreateOptions{})
-			if err != nil {
-				return err
-			}
-			for p := 0; p < podsPerRS; p++ {
-				_, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
-					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", rs.Name, p), Labels: labels(i), OwnerReferences: []metav1.OwnerReference{{
-						APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}},
-					Spec: tmpl.Spec,
-				}, metav1.CreateOptions{})
-				if err != nil {
-					return err
-				}
-			}
-			return nil
+			})
 		}
-	}
-	for i := 0; i < barePods; i++ {
-		ns, violating := fmt.Sprintf("scale-%d", i%namespaces), i%violatingEach == 0
-		if violating {
-			violatingPods++
-		}
-		jobs <- func() error {
-			_, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bare-%d", i)}, Spec: podSpec(violating)}, metav1.CreateOptions{})
-			return err
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	if err, _ := failed.Load().(error); err != nil {
+	})
+	if err != nil {
 		t.Fatalf("creating objects: %v", err)
 	}
 	return violatingDeployments, violatingPods
-}
-
-// heapSampler records the peak of the live heap while it runs.
-type heapSampler struct {
-	stop chan struct{}
-	done chan struct{}
-	peak uint64
-}
-
-func heapBytes() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
-}
-
-func startSampler() *heapSampler {
-	h := &heapSampler{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(h.done)
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			if b := heapBytes(); b > h.peak {
-				h.peak = b
-			}
-			select {
-			case <-h.stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return h
-}
-
-func (h *heapSampler) Stop() uint64 {
-	close(h.stop)
-	<-h.done
-	return h.peak
 }
 
 func TestAudit3000Pods(t *testing.T) {
@@ -214,8 +109,8 @@ func TestAudit3000Pods(t *testing.T) {
 		ReportScope: audit.ScopeNamespace,
 	})
 	runtime.GC()
-	base := heapBytes()
-	sampler := startSampler()
+	base := framework.HeapBytes()
+	sampler := framework.StartHeapSampler()
 	sum, err := runner.RunOnce(context.Background(), snap)
 	peak := sampler.Stop()
 	if err != nil {

@@ -64,6 +64,14 @@ type Document struct {
 
 	// seq is the place of the document in reading order, shared with Unread.
 	seq int
+	// lines are the lines of the fields a compacted Result's document keeps (Result.Compact).
+	lines []fieldLine
+}
+
+// fieldLine is the line of a field, as LineOf finds it.
+type fieldLine struct {
+	field string
+	line  int
 }
 
 // Where names the document for messages: "deploy.yaml: document 2 (line 14)" or
@@ -186,8 +194,26 @@ func ReadAll(paths []string, stdin io.Reader) (docs []*Document, unread []Unread
 	return r.docs, r.unread, nil
 }
 
+// ReadEach reads paths as ReadAll does, but hands each object to each as soon as it is read,
+// in reading order, and keeps none: once each returns, the document's YAML tree is garbage
+// unless each holds on to the Document, so that reading takes memory for one document (and
+// one file's bytes) at a time, not for the whole input. The items of a List are handed over
+// one by one while their shared Root is alive. An error each returns stops reading and is
+// returned as err, as are ReadAll's errors.
+func ReadEach(paths []string, stdin io.Reader, each func(*Document) error) (unread []Unread, err error) {
+	r := reader{stdin: stdin, keepGoing: true, charts: map[string]bool{}, each: each}
+	for _, p := range paths {
+		if err := r.path(p); err != nil {
+			return nil, err
+		}
+	}
+	return r.unread, nil
+}
+
 type reader struct {
-	stdin     io.Reader
+	stdin io.Reader
+	// each is given every document read (ReadEach); without it, they are kept in docs.
+	each      func(*Document) error
 	docs      []*Document
 	keepGoing bool
 	unread    []Unread
@@ -502,8 +528,7 @@ func (r *reader) document(source string, index int, root *yaml.Node) error {
 	}
 	rawItems, isList := fields["items"]
 	if !strings.HasSuffix(top.Kind, "List") || !isList {
-		r.add(top)
-		return nil
+		return r.add(top)
 	}
 	_, itemsNode := yamljson.Lookup(obj, "items")
 	itemsNode = yamljson.Deref(itemsNode)
@@ -530,16 +555,22 @@ func (r *reader) document(source string, index int, root *yaml.Node) error {
 			}
 			continue
 		}
-		r.add(d)
+		if err := r.add(d); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// add appends a document that holds an object.
-func (r *reader) add(d *Document) {
+// add hands a document that holds an object to r.each, or appends it to r.docs.
+func (r *reader) add(d *Document) error {
 	r.seq++
 	d.seq = r.seq
+	if r.each != nil {
+		return r.each(d)
+	}
 	r.docs = append(r.docs, d)
+	return nil
 }
 
 // isKustomize reports an apiVersion of kustomize's own kinds (Kustomization, Component),

@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -533,6 +534,60 @@ func TestReadAll(t *testing.T) {
 		}
 	}
 	if _, _, err := ReadAll([]string{"read/pod.json", "errors/missing.yaml"}, nil); err == nil || err.Error() != "scan: errors/missing.yaml: no such file or directory" {
+		t.Errorf("missing PATH: %v", err)
+	}
+}
+
+// TestReadEach: ReadEach hands over, one at a time and in order, the documents ReadAll
+// returns, and returns what ReadAll does not read; an error of each stops it.
+func TestReadEach(t *testing.T) {
+	t.Chdir(testdata)
+	paths := []string{"errors", "read", "-"}
+	const list = "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Pod, metadata: {name: a}}\n- {apiVersion: v1, kind: Pod, metadata: {name: b}}\n"
+	docs, unread, err := ReadAll(paths, strings.NewReader(list))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []*Document
+	gotUnread, err := ReadEach(paths, strings.NewReader(list), func(d *Document) error {
+		if d.Node == nil || d.Root == nil || d.JSON == nil {
+			t.Errorf("%s: handed over without its tree or JSON", d.Where())
+		}
+		got = append(got, d)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(docs) || len(docs) < 10 {
+		t.Fatalf("ReadEach handed over %d documents, ReadAll read %d (want 10 or more)", len(got), len(docs))
+	}
+	for i, d := range docs {
+		if g := got[i]; g.Where() != d.Where() || g.Kind != d.Kind || !bytes.Equal(g.JSON, d.JSON) || g.seq != d.seq {
+			t.Errorf("document %d: ReadEach %s (%s, seq %d), ReadAll %s (%s, seq %d)", i, g.Where(), g.JSON, g.seq, d.Where(), d.JSON, d.seq)
+		}
+	}
+	if len(gotUnread) != len(unread) {
+		t.Fatalf("ReadEach did not read %d, ReadAll %d", len(gotUnread), len(unread))
+	}
+	for i, u := range unread {
+		if g := gotUnread[i]; g.Note() != u.Note() || g.seq != u.seq {
+			t.Errorf("not read %d: ReadEach %s, ReadAll %s", i, g.Note(), u.Note())
+		}
+	}
+
+	stop := errors.New("stop")
+	n := 0
+	if _, err := ReadEach(paths, strings.NewReader(list), func(*Document) error {
+		n++
+		if n == 3 {
+			return stop
+		}
+		return nil
+	}); err != stop || n != 3 {
+		t.Errorf("each failing at the third document: %v after %d, want stop after 3", err, n)
+	}
+	if _, err := ReadEach([]string{"read/pod.json", "errors/missing.yaml"}, nil, func(*Document) error { return nil }); err == nil || err.Error() != "scan: errors/missing.yaml: no such file or directory" {
 		t.Errorf("missing PATH: %v", err)
 	}
 }

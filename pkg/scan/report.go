@@ -83,6 +83,35 @@ func (r Result) Decision() string {
 	return DecisionAdmitted
 }
 
+// Compact keeps of r's document only what the reports give: it resolves the line of each
+// field its violations and unknown fields name (LineOf), then gives r a copy of the document
+// without its YAML tree and JSON. A scan that evaluates each document as it is read
+// (ReadEach) and keeps compact results holds what it found, not what it read. Once compact,
+// r cannot be evaluated again nor its object decoded; violations added afterwards are located
+// at the object's line.
+func (r *Result) Compact() {
+	d := *r.Doc
+	if d.Node != nil {
+		d.lines = make([]fieldLine, 0, len(r.Violations)+len(r.UnknownFields))
+		add := func(field string) {
+			for _, fl := range d.lines {
+				if fl.field == field {
+					return
+				}
+			}
+			d.lines = append(d.lines, fieldLine{field, LineOf(r.Doc, field)})
+		}
+		for _, v := range r.Violations {
+			add(v.Field)
+		}
+		for _, f := range r.UnknownFields {
+			add(f)
+		}
+	}
+	d.Node, d.Root, d.JSON = nil, nil, nil
+	r.Doc = &d
+}
+
 // Object names the object for people: `Deployment "web"`, `Deployment "prod/web"` with a
 // namespace, `Deployment (no name)`.
 func (r Result) Object() string {

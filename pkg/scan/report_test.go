@@ -153,12 +153,38 @@ func TestWritersGolden(t *testing.T) {
 			if err := f.Write(&b, Report{Results: results, Version: "1.2.3"}); err != nil {
 				t.Fatal(err)
 			}
+			sameCompact(t, f, b.String(), Report{Results: results, Version: "1.2.3"})
 			if f.Name == "sarif" {
 				// The rules list every registered check; the golden file keeps host-network only.
 				b = *bytes.NewBuffer(onlyRule(t, b.Bytes(), "host-network"))
 			}
 			golden(t, name, b.String())
 		})
+	}
+}
+
+// sameCompact checks that f writes want, the report of rep, for rep's results compacted
+// (Result.Compact) too, and that compacting leaves the original results whole.
+func sameCompact(t *testing.T, f Format, want string, rep Report) {
+	t.Helper()
+	compact := make([]Result, len(rep.Results))
+	for i, r := range rep.Results {
+		r.Compact()
+		if r.Doc.Node != nil || r.Doc.Root != nil || r.Doc.JSON != nil {
+			t.Fatalf("%s: compact, but the document keeps its tree or JSON", r.Doc.Where())
+		}
+		if rep.Results[i].Doc.Node == nil || rep.Results[i].Doc.JSON == nil {
+			t.Fatalf("%s: compacting a copy of the result changed the original", r.Doc.Where())
+		}
+		compact[i] = r
+	}
+	rep.Results = compact
+	var b bytes.Buffer
+	if err := f.Write(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != want {
+		t.Errorf("%s report of compact results differs:\n--- got\n%s\n--- want\n%s", f.Name, b.String(), want)
 	}
 }
 
@@ -433,6 +459,7 @@ func TestWritersGoldenNotRead(t *testing.T) {
 			if err := f.Write(&b, Report{Results: results, Unread: unread, Version: "1.2.3"}); err != nil {
 				t.Fatal(err)
 			}
+			sameCompact(t, f, b.String(), Report{Results: results, Unread: unread, Version: "1.2.3"})
 			if f.Name == "sarif" {
 				b = *bytes.NewBuffer(onlyRule(t, b.Bytes(), "host-network"))
 			}

@@ -467,3 +467,55 @@ func TestWritersGoldenNotRead(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteIndentedArray: writing the items of an array as they come gives what writeIndented
+// gives for the whole value, for no item, one and several, at the top level and nested.
+func TestWriteIndentedArray(t *testing.T) {
+	type item struct {
+		Name  string   `json:"name"`
+		Notes []string `json:"notes,omitempty"`
+		Next  *item    `json:"next,omitempty"`
+	}
+	type doc struct {
+		Head  string `json:"head"`
+		Items []item `json:"items"`
+		Tail  []int  `json:"tail,omitempty"`
+	}
+	type outer struct {
+		Runs []doc `json:"runs"`
+	}
+	all := []item{
+		{Name: "a <&> b"},
+		{Name: "c", Notes: []string{"x", "y"}, Next: &item{Name: "d", Notes: []string{"z"}}},
+		{Name: "items: []"},
+	}
+	for n := 0; n <= len(all); n++ {
+		items := func(yield func(any) error) error {
+			for _, it := range all[:n] {
+				if err := yield(it); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		for _, c := range []struct {
+			name         string
+			empty, whole any
+			indent       string
+		}{
+			{"top", doc{Head: "h", Items: []item{}, Tail: []int{1, 2}}, doc{Head: "h", Items: append([]item{}, all[:n]...), Tail: []int{1, 2}}, "  "},
+			{"nested", outer{Runs: []doc{{Head: "h", Items: []item{}}}}, outer{Runs: []doc{{Head: "h", Items: append([]item{}, all[:n]...)}}}, "      "},
+		} {
+			var got, want bytes.Buffer
+			if err := writeIndentedArray(&got, c.empty, c.indent, "items", items); err != nil {
+				t.Fatal(err)
+			}
+			if err := writeIndented(&want, c.whole); err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != want.String() {
+				t.Errorf("%s, %d items:\n--- got\n%s\n--- want\n%s", c.name, n, got.String(), want.String())
+			}
+		}
+	}
+}

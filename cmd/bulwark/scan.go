@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -378,16 +377,13 @@ func addImageNotes(r *scan.Result, snap *policy.Snapshot, lookups *images.Resolv
 	return nil
 }
 
-// writeReport writes a scan's report to stdout, only once it is complete so that a failure
-// never leaves half of one, and returns the exit code: exitDenied when the webhook would deny
-// one of results.
+// writeReport writes a scan's report to stdout and returns the exit code: exitDenied when the
+// webhook would deny one of results. It is called once the scan is complete, after everything
+// that ends a scan with exitUsage and an empty stdout; the formats write the report as they
+// go, so that it is never held whole in memory, and only an error writing stdout can cut it
+// short.
 func writeReport(stdout, stderr io.Writer, results []scan.Result, write func(io.Writer) error) int {
-	var out bytes.Buffer
-	if err := write(&out); err != nil {
-		fmt.Fprintf(stderr, "bulwark scan: writing the report: %v\n", err)
-		return exitUsage
-	}
-	if _, err := stdout.Write(out.Bytes()); err != nil {
+	if err := write(stdout); err != nil {
 		fmt.Fprintf(stderr, "bulwark scan: writing the report: %v\n", err)
 		return exitUsage
 	}

@@ -66,30 +66,32 @@ func run(binary string, n, fileObjects, runs int, format, profile, dir, file str
 			file = filepath.Join(tmp, "manifests.yaml")
 		}
 	}
-	var lines []string
-	if n > 0 {
-		start := time.Now()
-		size, err := bench.GenerateManifests(dir, n)
-		if err != nil {
-			return err
-		}
-		fmt.Printf("generated %d manifests (%.1f MiB in %d directories) in %s: %s\n",
-			n, float64(size)/(1<<20), (n+bench.ManifestsPerDir-1)/bench.ManifestsPerDir, time.Since(start).Round(time.Millisecond), dir)
-		l, err := measure(binary, profile, format, dir, fmt.Sprintf("manifests=%d", n), n, runs)
-		if err != nil {
-			return err
-		}
-		lines = append(lines, l...)
+	inputs := []struct {
+		n        int
+		path     string
+		name     string // of the input in the benchmark lines
+		generate func(path string, n int) (int64, error)
+		describe func(size int64) string
+	}{
+		{n, dir, "manifests", bench.GenerateManifests, func(size int64) string {
+			return fmt.Sprintf("%d manifests (%.1f MiB in %d directories)", n, mib(size), (n+bench.ManifestsPerDir-1)/bench.ManifestsPerDir)
+		}},
+		{fileObjects, file, "file-objects", bench.GenerateManifestFile, func(size int64) string {
+			return fmt.Sprintf("one file of %d objects (%.1f MiB)", fileObjects, mib(size))
+		}},
 	}
-	if fileObjects > 0 {
+	var lines []string
+	for _, in := range inputs {
+		if in.n <= 0 {
+			continue
+		}
 		start := time.Now()
-		size, err := bench.GenerateManifestFile(file, fileObjects)
+		size, err := in.generate(in.path, in.n)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("generated one file of %d objects (%.1f MiB) in %s: %s\n",
-			fileObjects, float64(size)/(1<<20), time.Since(start).Round(time.Millisecond), file)
-		l, err := measure(binary, profile, format, file, fmt.Sprintf("file-objects=%d", fileObjects), fileObjects, runs)
+		fmt.Printf("generated %s in %s: %s\n", in.describe(size), time.Since(start).Round(time.Millisecond), in.path)
+		l, err := measure(binary, profile, format, in.path, fmt.Sprintf("%s=%d", in.name, in.n), in.n, runs)
 		if err != nil {
 			return err
 		}

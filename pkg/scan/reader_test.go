@@ -3,10 +3,12 @@ package scan
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // testdata is the fixture directory, relative to this package; tests chdir into it so that
@@ -625,4 +627,51 @@ func sources(docs []*Document) []string {
 		out = append(out, d.Source)
 	}
 	return out
+}
+
+// TestCheckText: reading a source line by line finds what a look at the whole text finds,
+// with lines longer than the read buffer, a character or "{{" across its edge, and no final
+// newline.
+func TestCheckText(t *testing.T) {
+	long := strings.Repeat("a", readBuffer-1)
+	for _, in := range []string{
+		"", "a", "a\n", "a\nb", "\n\n", "a: b\n{{ x }}\n",
+		long + "é\nb\n", long + "{{\n", long + "{" + "{\n",
+		long + long + long + "\nc: {{ .x }}\n\x00\n",
+		"a\n" + long + "\xe2\x82\nb\n", "a\n" + long + "\xff" + long + "\nb\x00\n",
+		"a\n" + long + long + "\x00", "é\xe2\x82\xac\n\xc3",
+	} {
+		// What the whole text says: the first NUL, else the first invalid character, at its
+		// line; the line of the first "{{"; the line breaks, plus one for a last line without.
+		data := []byte(in)
+		lineAt := func(i int) int { return bytes.Count(data[:i], []byte("\n")) + 1 }
+		want := textInfo{lines: bytes.Count(data, []byte("\n"))}
+		if len(data) > 0 && data[len(data)-1] != '\n' {
+			want.lines++
+		}
+		if i := bytes.Index(data, []byte("{{")); i >= 0 {
+			want.braces = lineAt(i)
+		}
+		wantErr := ""
+		if i := bytes.IndexByte(data, 0); i >= 0 {
+			wantErr = fmt.Sprintf("not a text file (NUL byte on line %d)", lineAt(i))
+		} else if !utf8.Valid(data) {
+			i := 0
+			for {
+				c, size := utf8.DecodeRune(data[i:])
+				if c == utf8.RuneError && size <= 1 {
+					break
+				}
+				i += size
+			}
+			wantErr = fmt.Sprintf("not a text file (invalid UTF-8 on line %d)", lineAt(i))
+		}
+		got, err := checkText(strings.NewReader(in))
+		switch {
+		case wantErr != "" && (err == nil || err.Error() != wantErr):
+			t.Errorf("%.40q (%d bytes): %v, want %s", in, len(in), err, wantErr)
+		case wantErr == "" && (err != nil || got != want):
+			t.Errorf("%.40q (%d bytes): %+v, %v; want %+v", in, len(in), got, err, want)
+		}
+	}
 }

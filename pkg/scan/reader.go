@@ -223,6 +223,8 @@ type reader struct {
 	charts map[string]bool
 	// seq counts the documents and Unread in reading order.
 	seq int
+	// buf is the buffer sources are read through (buffered).
+	buf *bufio.Reader
 	// known says what the source being parsed is, when its name tells ("a Helm chart's
 	// Chart.yaml"), for the notes on documents that are not objects.
 	known string
@@ -425,7 +427,7 @@ func helmTemplate(chart string, line int) error {
 // is text (and to find a template's braces), then to decode its documents one at a time.
 // inTemplates is set for a file in the templates directory of a Helm chart.
 func (r *reader) parse(source string, src io.ReadSeeker, inTemplates bool) error {
-	text, err := checkText(src)
+	text, err := checkText(r.buffered(src))
 	if err == nil {
 		_, err = src.Seek(0, io.SeekStart)
 	}
@@ -437,7 +439,7 @@ func (r *reader) parse(source string, src io.ReadSeeker, inTemplates bool) error
 		return r.skip(&Error{Source: source, Err: pathError(err)}, false)
 	}
 	// A template: only the documents of its rendering are objects.
-	if text.braces > 0 && (inTemplates || !isYAML(src)) {
+	if text.braces > 0 && (inTemplates || !isYAML(r.buffered(src))) {
 		chart := ""
 		if inTemplates {
 			chart, _ = r.chartOf(source)
@@ -447,7 +449,7 @@ func (r *reader) parse(source string, src io.ReadSeeker, inTemplates bool) error
 	if _, err := src.Seek(0, io.SeekStart); err != nil {
 		return r.skip(&Error{Source: source, Err: pathError(err)}, false)
 	}
-	dec := yaml.NewDecoder(bufio.NewReaderSize(src, readBuffer))
+	dec := yaml.NewDecoder(r.buffered(src))
 	for index := 1; ; index++ {
 		root := new(yaml.Node)
 		err := dec.Decode(root)
@@ -470,10 +472,21 @@ func (r *reader) parse(source string, src io.ReadSeeker, inTemplates bool) error
 // readBuffer is the size of the buffer sources are read through.
 const readBuffer = 64 << 10
 
+// buffered returns r's read buffer, reset to read src: one buffer serves every source, and
+// each pass over one.
+func (r *reader) buffered(src io.Reader) *bufio.Reader {
+	if r.buf == nil {
+		r.buf = bufio.NewReaderSize(src, readBuffer)
+	} else {
+		r.buf.Reset(src)
+	}
+	return r.buf
+}
+
 // isYAML reports whether every document of src parses and converts to JSON: a template's
 // {{ }} may parse as YAML ({{ .Release.Name }} is a mapping in a mapping) but not convert.
-func isYAML(src io.Reader) bool {
-	dec := yaml.NewDecoder(bufio.NewReaderSize(src, readBuffer))
+func isYAML(src *bufio.Reader) bool {
+	dec := yaml.NewDecoder(src)
 	for {
 		var root yaml.Node
 		err := dec.Decode(&root)
@@ -502,10 +515,9 @@ func (e *notTextError) Error() string { return e.msg }
 
 // checkText rejects input that is not UTF-8 text, before the YAML parser reports something
 // obscure about it, reading it line by line. Another error is one of reading src.
-func checkText(src io.Reader) (textInfo, error) {
+func checkText(br *bufio.Reader) (textInfo, error) {
 	var text textInfo
 	nul, invalid := 0, 0
-	br := bufio.NewReaderSize(src, readBuffer)
 	var long []byte // a line longer than the buffer
 	for {
 		chunk, err := br.ReadSlice('\n')

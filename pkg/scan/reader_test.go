@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -666,7 +667,7 @@ func TestCheckText(t *testing.T) {
 			}
 			wantErr = fmt.Sprintf("not a text file (invalid UTF-8 on line %d)", lineAt(i))
 		}
-		got, err := checkText(strings.NewReader(in))
+		got, err := checkText(bufio.NewReaderSize(strings.NewReader(in), readBuffer))
 		switch {
 		case wantErr != "" && (err == nil || err.Error() != wantErr):
 			t.Errorf("%.40q (%d bytes): %v, want %s", in, len(in), err, wantErr)

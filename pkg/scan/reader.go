@@ -346,16 +346,26 @@ func pathError(err error) error {
 	return err
 }
 
-// file reads the documents of the file p one by one, never the whole file at once.
+// file reads the documents of the file p one by one, never the whole file at once; but a pipe
+// (bulwark scan <(helm template ...)), which can be read only once, is held whole as standard
+// input is.
 func (r *reader) file(p string) error {
 	f, err := os.Open(p)
 	if err != nil {
 		return r.skip(&Error{Source: p, Err: pathError(err)}, false)
 	}
 	defer f.Close()
+	var src io.ReadSeeker = f
+	if _, err := f.Seek(0, io.SeekCurrent); err != nil {
+		data, err := io.ReadAll(f)
+		if err != nil {
+			return r.skip(&Error{Source: p, Err: pathError(err)}, false)
+		}
+		src = bytes.NewReader(data)
+	}
 	chart, inTemplates := r.chartOf(p)
 	r.known = r.knownFile(p, chart, inTemplates)
-	return r.parse(p, f, inTemplates)
+	return r.parse(p, src, inTemplates)
 }
 
 // chartOf returns the directory of the Helm chart p belongs to (the nearest directory above

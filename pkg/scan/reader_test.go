@@ -676,3 +676,32 @@ func TestCheckText(t *testing.T) {
 		}
 	}
 }
+
+// TestReadPipe: a pipe given as a path, as a shell gives bulwark scan <(helm template ...),
+// is read, though it cannot be read twice.
+func TestReadPipe(t *testing.T) {
+	if _, err := os.Stat("/dev/fd/0"); err != nil {
+		t.Skip("no /dev/fd here")
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	go func() {
+		defer pw.Close()
+		pw.WriteString("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: b}\n")
+	}()
+	p := fmt.Sprintf("/dev/fd/%d", pr.Fd())
+	var got []string
+	unread, err := ReadEach([]string{p}, nil, func(d *Document) error {
+		got = append(got, d.Where())
+		return nil
+	})
+	if err != nil || len(unread) > 0 {
+		t.Fatalf("%v, not read: %v", err, unread)
+	}
+	if want := []string{p + ": document 1 (line 1)", p + ": document 2 (line 5)"}; strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("read %q, want %q", got, want)
+	}
+}

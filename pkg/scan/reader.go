@@ -199,8 +199,8 @@ func ReadAll(paths []string, stdin io.Reader) (docs []*Document, unread []Unread
 // in reading order, and keeps none: once each returns, the document's YAML tree is garbage
 // unless each holds on to the Document, so that reading takes memory for one document at a
 // time, not for the whole input (files are read through a buffer; what is read from standard
-// input is held whole while it is parsed). The items of a List are handed over
-// one by one while their shared Root is alive. An error each returns stops reading and is
+// input or a pipe is held whole while it is parsed). The items of a List are handed over one
+// by one while their shared Root is alive. An error each returns stops reading and is
 // returned as err, as are ReadAll's errors.
 func ReadEach(paths []string, stdin io.Reader, each func(*Document) error) (unread []Unread, err error) {
 	r := reader{stdin: stdin, keepGoing: true, charts: map[string]bool{}, each: each}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -249,14 +248,11 @@ Flags (before or after the PATHs):
 		cf.skip, cf.failuresOnly = skip, failuresOnly
 		return scanCluster(&cf, snap, imf.resolver(), format, stdout, stderr)
 	}
-	docs, unread, err := scan.ReadAll(paths, stdin)
+	results, unread, imageErr, err := scanFiles(paths, stdin, snap, skip, imf.resolver())
 	if err != nil {
 		inputError(stderr, fs.Name(), err)
 		return exitUsage
 	}
-	now := time.Now()
-	results, invalid := scan.EvaluatePolicyAll(docs, snap, now)
-	unread = scan.MergeUnread(unread, invalid)
 	switch {
 	case len(results) == 0 && len(unread) > 0:
 		for _, u := range unread {
@@ -271,18 +267,40 @@ Flags (before or after the PATHs):
 			}
 		}
 		return exitUsage
-	}
-	for i := range results {
-		results[i].Violations = withoutChecks(results[i].Violations, skip)
-	}
-	if lookups := imf.resolver(); lookups != nil {
-		if err := addImageNotes(results, snap, lookups, now); err != nil {
-			inputError(stderr, fs.Name(), err)
-			return exitUsage
-		}
+	case imageErr != nil:
+		inputError(stderr, fs.Name(), imageErr)
+		return exitUsage
 	}
 	rep := scan.Report{Results: results, Unread: unread, FailuresOnly: failuresOnly, Version: version}
 	return writeReport(stdout, stderr, results, func(w io.Writer) error { return format.Write(w, rep) })
+}
+
+// scanFiles reads the objects of paths and evaluates each as it is read: it drops the
+// violations of the checks in skip, adds the notes of lookups (when not nil) and keeps only
+// the compact result (scan.Result.Compact), so that memory grows with what is found, not with
+// the input. It returns the results and what was not read, both in reading order; imageErr is
+// the first image lookup that failed (no lookups are made after it); err is ReadEach's.
+func scanFiles(paths []string, stdin io.Reader, snap *policy.Snapshot, skip map[string]bool, lookups *images.Resolver) (results []scan.Result, unread []scan.Unread, imageErr, err error) {
+	now := time.Now()
+	var invalid []scan.Unread
+	unread, err = scan.ReadEach(paths, stdin, func(d *scan.Document) error {
+		rs, un := scan.EvaluatePolicyAll([]*scan.Document{d}, snap, now)
+		invalid = append(invalid, un...)
+		for i := range rs {
+			r := &rs[i]
+			r.Violations = withoutChecks(r.Violations, skip)
+			if lookups != nil && imageErr == nil {
+				imageErr = addImageNotes(r, snap, lookups, now)
+			}
+			r.Compact()
+		}
+		results = append(results, rs...)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return results, scan.MergeUnread(unread, invalid), imageErr, nil
 }
 
 // stringList is a flag that may be given more than once.
@@ -336,42 +354,36 @@ func countInvalid(unread []scan.Unread) int {
 	return n
 }
 
-// addImageNotes adds to each evaluated result what the mutating webhook would say of its
+// addImageNotes adds to r, when it was evaluated, what the mutating webhook would say of its
 // images (imageNotes), with the policy's defaults for the object as EvaluatePolicy resolved
 // them.
-func addImageNotes(results []scan.Result, snap *policy.Snapshot, lookups *images.Resolver, now time.Time) error {
-	for i := range results {
-		r := &results[i]
-		if r.Skipped || r.Exempt != "" {
-			continue
-		}
-		d := r.Doc
-		pod, _, err := podspec.Decode(schema.FromAPIVersionAndKind(d.APIVersion, d.Kind).GroupKind(), d.JSON)
-		if err != nil {
-			return err // EvaluatePolicy decoded it already
-		}
-		dec := snap.Resolve(policy.Request{
-			Namespace: pod.Object.Namespace, Kind: pod.GroupKind.Kind, Name: pod.Object.Name, Now: now,
-		})
-		notes, err := imageNotes(context.Background(), lookups, pod, dec.Mutation)
-		if err != nil {
-			return fmt.Errorf("%s: %w", d.Where(), err)
-		}
-		r.Notes = append(r.Notes, notes...)
+func addImageNotes(r *scan.Result, snap *policy.Snapshot, lookups *images.Resolver, now time.Time) error {
+	if r.Skipped || r.Exempt != "" {
+		return nil
 	}
+	d := r.Doc
+	pod, _, err := podspec.Decode(schema.FromAPIVersionAndKind(d.APIVersion, d.Kind).GroupKind(), d.JSON)
+	if err != nil {
+		return err // EvaluatePolicy decoded it already
+	}
+	dec := snap.Resolve(policy.Request{
+		Namespace: pod.Object.Namespace, Kind: pod.GroupKind.Kind, Name: pod.Object.Name, Now: now,
+	})
+	notes, err := imageNotes(context.Background(), lookups, pod, dec.Mutation)
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.Where(), err)
+	}
+	r.Notes = append(r.Notes, notes...)
 	return nil
 }
 
-// writeReport writes a scan's report to stdout, only once it is complete so that a failure
-// never leaves half of one, and returns the exit code: exitDenied when the webhook would deny
-// one of results.
+// writeReport writes a scan's report to stdout and returns the exit code: exitDenied when the
+// webhook would deny one of results. It is called once the scan is complete, after everything
+// that ends a scan with exitUsage and an empty stdout; the formats write the report as they
+// go, so that it is never held whole in memory, and only an error writing stdout can cut it
+// short.
 func writeReport(stdout, stderr io.Writer, results []scan.Result, write func(io.Writer) error) int {
-	var out bytes.Buffer
-	if err := write(&out); err != nil {
-		fmt.Fprintf(stderr, "bulwark scan: writing the report: %v\n", err)
-		return exitUsage
-	}
-	if _, err := stdout.Write(out.Bytes()); err != nil {
+	if err := write(stdout); err != nil {
 		fmt.Fprintf(stderr, "bulwark scan: writing the report: %v\n", err)
 		return exitUsage
 	}

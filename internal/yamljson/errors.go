@@ -33,6 +33,12 @@ var yamlParserProblems = map[string]bool{
 // the text (at the end of a text, yaml.v3 reports the line after the last). An error without
 // a line is returned as 0 and its text.
 func ErrorLine(data []byte, err error) (int, string) {
+	return ErrorLineIn(lastLine(data), err)
+}
+
+// ErrorLineIn is ErrorLine for a text of lines lines (as ErrorLine counts them: the line
+// breaks, plus one for a last line without a final newline), when the text is not at hand.
+func ErrorLineIn(lines int, err error) (int, string) {
 	msg := err.Error()
 	m := yamlLineRE.FindStringSubmatch(msg)
 	if m == nil {
@@ -42,7 +48,7 @@ func ErrorLine(data []byte, err error) (int, string) {
 	if yamlParserProblems[m[2]] {
 		line++
 	}
-	return min(line, lastLine(data)), "yaml: " + m[2]
+	return min(line, max(lines, 1)), "yaml: " + m[2]
 }
 
 // lastLine is the number of the last line of data: its line breaks, plus one for a last line

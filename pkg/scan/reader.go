@@ -6,6 +6,7 @@
 package scan
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -64,6 +65,14 @@ type Document struct {
 
 	// seq is the place of the document in reading order, shared with Unread.
 	seq int
+	// lines are the lines of the fields a compacted Result's document keeps (Result.Compact).
+	lines []fieldLine
+}
+
+// fieldLine is the line of a field, as LineOf finds it.
+type fieldLine struct {
+	field string
+	line  int
 }
 
 // Where names the document for messages: "deploy.yaml: document 2 (line 14)" or
@@ -186,8 +195,27 @@ func ReadAll(paths []string, stdin io.Reader) (docs []*Document, unread []Unread
 	return r.docs, r.unread, nil
 }
 
+// ReadEach reads paths as ReadAll does, but hands each object to each as soon as it is read,
+// in reading order, and keeps none: once each returns, the document's YAML tree is garbage
+// unless each holds on to the Document, so that reading takes memory for one document at a
+// time, not for the whole input (files are read through a buffer; what is read from standard
+// input or a pipe is held whole while it is parsed). The items of a List are handed over one
+// by one while their shared Root is alive. An error each returns stops reading and is
+// returned as err, as are ReadAll's errors.
+func ReadEach(paths []string, stdin io.Reader, each func(*Document) error) (unread []Unread, err error) {
+	r := reader{stdin: stdin, keepGoing: true, charts: map[string]bool{}, each: each}
+	for _, p := range paths {
+		if err := r.path(p); err != nil {
+			return nil, err
+		}
+	}
+	return r.unread, nil
+}
+
 type reader struct {
-	stdin     io.Reader
+	stdin io.Reader
+	// each is given every document read (ReadEach); without it, they are kept in docs.
+	each      func(*Document) error
 	docs      []*Document
 	keepGoing bool
 	unread    []Unread
@@ -195,6 +223,8 @@ type reader struct {
 	charts map[string]bool
 	// seq counts the documents and Unread in reading order.
 	seq int
+	// buf is the buffer sources are read through (buffered).
+	buf *bufio.Reader
 	// known says what the source being parsed is, when its name tells ("a Helm chart's
 	// Chart.yaml"), for the notes on documents that are not objects.
 	known string
@@ -235,7 +265,7 @@ func (r *reader) path(p string) error {
 			return &Error{Source: name, Err: err}
 		}
 		r.known = ""
-		return r.parse(name, data, false)
+		return r.parse(name, bytes.NewReader(data), false)
 	}
 	fi, err := os.Stat(p)
 	if err != nil {
@@ -316,14 +346,26 @@ func pathError(err error) error {
 	return err
 }
 
+// file reads the documents of the file p one by one, never the whole file at once; but a pipe
+// (bulwark scan <(helm template ...)), which can be read only once, is held whole as standard
+// input is.
 func (r *reader) file(p string) error {
-	data, err := os.ReadFile(p)
+	f, err := os.Open(p)
 	if err != nil {
 		return r.skip(&Error{Source: p, Err: pathError(err)}, false)
 	}
+	defer f.Close()
+	var src io.ReadSeeker = f
+	if _, err := f.Seek(0, io.SeekCurrent); err != nil {
+		data, err := io.ReadAll(f)
+		if err != nil {
+			return r.skip(&Error{Source: p, Err: pathError(err)}, false)
+		}
+		src = bytes.NewReader(data)
+	}
 	chart, inTemplates := r.chartOf(p)
 	r.known = r.knownFile(p, chart, inTemplates)
-	return r.parse(p, data, inTemplates)
+	return r.parse(p, src, inTemplates)
 }
 
 // chartOf returns the directory of the Helm chart p belongs to (the nearest directory above
@@ -391,22 +433,33 @@ func helmTemplate(chart string, line int) error {
 	return fmt.Errorf("a Helm template (\"{{\" on line %d), not a manifest: render it first: helm template RELEASE %s | bulwark scan -", line, chart)
 }
 
-// parse reads every document of one source. inTemplates is set for a file in the templates
-// directory of a Helm chart.
-func (r *reader) parse(source string, data []byte, inTemplates bool) error {
-	if err := checkText(data); err != nil {
+// parse reads every document of one source, src, which it reads twice: once to check that it
+// is text (and to find a template's braces), then to decode its documents one at a time.
+// inTemplates is set for a file in the templates directory of a Helm chart.
+func (r *reader) parse(source string, src io.ReadSeeker, inTemplates bool) error {
+	text, err := checkText(r.buffered(src))
+	if err == nil {
+		_, err = src.Seek(0, io.SeekStart)
+	}
+	var notText *notTextError
+	switch {
+	case errors.As(err, &notText):
 		return r.skip(&Error{Source: source, Err: err}, false)
+	case err != nil:
+		return r.skip(&Error{Source: source, Err: pathError(err)}, false)
 	}
 	// A template: only the documents of its rendering are objects.
-	braces := bytes.Index(data, []byte("{{"))
-	if braces >= 0 && (inTemplates || !isYAML(data)) {
+	if text.braces > 0 && (inTemplates || !isYAML(r.buffered(src))) {
 		chart := ""
 		if inTemplates {
 			chart, _ = r.chartOf(source)
 		}
-		return r.skip(&Error{Source: source, Err: helmTemplate(chart, lineAt(data, braces))}, false)
+		return r.skip(&Error{Source: source, Err: helmTemplate(chart, text.braces)}, false)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if _, err := src.Seek(0, io.SeekStart); err != nil {
+		return r.skip(&Error{Source: source, Err: pathError(err)}, false)
+	}
+	dec := yaml.NewDecoder(r.buffered(src))
 	for index := 1; ; index++ {
 		root := new(yaml.Node)
 		err := dec.Decode(root)
@@ -414,7 +467,7 @@ func (r *reader) parse(source string, data []byte, inTemplates bool) error {
 			return nil
 		}
 		if err != nil {
-			line, msg := yamljson.ErrorLine(data, err)
+			line, msg := yamljson.ErrorLineIn(text.lines, err)
 			if r.keepGoing {
 				msg += "; the rest of the file is not read"
 			}
@@ -426,10 +479,24 @@ func (r *reader) parse(source string, data []byte, inTemplates bool) error {
 	}
 }
 
-// isYAML reports whether every document of data parses and converts to JSON: a template's
+// readBuffer is the size of the buffer sources are read through.
+const readBuffer = 64 << 10
+
+// buffered returns r's read buffer, reset to read src: one buffer serves every source, and
+// each pass over one.
+func (r *reader) buffered(src io.Reader) *bufio.Reader {
+	if r.buf == nil {
+		r.buf = bufio.NewReaderSize(src, readBuffer)
+	} else {
+		r.buf.Reset(src)
+	}
+	return r.buf
+}
+
+// isYAML reports whether every document of src parses and converts to JSON: a template's
 // {{ }} may parse as YAML ({{ .Release.Name }} is a mapping in a mapping) but not convert.
-func isYAML(data []byte) bool {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+func isYAML(src *bufio.Reader) bool {
+	dec := yaml.NewDecoder(src)
 	for {
 		var root yaml.Node
 		err := dec.Decode(&root)
@@ -445,27 +512,62 @@ func isYAML(data []byte) bool {
 	}
 }
 
-// checkText rejects input that is not UTF-8 text, before the YAML parser reports something
-// obscure about it.
-func checkText(data []byte) error {
-	if i := bytes.IndexByte(data, 0); i >= 0 {
-		return fmt.Errorf("not a text file (NUL byte on line %d)", lineAt(data, i))
-	}
-	if !utf8.Valid(data) {
-		i := 0
-		for i < len(data) {
-			c, size := utf8.DecodeRune(data[i:])
-			if c == utf8.RuneError && size <= 1 {
-				break
-			}
-			i += size
-		}
-		return fmt.Errorf("not a text file (invalid UTF-8 on line %d)", lineAt(data, i))
-	}
-	return nil
+// textInfo is what checkText finds in a source: its number of lines (the line breaks, plus one
+// for a last line without a final newline) and the line of its first "{{", 0 if none.
+type textInfo struct {
+	lines, braces int
 }
 
-func lineAt(data []byte, offset int) int { return bytes.Count(data[:offset], []byte("\n")) + 1 }
+// notTextError is the error of checkText for a source that is not text.
+type notTextError struct{ msg string }
+
+func (e *notTextError) Error() string { return e.msg }
+
+// checkText rejects input that is not UTF-8 text, before the YAML parser reports something
+// obscure about it, reading it line by line. Another error is one of reading src.
+func checkText(br *bufio.Reader) (textInfo, error) {
+	var text textInfo
+	nul, invalid := 0, 0
+	var long []byte // a line longer than the buffer
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			long = append(long, chunk...)
+			continue
+		}
+		line := chunk
+		if len(long) > 0 {
+			long = append(long, chunk...)
+			line, long = long, long[:0]
+		}
+		if len(line) > 0 {
+			// A line break is never part of a character: each line is valid UTF-8 on its own.
+			text.lines++
+			if nul == 0 && bytes.IndexByte(line, 0) >= 0 {
+				nul = text.lines
+			}
+			if invalid == 0 && !utf8.Valid(line) {
+				invalid = text.lines
+			}
+			if text.braces == 0 && bytes.Contains(line, []byte("{{")) {
+				text.braces = text.lines
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return textInfo{}, err
+		}
+	}
+	switch {
+	case nul > 0:
+		return textInfo{}, &notTextError{fmt.Sprintf("not a text file (NUL byte on line %d)", nul)}
+	case invalid > 0:
+		return textInfo{}, &notTextError{fmt.Sprintf("not a text file (invalid UTF-8 on line %d)", invalid)}
+	}
+	return text, nil
+}
 
 // document turns one decoded YAML document into Documents: none when it is empty, its items
 // when it is a List, else one.
@@ -502,8 +604,7 @@ func (r *reader) document(source string, index int, root *yaml.Node) error {
 	}
 	rawItems, isList := fields["items"]
 	if !strings.HasSuffix(top.Kind, "List") || !isList {
-		r.add(top)
-		return nil
+		return r.add(top)
 	}
 	_, itemsNode := yamljson.Lookup(obj, "items")
 	itemsNode = yamljson.Deref(itemsNode)
@@ -530,16 +631,22 @@ func (r *reader) document(source string, index int, root *yaml.Node) error {
 			}
 			continue
 		}
-		r.add(d)
+		if err := r.add(d); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// add appends a document that holds an object.
-func (r *reader) add(d *Document) {
+// add hands a document that holds an object to r.each, or appends it to r.docs.
+func (r *reader) add(d *Document) error {
 	r.seq++
 	d.seq = r.seq
+	if r.each != nil {
+		return r.each(d)
+	}
 	r.docs = append(r.docs, d)
+	return nil
 }
 
 // isKustomize reports an apiVersion of kustomize's own kinds (Kustomization, Component),

@@ -1,11 +1,15 @@
 package scan
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // testdata is the fixture directory, relative to this package; tests chdir into it so that
@@ -537,6 +541,60 @@ func TestReadAll(t *testing.T) {
 	}
 }
 
+// TestReadEach: ReadEach hands over, one at a time and in order, the documents ReadAll
+// returns, and returns what ReadAll does not read; an error of each stops it.
+func TestReadEach(t *testing.T) {
+	t.Chdir(testdata)
+	paths := []string{"errors", "read", "-"}
+	const list = "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Pod, metadata: {name: a}}\n- {apiVersion: v1, kind: Pod, metadata: {name: b}}\n"
+	docs, unread, err := ReadAll(paths, strings.NewReader(list))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []*Document
+	gotUnread, err := ReadEach(paths, strings.NewReader(list), func(d *Document) error {
+		if d.Node == nil || d.Root == nil || d.JSON == nil {
+			t.Errorf("%s: handed over without its tree or JSON", d.Where())
+		}
+		got = append(got, d)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(docs) || len(docs) < 10 {
+		t.Fatalf("ReadEach handed over %d documents, ReadAll read %d (want 10 or more)", len(got), len(docs))
+	}
+	for i, d := range docs {
+		if g := got[i]; g.Where() != d.Where() || g.Kind != d.Kind || !bytes.Equal(g.JSON, d.JSON) || g.seq != d.seq {
+			t.Errorf("document %d: ReadEach %s (%s, seq %d), ReadAll %s (%s, seq %d)", i, g.Where(), g.JSON, g.seq, d.Where(), d.JSON, d.seq)
+		}
+	}
+	if len(gotUnread) != len(unread) {
+		t.Fatalf("ReadEach did not read %d, ReadAll %d", len(gotUnread), len(unread))
+	}
+	for i, u := range unread {
+		if g := gotUnread[i]; g.Note() != u.Note() || g.seq != u.seq {
+			t.Errorf("not read %d: ReadEach %s, ReadAll %s", i, g.Note(), u.Note())
+		}
+	}
+
+	stop := errors.New("stop")
+	n := 0
+	if _, err := ReadEach(paths, strings.NewReader(list), func(*Document) error {
+		n++
+		if n == 3 {
+			return stop
+		}
+		return nil
+	}); err != stop || n != 3 {
+		t.Errorf("each failing at the third document: %v after %d, want stop after 3", err, n)
+	}
+	if _, err := ReadEach([]string{"read/pod.json", "errors/missing.yaml"}, nil, func(*Document) error { return nil }); err == nil || err.Error() != "scan: errors/missing.yaml: no such file or directory" {
+		t.Errorf("missing PATH: %v", err)
+	}
+}
+
 // TestReadNamedStdin: what is read from "-" carries the name NamedStdin gives it, objects,
 // what is not read and errors alike, and files keep their own.
 func TestReadNamedStdin(t *testing.T) {
@@ -570,4 +628,80 @@ func sources(docs []*Document) []string {
 		out = append(out, d.Source)
 	}
 	return out
+}
+
+// TestCheckText: reading a source line by line finds what a look at the whole text finds,
+// with lines longer than the read buffer, a character or "{{" across its edge, and no final
+// newline.
+func TestCheckText(t *testing.T) {
+	long := strings.Repeat("a", readBuffer-1)
+	for _, in := range []string{
+		"", "a", "a\n", "a\nb", "\n\n", "a: b\n{{ x }}\n",
+		long + "é\nb\n", long + "{{\n", long + "{" + "{\n",
+		long + long + long + "\nc: {{ .x }}\n\x00\n",
+		"a\n" + long + "\xe2\x82\nb\n", "a\n" + long + "\xff" + long + "\nb\x00\n",
+		"a\n" + long + long + "\x00", "é\xe2\x82\xac\n\xc3",
+	} {
+		// What the whole text says: the first NUL, else the first invalid character, at its
+		// line; the line of the first "{{"; the line breaks, plus one for a last line without.
+		data := []byte(in)
+		lineAt := func(i int) int { return bytes.Count(data[:i], []byte("\n")) + 1 }
+		want := textInfo{lines: bytes.Count(data, []byte("\n"))}
+		if len(data) > 0 && data[len(data)-1] != '\n' {
+			want.lines++
+		}
+		if i := bytes.Index(data, []byte("{{")); i >= 0 {
+			want.braces = lineAt(i)
+		}
+		wantErr := ""
+		if i := bytes.IndexByte(data, 0); i >= 0 {
+			wantErr = fmt.Sprintf("not a text file (NUL byte on line %d)", lineAt(i))
+		} else if !utf8.Valid(data) {
+			i := 0
+			for {
+				c, size := utf8.DecodeRune(data[i:])
+				if c == utf8.RuneError && size <= 1 {
+					break
+				}
+				i += size
+			}
+			wantErr = fmt.Sprintf("not a text file (invalid UTF-8 on line %d)", lineAt(i))
+		}
+		got, err := checkText(bufio.NewReaderSize(strings.NewReader(in), readBuffer))
+		switch {
+		case wantErr != "" && (err == nil || err.Error() != wantErr):
+			t.Errorf("%.40q (%d bytes): %v, want %s", in, len(in), err, wantErr)
+		case wantErr == "" && (err != nil || got != want):
+			t.Errorf("%.40q (%d bytes): %+v, %v; want %+v", in, len(in), got, err, want)
+		}
+	}
+}
+
+// TestReadPipe: a pipe given as a path, as a shell gives bulwark scan <(helm template ...),
+// is read, though it cannot be read twice.
+func TestReadPipe(t *testing.T) {
+	if _, err := os.Stat("/dev/fd/0"); err != nil {
+		t.Skip("no /dev/fd here")
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	go func() {
+		defer pw.Close()
+		pw.WriteString("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: b}\n")
+	}()
+	p := fmt.Sprintf("/dev/fd/%d", pr.Fd())
+	var got []string
+	unread, err := ReadEach([]string{p}, nil, func(d *Document) error {
+		got = append(got, d.Where())
+		return nil
+	})
+	if err != nil || len(unread) > 0 {
+		t.Fatalf("%v, not read: %v", err, unread)
+	}
+	if want := []string{p + ": document 1 (line 1)", p + ": document 2 (line 5)"}; strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("read %q, want %q", got, want)
+	}
 }

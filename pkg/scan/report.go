@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -81,6 +82,35 @@ func (r Result) Decision() string {
 		return DecisionOK
 	}
 	return DecisionAdmitted
+}
+
+// Compact keeps of r's document only what the reports give: it resolves the line of each
+// field its violations and unknown fields name (LineOf), then gives r a copy of the document
+// without its YAML tree and JSON. A scan that evaluates each document as it is read
+// (ReadEach) and keeps compact results holds what it found, not what it read. Once compact,
+// r cannot be evaluated again nor its object decoded; violations added afterwards are located
+// at the object's line.
+func (r *Result) Compact() {
+	d := *r.Doc
+	if d.Node != nil {
+		d.lines = make([]fieldLine, 0, len(r.Violations)+len(r.UnknownFields))
+		add := func(field string) {
+			for _, fl := range d.lines {
+				if fl.field == field {
+					return
+				}
+			}
+			d.lines = append(d.lines, fieldLine{field, LineOf(r.Doc, field)})
+		}
+		for _, v := range r.Violations {
+			add(v.Field)
+		}
+		for _, f := range r.UnknownFields {
+			add(f)
+		}
+	}
+	d.Node, d.Root, d.JSON = nil, nil, nil
+	r.Doc = &d
 }
 
 // Object names the object for people: `Deployment "web"`, `Deployment "prod/web"` with a
@@ -450,7 +480,7 @@ func WriteText(w io.Writer, results []Result) error {
 
 // writeText writes the text report.
 func writeText(w io.Writer, rep Report) error {
-	var b bytes.Buffer
+	b := bufio.NewWriterSize(w, writeBuffer)
 	c := rep.Cluster
 	for _, r := range rep.shown() {
 		d := r.Doc
@@ -471,32 +501,32 @@ func writeText(w io.Writer, rep Report) error {
 		}
 		if c != nil {
 			// The cluster is the location; its objects have no lines.
-			fmt.Fprintf(&b, "%s: %s: %s\n", d.Source, r.Object(), decision)
+			fmt.Fprintf(b, "%s: %s: %s\n", d.Source, r.Object(), decision)
 		} else {
-			fmt.Fprintf(&b, "%s:%d: %s: %s\n", d.Source, d.Line, r.Object(), decision)
+			fmt.Fprintf(b, "%s:%d: %s: %s\n", d.Source, d.Line, r.Object(), decision)
 		}
 		for _, n := range r.Notes {
 			if c != nil {
-				fmt.Fprintf(&b, "  note: %s\n", n)
+				fmt.Fprintf(b, "  note: %s\n", n)
 			} else {
-				fmt.Fprintf(&b, "  %s:%d: note: %s\n", d.Source, d.Line, n)
+				fmt.Fprintf(b, "  %s:%d: note: %s\n", d.Source, d.Line, n)
 			}
 		}
 		for _, f := range r.UnknownFields {
 			if c != nil {
-				fmt.Fprintf(&b, "  note: %s\n", unknownFieldNote(f))
+				fmt.Fprintf(b, "  note: %s\n", unknownFieldNote(f))
 			} else {
-				fmt.Fprintf(&b, "  %s:%d: note: %s\n", d.Source, LineOf(d, f), unknownFieldNote(f))
+				fmt.Fprintf(b, "  %s:%d: note: %s\n", d.Source, LineOf(d, f), unknownFieldNote(f))
 			}
 		}
 		for _, v := range r.Violations {
 			if c != nil {
-				fmt.Fprintf(&b, "  %s [%s] %s: %s\n", v.Action, v.Check, v.Field, v.Message)
+				fmt.Fprintf(b, "  %s [%s] %s: %s\n", v.Action, v.Check, v.Field, v.Message)
 			} else {
-				fmt.Fprintf(&b, "  %s:%d: %s [%s] %s: %s\n", d.Source, LineOf(d, v.Field), v.Action, v.Check, v.Field, v.Message)
+				fmt.Fprintf(b, "  %s:%d: %s [%s] %s: %s\n", d.Source, LineOf(d, v.Field), v.Action, v.Check, v.Field, v.Message)
 			}
 			if v.Fix != "" {
-				fmt.Fprintf(&b, "      fix: %s\n", v.Fix)
+				fmt.Fprintf(b, "      fix: %s\n", v.Fix)
 			}
 		}
 	}
@@ -506,22 +536,20 @@ func writeText(w io.Writer, rep Report) error {
 	}
 	s := Summarize(rep.Results)
 	if c != nil {
-		fmt.Fprintf(&b, "%s read from %s: %d evaluated (%d denied, %d with warnings), %d exempt, %d counted against their owner\n",
+		fmt.Fprintf(b, "%s read from %s: %d evaluated (%d denied, %d with warnings), %d exempt, %d counted against their owner\n",
 			plural(c.Read, "object"), c.Where(), c.Evaluated, s.Denied, s.Warned, c.Exempt, c.Owned)
-		_, err := w.Write(b.Bytes())
-		return err
+		return b.Flush()
 	}
-	fmt.Fprintf(&b, "%s scanned: %d denied, %d with warnings, %d skipped (no pod template)",
+	fmt.Fprintf(b, "%s scanned: %d denied, %d with warnings, %d skipped (no pod template)",
 		plural(s.Objects, "object"), s.Denied, s.Warned, s.Skipped)
 	if s.Exempt > 0 {
-		fmt.Fprintf(&b, ", %d exempt", s.Exempt)
+		fmt.Fprintf(b, ", %d exempt", s.Exempt)
 	}
 	if len(rep.Unread) > 0 {
-		fmt.Fprintf(&b, ", %d not read", len(rep.Unread))
+		fmt.Fprintf(b, ", %d not read", len(rep.Unread))
 	}
 	b.WriteByte('\n')
-	_, err := w.Write(b.Bytes())
-	return err
+	return b.Flush()
 }
 
 // unknownFieldNote is the note on a field the object's kind does not have.
@@ -591,7 +619,7 @@ func WriteJSON(w io.Writer, results []Result) error {
 // writeJSON writes the JSON report.
 func writeJSON(w io.Writer, rep Report) error {
 	shown := rep.shown()
-	out := jsonReport{FormatVersion: JSONFormatVersion, Results: make([]jsonResult, 0, len(shown)), Summary: Summarize(rep.Results)}
+	out := jsonReport{FormatVersion: JSONFormatVersion, Results: []jsonResult{}, Summary: Summarize(rep.Results)}
 	out.Summary.NotRead = len(rep.Unread)
 	if c := rep.Cluster; c != nil {
 		out.Cluster = &jsonCluster{
@@ -599,30 +627,39 @@ func writeJSON(w io.Writer, rep Report) error {
 			Read: c.Read, Evaluated: c.Evaluated, Exempt: c.Exempt, Owned: c.Owned,
 		}
 	}
-	for _, r := range shown {
-		d := r.Doc
-		jr := jsonResult{
-			Source: d.Source, Document: d.Index, Item: d.Item, Line: d.Line,
-			APIVersion: d.APIVersion, Kind: d.Kind, Name: r.Name, Namespace: r.Namespace, UID: r.UID,
-			Decision: r.Decision(), Exempt: r.Exempt, Notes: r.Notes, Violations: make([]jsonViolation, 0, len(r.Violations)),
-		}
-		for _, f := range r.UnknownFields {
-			jr.Notes = append(jr.Notes[:len(jr.Notes):len(jr.Notes)], unknownFieldNote(f))
-		}
-		for _, v := range r.Violations {
-			jr.Violations = append(jr.Violations, jsonViolation{
-				Check: v.Check, Field: v.Field, Message: v.Message, Fix: v.Fix, Action: v.Action,
-				Line: LineOf(d, v.Field),
-			})
-		}
-		out.Results = append(out.Results, jr)
-	}
 	for _, u := range rep.Unread {
 		out.NotRead = append(out.NotRead, jsonUnread{
 			Source: u.Source, Document: u.Document, Item: u.Item, Line: u.Line, Reason: u.Err.Error(), Known: u.Known,
 		})
 	}
-	return writeIndented(w, out)
+	return writeIndentedArray(w, out, "  ", "results", func(yield func(any) error) error {
+		for _, r := range shown {
+			if err := yield(newJSONResult(r)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// newJSONResult is r as the JSON report gives it.
+func newJSONResult(r Result) jsonResult {
+	d := r.Doc
+	jr := jsonResult{
+		Source: d.Source, Document: d.Index, Item: d.Item, Line: d.Line,
+		APIVersion: d.APIVersion, Kind: d.Kind, Name: r.Name, Namespace: r.Namespace, UID: r.UID,
+		Decision: r.Decision(), Exempt: r.Exempt, Notes: r.Notes, Violations: make([]jsonViolation, 0, len(r.Violations)),
+	}
+	for _, f := range r.UnknownFields {
+		jr.Notes = append(jr.Notes[:len(jr.Notes):len(jr.Notes)], unknownFieldNote(f))
+	}
+	for _, v := range r.Violations {
+		jr.Violations = append(jr.Violations, jsonViolation{
+			Check: v.Check, Field: v.Field, Message: v.Message, Fix: v.Fix, Action: v.Action,
+			Line: LineOf(d, v.Field),
+		})
+	}
+	return jr
 }
 
 type jsonUnread struct {
@@ -636,12 +673,64 @@ type jsonUnread struct {
 
 func writeIndented(w io.Writer, v any) error {
 	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
+	if err := newIndentEncoder(&b, "").Encode(v); err != nil {
 		return err
 	}
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// writeBuffer is the size of the buffer the reports are written through.
+const writeBuffer = 64 << 10
+
+// newIndentEncoder returns the JSON encoder of the reports: indented by two spaces after
+// prefix, HTML characters as they are.
+func newIndentEncoder(w io.Writer, prefix string) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent(prefix, "  ")
+	return enc
+}
+
+// writeIndentedArray writes v as writeIndented does, except for its member key, an empty
+// array whose key is indented by indent: there it writes the items that items yields, each
+// encoded as it comes, so that a report's results are never all encoded in memory at once.
+// The output is the same as writeIndented's of v with the items in that array.
+func writeIndentedArray(w io.Writer, v any, indent, key string, items func(yield func(any) error) error) error {
+	var doc bytes.Buffer
+	if err := newIndentEncoder(&doc, "").Encode(v); err != nil {
+		return err
+	}
+	marker := []byte("\n" + indent + strconv.Quote(key) + ": []")
+	at := bytes.Index(doc.Bytes(), marker)
+	if at < 0 {
+		return fmt.Errorf("no empty %q array in the report", key)
+	}
+	split := at + len(marker) - 1 // before the closing bracket
+	bw := bufio.NewWriterSize(w, writeBuffer)
+	bw.Write(doc.Bytes()[:split])
+	var item bytes.Buffer
+	enc := newIndentEncoder(&item, indent+"  ")
+	n := 0
+	err := items(func(x any) error {
+		item.Reset()
+		if err := enc.Encode(x); err != nil {
+			return err
+		}
+		if n > 0 {
+			bw.WriteByte(',')
+		}
+		n++
+		bw.WriteString("\n" + indent + "  ")
+		_, err := bw.Write(bytes.TrimSuffix(item.Bytes(), []byte("\n")))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		bw.WriteString("\n" + indent)
+	}
+	bw.Write(doc.Bytes()[split:])
+	return bw.Flush()
 }

@@ -153,12 +153,38 @@ func TestWritersGolden(t *testing.T) {
 			if err := f.Write(&b, Report{Results: results, Version: "1.2.3"}); err != nil {
 				t.Fatal(err)
 			}
+			sameCompact(t, f, b.String(), Report{Results: results, Version: "1.2.3"})
 			if f.Name == "sarif" {
 				// The rules list every registered check; the golden file keeps host-network only.
 				b = *bytes.NewBuffer(onlyRule(t, b.Bytes(), "host-network"))
 			}
 			golden(t, name, b.String())
 		})
+	}
+}
+
+// sameCompact checks that f writes want, the report of rep, for rep's results compacted
+// (Result.Compact) too, and that compacting leaves the original results whole.
+func sameCompact(t *testing.T, f Format, want string, rep Report) {
+	t.Helper()
+	compact := make([]Result, len(rep.Results))
+	for i, r := range rep.Results {
+		r.Compact()
+		if r.Doc.Node != nil || r.Doc.Root != nil || r.Doc.JSON != nil {
+			t.Fatalf("%s: compact, but the document keeps its tree or JSON", r.Doc.Where())
+		}
+		if rep.Results[i].Doc.Node == nil || rep.Results[i].Doc.JSON == nil {
+			t.Fatalf("%s: compacting a copy of the result changed the original", r.Doc.Where())
+		}
+		compact[i] = r
+	}
+	rep.Results = compact
+	var b bytes.Buffer
+	if err := f.Write(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != want {
+		t.Errorf("%s report of compact results differs:\n--- got\n%s\n--- want\n%s", f.Name, b.String(), want)
 	}
 }
 
@@ -433,10 +459,63 @@ func TestWritersGoldenNotRead(t *testing.T) {
 			if err := f.Write(&b, Report{Results: results, Unread: unread, Version: "1.2.3"}); err != nil {
 				t.Fatal(err)
 			}
+			sameCompact(t, f, b.String(), Report{Results: results, Unread: unread, Version: "1.2.3"})
 			if f.Name == "sarif" {
 				b = *bytes.NewBuffer(onlyRule(t, b.Bytes(), "host-network"))
 			}
 			golden(t, name, b.String())
 		})
+	}
+}
+
+// TestWriteIndentedArray: writing the items of an array as they come gives what writeIndented
+// gives for the whole value, for no item, one and several, at the top level and nested.
+func TestWriteIndentedArray(t *testing.T) {
+	type item struct {
+		Name  string   `json:"name"`
+		Notes []string `json:"notes,omitempty"`
+		Next  *item    `json:"next,omitempty"`
+	}
+	type doc struct {
+		Head  string `json:"head"`
+		Items []item `json:"items"`
+		Tail  []int  `json:"tail,omitempty"`
+	}
+	type outer struct {
+		Runs []doc `json:"runs"`
+	}
+	all := []item{
+		{Name: "a <&> b"},
+		{Name: "c", Notes: []string{"x", "y"}, Next: &item{Name: "d", Notes: []string{"z"}}},
+		{Name: "items: []"},
+	}
+	for n := 0; n <= len(all); n++ {
+		items := func(yield func(any) error) error {
+			for _, it := range all[:n] {
+				if err := yield(it); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		for _, c := range []struct {
+			name         string
+			empty, whole any
+			indent       string
+		}{
+			{"top", doc{Head: "h", Items: []item{}, Tail: []int{1, 2}}, doc{Head: "h", Items: append([]item{}, all[:n]...), Tail: []int{1, 2}}, "  "},
+			{"nested", outer{Runs: []doc{{Head: "h", Items: []item{}}}}, outer{Runs: []doc{{Head: "h", Items: append([]item{}, all[:n]...)}}}, "      "},
+		} {
+			var got, want bytes.Buffer
+			if err := writeIndentedArray(&got, c.empty, c.indent, "items", items); err != nil {
+				t.Fatal(err)
+			}
+			if err := writeIndented(&want, c.whole); err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != want.String() {
+				t.Errorf("%s, %d items:\n--- got\n%s\n--- want\n%s", c.name, n, got.String(), want.String())
+			}
+		}
 	}
 }

@@ -134,33 +134,6 @@ func writeSARIF(w io.Writer, rep Report) error {
 		Tool:    sarifTool{Driver: sarifDriver{Name: "bulwark", Version: version, Rules: rules}},
 		Results: []sarifResult{},
 	}
-	for _, r := range results {
-		uri := sarifURI(r.Doc.Source)
-		if c != nil {
-			uri = c.objectURI(r)
-		}
-		object := sarifLogicalLocation{FullyQualifiedName: sarifObjectName(r), Kind: "object"}
-		for _, v := range r.Violations {
-			res := sarifResult{
-				RuleID:  v.Check,
-				Level:   sarifLevel(v.Action),
-				Message: sarifText{Text: r.Object() + ": " + strings.TrimSuffix(v.Message, ".") + ". Fix: " + v.Fix},
-				Locations: []sarifLocation{{
-					PhysicalLocation: sarifPhysicalLocation{
-						ArtifactLocation: sarifArtifactLocation{URI: uri},
-					},
-					LogicalLocations: []sarifLogicalLocation{{FullyQualifiedName: v.Field}, object},
-				}},
-			}
-			if c == nil {
-				res.Locations[0].PhysicalLocation.Region = &sarifRegion{StartLine: max(LineOf(r.Doc, v.Field), 1)}
-			}
-			if i, ok := index[v.Check]; ok {
-				res.RuleIndex = &i
-			}
-			run.Results = append(run.Results, res)
-		}
-	}
 	if len(rep.Unread) > 0 {
 		inv := sarifInvocation{ExecutionSuccessful: true}
 		for _, u := range rep.Unread {
@@ -177,7 +150,47 @@ func writeSARIF(w io.Writer, rep Report) error {
 		}
 		run.Invocations = []sarifInvocation{inv}
 	}
-	return writeIndented(w, sarifLog{Schema: sarifSchema, Version: sarifVersion, Runs: []sarifRun{run}})
+	return writeIndentedArray(w, sarifLog{Schema: sarifSchema, Version: sarifVersion, Runs: []sarifRun{run}}, "      ", "results", func(yield func(any) error) error {
+		for _, r := range results {
+			if err := sarifResults(r, c, index, yield); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// sarifResults yields the SARIF results of r, one per violation; c is the cluster r was read
+// from (nil for files), index the place of each check among the rules.
+func sarifResults(r Result, c *Cluster, index map[string]int, yield func(any) error) error {
+	uri := sarifURI(r.Doc.Source)
+	if c != nil {
+		uri = c.objectURI(r)
+	}
+	object := sarifLogicalLocation{FullyQualifiedName: sarifObjectName(r), Kind: "object"}
+	for _, v := range r.Violations {
+		res := sarifResult{
+			RuleID:  v.Check,
+			Level:   sarifLevel(v.Action),
+			Message: sarifText{Text: r.Object() + ": " + strings.TrimSuffix(v.Message, ".") + ". Fix: " + v.Fix},
+			Locations: []sarifLocation{{
+				PhysicalLocation: sarifPhysicalLocation{
+					ArtifactLocation: sarifArtifactLocation{URI: uri},
+				},
+				LogicalLocations: []sarifLogicalLocation{{FullyQualifiedName: v.Field}, object},
+			}},
+		}
+		if c == nil {
+			res.Locations[0].PhysicalLocation.Region = &sarifRegion{StartLine: max(LineOf(r.Doc, v.Field), 1)}
+		}
+		if i, ok := index[v.Check]; ok {
+			res.RuleIndex = &i
+		}
+		if err := yield(res); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sarifObjectName names the object of r as a logical location: kind, namespace when set, and

@@ -8,6 +8,7 @@
 package bench
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -41,6 +42,32 @@ func GenerateManifests(dir string, n int) (int64, error) {
 		total += int64(len(doc))
 	}
 	return total, nil
+}
+
+// GenerateManifestFile writes the n manifests of GenerateManifests (the same objects, in the
+// same order) into one file, as YAML documents separated by "---": the output of helm
+// template or kubectl kustomize for a large application. It returns the file's size in bytes.
+func GenerateManifestFile(path string, n int) (int64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	w := bufio.NewWriter(f)
+	var total int64
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			w.WriteString("---\n")
+			total += 4
+		}
+		_, doc := Manifest(i)
+		w.WriteString(doc)
+		total += int64(len(doc))
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return 0, err
+	}
+	return total, f.Close()
 }
 
 // kinds is the mix of kinds, one entry per 20 manifests.

@@ -178,8 +178,14 @@ automountServiceAccountToken: false
 `, image)
 	volumes := "volumes:\n- name: tmp\n  emptyDir: {}\n"
 	switch (i / len(kinds)) % 9 {
-	case 0, 1, 2: // clean under nsa and restricted
-		return restartPolicy + secure + container + containerSecure + resources + volumes
+	case 0, 1, 2: // clean under nsa and restricted, the image pinned by digest (image-digest);
+		// one in three leaves the ServiceAccount token mounted, which nsa only audits
+		pinned := strings.Replace(container, image, image+"@sha256:"+strings.Repeat(fmt.Sprintf("%x", i%16), 64), 1)
+		spec := secure
+		if (i/len(kinds))%9 == 2 {
+			spec = strings.Replace(secure, "automountServiceAccountToken: false\n", "", 1)
+		}
+		return restartPolicy + spec + pinned + containerSecure + resources + volumes
 	case 3: // nothing set: the defaults the mutating webhook adds, warnings in nsa
 		return restartPolicy + container + volumes
 	case 4: // privileged, as root

@@ -47,6 +47,7 @@ type serveFlags struct {
 	metricsCertDir  string
 	probeAddr       string
 	pprofAddr       string
+	pprofContention bool
 	enableHTTP2     bool
 	logLevel        string
 	logFormat       string
@@ -85,7 +86,8 @@ func serve(args []string, stderr io.Writer) int {
 	fs.BoolVar(&f.metricsSecure, "metrics-secure", true, "serve metrics over HTTPS to callers whose bearer token the apiserver authenticates and allows to get the non-resource URL /metrics (needs create on tokenreviews and subjectaccessreviews); false: plain HTTP without authentication, on a loopback address only (for an agent in the same pod)")
 	fs.StringVar(&f.metricsCertDir, "metrics-cert-dir", "", "directory with tls.crt and tls.key for the HTTPS metrics endpoint, reloaded when they change; empty: a self-signed certificate generated at start")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
-	fs.StringVar(&f.pprofAddr, "pprof-bind-address", "0", "address of the Go profiler's /debug/pprof/ endpoints, for performance work (e.g. 127.0.0.1:8082), with the mutex and block profiles sampling contention; 0 disables them. They are unauthenticated: never bind them to a reachable address")
+	fs.StringVar(&f.pprofAddr, "pprof-bind-address", "0", "address of the Go profiler's /debug/pprof/ endpoints, for performance work (e.g. 127.0.0.1:8082); 0 disables them. They are unauthenticated: never bind them to a reachable address")
+	fs.BoolVar(&f.pprofContention, "pprof-contention", false, "with --pprof-bind-address, sample mutex and block contention for the mutex and block profiles (a fifth of the mutex events, and about every 10µs a goroutine spends blocked); it costs CPU on every contended lock")
 	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "serve HTTP/2 on the webhook and metrics servers (off: HTTP/2 rapid-reset exposure)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json or console")
@@ -287,9 +289,8 @@ func runServer(f serveFlags) error {
 	klog.SetLogger(logger.WithName("client-go"))
 	gc := decideGC(os.Getenv, os.DirFS("/"))
 	gc.apply()
-	if f.pprofAddr != "" && f.pprofAddr != "0" {
-		// Contention is what the CPU profile does not show: a fifth of the mutex events, and a
-		// goroutine's blocking about every 10µs it spends blocked.
+	if f.pprofContention {
+		// Contention is what the CPU profile does not show.
 		runtime.SetMutexProfileFraction(5)
 		runtime.SetBlockProfileRate(10_000)
 	}

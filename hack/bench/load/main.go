@@ -81,6 +81,8 @@ type config struct {
 	contention bool
 	// unpinned runs every process on every core, the servers with their default GOMAXPROCS.
 	unpinned bool
+	// serveFlags are added to bulwark serve's flags.
+	serveFlags []string
 	// sweep lists the connection counts of the concurrency sweep (none: no sweep).
 	sweep []int
 }
@@ -102,6 +104,10 @@ func main() {
 	flag.IntVar(&c.loadCPU, "load-cpu", 1, "the core the load generators are pinned to")
 	flag.StringVar(&c.fixturesDir, "fixtures-dir", "test/testdata/bench", "directory of the fixtures")
 	flag.BoolVar(&c.unpinned, "unpinned", false, "pin nothing: the servers run with their default GOMAXPROCS on every core, beside the load generators")
+	flag.Func("serve-flags", "flags added to bulwark serve's, space-separated (later flags win), e.g. \"--audit-interval=20s --log-level=info --metrics-bind-address=127.0.0.1:0\" to measure it as make run runs it", func(v string) error {
+		c.serveFlags = append(c.serveFlags, strings.Fields(v)...)
+		return nil
+	})
 	flag.StringVar(&sweep, "sweep", "", "connection counts (hey -c) of a concurrency sweep against /validate and PSA, comma-separated, e.g. 1,4,16,64; each runs for --saturation-duration, --rounds times")
 	flag.BoolVar(&c.contention, "contention", false, "save, for each sweep run against /validate, bulwark's CPU, mutex and block profiles (OUT/{cpu,mutex,block}-sweep-CONNS.pprof) and a 2 s execution trace (OUT/trace-sweep-CONNS.out)")
 	flag.BoolVar(&c.profiles, "cpuprofile", false, "save a CPU profile of bulwark during each of its saturation runs and the first round of its fixed-rate runs, as OUT/cpu-ENDPOINT-FIXTURE[-RATE].pprof (go tool pprof)")
@@ -144,16 +150,18 @@ func positives(list string) ([]int, error) {
 
 // Results is what load.json holds.
 type Results struct {
-	Started   time.Time     `json:"started"`
-	Machine   string        `json:"machine"`
-	Duration  string        `json:"duration"`
-	Fixtures  []string      `json:"fixtures"`
-	Rates     []int         `json:"rates"`
-	Rounds    int           `json:"rounds"`
-	Unpinned  bool          `json:"unpinned,omitempty"`
-	Sweep     []int         `json:"sweep,omitempty"`
-	Endpoints []string      `json:"endpoints"`
-	Runs      []Measurement `json:"runs"`
+	Started  time.Time `json:"started"`
+	Machine  string    `json:"machine"`
+	Duration string    `json:"duration"`
+	Fixtures []string  `json:"fixtures"`
+	Rates    []int     `json:"rates"`
+	Rounds   int       `json:"rounds"`
+	Unpinned bool      `json:"unpinned,omitempty"`
+	// ServeFlags are the flags added to bulwark serve's (--serve-flags).
+	ServeFlags []string      `json:"serveFlags,omitempty"`
+	Sweep      []int         `json:"sweep,omitempty"`
+	Endpoints  []string      `json:"endpoints"`
+	Runs       []Measurement `json:"runs"`
 	// PeakRSS is each server's VmHWM at the end of the run, in MiB.
 	PeakRSS map[string]float64 `json:"peakRSSMiB"`
 	// Pooled are the latencies of all the requests of all the rounds of each fixed-rate run
@@ -283,11 +291,17 @@ func run(c config) error {
 	} else {
 		say("starting bulwark serve and the Pod Security webhook on core %d (GOMAXPROCS=1)", c.serverCPU)
 	}
-	bulwarkProc, err := c.start(filepath.Join(c.out, "bulwark.log"), pin(c.serverCPU, binary, "serve",
+	serve := []string{binary, "serve",
 		"--kubeconfig", kubeconfig, "--bind-address", "127.0.0.1", "--port", strconv.Itoa(ports[0]),
 		"--cert-dir", certDir, "--policy-file", policyFile, "--namespace", "bulwark-system",
-		"--metrics-bind-address", "0", "--health-probe-bind-address", "127.0.0.1:"+strconv.Itoa(ports[1]),
-		"--audit-interval", "0", "--log-level", "error", "--pprof-bind-address", "127.0.0.1:"+strconv.Itoa(ports[3])))
+		"--metrics-bind-address", "0", "--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(ports[1]),
+		"--audit-interval", "0", "--log-level", "error", "--pprof-bind-address", "127.0.0.1:" + strconv.Itoa(ports[3])}
+	if c.contention {
+		serve = append(serve, "--pprof-contention")
+	}
+	// Later flags win: --serve-flags can turn the audit, the metrics or the logs back on.
+	serve = append(serve, c.serveFlags...)
+	bulwarkProc, err := c.start(filepath.Join(c.out, "bulwark.log"), pin(c.serverCPU, serve...))
 	if err != nil {
 		return err
 	}
@@ -321,7 +335,7 @@ func run(c config) error {
 	}
 
 	res := Results{Started: time.Now().UTC(), Machine: machine(), Duration: c.duration.String(), Fixtures: c.fixtures, Rates: c.rates, Rounds: c.rounds,
-		Unpinned: c.unpinned, Sweep: c.sweep, PeakRSS: map[string]float64{}}
+		Unpinned: c.unpinned, ServeFlags: c.serveFlags, Sweep: c.sweep, PeakRSS: map[string]float64{}}
 	for _, e := range endpoints {
 		res.Endpoints = append(res.Endpoints, e.name)
 	}

@@ -1,9 +1,11 @@
 // Command plot draws the latency against the request rate of hack/bench/load's results
 // (load.json) as a PNG: p50 and p99 of each endpoint (Bulwark's /validate and /mutate, the
-// upstream Pod Security webhook) for one fixture, on a logarithmic latency axis. It is a
+// upstream Pod Security webhook) for one fixture, on a logarithmic latency axis; and, with
+// -sweep-out, the latency against the number of connections of a concurrency sweep. It is a
 // module of its own so that the plotting library stays out of Bulwark's dependencies.
 //
 //	cd hack/bench/plot && go run . -in ../../../.local/bench/load/load.json -out ../../../docs/images/load-latency.png
+//	cd hack/bench/plot && go run . -in ../../../.local/bench/sweep/load.json -sweep-out ../../../docs/images/load-sweep.png
 package main
 
 import (
@@ -27,13 +29,17 @@ type results struct {
 	Fixtures  []string `json:"fixtures"`
 	Endpoints []string `json:"endpoints"`
 	Rounds    int      `json:"rounds"`
-	Runs      []struct {
-		Endpoint string  `json:"endpoint"`
-		Fixture  string  `json:"fixture"`
-		Rate     int     `json:"rate"`
-		P50ms    float64 `json:"p50ms"`
-		P99ms    float64 `json:"p99ms"`
-	} `json:"runs"`
+	Unpinned  bool     `json:"unpinned"`
+	Runs      []run    `json:"runs"`
+}
+
+type run struct {
+	Endpoint    string  `json:"endpoint"`
+	Fixture     string  `json:"fixture"`
+	Rate        int     `json:"rate"`
+	Connections int     `json:"connections"`
+	P50ms       float64 `json:"p50ms"`
+	P99ms       float64 `json:"p99ms"`
 }
 
 var styles = map[string]struct {
@@ -49,24 +55,123 @@ func main() {
 	in := flag.String("in", "../../../.local/bench/load/load.json", "hack/bench/load's results")
 	out := flag.String("out", "../../../docs/images/load-latency.png", "the PNG to write")
 	fixture := flag.String("fixture", "", "the fixture to draw (default: the first of the run)")
+	sweepOut := flag.String("sweep-out", "", "draw the concurrency sweep to this PNG instead of the fixed rates")
 	flag.Parse()
-	if err := run(*in, *out, *fixture); err != nil {
+	draw := fixedRates
+	if *sweepOut != "" {
+		draw, *out = sweep, *sweepOut
+	}
+	if err := draw(*in, *out, *fixture); err != nil {
 		fmt.Fprintln(os.Stderr, "plot:", err)
 		os.Exit(1)
 	}
 }
 
-func run(in, out, fixture string) error {
+// load reads load.json, and the fixture to draw.
+func load(in, fixture string) (results, string, error) {
+	var r results
 	data, err := os.ReadFile(in)
 	if err != nil {
-		return err
+		return r, "", err
 	}
-	var r results
 	if err := json.Unmarshal(data, &r); err != nil {
-		return fmt.Errorf("%s: %w", in, err)
+		return r, "", fmt.Errorf("%s: %w", in, err)
 	}
 	if fixture == "" && len(r.Fixtures) > 0 {
 		fixture = r.Fixtures[0]
+	}
+	return r, fixture, nil
+}
+
+// series adds the p50 (solid) and p99 (dashed) lines of one endpoint, x -> the medians of
+// its runs at x; it returns how many it drew.
+func series(p *plot.Plot, ep string, xs map[int][]run) (int, error) {
+	st, ok := styles[ep]
+	if !ok {
+		st.label, st.color = ep, color.Black
+	}
+	var p50, p99 plotter.XYs
+	for x, runs := range xs {
+		var a, b []float64
+		for _, m := range runs {
+			a, b = append(a, m.P50ms), append(b, m.P99ms)
+		}
+		p50 = append(p50, plotter.XY{X: float64(x), Y: median(a)})
+		p99 = append(p99, plotter.XY{X: float64(x), Y: median(b)})
+	}
+	drawn := 0
+	for _, s := range []struct {
+		name   string
+		pts    plotter.XYs
+		dashed bool
+	}{{"p50", p50, false}, {"p99", p99, true}} {
+		if len(s.pts) == 0 {
+			continue
+		}
+		sort.Slice(s.pts, func(i, j int) bool { return s.pts[i].X < s.pts[j].X })
+		line, points, err := plotter.NewLinePoints(s.pts)
+		if err != nil {
+			return drawn, err
+		}
+		line.Color, points.Color = st.color, st.color
+		line.Width = vg.Points(1.5)
+		points.Shape = draw.CircleGlyph{}
+		if s.dashed {
+			line.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+			points.Shape = draw.TriangleGlyph{}
+		}
+		p.Add(line, points)
+		p.Legend.Add(st.label+" "+s.name, line, points)
+		drawn++
+	}
+	return drawn, nil
+}
+
+// sweep draws p50 and p99 against the connections of the concurrency sweep.
+func sweep(in, out, fixture string) error {
+	r, fixture, err := load(in, fixture)
+	if err != nil {
+		return err
+	}
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("Latency by concurrency, hey closed loop (%s, median of %d rounds)", fixture, r.Rounds)
+	if r.Unpinned {
+		p.Title.Text += ", unpinned"
+	}
+	p.X.Label.Text = "connections (log scale)"
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Label.Text = "latency, ms (log scale)"
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Add(plotter.NewGrid())
+	drawn := 0
+	for _, ep := range r.Endpoints {
+		byConns := map[int][]run{}
+		for _, m := range r.Runs {
+			if m.Endpoint == ep && m.Fixture == fixture && m.Connections > 0 {
+				byConns[m.Connections] = append(byConns[m.Connections], m)
+			}
+		}
+		n, err := series(p, ep, byConns)
+		if err != nil {
+			return err
+		}
+		drawn += n
+	}
+	if drawn == 0 {
+		return fmt.Errorf("%s: no sweep runs for fixture %q", in, fixture)
+	}
+	return p.Save(10*vg.Inch, 6*vg.Inch, out)
+}
+
+// fixedRates draws p50 and p99 against the fixed request rates.
+func fixedRates(in, out, fixture string) error {
+	r, fixture, err := load(in, fixture)
+	if err != nil {
+		return err
 	}
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("Latency at a fixed request rate, one server core (%s, %s per rate)", fixture, r.Duration)
@@ -82,47 +187,18 @@ func run(in, out, fixture string) error {
 	p.Add(plotter.NewGrid())
 	drawn := 0
 	for _, ep := range r.Endpoints {
-		st, ok := styles[ep]
-		if !ok {
-			st.label, st.color = ep, color.Black
-		}
 		// One point per rate: the median over the rounds.
-		p50s, p99s := map[int][]float64{}, map[int][]float64{}
+		byRate := map[int][]run{}
 		for _, m := range r.Runs {
 			if m.Endpoint == ep && m.Fixture == fixture && m.Rate > 0 {
-				p50s[m.Rate] = append(p50s[m.Rate], m.P50ms)
-				p99s[m.Rate] = append(p99s[m.Rate], m.P99ms)
+				byRate[m.Rate] = append(byRate[m.Rate], m)
 			}
 		}
-		var p50, p99 plotter.XYs
-		for rate := range p50s {
-			p50 = append(p50, plotter.XY{X: float64(rate), Y: median(p50s[rate])})
-			p99 = append(p99, plotter.XY{X: float64(rate), Y: median(p99s[rate])})
+		n, err := series(p, ep, byRate)
+		if err != nil {
+			return err
 		}
-		for _, s := range []struct {
-			name   string
-			pts    plotter.XYs
-			dashed bool
-		}{{"p50", p50, false}, {"p99", p99, true}} {
-			if len(s.pts) == 0 {
-				continue
-			}
-			sort.Slice(s.pts, func(i, j int) bool { return s.pts[i].X < s.pts[j].X })
-			line, points, err := plotter.NewLinePoints(s.pts)
-			if err != nil {
-				return err
-			}
-			line.Color, points.Color = st.color, st.color
-			line.Width = vg.Points(1.5)
-			points.Shape = draw.CircleGlyph{}
-			if s.dashed {
-				line.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
-				points.Shape = draw.TriangleGlyph{}
-			}
-			p.Add(line, points)
-			p.Legend.Add(st.label+" "+s.name, line, points)
-			drawn++
-		}
+		drawn += n
 	}
 	if drawn == 0 {
 		return fmt.Errorf("%s: no fixed-rate runs for fixture %q", in, fixture)

@@ -40,7 +40,7 @@ HELM        ?=
 HELM_FLAGS  ?=
 helm         = $(or $(HELM),$$(hack/tools.sh helm | tail -n 1)/helm)
 
-.PHONY: all build docker-build image image-push chart chart-push release-version test-images node-packages tools test unit vet fmt-check run clean bench bench-load bench-audit fuzz deps-check
+.PHONY: all build docker-build image image-push chart chart-push release-version test-images node-packages tools test unit vet fmt-check run clean bench bench-load bench-sweep bench-audit fuzz deps-check
 
 all: build
 
@@ -171,6 +171,24 @@ bench-load: build
 		--saturation-duration $(LOAD_DURATION) --out $(BENCH_OUT)/load $(LOAD_FLAGS) | tee $(BENCH_OUT)/load/summary.txt
 	cd hack/bench/plot && $(GO) run . -in $(CURDIR)/$(BENCH_OUT)/load/load.json -out $(CURDIR)/$(BENCH_OUT)/load/latency.png
 	@echo "== plot: $(BENCH_OUT)/load/latency.png (docs/images/load-latency.png is the one the docs show)"
+
+## bench-sweep: /validate and the Pod Security webhook as a pod runs them: unpinned, with their
+## default GOMAXPROCS, beside the load generator, bulwark serve with the audit, metrics and logs
+## on as `make run` runs it; hey, closed loop, at SWEEP connections, SWEEP_ROUNDS rounds of
+## SWEEP_DURATION each, interleaved; then the plot of docs/performance.md. About 6 minutes;
+## results in .local/bench/sweep. LOAD_FLAGS=--contention adds each /validate run's CPU, mutex
+## and block profiles and a trace.
+SWEEP          ?= 1,4,16,64
+SWEEP_ROUNDS   ?= 3
+SWEEP_DURATION ?= 10s
+bench-sweep: build
+	@mkdir -p $(BENCH_OUT)/sweep
+	@set -o pipefail; tools="$$(hack/tools.sh etcd kube-apiserver kubectl vegeta hey pod-security-webhook | tail -n 1)" && \
+	$(GO) run ./hack/bench/load --binary $(BIN) --tools "$$tools" --unpinned --sweep $(SWEEP) --rates "" --fixtures restricted-pod \
+		--rounds $(SWEEP_ROUNDS) --saturation-duration $(SWEEP_DURATION) --out $(BENCH_OUT)/sweep \
+		--serve-flags "--audit-interval=20s --log-level=info --metrics-bind-address=127.0.0.1:0" $(LOAD_FLAGS) | tee $(BENCH_OUT)/sweep/summary.txt
+	cd hack/bench/plot && $(GO) run . -in $(CURDIR)/$(BENCH_OUT)/sweep/load.json -sweep-out $(CURDIR)/$(BENCH_OUT)/sweep/latency.png
+	@echo "== plot: $(BENCH_OUT)/sweep/latency.png (docs/images/load-sweep.png is the one the docs show)"
 
 ## bench-audit: the audit of a real kube-apiserver holding AUDIT_COUNTS objects (hack/bench/audit):
 ## each count created straight through the apiserver, then audited by audit.Run and the Runner

@@ -279,11 +279,7 @@ func (r *reconciler) keep(ctx context.Context, ns *corev1.Namespace, kind *Kind,
 			reason, kindOf, action = ReasonRecreated, corev1.EventTypeWarning, metrics.GuardrailRecreated
 			msg = fmt.Sprintf("%s %s was deleted; created it again (guardrails.onDelete: recreate). To keep the namespace without it, exempt the namespace from %s with a reason and an expiry", kind.Kind, kind.Name, kind.Check)
 		}
-		r.remember(ns.Name, kind, func(m *memo) { *m = memo{existed: true} })
-		r.publish(kind)
-		r.o.Metrics.GuardrailAction(kind.Kind, action)
-		r.events.Eventf(obj, nil, kindOf, reason, "Create", "%s", msg)
-		log.Info(msg)
+		r.wrote(obj, kind, kindOf, reason, "Create", action, msg, log)
 	case update:
 		obj := found.DeepCopyObject().(client.Object)
 		kind.write(obj, g)
@@ -293,16 +289,22 @@ func (r *reconciler) keep(ctx context.Context, ns *corev1.Namespace, kind *Kind,
 			}
 			return r.failed(ns, obj, kind, "Update", err)
 		}
-		r.remember(ns.Name, kind, func(m *memo) { *m = memo{existed: true} })
-		r.publish(kind)
-		r.o.Metrics.GuardrailAction(kind.Kind, metrics.GuardrailUpdated)
-		msg := fmt.Sprintf("updated %s %s to the policy's changed guardrails", kind.Kind, kind.Name)
-		r.events.Eventf(obj, nil, corev1.EventTypeNormal, ReasonUpdated, "Update", "%s", msg)
-		log.Info(msg)
+		r.wrote(obj, kind, corev1.EventTypeNormal, ReasonUpdated, "Update", metrics.GuardrailUpdated,
+			fmt.Sprintf("updated %s %s to the policy's changed guardrails", kind.Kind, kind.Name), log)
 	default:
 		return r.report(ns, kind, g, found, s, changes, log)
 	}
 	return nil
+}
+
+// wrote records a write of obj: what the keeper remembers, the metrics, an Event on obj and a
+// log line.
+func (r *reconciler) wrote(obj client.Object, kind *Kind, eventType, reason, action, metric, msg string, log logr.Logger) {
+	r.remember(obj.GetNamespace(), kind, func(m *memo) { *m = memo{existed: true} })
+	r.publish(kind)
+	r.o.Metrics.GuardrailAction(kind.Kind, metric)
+	r.events.Eventf(obj, nil, eventType, reason, action, "%s", msg)
+	log.Info(msg)
 }
 
 // report records what plan found about an object it does not write: a deletion, a change, a

@@ -40,7 +40,7 @@ HELM        ?=
 HELM_FLAGS  ?=
 helm         = $(or $(HELM),$$(hack/tools.sh helm | tail -n 1)/helm)
 
-.PHONY: all build docker-build image image-push chart chart-push release-version test-images node-packages tools test unit vet fmt-check run clean bench bench-load bench-audit fuzz deps-check
+.PHONY: all build docker-build image image-push chart chart-push release-version test-images node-packages tools test unit vet fmt-check run clean bench bench-load bench-peers bench-audit fuzz deps-check
 
 all: build
 
@@ -171,6 +171,22 @@ bench-load: build
 		--saturation-duration $(LOAD_DURATION) --out $(BENCH_OUT)/load $(LOAD_FLAGS) | tee $(BENCH_OUT)/load/summary.txt
 	cd hack/bench/plot && $(GO) run . -in $(CURDIR)/$(BENCH_OUT)/load/load.json -out $(CURDIR)/$(BENCH_OUT)/load/latency.png
 	@echo "== plot: $(BENCH_OUT)/load/latency.png (docs/images/load-latency.png is the one the docs show)"
+
+## bench-peers: Bulwark beside Kyverno and Gatekeeper (hack/bench/peers), each in turn the only
+## webhook of one kube-apiserver, enforcing the Pod Security baseline level: server-side dry-run
+## pod creates at PEER_RATES for PEER_DURATION each; the client's p50/p99, the apiserver's
+## webhook latency histogram, the engine's CPU and RSS per 1,000 admissions (docs/performance.md).
+## Kyverno and Gatekeeper are built by hack/tools.sh on first use (about 30 and 10 minutes).
+## Results in .local/bench/peers.
+PEER_RATES    ?= 50,100,200
+PEER_DURATION ?= 20s
+PEER_ENGINES  ?= bulwark,kyverno,gatekeeper
+PEER_FLAGS    ?=
+bench-peers: build
+	@mkdir -p $(BENCH_OUT)/peers
+	@set -o pipefail; tools="$$(hack/tools.sh etcd kube-apiserver kubectl kyverno gatekeeper | tail -n 1)" && \
+	$(GO) run ./hack/bench/peers --binary $(BIN) --tools "$$tools" --engines $(PEER_ENGINES) --rates $(PEER_RATES) \
+		--duration $(PEER_DURATION) --out $(BENCH_OUT)/peers $(PEER_FLAGS) | tee $(BENCH_OUT)/peers/summary.txt
 
 ## bench-audit: the audit of a real kube-apiserver holding AUDIT_COUNTS objects (hack/bench/audit):
 ## each count created straight through the apiserver, then audited by audit.Run and the Runner

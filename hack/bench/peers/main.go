@@ -34,13 +34,11 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,7 +46,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -64,7 +61,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/bulwark-k8s/bulwark/pkg/certs"
+	"github.com/bulwark-k8s/bulwark/hack/bench/benchproc"
 	"github.com/bulwark-k8s/bulwark/pkg/server"
 	"github.com/bulwark-k8s/bulwark/test/framework"
 )
@@ -259,11 +256,11 @@ func run(c config) error {
 			return fmt.Errorf("creating namespace %s: %w", ns, err)
 		}
 	}
-	if h.caPEM, err = writeCertificates(h.certDir); err != nil {
+	if _, h.caPEM, err = benchproc.WriteCertificates(h.certDir); err != nil {
 		return err
 	}
 
-	res := Results{Started: time.Now().UTC(), Machine: machine(), Duration: c.duration.String(), Rates: c.rates}
+	res := Results{Started: time.Now().UTC(), Machine: benchproc.Machine(), Duration: c.duration.String(), Rates: c.rates}
 	for _, name := range c.engines {
 		e := engines[name]
 		r := Engine{Name: e.name, Version: e.version}
@@ -276,11 +273,7 @@ func run(c config) error {
 			return err
 		}
 	}
-	data, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(c.out, "peers.json"), data, 0o644); err != nil {
+	if err := benchproc.WriteJSON(filepath.Join(c.out, "peers.json"), res); err != nil {
 		return err
 	}
 	report(os.Stdout, res)
@@ -303,7 +296,7 @@ func (h *harness) measure(ctx context.Context, e engine, r *Engine) error {
 	if err != nil {
 		return err
 	}
-	defer p.stop()
+	defer p.Stop()
 	say("%s: waiting for it to admit the compliant pod and deny each violation", e.name)
 	if r.Checks, err = h.check(ctx, p, 3*time.Minute); err != nil {
 		return err
@@ -326,10 +319,10 @@ func (h *harness) measure(ctx context.Context, e engine, r *Engine) error {
 		say("  client p50 %.2f ms, p99 %.2f ms; webhook mean %.2f ms (p99 about %.1f ms); %.3f CPU s per 1k; %d failed",
 			run.P50ms, run.P99ms, run.Webhook.MeanMs, run.Webhook.P99ms, run.CPUPer1k, run.Failed)
 	}
-	if err := p.alive(); err != nil {
+	if err := p.Alive(); err != nil {
 		return err
 	}
-	r.PeakRSS, _ = framework.ProcStatusMiB(p.cmd.Process.Pid, "VmHWM")
+	r.PeakRSS, _ = p.PeakRSS()
 	return nil
 }
 
@@ -411,7 +404,7 @@ func (h *harness) check(ctx context.Context, p *process, timeout time.Duration) 
 		if len(wrong) == 0 {
 			return checks, nil
 		}
-		if err := p.alive(); err != nil {
+		if err := p.Alive(); err != nil {
 			return checks, err
 		}
 		if time.Now().After(deadline) {
@@ -489,7 +482,7 @@ func (h *harness) load(ctx context.Context, p *process, rate int, d time.Duratio
 	if err != nil {
 		return run, err
 	}
-	cpu0, err := p.cpuSeconds()
+	cpu0, err := p.CPUSeconds()
 	if err != nil {
 		return run, err
 	}
@@ -527,7 +520,7 @@ func (h *harness) load(ctx context.Context, p *process, rate int, d time.Duratio
 	wg.Wait()
 	wall := time.Since(start)
 	run.MaxRSS = stopRSS()
-	cpu1, err := p.cpuSeconds()
+	cpu1, err := p.CPUSeconds()
 	if err != nil {
 		return run, err
 	}
@@ -568,28 +561,6 @@ func stampedVersion(tools, name string) string {
 		return "unknown"
 	}
 	return strings.TrimSpace(string(data))
-}
-
-func machine() string {
-	model := "unknown CPU"
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(data), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	return fmt.Sprintf("%s, %d CPUs", model, countCPUs())
-}
-
-func countCPUs() int {
-	out, err := exec.Command("nproc").Output()
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(strings.TrimSpace(string(out)))
-	return n
 }
 
 // report prints the table: per engine and rate, the client's and the apiserver's view.
@@ -643,72 +614,14 @@ func report(w io.Writer, res Results) {
 }
 
 // process is an engine started by start.
-type process struct {
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
+type process struct{ *benchproc.Process }
 
 func (h *harness) start(name string, env []string, argv ...string) (*process, error) {
-	logFile := filepath.Join(h.c.out, name+".log")
-	f, err := os.Create(logFile)
+	p, err := benchproc.Start(filepath.Join(h.c.out, name+".log"), env, argv)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("starting %s: %w", strings.Join(argv, " "), err)
-	}
-	p := &process{cmd: cmd, log: logFile, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *process) alive() error {
-	select {
-	case <-p.done:
-		return fmt.Errorf("the process logging to %s exited (%v)", p.log, p.err)
-	default:
-		return nil
-	}
-}
-
-func (p *process) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// cpuSeconds is the process's user and system time.
-func (p *process) cpuSeconds() (float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(data)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: too few fields", p.cmd.Process.Pid)
-	}
-	utime, err1 := strconv.ParseFloat(fields[11], 64)
-	stime, err2 := strconv.ParseFloat(fields[12], 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	const clockTicks = 100 // USER_HZ on Linux
-	return (utime + stime) / clockTicks, nil
+	return &process{p}, nil
 }
 
 // sampleRSS samples the resident set every 100 ms until the returned function is called,
@@ -721,7 +634,7 @@ func (p *process) sampleRSS() func() float64 {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if rss, err := framework.ProcStatusMiB(p.cmd.Process.Pid, "VmRSS"); err == nil {
+			if rss, err := p.RSS(); err == nil {
 				peak = max(peak, rss)
 			}
 			select {
@@ -735,24 +648,16 @@ func (p *process) sampleRSS() func() float64 {
 	return func() float64 { close(stop); return <-result }
 }
 
-func freePort() (int, error) { return framework.FreePort() }
-
-// writeCertificates writes a CA and a serving certificate for 127.0.0.1 to dir (tls.crt,
-// tls.key, ca.crt) and returns the CA in PEM.
-func writeCertificates(dir string) ([]byte, error) {
-	now := time.Now()
-	ca, err := certs.NewCA(now, 24*time.Hour)
-	if err != nil {
-		return nil, err
+// freePorts returns n free ports on 127.0.0.1.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, n)
+	for i := range ports {
+		var err error
+		if ports[i], err = framework.FreePort(); err != nil {
+			return nil, err
+		}
 	}
-	serving, err := certs.NewServing(ca, certs.Names{DNS: []string{"localhost"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}}, now, 24*time.Hour)
-	if err != nil {
-		return nil, err
-	}
-	if err := certs.WriteFiles(dir, map[string][]byte{"ca.crt": ca.CertPEM, "tls.crt": serving.CertPEM, "tls.key": serving.KeyPEM}); err != nil {
-		return nil, err
-	}
-	return ca.CertPEM, nil
+	return ports, nil
 }
 
 // startBulwark runs bulwark serve with the baseline profile and mutation off, and registers
@@ -762,14 +667,11 @@ func (h *harness) startBulwark(binary string) (*process, error) {
 	if err := os.WriteFile(policy, []byte("apiVersion: bulwark.dev/v1alpha1\nkind: Policy\nprofile: baseline\nmutation:\n  enabled: false\n"), 0o644); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
-	probe, err := freePort()
-	if err != nil {
-		return nil, err
-	}
+	port, probe := ports[0], ports[1]
 	p, err := h.start("bulwark", nil, binary, "serve",
 		"--kubeconfig", h.kubeconfig, "--bind-address", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--cert-dir", h.certDir, "--policy-file", policy, "--namespace", "bulwark-system",
@@ -785,7 +687,7 @@ func (h *harness) startBulwark(binary string) (*process, error) {
 		},
 	})
 	if _, err := h.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(context.Background(), validating, metav1.CreateOptions{}); err != nil {
-		p.stop()
+		p.Stop()
 		return nil, err
 	}
 	return p, nil
@@ -795,13 +697,17 @@ func (h *harness) startBulwark(binary string) (*process, error) {
 // webhook configurations with URLs (https://127.0.0.1:PORT/...) instead of a Service, and its
 // certificate for that address; then the baseline ClusterPolicy is applied.
 func (h *harness) startKyverno() (*process, error) {
-	port, err := freePort()
+	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
-	metrics, err := freePort()
-	if err != nil {
-		return nil, err
+	port, metrics := ports[0], ports[1]
+	// Its configuration and metrics configuration, empty: Kyverno's defaults.
+	for _, name := range []string{"kyverno", "kyverno-metrics"} {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "kyverno"}}
+		if _, err := h.cs.CoreV1().ConfigMaps("kyverno").Create(context.Background(), cm, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, err
+		}
 	}
 	env := []string{"KYVERNO_NAMESPACE=kyverno", "KYVERNO_SERVICEACCOUNT_NAME=kyverno", "KYVERNO_DEPLOYMENT=kyverno",
 		"KYVERNO_POD_NAME=kyverno-bench", "KYVERNO_SVC=kyverno-svc", "INIT_CONFIG=kyverno", "METRICS_CONFIG=kyverno-metrics"}
@@ -814,7 +720,7 @@ func (h *harness) startKyverno() (*process, error) {
 		return nil, err
 	}
 	if err := h.apply(kyvernoPolicy, 2*time.Minute, p); err != nil {
-		p.stop()
+		p.Stop()
 		return nil, err
 	}
 	return p, nil
@@ -823,14 +729,11 @@ func (h *harness) startKyverno() (*process, error) {
 // startGatekeeper runs Gatekeeper's webhook with this harness's certificate, applies the
 // baseline templates and constraints, and registers a validating configuration for pods.
 func (h *harness) startGatekeeper() (*process, error) {
-	port, err := freePort()
+	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
-	health, err := freePort()
-	if err != nil {
-		return nil, err
-	}
+	port, health := ports[0], ports[1]
 	env := []string{"POD_NAMESPACE=gatekeeper-system", "POD_NAME=gatekeeper-bench", "NAMESPACE=gatekeeper-system", "KUBECONFIG=" + h.kubeconfig}
 	p, err := h.start("gatekeeper", env, filepath.Join(h.c.tools, "gatekeeper"),
 		"--operation=webhook", "--host", "127.0.0.1", "--port", strconv.Itoa(port),
@@ -840,7 +743,7 @@ func (h *harness) startGatekeeper() (*process, error) {
 		return nil, err
 	}
 	if err := h.apply(gatekeeperPolicy, 2*time.Minute, p); err != nil {
-		p.stop()
+		p.Stop()
 		return nil, err
 	}
 	fail := admissionregistrationv1.Fail
@@ -860,7 +763,7 @@ func (h *harness) startGatekeeper() (*process, error) {
 		}},
 	}
 	if _, err := h.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(context.Background(), vwc, metav1.CreateOptions{}); err != nil {
-		p.stop()
+		p.Stop()
 		return nil, err
 	}
 	return p, nil
@@ -895,7 +798,7 @@ func (h *harness) apply(manifest []byte, timeout time.Duration, p *process) erro
 			if err == nil || apierrors.IsAlreadyExists(err) {
 				break
 			}
-			if perr := p.alive(); perr != nil {
+			if perr := p.Alive(); perr != nil {
 				return perr
 			}
 			if time.Now().After(deadline) {

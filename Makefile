@@ -173,14 +173,14 @@ bench-load: build
 	@echo "== plot: $(BENCH_OUT)/load/latency.png (docs/images/load-latency.png is the one the docs show)"
 
 ## bench-peers: Bulwark beside Kyverno and Gatekeeper (hack/bench/peers), each in turn the only
-## webhook of one kube-apiserver, enforcing the Pod Security baseline level: server-side dry-run
-## pod creates at PEER_RATES for PEER_DURATION each; the client's p50/p99, the apiserver's
-## webhook latency histogram, the engine's CPU and RSS per 1,000 admissions (docs/performance.md).
-## Kyverno and Gatekeeper are built by hack/tools.sh on first use (about 30 and 10 minutes).
-## Results in .local/bench/peers.
+## webhook of one kube-apiserver, enforcing the Pod Security baseline level, after the apiserver
+## with no webhook (the floor): server-side dry-run pod creates at PEER_RATES for PEER_DURATION
+## each; the client's p50/p99, the apiserver's webhook latency histogram, the engine's CPU and
+## RSS per 1,000 admissions (docs/performance.md). hack/tools.sh builds Kyverno and Gatekeeper
+## on first use (about 30 and 10 minutes). Results in .local/bench/peers.
 PEER_RATES    ?= 50,100,200
 PEER_DURATION ?= 20s
-PEER_ENGINES  ?= bulwark,kyverno,gatekeeper
+PEER_ENGINES  ?= none,bulwark,kyverno,gatekeeper
 PEER_FLAGS    ?=
 bench-peers: build
 	@mkdir -p $(BENCH_OUT)/peers

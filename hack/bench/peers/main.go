@@ -10,7 +10,8 @@
 //     kubeconfig, and is the only admission webhook registered while it is measured:
 //     `bulwark serve` (profile baseline, mutation off) with its validating configuration;
 //     Kyverno's admission controller, which writes its own webhook configurations and
-//     certificates (--serverIP); Gatekeeper's webhook (--operation=webhook) with this
+//     certificates (--serverIP); Gatekeeper (--operation=webhook and generate, which turns
+//     templates into constraint CRDs, as its audit pod does in a cluster) with this
 //     harness's certificate and a validating configuration for pods;
 //   - before measuring, a compliant pod must be admitted and a pod breaking each of the checks
 //     in violations must be denied, all as server-side dry-run creates, so that every engine
@@ -88,7 +89,7 @@ func main() {
 	flag.StringVar(&c.binary, "binary", "bin/bulwark", "the bulwark binary (make build)")
 	flag.StringVar(&c.tools, "tools", "", "directory of etcd, kube-apiserver, kyverno and gatekeeper, with kyverno.crds/ and gatekeeper.crds/ (default: the last line of hack/tools.sh)")
 	flag.StringVar(&c.out, "out", ".local/bench/peers", "directory for the results (peers.json, the engines' logs)")
-	flag.StringVar(&engines, "engines", "bulwark,kyverno,gatekeeper", "engines to measure, in order, comma-separated")
+	flag.StringVar(&engines, "engines", "none,bulwark,kyverno,gatekeeper", "engines to measure, in order, comma-separated; none is the apiserver with no webhook")
 	flag.StringVar(&rates, "rates", "50,100,200", "fixed rates of dry-run pod creates, per second, comma-separated")
 	flag.DurationVar(&c.duration, "duration", 20*time.Second, "length of each fixed-rate run")
 	flag.DurationVar(&c.warmup, "warmup", 5*time.Second, "load at the first rate before measuring each engine")
@@ -212,10 +213,13 @@ func run(c config) error {
 		"bulwark":    {name: "bulwark", version: version(binary, "version"), start: func(h *harness) (*process, error) { return h.startBulwark(binary) }},
 		"kyverno":    {name: "kyverno", version: stampedVersion(c.tools, "kyverno"), start: (*harness).startKyverno},
 		"gatekeeper": {name: "gatekeeper", version: stampedVersion(c.tools, "gatekeeper"), start: (*harness).startGatekeeper},
+		// The apiserver alone: what a dry-run create costs with no webhook, the floor under
+		// every engine's figures.
+		"none": {name: "none", version: "-", start: func(*harness) (*process, error) { return &process{}, nil }},
 	}
 	for _, e := range c.engines {
 		if _, ok := engines[e]; !ok {
-			return fmt.Errorf("--engines: no engine %q (have bulwark, kyverno, gatekeeper)", e)
+			return fmt.Errorf("--engines: no engine %q (have none, bulwark, kyverno, gatekeeper)", e)
 		}
 	}
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
@@ -297,9 +301,11 @@ func (h *harness) measure(ctx context.Context, e engine, r *Engine) error {
 		return err
 	}
 	defer p.Stop()
-	say("%s: waiting for it to admit the compliant pod and deny each violation", e.name)
-	if r.Checks, err = h.check(ctx, p, 3*time.Minute); err != nil {
-		return err
+	if e.name != "none" {
+		say("%s: waiting for it to admit the compliant pod and deny each violation", e.name)
+		if r.Checks, err = h.check(ctx, p, 3*time.Minute); err != nil {
+			return err
+		}
 	}
 	r.Startup = time.Since(started).Round(100 * time.Millisecond).String()
 	say("%s: deciding as expected after %s", e.name, r.Startup)
@@ -601,9 +607,10 @@ func report(w io.Writer, res Results) {
 			if r.Rate != top {
 				continue
 			}
-			if e.Name == "bulwark" {
+			switch {
+			case e.Name == "bulwark":
 				bulwark = &e.Runs[i]
-			} else if e.Error == "" {
+			case e.Name != "none" && e.Error == "":
 				best = min(best, r.P99ms)
 			}
 		}
@@ -613,8 +620,43 @@ func report(w io.Writer, res Results) {
 	}
 }
 
-// process is an engine started by start.
+// process is an engine started by start; none for the run without a webhook, whose methods
+// then measure nothing.
 type process struct{ *benchproc.Process }
+
+func (p *process) Stop() {
+	if p.Process != nil {
+		p.Process.Stop()
+	}
+}
+
+func (p *process) Alive() error {
+	if p.Process == nil {
+		return nil
+	}
+	return p.Process.Alive()
+}
+
+func (p *process) CPUSeconds() (float64, error) {
+	if p.Process == nil {
+		return 0, nil
+	}
+	return p.Process.CPUSeconds()
+}
+
+func (p *process) RSS() (float64, error) {
+	if p.Process == nil {
+		return 0, nil
+	}
+	return p.Process.RSS()
+}
+
+func (p *process) PeakRSS() (float64, error) {
+	if p.Process == nil {
+		return 0, nil
+	}
+	return p.Process.PeakRSS()
+}
 
 func (h *harness) start(name string, env []string, argv ...string) (*process, error) {
 	p, err := benchproc.Start(filepath.Join(h.c.out, name+".log"), env, argv)
@@ -736,7 +778,7 @@ func (h *harness) startGatekeeper() (*process, error) {
 	port, health := ports[0], ports[1]
 	env := []string{"POD_NAMESPACE=gatekeeper-system", "POD_NAME=gatekeeper-bench", "NAMESPACE=gatekeeper-system", "KUBECONFIG=" + h.kubeconfig}
 	p, err := h.start("gatekeeper", env, filepath.Join(h.c.tools, "gatekeeper"),
-		"--operation=webhook", "--host", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--operation=webhook", "--operation=generate", "--host", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--cert-dir", h.certDir, "--disable-cert-rotation", "--health-addr", "127.0.0.1:"+strconv.Itoa(health),
 		"--metrics-addr", "0", "--log-level", "ERROR")
 	if err != nil {

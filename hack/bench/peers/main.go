@@ -210,7 +210,7 @@ func run(c config) error {
 		return err
 	}
 	engines := map[string]engine{
-		"bulwark":    {name: "bulwark", version: version(binary, "version"), start: func(h *harness) (*process, error) { return h.startBulwark(binary) }},
+		"bulwark":    {name: "bulwark", version: strings.TrimPrefix(version(binary, "version"), "bulwark "), start: func(h *harness) (*process, error) { return h.startBulwark(binary) }},
 		"kyverno":    {name: "kyverno", version: stampedVersion(c.tools, "kyverno"), start: (*harness).startKyverno},
 		"gatekeeper": {name: "gatekeeper", version: stampedVersion(c.tools, "gatekeeper"), start: (*harness).startGatekeeper},
 		// The apiserver alone: what a dry-run create costs with no webhook, the floor under
@@ -776,6 +776,15 @@ func (h *harness) startGatekeeper() (*process, error) {
 		return nil, err
 	}
 	port, health := ports[0], ports[1]
+	// Gatekeeper owns the status objects it writes by its own Pod (POD_NAME): the object has to
+	// exist, though no kubelet runs it.
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "gatekeeper-bench", Namespace: "gatekeeper-system"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "manager", Image: "openpolicyagent/gatekeeper:" + stampedVersion(h.c.tools, "gatekeeper")}}},
+	}
+	if _, err := h.cs.CoreV1().Pods("gatekeeper-system").Create(context.Background(), pod, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, err
+	}
 	env := []string{"POD_NAMESPACE=gatekeeper-system", "POD_NAME=gatekeeper-bench", "NAMESPACE=gatekeeper-system", "KUBECONFIG=" + h.kubeconfig}
 	p, err := h.start("gatekeeper", env, filepath.Join(h.c.tools, "gatekeeper"),
 		"--operation=webhook", "--operation=generate", "--host", "127.0.0.1", "--port", strconv.Itoa(port),

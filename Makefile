@@ -177,7 +177,7 @@ bench-load: build
 ## with no webhook (the floor): server-side dry-run pod creates at PEER_RATES for PEER_DURATION
 ## each; the client's p50/p99, the apiserver's webhook latency histogram, the engine's CPU and
 ## RSS per 1,000 admissions (docs/performance.md). hack/tools.sh builds Kyverno and Gatekeeper
-## on first use (about 30 and 10 minutes). Results in .local/bench/peers.
+## on first use (about half an hour each). Results in .local/bench/peers.
 PEER_RATES    ?= 50,100,200
 PEER_DURATION ?= 20s
 PEER_ENGINES  ?= none,bulwark,kyverno,gatekeeper

@@ -40,7 +40,7 @@ HELM        ?=
 HELM_FLAGS  ?=
 helm         = $(or $(HELM),$$(hack/tools.sh helm | tail -n 1)/helm)
 
-.PHONY: all build docker-build image image-push chart chart-push release-version test-images node-packages tools test unit vet fmt-check run clean bench bench-load bench-sweep bench-audit fuzz deps-check
+.PHONY: all build docker-build image image-push chart chart-push release-version test-images node-packages tools test unit vet fmt-check run clean bench bench-load bench-sweep bench-peers bench-audit fuzz deps-check
 
 all: build
 
@@ -189,6 +189,22 @@ bench-sweep: build
 		--serve-flags "--audit-interval=20s --log-level=info --metrics-bind-address=127.0.0.1:0" $(LOAD_FLAGS) | tee $(BENCH_OUT)/sweep/summary.txt
 	cd hack/bench/plot && $(GO) run . -in $(CURDIR)/$(BENCH_OUT)/sweep/load.json -sweep-out $(CURDIR)/$(BENCH_OUT)/sweep/latency.png
 	@echo "== plot: $(BENCH_OUT)/sweep/latency.png (docs/images/load-sweep.png is the one the docs show)"
+
+## bench-peers: Bulwark beside Kyverno and Gatekeeper (hack/bench/peers), each in turn the only
+## webhook of one kube-apiserver, enforcing the Pod Security baseline level, after the apiserver
+## with no webhook (the floor): server-side dry-run pod creates at PEER_RATES for PEER_DURATION
+## each; the client's p50/p99, the apiserver's webhook latency histogram, the engine's CPU and
+## RSS per 1,000 admissions (docs/performance.md). hack/tools.sh builds Kyverno and Gatekeeper
+## on first use (about half an hour each). Results in .local/bench/peers.
+PEER_RATES    ?= 50,100,200
+PEER_DURATION ?= 20s
+PEER_ENGINES  ?= none,bulwark,kyverno,gatekeeper
+PEER_FLAGS    ?=
+bench-peers: build
+	@mkdir -p $(BENCH_OUT)/peers
+	@set -o pipefail; tools="$$(hack/tools.sh etcd kube-apiserver kubectl kyverno gatekeeper | tail -n 1)" && \
+	$(GO) run ./hack/bench/peers --binary $(BIN) --tools "$$tools" --engines $(PEER_ENGINES) --rates $(PEER_RATES) \
+		--duration $(PEER_DURATION) --out $(BENCH_OUT)/peers $(PEER_FLAGS) | tee $(BENCH_OUT)/peers/summary.txt
 
 ## bench-audit: the audit of a real kube-apiserver holding AUDIT_COUNTS objects (hack/bench/audit):
 ## each count created straight through the apiserver, then audited by audit.Run and the Runner

@@ -12,11 +12,14 @@
 # generators) and pod-security-webhook (the upstream Pod Security webhook,
 # k8s.io/pod-security-admission/cmd/webhook, the reference Bulwark is measured against),
 # and promtool (github.com/prometheus/prometheus/cmd/promtool), with which test/helm lints the
-# chart's PrometheusRule.
+# chart's PrometheusRule,
+# and for the peer benchmark (`make bench-peers`): kyverno (github.com/kyverno/kyverno, its
+# admission controller) and gatekeeper (github.com/open-policy-agent/gatekeeper/v3), each with
+# its CustomResourceDefinitions beside it (kyverno.crds/, gatekeeper.crds/).
 #
 # Usage: hack/tools.sh [all|node|kube-apiserver|kubectl|etcd|helm|kubelet|kube-scheduler|
 #                       kube-controller-manager|kube-proxy|containerd|vegeta|hey|pod-security-webhook|
-#                       kube-router|promtool]...
+#                       kube-router|promtool|kyverno|gatekeeper]...
 # Prints the bin directory on its last line. BULWARK_CACHE overrides ~/.cache/bulwark.
 set -euo pipefail
 
@@ -32,6 +35,8 @@ PSA_VERSION=${PSA_VERSION:-v0.${KUBE_VERSION#v1.}}
 # Prometheus tags its Go module v0.<minor><patch>.x: v0.316.0 is Prometheus 3.16.0.
 PROMTOOL_VERSION=${PROMTOOL_VERSION:-v0.316.0}
 KUBE_ROUTER_VERSION=${KUBE_ROUTER_VERSION:-v2.1.0}
+KYVERNO_VERSION=${KYVERNO_VERSION:-v1.19.1}
+GATEKEEPER_VERSION=${GATEKEEPER_VERSION:-v3.23.1}
 CACHE=${BULWARK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bulwark}
 BIN="$CACHE/bin"
 mkdir -p "$BIN"
@@ -194,6 +199,60 @@ build_kube_router() {
   stamp kube-router "$KUBE_ROUTER_VERSION"
 }
 
+# kyverno's admission controller from a throwaway module. Kyverno builds against its own fork of
+# k8s.io/pod-security-admission: the replace line is its go.mod's. Its CRDs (config/crds) are
+# copied beside the binary as kyverno.crds/.
+build_kyverno() {
+  have kyverno "$KYVERNO_VERSION" && [[ -d "$BIN/kyverno.crds" ]] && return 0
+  local dir="$CACHE/src/kyverno-$KYVERNO_VERSION" mod=github.com/kyverno/kyverno
+  mkdir -p "$dir"
+  (
+    cd "$dir"
+    rm -f go.mod go.sum
+    printf 'module bulwark.local/kyvernobuild\n\ngo 1.26\n' >go.mod
+    local kmod
+    kmod=$(go mod download -json "$mod@$KYVERNO_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+    [[ -f "$kmod" ]] || { log "could not download $mod@$KYVERNO_VERSION"; exit 1; }
+    awk '$1 == "replace" && $2 == "k8s.io/pod-security-admission" {print $2 "=" $4 "@" $5}' "$kmod" | while read -r r; do
+      go mod edit -replace="$r"
+    done
+    go get "$mod/cmd/kyverno@$KYVERNO_VERSION" >/dev/null 2>&1
+  )
+  timed "kyverno $KYVERNO_VERSION" bash -c "cd '$dir' && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o '$BIN/kyverno.tmp' $mod/cmd/kyverno"
+  local src
+  src=$(cd "$dir" && go list -m -f '{{.Dir}}' "$mod")
+  rm -rf "$BIN/kyverno.crds"
+  cp -r "$src/config/crds" "$BIN/kyverno.crds"
+  chmod -R u+w "$BIN/kyverno.crds"
+  mv "$BIN/kyverno.tmp" "$BIN/kyverno"
+  stamp kyverno "$KYVERNO_VERSION"
+}
+
+# gatekeeper (one binary: --operation picks the webhook, audit and so on) from a throwaway
+# module; the CustomResourceDefinitions of its release manifest (deploy/gatekeeper.yaml) are
+# written beside it as gatekeeper.crds/crds.yaml.
+build_gatekeeper() {
+  have gatekeeper "$GATEKEEPER_VERSION" && [[ -f "$BIN/gatekeeper.crds/crds.yaml" ]] && return 0
+  local dir="$CACHE/src/gatekeeper-$GATEKEEPER_VERSION" mod=github.com/open-policy-agent/gatekeeper/v3
+  mkdir -p "$dir"
+  (
+    cd "$dir"
+    rm -f go.mod go.sum
+    printf 'module bulwark.local/gatekeeperbuild\n\ngo 1.26\n' >go.mod
+    go get "$mod@$GATEKEEPER_VERSION" >/dev/null 2>&1
+  )
+  timed "gatekeeper $GATEKEEPER_VERSION" bash -c "cd '$dir' && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o '$BIN/gatekeeper.tmp' $mod"
+  local src
+  src=$(cd "$dir" && go list -m -f '{{.Dir}}' "$mod")
+  mkdir -p "$BIN/gatekeeper.crds"
+  # Every document of the manifest whose kind is CustomResourceDefinition.
+  awk '/^---/ {if (crd) printf "---\n%s", doc; doc = ""; crd = 0; next}
+       {doc = doc $0 "\n"} /^kind: CustomResourceDefinition$/ {crd = 1}
+       END {if (crd) printf "---\n%s", doc}' "$src/deploy/gatekeeper.yaml" >"$BIN/gatekeeper.crds/crds.yaml"
+  mv "$BIN/gatekeeper.tmp" "$BIN/gatekeeper"
+  stamp gatekeeper "$GATEKEEPER_VERSION"
+}
+
 # containerd, its shim and ctr from one module; the shim is stamped last, so a build cut short is
 # redone whole.
 build_containerd() {
@@ -237,8 +296,10 @@ for t in "${targets[@]}"; do
     hey) go_install hey "$HEY_VERSION" "github.com/rakyll/hey@$HEY_VERSION" ;;
     promtool) build_promtool ;;
     kube-router) build_kube_router ;;
+    kyverno) build_kyverno ;;
+    gatekeeper) build_gatekeeper ;;
     pod-security-webhook) go_install pod-security-webhook "$PSA_VERSION" "k8s.io/pod-security-admission/cmd/webhook@$PSA_VERSION" ;;
-    *) log "unknown tool: $t (want kube-apiserver, kubectl, etcd, helm, kubelet, kube-scheduler, kube-controller-manager, kube-proxy, containerd, kube-router, vegeta, hey, pod-security-webhook, promtool, node or all)"; exit 2 ;;
+    *) log "unknown tool: $t (want kube-apiserver, kubectl, etcd, helm, kubelet, kube-scheduler, kube-controller-manager, kube-proxy, containerd, kube-router, vegeta, hey, pod-security-webhook, promtool, kyverno, gatekeeper, node or all)"; exit 2 ;;
   esac
 done
 echo "$BIN"

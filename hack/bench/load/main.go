@@ -52,7 +52,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -61,7 +60,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/bulwark-k8s/bulwark/pkg/certs"
+	"github.com/bulwark-k8s/bulwark/hack/bench/benchproc"
 	"github.com/bulwark-k8s/bulwark/test/bench"
 	"github.com/bulwark-k8s/bulwark/test/framework"
 )
@@ -273,7 +272,7 @@ func run(c config) error {
 	}
 
 	certDir := filepath.Join(work, "certs")
-	caFile, err := writeCertificates(certDir)
+	caFile, _, err := benchproc.WriteCertificates(certDir)
 	if err != nil {
 		return err
 	}
@@ -305,7 +304,7 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	defer bulwarkProc.stop()
+	defer bulwarkProc.Stop()
 	if c.profiles || c.contention {
 		bulwarkProc.pprof = "http://127.0.0.1:" + strconv.Itoa(ports[3]) + "/debug/pprof/profile"
 	}
@@ -315,7 +314,7 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	defer psaProc.stop()
+	defer psaProc.Stop()
 
 	client, err := httpsClient(caFile)
 	if err != nil {
@@ -334,7 +333,7 @@ func run(c config) error {
 		}
 	}
 
-	res := Results{Started: time.Now().UTC(), Machine: machine(), Duration: c.duration.String(), Fixtures: c.fixtures, Rates: c.rates, Rounds: c.rounds,
+	res := Results{Started: time.Now().UTC(), Machine: benchproc.Machine(), Duration: c.duration.String(), Fixtures: c.fixtures, Rates: c.rates, Rounds: c.rounds,
 		Unpinned: c.unpinned, ServeFlags: c.serveFlags, Sweep: c.sweep, PeakRSS: map[string]float64{}}
 	for _, e := range endpoints {
 		res.Endpoints = append(res.Endpoints, e.name)
@@ -416,21 +415,17 @@ func run(c config) error {
 	}
 	for _, e := range []*endpoint{endpoints[0], endpoints[2]} {
 		server := strings.SplitN(e.name, "-", 2)[0]
-		if res.PeakRSS[server], err = e.proc.peakRSS(); err != nil {
+		if res.PeakRSS[server], err = e.proc.PeakRSS(); err != nil {
 			return err
 		}
 	}
 	// Neither server may have died or restarted under load.
 	for _, p := range []*process{bulwarkProc, psaProc} {
-		if err := p.alive(); err != nil {
+		if err := p.Alive(); err != nil {
 			return err
 		}
 	}
-	data, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(c.out, "load.json"), data, 0o644); err != nil {
+	if err := benchproc.WriteJSON(filepath.Join(c.out, "load.json"), res); err != nil {
 		return err
 	}
 	report(os.Stdout, res)
@@ -440,19 +435,6 @@ func run(c config) error {
 
 func say(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "[load] "+format+"\n", args...)
-}
-
-func machine() string {
-	model := "unknown CPU"
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(data), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	return fmt.Sprintf("%s, %d CPUs, %s", model, runtime.NumCPU(), runtime.Version())
 }
 
 // Combined is the rounds of one run combined: the median of each figure over the rounds,
@@ -638,7 +620,7 @@ func waitAnswers(client *http.Client, e *endpoint, fixtures []string, bodies map
 			if err == nil {
 				break
 			}
-			if err := e.proc.alive(); err != nil {
+			if err := e.proc.Alive(); err != nil {
 				return err
 			}
 			if time.Now().After(deadline) {
@@ -795,7 +777,7 @@ func (g *generators) pool(rounds []Measurement) (Measurement, error) {
 // measure runs the load generator and records the server's CPU time and resident memory
 // while it runs.
 func (g *generators) measure(e *endpoint, m *Measurement, argv []string) ([]byte, error) {
-	cpu0, err := e.proc.cpuSeconds()
+	cpu0, err := e.proc.CPUSeconds()
 	if err != nil {
 		return nil, err
 	}
@@ -808,7 +790,7 @@ func (g *generators) measure(e *endpoint, m *Measurement, argv []string) ([]byte
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if rss, err := e.proc.rss(); err == nil && rss > maxRSS {
+			if rss, err := e.proc.RSS(); err == nil && rss > maxRSS {
 				maxRSS = rss
 			}
 			select {
@@ -829,7 +811,7 @@ func (g *generators) measure(e *endpoint, m *Measurement, argv []string) ([]byte
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(stderr.String()))
 	}
-	cpu1, err := e.proc.cpuSeconds()
+	cpu1, err := e.proc.CPUSeconds()
 	if err != nil {
 		return nil, err
 	}
@@ -944,13 +926,10 @@ func saveProfile(url string, seconds int, file string) error {
 	return os.WriteFile(file, data, 0o644)
 }
 
-// process is a server started by start.
+// process is a server started by start: a benchproc.Process and, when profiles are taken, its
+// CPU profile URL.
 type process struct {
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-	// pprof is the server's CPU profile URL, when profiles are taken.
+	*benchproc.Process
 	pprof string
 }
 
@@ -964,76 +943,16 @@ func (c *config) pin(cpu int, argv []string) []string {
 
 // start starts a server; pinned, with GOMAXPROCS=1.
 func (c *config) start(logFile string, argv []string) (*process, error) {
-	f, err := os.Create(logFile)
+	var env []string
+	if !c.unpinned {
+		env = append(env, "GOMAXPROCS=1")
+	}
+	p, err := benchproc.Start(logFile, env, argv)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = os.Environ()
-	if !c.unpinned {
-		cmd.Env = append(cmd.Env, "GOMAXPROCS=1")
-	}
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("starting %s: %w", strings.Join(argv, " "), err)
-	}
-	p := &process{cmd: cmd, log: logFile, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	return p, nil
+	return &process{Process: p}, nil
 }
-
-func (p *process) alive() error {
-	select {
-	case <-p.done:
-		return fmt.Errorf("the server logging to %s exited (%v)", p.log, p.err)
-	default:
-		return nil
-	}
-}
-
-func (p *process) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// cpuSeconds is the process's user and system time (taskset execs the server, so the pid is
-// the server's).
-func (p *process) cpuSeconds() (float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command name, which is in parentheses and may hold spaces.
-	s := string(data)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: too few fields", p.cmd.Process.Pid)
-	}
-	utime, err1 := strconv.ParseFloat(fields[11], 64)
-	stime, err2 := strconv.ParseFloat(fields[12], 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	const clockTicks = 100 // USER_HZ on Linux
-	return (utime + stime) / clockTicks, nil
-}
-
-func (p *process) status(key string) (float64, error) {
-	return framework.ProcStatusMiB(p.cmd.Process.Pid, key)
-}
-
-func (p *process) rss() (float64, error)     { return p.status("VmRSS") }
-func (p *process) peakRSS() (float64, error) { return p.status("VmHWM") }
 
 func freePorts(n int) ([]int, error) {
 	var ports []int
@@ -1052,25 +971,6 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
-}
-
-// writeCertificates writes an ECDSA P-256 CA and a serving certificate for 127.0.0.1 to dir
-// (tls.crt, tls.key, ca.crt), made as built-in TLS makes them (pkg/certs), and returns the
-// CA's file.
-func writeCertificates(dir string) (string, error) {
-	now := time.Now()
-	ca, err := certs.NewCA(now, 24*time.Hour)
-	if err != nil {
-		return "", err
-	}
-	serving, err := certs.NewServing(ca, certs.Names{DNS: []string{"localhost"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}}, now, 24*time.Hour)
-	if err != nil {
-		return "", err
-	}
-	if err := certs.WriteFiles(dir, map[string][]byte{"ca.crt": ca.CertPEM, "tls.crt": serving.CertPEM, "tls.key": serving.KeyPEM}); err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, "ca.crt"), nil
 }
 
 func httpsClient(caFile string) (*http.Client, error) {

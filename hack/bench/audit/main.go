@@ -43,6 +43,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/bulwark-k8s/bulwark/hack/bench/benchproc"
 	"github.com/bulwark-k8s/bulwark/pkg/audit"
 	"github.com/bulwark-k8s/bulwark/pkg/policy"
 	"github.com/bulwark-k8s/bulwark/test/framework"
@@ -66,14 +67,18 @@ func main() {
 	if *heapProfile != "" {
 		runtime.MemProfileRate = 4096
 	}
-	var ns []int
-	for _, s := range strings.Split(*counts, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n <= 0 || n%block != 0 || (len(ns) > 0 && n <= ns[len(ns)-1]) {
-			fmt.Fprintf(os.Stderr, "audit bench: --counts %q: want ascending multiples of %d\n", *counts, block)
-			os.Exit(2)
+	ns, err := benchproc.Positives(*counts)
+	for i, n := range ns {
+		switch {
+		case n%block != 0:
+			err = fmt.Errorf("%d is not a multiple of %d", n, block)
+		case i > 0 && n <= ns[i-1]:
+			err = fmt.Errorf("%d is not above %d", n, ns[i-1])
 		}
-		ns = append(ns, n)
+	}
+	if err != nil || len(ns) == 0 {
+		fmt.Fprintf(os.Stderr, "audit bench: --counts %q: want ascending multiples of %d (%v)\n", *counts, block, err)
+		os.Exit(2)
 	}
 	if err := run(ns, *binary, *tools, *heapProfile, *workers); err != nil {
 		fmt.Fprintln(os.Stderr, "audit bench:", err)
@@ -114,13 +119,9 @@ func run(counts []int, binary, tools, heapProfile string, workers int) error {
 			return fmt.Errorf("%v (build it with `make build`)", err)
 		}
 	}
-	if tools == "" {
-		out, err := exec.Command("hack/tools.sh", "etcd", "kube-apiserver", "kubectl").Output()
-		if err != nil {
-			return fmt.Errorf("hack/tools.sh: %w", err)
-		}
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		tools = lines[len(lines)-1]
+	tools, err := benchproc.Tools(tools, "etcd", "kube-apiserver", "kubectl")
+	if err != nil {
+		return err
 	}
 	os.Setenv("KUBEBUILDER_ASSETS", tools)
 	work, err := os.MkdirTemp("", "bulwark-audit-bench-")

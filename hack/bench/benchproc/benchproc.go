@@ -1,6 +1,7 @@
 // Package benchproc runs the servers the load benchmarks measure (hack/bench/load,
 // hack/bench/peers) as processes, reads their CPU time and memory from /proc, and writes the
-// serving certificate they share.
+// serving certificate they share; and it finds the benchmarks' tools and reads their lists of
+// numbers (hack/bench/audit too).
 package benchproc
 
 import (
@@ -20,6 +21,37 @@ import (
 	"github.com/bulwark-k8s/bulwark/pkg/certs"
 	"github.com/bulwark-k8s/bulwark/test/framework"
 )
+
+// Tools returns dir, or when it is empty the directory hack/tools.sh builds the named tools
+// into (the last line it prints), building what is missing.
+func Tools(dir string, names ...string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	out, err := exec.Command("hack/tools.sh", names...).Output()
+	if err != nil {
+		return "", fmt.Errorf("hack/tools.sh: %w", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return lines[len(lines)-1], nil
+}
+
+// Positives reads a comma-separated list of positive numbers; "" is none. An error names the
+// item that is not one.
+func Positives(list string) ([]int, error) {
+	var out []int
+	for _, r := range strings.Split(list, ",") {
+		if strings.TrimSpace(r) == "" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(r))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%q is not a positive number", r)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
 
 // Process is a server started by Start.
 type Process struct {

@@ -113,12 +113,12 @@ func main() {
 	flag.Parse()
 	c.fixtures = strings.Split(fixtures, ",")
 	var err error
-	if c.rates, err = positives(rates); err != nil {
-		fmt.Fprintf(os.Stderr, "load: --rates: %v requests per second\n", err)
+	if c.rates, err = benchproc.Positives(rates); err != nil {
+		fmt.Fprintf(os.Stderr, "load: --rates: %v of requests per second\n", err)
 		os.Exit(2)
 	}
-	if c.sweep, err = positives(sweep); err != nil {
-		fmt.Fprintf(os.Stderr, "load: --sweep: %v connections\n", err)
+	if c.sweep, err = benchproc.Positives(sweep); err != nil {
+		fmt.Fprintf(os.Stderr, "load: --sweep: %v of connections\n", err)
 		os.Exit(2)
 	}
 	if c.rounds < 1 {
@@ -129,22 +129,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
-}
-
-// positives reads a comma-separated list of positive numbers; "" is none.
-func positives(list string) ([]int, error) {
-	var out []int
-	for _, r := range strings.Split(list, ",") {
-		if strings.TrimSpace(r) == "" {
-			continue
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(r))
-		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("%q is not a positive number of", r)
-		}
-		out = append(out, n)
-	}
-	return out, nil
 }
 
 // Results is what load.json holds.
@@ -205,14 +189,11 @@ type endpoint struct {
 }
 
 func run(c config) error {
-	if c.tools == "" {
-		out, err := exec.Command("hack/tools.sh", "etcd", "kube-apiserver", "kubectl", "vegeta", "hey", "pod-security-webhook").Output()
-		if err != nil {
-			return fmt.Errorf("hack/tools.sh: %w", err)
-		}
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		c.tools = lines[len(lines)-1]
+	tools, err := benchproc.Tools(c.tools, "etcd", "kube-apiserver", "kubectl", "vegeta", "hey", "pod-security-webhook")
+	if err != nil {
+		return err
 	}
+	c.tools = tools
 	for _, t := range []string{"vegeta", "hey", "pod-security-webhook"} {
 		if _, err := os.Stat(filepath.Join(c.tools, t)); err != nil {
 			return fmt.Errorf("%s not found in %s: run hack/tools.sh %s", t, c.tools, t)

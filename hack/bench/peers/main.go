@@ -96,13 +96,10 @@ func main() {
 	flag.IntVar(&c.inflight, "inflight", 1000, "most requests in flight; a request that would exceed it waits, and its wait counts in its latency")
 	flag.Parse()
 	c.engines = strings.Split(engines, ",")
-	for _, r := range strings.Split(rates, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(r))
-		if err != nil || n <= 0 {
-			fmt.Fprintf(os.Stderr, "peers: --rates: %q is not a positive rate\n", r)
-			os.Exit(2)
-		}
-		c.rates = append(c.rates, n)
+	var err error
+	if c.rates, err = benchproc.Positives(rates); err != nil || len(c.rates) == 0 {
+		fmt.Fprintf(os.Stderr, "peers: --rates %q: want positive rates, comma-separated (%v)\n", rates, err)
+		os.Exit(2)
 	}
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "peers:", err)
@@ -197,14 +194,11 @@ type harness struct {
 }
 
 func run(c config) error {
-	if c.tools == "" {
-		out, err := exec.Command("hack/tools.sh", "etcd", "kube-apiserver", "kubectl", "kyverno", "gatekeeper").Output()
-		if err != nil {
-			return fmt.Errorf("hack/tools.sh: %w", err)
-		}
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		c.tools = lines[len(lines)-1]
+	tools, err := benchproc.Tools(c.tools, "etcd", "kube-apiserver", "kubectl", "kyverno", "gatekeeper")
+	if err != nil {
+		return err
 	}
+	c.tools = tools
 	binary, err := filepath.Abs(c.binary)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"image/color"
@@ -65,6 +66,46 @@ func main() {
 		fmt.Fprintln(os.Stderr, "plot:", err)
 		os.Exit(1)
 	}
+}
+
+// latencyPlot is a plot of latency, on a logarithmic axis, against x.
+func latencyPlot(title, x string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = x
+	p.Y.Label.Text = "latency, ms (log scale)"
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Add(plotter.NewGrid())
+	return p
+}
+
+// errNothing is endpoints' answer when no run of the fixture has an x.
+var errNothing = errors.New("nothing to draw")
+
+// endpoints adds the series of every endpoint: its runs of the fixture with an x (x(m) > 0),
+// one point per x, the medians over the rounds.
+func endpoints(p *plot.Plot, r results, fixture string, x func(run) int) error {
+	drawn := 0
+	for _, ep := range r.Endpoints {
+		byX := map[int][]run{}
+		for _, m := range r.Runs {
+			if m.Endpoint == ep && m.Fixture == fixture && x(m) > 0 {
+				byX[x(m)] = append(byX[x(m)], m)
+			}
+		}
+		n, err := series(p, ep, byX)
+		if err != nil {
+			return err
+		}
+		drawn += n
+	}
+	if drawn == 0 {
+		return errNothing
+	}
+	return nil
 }
 
 // load reads load.json, and the fixture to draw.
@@ -133,36 +174,17 @@ func sweep(in, out, fixture string) error {
 	if err != nil {
 		return err
 	}
-	p := plot.New()
-	p.Title.Text = fmt.Sprintf("Latency by concurrency, hey closed loop (%s, median of %d rounds)", fixture, r.Rounds)
+	title := fmt.Sprintf("Latency by concurrency, hey closed loop (%s, median of %d rounds)", fixture, r.Rounds)
 	if r.Unpinned {
-		p.Title.Text += ", unpinned"
+		title += ", unpinned"
 	}
-	p.X.Label.Text = "connections (log scale)"
+	p := latencyPlot(title, "connections (log scale)")
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
-	p.Y.Label.Text = "latency, ms (log scale)"
-	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-	p.Legend.Top = true
-	p.Legend.Left = true
-	p.Add(plotter.NewGrid())
-	drawn := 0
-	for _, ep := range r.Endpoints {
-		byConns := map[int][]run{}
-		for _, m := range r.Runs {
-			if m.Endpoint == ep && m.Fixture == fixture && m.Connections > 0 {
-				byConns[m.Connections] = append(byConns[m.Connections], m)
-			}
-		}
-		n, err := series(p, ep, byConns)
-		if err != nil {
-			return err
-		}
-		drawn += n
-	}
-	if drawn == 0 {
+	if err := endpoints(p, r, fixture, func(m run) int { return m.Connections }); errors.Is(err, errNothing) {
 		return fmt.Errorf("%s: no sweep runs for fixture %q", in, fixture)
+	} else if err != nil {
+		return err
 	}
 	return p.Save(10*vg.Inch, 6*vg.Inch, out)
 }
@@ -173,35 +195,15 @@ func fixedRates(in, out, fixture string) error {
 	if err != nil {
 		return err
 	}
-	p := plot.New()
-	p.Title.Text = fmt.Sprintf("Latency at a fixed request rate, one server core (%s, %s per rate)", fixture, r.Duration)
+	title := fmt.Sprintf("Latency at a fixed request rate, one server core (%s, %s per rate)", fixture, r.Duration)
 	if r.Rounds > 1 {
-		p.Title.Text = fmt.Sprintf("Latency at a fixed request rate, one server core (%s, median of %d rounds of %s)", fixture, r.Rounds, r.Duration)
+		title = fmt.Sprintf("Latency at a fixed request rate, one server core (%s, median of %d rounds of %s)", fixture, r.Rounds, r.Duration)
 	}
-	p.X.Label.Text = "requests per second (vegeta, open loop, HTTPS keep-alive)"
-	p.Y.Label.Text = "latency, ms (log scale)"
-	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-	p.Legend.Top = true
-	p.Legend.Left = true
-	p.Add(plotter.NewGrid())
-	drawn := 0
-	for _, ep := range r.Endpoints {
-		// One point per rate: the median over the rounds.
-		byRate := map[int][]run{}
-		for _, m := range r.Runs {
-			if m.Endpoint == ep && m.Fixture == fixture && m.Rate > 0 {
-				byRate[m.Rate] = append(byRate[m.Rate], m)
-			}
-		}
-		n, err := series(p, ep, byRate)
-		if err != nil {
-			return err
-		}
-		drawn += n
-	}
-	if drawn == 0 {
+	p := latencyPlot(title, "requests per second (vegeta, open loop, HTTPS keep-alive)")
+	if err := endpoints(p, r, fixture, func(m run) int { return m.Rate }); errors.Is(err, errNothing) {
 		return fmt.Errorf("%s: no fixed-rate runs for fixture %q", in, fixture)
+	} else if err != nil {
+		return err
 	}
 	// The target: p99 under 2 ms at 2,000 req/s.
 	target := plotter.NewFunction(func(float64) float64 { return 2 })

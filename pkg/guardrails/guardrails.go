@@ -224,11 +224,14 @@ func ChangedIn[T any, P interface {
 	*T
 	client.Object
 }](objs []T) []checks.Changed {
+	k := KindOf(P(new(T))) // one kind for the whole list
+	if k == nil {
+		return nil
+	}
 	var out []checks.Changed
 	for i := range objs {
 		obj := P(&objs[i])
-		k := KindOf(obj)
-		if k == nil || obj.GetName() != k.Name {
+		if obj.GetName() != k.Name {
 			continue
 		}
 		if ch := k.Changes(obj); len(ch) > 0 {

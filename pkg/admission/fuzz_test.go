@@ -162,7 +162,7 @@ func FuzzAdmissionReview(f *testing.F) {
 		if v.code() == http.StatusBadRequest && m.code() != http.StatusBadRequest {
 			t.Fatalf("the validator cannot read the request (%s), the mutator answered %d", v.message(), m.code())
 		}
-		rev, ok := decodeReview(body)
+		rev, ok := decodeAsControllerRuntime(body)
 		if !ok {
 			if len(m.Response.Patch) > 0 {
 				t.Fatalf("a patch for a body that is no AdmissionReview: %q", body)
@@ -246,9 +246,9 @@ func serveReview(t *testing.T, wh *HTTP, name string, body []byte) *reviewRespon
 	return &out
 }
 
-// decodeReview reads a body as controller-runtime does (JSON, or YAML converted to JSON,
+// decodeAsControllerRuntime reads a body as controller-runtime does (JSON, or YAML converted to JSON,
 // case-sensitive); ok is false when it holds no request.
-func decodeReview(body []byte) (*admissionv1.AdmissionReview, bool) {
+func decodeAsControllerRuntime(body []byte) (*admissionv1.AdmissionReview, bool) {
 	js := body
 	if !json.Valid(body) {
 		var err error

@@ -20,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	cradmission "sigs.k8s.io/controller-runtime/pkg/webhook/admission"
-	sigsjson "sigs.k8s.io/json"
 
 	"github.com/bulwark-k8s/bulwark/pkg/metrics"
 )
@@ -257,7 +256,7 @@ func (s *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var req cradmission.Request
 	in := incomingReview{Request: &incomingRequest{AdmissionRequest: &req.AdmissionRequest}}
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, &in); err != nil {
+	if err := decodeReview(body, &in); err != nil {
 		s.refuse(w, body, &refusal{http.StatusBadRequest, metav1.StatusReasonBadRequest, "decode", fmt.Errorf("decoding the AdmissionReview: %w", err)})
 		return
 	}

@@ -196,6 +196,8 @@ bench-sweep: build
 ## each; the client's p50/p99, the apiserver's webhook latency histogram, the engine's CPU and
 ## RSS per 1,000 admissions (docs/performance.md). hack/tools.sh builds Kyverno and Gatekeeper
 ## on first use (about half an hour each). Results in .local/bench/peers.
+## PEER_FLAGS="--idle 60s --profile": each engine's CPU with no requests, and Bulwark's CPU
+## profile per rate (bulwark-RATE.pprof).
 PEER_RATES    ?= 50,100,200
 PEER_DURATION ?= 20s
 PEER_ENGINES  ?= none,bulwark,kyverno,gatekeeper

@@ -27,8 +27,14 @@
 // as they do on a small control-plane node. Results go to OUT/peers.json and a table to
 // standard output.
 //
+// Two flags look into Bulwark's CPU: --idle measures each engine's CPU with no requests, for
+// that long, before the warm-up (peers.json: idleCPUSecondsPerSecond); --profile serves
+// Bulwark's profiler (--pprof-bind-address on 127.0.0.1) and saves a CPU profile of each of
+// its fixed-rate runs, OUT/bulwark-RATE.pprof, for `go tool pprof -top`.
+//
 //	make bench-peers                                                   # as in docs/performance.md
 //	go run ./hack/bench/peers --engines kyverno --rates 50 --duration 10s
+//	go run ./hack/bench/peers --engines bulwark --idle 60s --profile   # where Bulwark's CPU goes
 package main
 
 import (
@@ -40,6 +46,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,7 +87,9 @@ type config struct {
 	engines            []string
 	rates              []int
 	duration, warmup   time.Duration
+	idle               time.Duration
 	inflight           int
+	profile            bool
 }
 
 func main() {
@@ -93,6 +102,8 @@ func main() {
 	flag.StringVar(&rates, "rates", "50,100,200", "fixed rates of dry-run pod creates, per second, comma-separated")
 	flag.DurationVar(&c.duration, "duration", 20*time.Second, "length of each fixed-rate run")
 	flag.DurationVar(&c.warmup, "warmup", 5*time.Second, "load at the first rate before measuring each engine")
+	flag.DurationVar(&c.idle, "idle", 0, "before the warm-up, measure each engine's CPU with no requests for this long (0: not measured)")
+	flag.BoolVar(&c.profile, "profile", false, "serve Bulwark's profiler on 127.0.0.1 and save a CPU profile of each of its fixed-rate runs as OUT/bulwark-RATE.pprof")
 	flag.IntVar(&c.inflight, "inflight", 1000, "most requests in flight; a request that would exceed it waits, and its wait counts in its latency")
 	flag.Parse()
 	c.engines = strings.Split(engines, ",")
@@ -131,6 +142,8 @@ type Engine struct {
 	Runs   []Run   `json:"runs"`
 	// PeakRSS is the process's VmHWM at the end, in MiB.
 	PeakRSS float64 `json:"peakRSSMiB"`
+	// IdleCPU is the process's CPU seconds per second with no requests (--idle).
+	IdleCPU float64 `json:"idleCPUSecondsPerSecond,omitempty"`
 	// Error says why the engine was not measured, when it was not.
 	Error string `json:"error,omitempty"`
 }
@@ -303,6 +316,19 @@ func (h *harness) measure(ctx context.Context, e engine, r *Engine) error {
 	}
 	r.Startup = time.Since(started).Round(100 * time.Millisecond).String()
 	say("%s: deciding as expected after %s", e.name, r.Startup)
+	if h.c.idle > 0 && e.name != "none" {
+		cpu0, err := p.CPUSeconds()
+		if err != nil {
+			return err
+		}
+		time.Sleep(h.c.idle)
+		cpu1, err := p.CPUSeconds()
+		if err != nil {
+			return err
+		}
+		r.IdleCPU = (cpu1 - cpu0) / h.c.idle.Seconds()
+		say("%s: idle for %s: %.4f CPU s per s", e.name, h.c.idle, r.IdleCPU)
+	}
 	if h.c.warmup > 0 {
 		say("%s: warming up at %d/s for %s", e.name, h.c.rates[0], h.c.warmup)
 		if _, err := h.load(ctx, p, h.c.rates[0], h.c.warmup); err != nil {
@@ -311,9 +337,19 @@ func (h *harness) measure(ctx context.Context, e engine, r *Engine) error {
 	}
 	for _, rate := range h.c.rates {
 		say("%s: %d dry-run pod creates per second for %s", e.name, rate, h.c.duration)
+		var profiled chan error
+		if p.pprof != "" {
+			profiled = make(chan error, 1)
+			go func() { profiled <- h.saveProfile(p.pprof, fmt.Sprintf("%s-%d.pprof", e.name, rate)) }()
+		}
 		run, err := h.load(ctx, p, rate, h.c.duration)
 		if err != nil {
 			return err
+		}
+		if profiled != nil {
+			if err := <-profiled; err != nil {
+				return err
+			}
 		}
 		r.Runs = append(r.Runs, run)
 		say("  client p50 %.2f ms, p99 %.2f ms; webhook mean %.2f ms (p99 about %.1f ms); %.3f CPU s per 1k; %d failed",
@@ -614,7 +650,10 @@ func report(w io.Writer, res Results) {
 
 // process is an engine started by start; none for the run without a webhook, whose methods
 // then measure nothing.
-type process struct{ *benchproc.Process }
+type process struct {
+	*benchproc.Process
+	pprof string // the profiler's address, with --profile
+}
 
 func (p *process) Stop() {
 	if p.Process != nil {
@@ -655,7 +694,30 @@ func (h *harness) start(name string, env []string, argv ...string) (*process, er
 	if err != nil {
 		return nil, err
 	}
-	return &process{p}, nil
+	return &process{Process: p}, nil
+}
+
+// saveProfile saves a CPU profile of the process serving its profiler at addr, over the
+// run's duration (whole seconds, at least one), as OUT/name.
+func (h *harness) saveProfile(addr, name string) error {
+	seconds := max(1, int(h.c.duration.Seconds()))
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, seconds))
+	if err != nil {
+		return fmt.Errorf("CPU profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("CPU profile: %s", resp.Status)
+	}
+	f, err := os.Create(filepath.Join(h.c.out, name))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // sampleRSS samples the resident set every 100 ms until the returned function is called,
@@ -706,13 +768,24 @@ func (h *harness) startBulwark(binary string) (*process, error) {
 		return nil, err
 	}
 	port, probe := ports[0], ports[1]
+	pprof := "0"
+	if h.c.profile {
+		pp, err := framework.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		pprof = "127.0.0.1:" + strconv.Itoa(pp)
+	}
 	p, err := h.start("bulwark", nil, binary, "serve",
 		"--kubeconfig", h.kubeconfig, "--bind-address", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--cert-dir", h.certDir, "--policy-file", policy, "--namespace", "bulwark-system",
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "127.0.0.1:"+strconv.Itoa(probe),
-		"--audit-interval", "0", "--log-level", "error")
+		"--pprof-bind-address", pprof, "--audit-interval", "0", "--log-level", "error")
 	if err != nil {
 		return nil, err
+	}
+	if pprof != "0" {
+		p.pprof = pprof
 	}
 	validating, _ := server.WebhookConfigurations(server.WebhookOptions{
 		ClientConfig: func(path string) admissionregistrationv1.WebhookClientConfig {

@@ -175,11 +175,11 @@ bench-load: build
 ## bench-sweep: /validate and the Pod Security webhook as a pod runs them: unpinned, with their
 ## default GOMAXPROCS, beside the load generator, bulwark serve with the audit, metrics and logs
 ## on as `make run` runs it; hey, closed loop, at SWEEP connections, SWEEP_ROUNDS rounds of
-## SWEEP_DURATION each, interleaved; then the plot of docs/performance.md. About 6 minutes;
+## SWEEP_DURATION each, interleaved; then the plot of docs/performance.md. About 8 minutes;
 ## results in .local/bench/sweep. LOAD_FLAGS=--contention adds each /validate run's CPU, mutex
 ## and block profiles and a trace.
 SWEEP          ?= 1,4,16,64
-SWEEP_ROUNDS   ?= 3
+SWEEP_ROUNDS   ?= 5
 SWEEP_DURATION ?= 10s
 bench-sweep: build
 	@mkdir -p $(BENCH_OUT)/sweep

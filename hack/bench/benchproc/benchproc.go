@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -171,6 +173,21 @@ func WriteJSON(file string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
+	}
+	return os.WriteFile(file, data, 0o644)
+}
+
+// SaveProfile fetches a profile of the given length in seconds from a net/http/pprof URL
+// (.../debug/pprof/profile, or trace) into file.
+func SaveProfile(url string, seconds int, file string) error {
+	resp, err := (&http.Client{Timeout: time.Duration(seconds+30) * time.Second}).Get(fmt.Sprintf("%s?seconds=%d", url, seconds))
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile from %s: HTTP %d %v: %s", url, resp.StatusCode, err, data)
 	}
 	return os.WriteFile(file, data, 0o644)
 }

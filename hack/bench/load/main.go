@@ -670,7 +670,7 @@ func (g *generators) profile(e *endpoint, file string, d time.Duration) func() e
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- saveProfile(e.proc.pprof, int((d-time.Second)/time.Second), filepath.Join(g.c.out, file))
+		done <- benchproc.SaveProfile(e.proc.pprof, int((d-time.Second)/time.Second), filepath.Join(g.c.out, file))
 	}()
 	return func() error { return <-done }
 }
@@ -691,11 +691,11 @@ func (g *generators) contention(e *endpoint, conns int) func() error {
 	}
 	done := make(chan error, len(saves)+1)
 	for _, p := range saves {
-		go func() { done <- saveProfile(p.url, seconds, filepath.Join(g.c.out, p.file)) }()
+		go func() { done <- benchproc.SaveProfile(p.url, seconds, filepath.Join(g.c.out, p.file)) }()
 	}
 	go func() {
 		time.Sleep(time.Duration(seconds/2) * time.Second)
-		done <- saveProfile(base+"trace", 2, filepath.Join(g.c.out, fmt.Sprintf("trace-sweep-%d.out", conns)))
+		done <- benchproc.SaveProfile(base+"trace", 2, filepath.Join(g.c.out, fmt.Sprintf("trace-sweep-%d.out", conns)))
 	}()
 	return func() error {
 		var errs []error
@@ -891,20 +891,6 @@ func parseVegeta(out []byte, m *Measurement) error {
 		say("  vegeta errors: %s", strings.Join(r.Errors, "; "))
 	}
 	return nil
-}
-
-// saveProfile fetches a CPU profile of the given length from a /debug/pprof/profile URL.
-func saveProfile(url string, seconds int, file string) error {
-	resp, err := (&http.Client{Timeout: time.Duration(seconds+30) * time.Second}).Get(fmt.Sprintf("%s?seconds=%d", url, seconds))
-	if err != nil {
-		return fmt.Errorf("profile %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("profile from %s: HTTP %d %v: %s", url, resp.StatusCode, err, data)
-	}
-	return os.WriteFile(file, data, 0o644)
 }
 
 // process is a server started by start: a benchproc.Process and, when profiles are taken, its

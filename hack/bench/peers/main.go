@@ -46,7 +46,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -340,7 +339,10 @@ func (h *harness) measure(ctx context.Context, e engine, r *Engine) error {
 		var profiled chan error
 		if p.pprof != "" {
 			profiled = make(chan error, 1)
-			go func() { profiled <- h.saveProfile(p.pprof, fmt.Sprintf("%s-%d.pprof", e.name, rate)) }()
+			go func() {
+				profiled <- benchproc.SaveProfile("http://"+p.pprof+"/debug/pprof/profile", max(1, int(h.c.duration.Seconds())),
+					filepath.Join(h.c.out, fmt.Sprintf("%s-%d.pprof", e.name, rate)))
+			}()
 		}
 		run, err := h.load(ctx, p, rate, h.c.duration)
 		if err != nil {
@@ -695,29 +697,6 @@ func (h *harness) start(name string, env []string, argv ...string) (*process, er
 		return nil, err
 	}
 	return &process{Process: p}, nil
-}
-
-// saveProfile saves a CPU profile of the process serving its profiler at addr, over the
-// run's duration (whole seconds, at least one), as OUT/name.
-func (h *harness) saveProfile(addr, name string) error {
-	seconds := max(1, int(h.c.duration.Seconds()))
-	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, seconds))
-	if err != nil {
-		return fmt.Errorf("CPU profile: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("CPU profile: %s", resp.Status)
-	}
-	f, err := os.Create(filepath.Join(h.c.out, name))
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // sampleRSS samples the resident set every 100 ms until the returned function is called,

@@ -11,14 +11,13 @@ import (
 // sigsjson.UnmarshalCaseSensitivePreserveInts(body, in), but fewer passes over the objects
 // the review carries.
 //
-// The objects are most of a review, and the handler decodes them again from the slices the
-// review keeps. encoding/json reads every byte of a body twice before it decodes any: once
-// to check the whole body is JSON, and once more to find where each object the review keeps
-// as a slice ends. Then the handler's decoding checks and reads each object twice more.
-// Here one plain scan checks the body and finds where request.object and request.oldObject
-// lie; the rest of the review, with null in their place, is decoded as before, and the
-// objects are sliced from the body. Under load at one connection, decoding JSON was half of
-// the webhook's CPU (docs/performance.md).
+// The objects are most of a review, and the handler decodes them from the slices the review
+// keeps. Decoding the review as a whole, encoding/json reads each object twice before the
+// handler gets it: once to check that the body is JSON, and again to find where the object
+// ends; the handler's own decoding then reads it twice more. Here one plain scan checks the
+// body and finds where request.object and request.oldObject lie; the rest of the review, with
+// null in their place, is decoded as before, and the objects are sliced from the body. Under
+// load at one connection, decoding JSON was half of the webhook's CPU (docs/performance.md).
 //
 // Whatever the scan does not take as certain (a body that is not JSON, an escaped or repeated
 // key on its way, a request that is not an object) is decoded as a whole, as before, so that

@@ -27,6 +27,13 @@
 // as they do on a small control-plane node. Results go to OUT/peers.json and a table to
 // standard output.
 //
+// Two flags run the peers with published policies instead of the harness's own, each read from
+// a checkout the user points at (this repository copies none of them): --kyverno-policies, a
+// kyverno/policies directory such as pod-security/baseline, whose ClusterPolicies are loaded
+// with every failure action set to Enforce and nothing else changed; --gatekeeper-library,
+// gatekeeper-library's library/pod-security-policy, whose baseline-bundle templates are loaded
+// with this harness's Constraints (gatekeeper-library-constraints.yaml).
+//
 // Two flags look into Bulwark's CPU: --idle measures each engine's CPU with no requests, for
 // that long, before the warm-up (peers.json: idleCPUSecondsPerSecond); --profile serves
 // Bulwark's profiler (--pprof-bind-address on 127.0.0.1) and saves a CPU profile of each of
@@ -35,13 +42,13 @@
 //	make bench-peers                                                   # as in docs/performance.md
 //	go run ./hack/bench/peers --engines kyverno --rates 50 --duration 10s
 //	go run ./hack/bench/peers --engines bulwark --idle 60s --profile   # where Bulwark's CPU goes
+//	go run ./hack/bench/peers --kyverno-policies ../policies/pod-security/baseline \
+//		--gatekeeper-library ../gatekeeper-library/library/pod-security-policy
 package main
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -64,7 +71,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -90,6 +96,8 @@ type config struct {
 	idle               time.Duration
 	inflight           int
 	profile            bool
+	// kyvernoPolicies and gatekeeperLibrary are the published policies' directories, if any.
+	kyvernoPolicies, gatekeeperLibrary string
 }
 
 func main() {
@@ -104,6 +112,8 @@ func main() {
 	flag.DurationVar(&c.warmup, "warmup", 5*time.Second, "load at the first rate before measuring each engine")
 	flag.DurationVar(&c.idle, "idle", 0, "before the warm-up, measure each engine's CPU with no requests for this long (0: not measured)")
 	flag.BoolVar(&c.profile, "profile", false, "serve Bulwark's profiler on 127.0.0.1 and save a CPU profile of each of its fixed-rate runs as OUT/bulwark-RATE.pprof")
+	flag.StringVar(&c.kyvernoPolicies, "kyverno-policies", "", "a kyverno/policies directory (pod-security/baseline): run Kyverno with its ClusterPolicies, failure actions set to Enforce, instead of kyverno-baseline.yaml")
+	flag.StringVar(&c.gatekeeperLibrary, "gatekeeper-library", "", "gatekeeper-library's library/pod-security-policy directory: run Gatekeeper with its baseline templates and gatekeeper-library-constraints.yaml instead of gatekeeper-baseline.yaml")
 	flag.IntVar(&c.inflight, "inflight", 1000, "most requests in flight; a request that would exceed it waits, and its wait counts in its latency")
 	flag.Parse()
 	c.engines = strings.Split(engines, ",")
@@ -135,6 +145,8 @@ type Results struct {
 type Engine struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
+	// Policy says what the engine enforced.
+	Policy string `json:"policy,omitempty"`
 	// Startup is the time from starting the process to the first correct decisions.
 	Startup string `json:"startup"`
 	// Checks are the pods sent before measuring and what the engine decided.
@@ -191,8 +203,8 @@ type WebhookLatency struct {
 
 // engine starts one engine and registers its webhooks; stop undoes both.
 type engine struct {
-	name, version string
-	start         func(h *harness) (*process, error)
+	name, version, policy string
+	start                 func(h *harness) (*process, error)
 }
 
 type harness struct {
@@ -204,6 +216,8 @@ type harness struct {
 	rest       *rest.Config
 	certDir    string
 	caPEM      []byte
+	// kyverno and gatekeeper are the policies applied to each.
+	kyverno, gatekeeper []*unstructured.Unstructured
 }
 
 func run(c config) error {
@@ -216,10 +230,18 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
+	kyvernoObjs, kyvernoDesc, err := policies(c.kyvernoPolicies, kyvernoPolicy, "kyverno-baseline.yaml", kyvernoPublished)
+	if err != nil {
+		return err
+	}
+	gatekeeperObjs, gatekeeperDesc, err := policies(c.gatekeeperLibrary, gatekeeperPolicy, "gatekeeper-baseline.yaml", gatekeeperPublished)
+	if err != nil {
+		return err
+	}
 	engines := map[string]engine{
-		"bulwark":    {name: "bulwark", version: strings.TrimPrefix(version(binary, "version"), "bulwark "), start: func(h *harness) (*process, error) { return h.startBulwark(binary) }},
-		"kyverno":    {name: "kyverno", version: stampedVersion(c.tools, "kyverno"), start: (*harness).startKyverno},
-		"gatekeeper": {name: "gatekeeper", version: stampedVersion(c.tools, "gatekeeper"), start: (*harness).startGatekeeper},
+		"bulwark":    {name: "bulwark", version: strings.TrimPrefix(version(binary, "version"), "bulwark "), policy: "profile baseline", start: func(h *harness) (*process, error) { return h.startBulwark(binary) }},
+		"kyverno":    {name: "kyverno", version: stampedVersion(c.tools, "kyverno"), policy: kyvernoDesc, start: (*harness).startKyverno},
+		"gatekeeper": {name: "gatekeeper", version: stampedVersion(c.tools, "gatekeeper"), policy: gatekeeperDesc, start: (*harness).startGatekeeper},
 		// The apiserver alone: what a dry-run create costs with no webhook, the floor under
 		// every engine's figures.
 		"none": {name: "none", version: "-", start: func(*harness) (*process, error) { return &process{}, nil }},
@@ -249,7 +271,8 @@ func run(c config) error {
 		return err
 	}
 	defer cluster.Stop()
-	h := &harness{c: c, work: work, kubeconfig: filepath.Join(work, "kubeconfig"), certDir: filepath.Join(work, "certs")}
+	h := &harness{c: c, work: work, kubeconfig: filepath.Join(work, "kubeconfig"), certDir: filepath.Join(work, "certs"),
+		kyverno: kyvernoObjs, gatekeeper: gatekeeperObjs}
 	if err := cluster.WriteKubeconfig(h.kubeconfig); err != nil {
 		return err
 	}
@@ -274,7 +297,7 @@ func run(c config) error {
 	res := Results{Started: time.Now().UTC(), Machine: benchproc.Machine(), Duration: c.duration.String(), Rates: c.rates}
 	for _, name := range c.engines {
 		e := engines[name]
-		r := Engine{Name: e.name, Version: e.version}
+		r := Engine{Name: e.name, Version: e.version, Policy: e.policy}
 		if err := h.measure(ctx, e, &r); err != nil {
 			r.Error = err.Error()
 			say("%s: not measured: %v", e.name, err)
@@ -301,7 +324,7 @@ func (h *harness) measure(ctx context.Context, e engine, r *Engine) error {
 	if err := h.noWebhooks(ctx); err != nil {
 		return err
 	}
-	say("%s %s: starting", e.name, e.version)
+	say("%s %s: starting (%s)", e.name, e.version, e.policy)
 	started := time.Now()
 	p, err := e.start(h)
 	if err != nil {
@@ -626,7 +649,7 @@ func report(w io.Writer, res Results) {
 			names = append(names, fmt.Sprintf("%s x%.2f", name, calls/float64(max(1, last.Requests-last.Failed))))
 		}
 		sort.Strings(names)
-		fmt.Fprintf(w, "%s: startup %s, peak RSS %.0f MiB, webhooks per pod: %s\n", e.Name, e.Startup, e.PeakRSS, strings.Join(names, ", "))
+		fmt.Fprintf(w, "%s: startup %s, peak RSS %.0f MiB, webhooks per pod: %s; policy: %s\n", e.Name, e.Startup, e.PeakRSS, strings.Join(names, ", "), e.Policy)
 	}
 	// The goal: Bulwark's client p99 at most a tenth of the best peer's at the same rate.
 	for _, rate := range res.Rates {
@@ -826,7 +849,7 @@ func (h *harness) startKyverno() (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := h.apply(kyvernoPolicy, 2*time.Minute, p); err != nil {
+	if err := h.apply(h.kyverno, 2*time.Minute, p); err != nil {
 		p.Stop()
 		return nil, err
 	}
@@ -854,11 +877,15 @@ func (h *harness) startGatekeeper() (*process, error) {
 	p, err := h.start("gatekeeper", env, filepath.Join(h.c.tools, "gatekeeper"),
 		"--operation=webhook", "--operation=generate", "--host", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--cert-dir", h.certDir, "--disable-cert-rotation", "--health-addr", "127.0.0.1:"+strconv.Itoa(health),
-		"--metrics-addr", "0", "--log-level", "ERROR")
+		"--metrics-addr", "0", "--log-level", "ERROR",
+		// No ValidatingAdmissionPolicy from templates with CEL (gatekeeper-library's): the
+		// apiserver would then enforce them itself, and Gatekeeper's webhook would no longer be
+		// the only engine.
+		"--default-create-vap-for-templates=false", "--default-create-vap-binding-for-constraints=false")
 	if err != nil {
 		return nil, err
 	}
-	if err := h.apply(gatekeeperPolicy, 2*time.Minute, p); err != nil {
+	if err := h.apply(h.gatekeeper, 2*time.Minute, p); err != nil {
 		p.Stop()
 		return nil, err
 	}
@@ -885,24 +912,23 @@ func (h *harness) startGatekeeper() (*process, error) {
 	return p, nil
 }
 
-// apply creates every document of a manifest, retrying a document whose kind the apiserver
-// does not serve yet (a constraint whose template Gatekeeper has not turned into a CRD yet),
-// until timeout.
-func (h *harness) apply(manifest []byte, timeout time.Duration, p *process) error {
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(manifest), 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return err
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, u)
-		}
+// policies returns the objects an engine enforces and a description of them: those the load
+// function reads from dir, or with no dir the embedded manifest.
+func policies(dir string, embedded []byte, name string, load func(string) ([]*unstructured.Unstructured, error)) ([]*unstructured.Unstructured, string, error) {
+	if dir == "" {
+		objs, err := decodeManifest(embedded)
+		return objs, name, err
 	}
+	objs, err := load(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	return objs, fmt.Sprintf("%s: %s", dir, names(objs)), nil
+}
+
+// apply creates objects in order, retrying one whose kind the apiserver does not serve yet (a
+// constraint whose template Gatekeeper has not turned into a CRD yet), until timeout.
+func (h *harness) apply(objs []*unstructured.Unstructured, timeout time.Duration, p *process) error {
 	deadline := time.Now().Add(timeout)
 	for _, u := range objs {
 		gvr, err := resourceOf(u)

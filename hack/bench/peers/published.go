@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
@@ -31,6 +32,20 @@ var gatekeeperLibraryTemplates = []string{
 	"host-process", "host-namespaces", "host-network-ports", "privileged-containers",
 	"capabilities", "host-filesystem", "apparmor", "selinux", "proc-mount", "seccompv2",
 	"forbidden-sysctls", "host-probes-lifecycle",
+}
+
+// kyvernoPublishedGaps are the harness's violations that kyverno/policies' baseline set does
+// not deny, whatever its failure action: the pre-check records them instead of failing.
+var kyvernoPublishedGaps = map[string]string{
+	"apparmor-unconfined": "restrict-apparmor-profiles reads only the container.apparmor.security.beta.kubernetes.io/* annotations, not securityContext.appArmorProfile",
+}
+
+// kyvernoPublishedExtra are the gaps' checks in the form the published policies read: the
+// AppArmor violation as an annotation, which restrict-apparmor-profiles must deny.
+var kyvernoPublishedExtra = []violation{
+	{"apparmor-unconfined-annotation", func(p *corev1.Pod) {
+		p.Annotations = map[string]string{"container.apparmor.security.beta.kubernetes.io/web": "unconfined"}
+	}},
 }
 
 // decodeManifest returns the non-empty documents of a YAML or JSON manifest.

@@ -335,7 +335,11 @@ func (h *harness) measure(ctx context.Context, e engine, r *Engine) error {
 	if err := h.noWebhooks(ctx); err != nil {
 		return err
 	}
-	say("%s %s: starting (%s)", e.name, e.version, e.policy)
+	if e.policy != "" {
+		say("%s %s: starting (%s)", e.name, e.version, e.policy)
+	} else {
+		say("%s %s: starting", e.name, e.version)
+	}
 	started := time.Now()
 	p, err := e.start(h)
 	if err != nil {

@@ -32,7 +32,9 @@
 // kyverno/policies directory such as pod-security/baseline, whose ClusterPolicies are loaded
 // with every failure action set to Enforce and nothing else changed; --gatekeeper-library,
 // gatekeeper-library's library/pod-security-policy, whose baseline-bundle templates are loaded
-// with this harness's Constraints (gatekeeper-library-constraints.yaml).
+// with this harness's Constraints (gatekeeper-library-constraints.yaml). A violation that the
+// published Kyverno policies do not deny whatever their failure action is recorded as a gap
+// in the pre-check, and checked in the form they read (kyvernoPublishedGaps).
 //
 // Two flags look into Bulwark's CPU: --idle measures each engine's CPU with no requests, for
 // that long, before the warm-up (peers.json: idleCPUSecondsPerSecond); --profile serves

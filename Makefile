@@ -198,6 +198,9 @@ bench-sweep: build
 ## on first use (about half an hour each). Results in .local/bench/peers.
 ## PEER_FLAGS="--idle 60s --profile": each engine's CPU with no requests, and Bulwark's CPU
 ## profile per rate (bulwark-RATE.pprof).
+## PEER_FLAGS="--kyverno-policies DIR --gatekeeper-library DIR": the peers with the published
+## policies, from checkouts of kyverno/policies (DIR: pod-security/baseline) and
+## gatekeeper-library (DIR: library/pod-security-policy), instead of the harness's own.
 PEER_RATES    ?= 50,100,200
 PEER_DURATION ?= 20s
 PEER_ENGINES  ?= none,bulwark,kyverno,gatekeeper

@@ -27,6 +27,15 @@
 // as they do on a small control-plane node. Results go to OUT/peers.json and a table to
 // standard output.
 //
+// Two flags run the peers with published policies instead of the harness's own, each read from
+// a checkout the user points at (this repository copies none of them): --kyverno-policies, a
+// kyverno/policies directory such as pod-security/baseline, whose ClusterPolicies are loaded
+// with every failure action set to Enforce and nothing else changed; --gatekeeper-library,
+// gatekeeper-library's library/pod-security-policy, whose baseline-bundle templates are loaded
+// with this harness's Constraints (gatekeeper-library-constraints.yaml). A violation that the
+// published Kyverno policies do not deny whatever their failure action is recorded as a gap
+// in the pre-check, and checked in the form they read (kyvernoPublishedGaps).
+//
 // Two flags look into Bulwark's CPU: --idle measures each engine's CPU with no requests, for
 // that long, before the warm-up (peers.json: idleCPUSecondsPerSecond); --profile serves
 // Bulwark's profiler (--pprof-bind-address on 127.0.0.1) and saves a CPU profile of each of
@@ -35,13 +44,13 @@
 //	make bench-peers                                                   # as in docs/performance.md
 //	go run ./hack/bench/peers --engines kyverno --rates 50 --duration 10s
 //	go run ./hack/bench/peers --engines bulwark --idle 60s --profile   # where Bulwark's CPU goes
+//	go run ./hack/bench/peers --kyverno-policies ../policies/pod-security/baseline \
+//		--gatekeeper-library ../gatekeeper-library/library/pod-security-policy
 package main
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -63,7 +72,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -89,6 +97,8 @@ type config struct {
 	idle               time.Duration
 	inflight           int
 	profile            bool
+	// kyvernoPolicies and gatekeeperLibrary are the published policies' directories, if any.
+	kyvernoPolicies, gatekeeperLibrary string
 }
 
 func main() {
@@ -103,6 +113,8 @@ func main() {
 	flag.DurationVar(&c.warmup, "warmup", 5*time.Second, "load at the first rate before measuring each engine")
 	flag.DurationVar(&c.idle, "idle", 0, "before the warm-up, measure each engine's CPU with no requests for this long (0: not measured)")
 	flag.BoolVar(&c.profile, "profile", false, "serve Bulwark's profiler on 127.0.0.1 and save a CPU profile of each of its fixed-rate runs as OUT/bulwark-RATE.pprof")
+	flag.StringVar(&c.kyvernoPolicies, "kyverno-policies", "", "a kyverno/policies directory (pod-security/baseline): run Kyverno with its ClusterPolicies, failure actions set to Enforce, instead of kyverno-baseline.yaml")
+	flag.StringVar(&c.gatekeeperLibrary, "gatekeeper-library", "", "gatekeeper-library's library/pod-security-policy directory: run Gatekeeper with its baseline templates and gatekeeper-library-constraints.yaml instead of gatekeeper-baseline.yaml")
 	flag.IntVar(&c.inflight, "inflight", 1000, "most requests in flight; a request that would exceed it waits, and its wait counts in its latency")
 	flag.Parse()
 	c.engines = strings.Split(engines, ",")
@@ -134,6 +146,8 @@ type Results struct {
 type Engine struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
+	// Policy says what the engine enforced.
+	Policy string `json:"policy,omitempty"`
 	// Startup is the time from starting the process to the first correct decisions.
 	Startup string `json:"startup"`
 	// Checks are the pods sent before measuring and what the engine decided.
@@ -153,6 +167,8 @@ type Check struct {
 	Want    string `json:"want"` // allowed or denied
 	Got     string `json:"got"`
 	Message string `json:"message,omitempty"`
+	// Gap says why the engine's policy is known not to deny this violation, if it is.
+	Gap string `json:"gap,omitempty"`
 }
 
 // Run is one fixed-rate run against one engine.
@@ -190,8 +206,12 @@ type WebhookLatency struct {
 
 // engine starts one engine and registers its webhooks; stop undoes both.
 type engine struct {
-	name, version string
-	start         func(h *harness) (*process, error)
+	name, version, policy string
+	start                 func(h *harness) (*process, error)
+	// gaps are violations the engine's policy is known not to deny, by name, with the reason;
+	// extra are violations checked for this engine only.
+	gaps  map[string]string
+	extra []violation
 }
 
 type harness struct {
@@ -203,6 +223,8 @@ type harness struct {
 	rest       *rest.Config
 	certDir    string
 	caPEM      []byte
+	// kyverno and gatekeeper are the policies applied to each.
+	kyverno, gatekeeper []*unstructured.Unstructured
 }
 
 func run(c config) error {
@@ -215,13 +237,26 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
+	kyvernoObjs, kyvernoDesc, err := policies(c.kyvernoPolicies, kyvernoPolicy, "kyverno-baseline.yaml", kyvernoPublished)
+	if err != nil {
+		return err
+	}
+	gatekeeperObjs, gatekeeperDesc, err := policies(c.gatekeeperLibrary, gatekeeperPolicy, "gatekeeper-baseline.yaml", gatekeeperPublished)
+	if err != nil {
+		return err
+	}
 	engines := map[string]engine{
-		"bulwark":    {name: "bulwark", version: strings.TrimPrefix(version(binary, "version"), "bulwark "), start: func(h *harness) (*process, error) { return h.startBulwark(binary) }},
-		"kyverno":    {name: "kyverno", version: stampedVersion(c.tools, "kyverno"), start: (*harness).startKyverno},
-		"gatekeeper": {name: "gatekeeper", version: stampedVersion(c.tools, "gatekeeper"), start: (*harness).startGatekeeper},
+		"bulwark":    {name: "bulwark", version: strings.TrimPrefix(version(binary, "version"), "bulwark "), policy: "profile baseline", start: func(h *harness) (*process, error) { return h.startBulwark(binary) }},
+		"kyverno":    {name: "kyverno", version: stampedVersion(c.tools, "kyverno"), policy: kyvernoDesc, start: (*harness).startKyverno},
+		"gatekeeper": {name: "gatekeeper", version: stampedVersion(c.tools, "gatekeeper"), policy: gatekeeperDesc, start: (*harness).startGatekeeper},
 		// The apiserver alone: what a dry-run create costs with no webhook, the floor under
 		// every engine's figures.
 		"none": {name: "none", version: "-", start: func(*harness) (*process, error) { return &process{}, nil }},
+	}
+	if c.kyvernoPolicies != "" {
+		k := engines["kyverno"]
+		k.gaps, k.extra = kyvernoPublishedGaps, kyvernoPublishedExtra
+		engines["kyverno"] = k
 	}
 	for _, e := range c.engines {
 		if _, ok := engines[e]; !ok {
@@ -248,7 +283,8 @@ func run(c config) error {
 		return err
 	}
 	defer cluster.Stop()
-	h := &harness{c: c, work: work, kubeconfig: filepath.Join(work, "kubeconfig"), certDir: filepath.Join(work, "certs")}
+	h := &harness{c: c, work: work, kubeconfig: filepath.Join(work, "kubeconfig"), certDir: filepath.Join(work, "certs"),
+		kyverno: kyvernoObjs, gatekeeper: gatekeeperObjs}
 	if err := cluster.WriteKubeconfig(h.kubeconfig); err != nil {
 		return err
 	}
@@ -273,7 +309,7 @@ func run(c config) error {
 	res := Results{Started: time.Now().UTC(), Machine: benchproc.Machine(), Duration: c.duration.String(), Rates: c.rates}
 	for _, name := range c.engines {
 		e := engines[name]
-		r := Engine{Name: e.name, Version: e.version}
+		r := Engine{Name: e.name, Version: e.version, Policy: e.policy}
 		if err := h.measure(ctx, e, &r); err != nil {
 			r.Error = err.Error()
 			say("%s: not measured: %v", e.name, err)
@@ -300,7 +336,11 @@ func (h *harness) measure(ctx context.Context, e engine, r *Engine) error {
 	if err := h.noWebhooks(ctx); err != nil {
 		return err
 	}
-	say("%s %s: starting", e.name, e.version)
+	if e.policy != "" {
+		say("%s %s: starting (%s)", e.name, e.version, e.policy)
+	} else {
+		say("%s %s: starting", e.name, e.version)
+	}
 	started := time.Now()
 	p, err := e.start(h)
 	if err != nil {
@@ -309,7 +349,7 @@ func (h *harness) measure(ctx context.Context, e engine, r *Engine) error {
 	defer p.Stop()
 	if e.name != "none" {
 		say("%s: waiting for it to admit the compliant pod and deny each violation", e.name)
-		if r.Checks, err = h.check(ctx, p, 3*time.Minute); err != nil {
+		if r.Checks, err = h.check(ctx, p, e, 3*time.Minute); err != nil {
 			return err
 		}
 	}
@@ -389,11 +429,14 @@ func compliantPod() *corev1.Pod {
 	}
 }
 
-// violations are the pods that must be denied, by the baseline check each breaks.
-var violations = []struct {
+// violation is a pod breaking one check: the compliant pod changed.
+type violation struct {
 	name   string
 	change func(*corev1.Pod)
-}{
+}
+
+// violations are the pods that must be denied, by the baseline check each breaks.
+var violations = []violation{
 	{"privileged", func(p *corev1.Pod) {
 		p.Spec.Containers[0].SecurityContext.Privileged = ptr(true)
 	}},
@@ -424,14 +467,24 @@ func ptr[T any](v T) *T { return &v }
 
 // check sends the compliant pod and every violation until the engine decides each as
 // expected, or until the deadline; it returns what it decided last.
-func (h *harness) check(ctx context.Context, p *process, timeout time.Duration) ([]Check, error) {
+//
+// A violation in the engine's gaps may be admitted or denied (its Check records the gap and
+// what the engine decided); the engine's extra violations must be denied too.
+func (h *harness) check(ctx context.Context, p *process, e engine, timeout time.Duration) ([]Check, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		checks := []Check{h.decide(ctx, "compliant", compliantPod(), "allowed")}
-		for _, v := range violations {
+		for _, v := range append(violations[:len(violations):len(violations)], e.extra...) {
 			pod := compliantPod()
 			v.change(pod)
-			checks = append(checks, h.decide(ctx, v.name, pod, "denied"))
+			c := h.decide(ctx, v.name, pod, "denied")
+			if gap, ok := e.gaps[v.name]; ok {
+				c.Gap = gap
+				if c.Got == "allowed" {
+					c.Want = "allowed"
+				}
+			}
+			checks = append(checks, c)
 		}
 		var wrong []string
 		for _, c := range checks {
@@ -628,7 +681,12 @@ func report(w io.Writer, res Results) {
 			names = append(names, fmt.Sprintf("%s x%.2f", name, calls/float64(max(1, last.Requests-last.Failed))))
 		}
 		sort.Strings(names)
-		fmt.Fprintf(w, "%s: startup %s, peak RSS %.0f MiB, webhooks per pod: %s\n", e.Name, e.Startup, e.PeakRSS, strings.Join(names, ", "))
+		fmt.Fprintf(w, "%s: startup %s, peak RSS %.0f MiB, webhooks per pod: %s; policy: %s\n", e.Name, e.Startup, e.PeakRSS, strings.Join(names, ", "), e.Policy)
+		for _, c := range e.Checks {
+			if c.Gap != "" {
+				fmt.Fprintf(w, "  %s: %s by %s (a known gap: %s)\n", c.Pod, c.Got, e.Name, c.Gap)
+			}
+		}
 	}
 	// The goal: Bulwark's client p99 at most a tenth of the best peer's at the same rate.
 	for _, rate := range res.Rates {
@@ -805,7 +863,7 @@ func (h *harness) startKyverno() (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := h.apply(kyvernoPolicy, 2*time.Minute, p); err != nil {
+	if err := h.apply(h.kyverno, 2*time.Minute, p); err != nil {
 		p.Stop()
 		return nil, err
 	}
@@ -833,11 +891,15 @@ func (h *harness) startGatekeeper() (*process, error) {
 	p, err := h.start("gatekeeper", env, filepath.Join(h.c.tools, "gatekeeper"),
 		"--operation=webhook", "--operation=generate", "--host", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--cert-dir", h.certDir, "--disable-cert-rotation", "--health-addr", "127.0.0.1:"+strconv.Itoa(health),
-		"--metrics-addr", "0", "--log-level", "ERROR")
+		"--metrics-addr", "0", "--log-level", "ERROR",
+		// No ValidatingAdmissionPolicy from templates with CEL (gatekeeper-library's): the
+		// apiserver would then enforce them itself, and Gatekeeper's webhook would no longer be
+		// the only engine.
+		"--default-create-vap-for-templates=false", "--default-create-vap-binding-for-constraints=false")
 	if err != nil {
 		return nil, err
 	}
-	if err := h.apply(gatekeeperPolicy, 2*time.Minute, p); err != nil {
+	if err := h.apply(h.gatekeeper, 2*time.Minute, p); err != nil {
 		p.Stop()
 		return nil, err
 	}
@@ -864,24 +926,23 @@ func (h *harness) startGatekeeper() (*process, error) {
 	return p, nil
 }
 
-// apply creates every document of a manifest, retrying a document whose kind the apiserver
-// does not serve yet (a constraint whose template Gatekeeper has not turned into a CRD yet),
-// until timeout.
-func (h *harness) apply(manifest []byte, timeout time.Duration, p *process) error {
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(manifest), 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return err
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, u)
-		}
+// policies returns the objects an engine enforces and a description of them: those the load
+// function reads from dir, or with no dir the embedded manifest.
+func policies(dir string, embedded []byte, name string, load func(string) ([]*unstructured.Unstructured, error)) ([]*unstructured.Unstructured, string, error) {
+	if dir == "" {
+		objs, err := decodeManifest(embedded)
+		return objs, name, err
 	}
+	objs, err := load(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	return objs, fmt.Sprintf("%s: %s", dir, names(objs)), nil
+}
+
+// apply creates objects in order, retrying one whose kind the apiserver does not serve yet (a
+// constraint whose template Gatekeeper has not turned into a CRD yet), until timeout.
+func (h *harness) apply(objs []*unstructured.Unstructured, timeout time.Duration, p *process) error {
 	deadline := time.Now().Add(timeout)
 	for _, u := range objs {
 		gvr, err := resourceOf(u)

@@ -55,7 +55,8 @@ func Positives(list string) ([]int, error) {
 	return out, nil
 }
 
-// Process is a server started by Start.
+// Process is a server started by Start. A nil Process is no server: its methods measure
+// nothing and Stop does nothing, for a run without one (hack/bench/peers' "none").
 type Process struct {
 	Cmd  *exec.Cmd
 	Log  string
@@ -87,6 +88,9 @@ func Start(logFile string, env []string, argv []string) (*Process, error) {
 
 // Alive is an error once the process has exited.
 func (p *Process) Alive() error {
+	if p == nil {
+		return nil
+	}
 	select {
 	case <-p.done:
 		return fmt.Errorf("the server logging to %s exited (%v)", p.Log, p.err)
@@ -97,6 +101,9 @@ func (p *Process) Alive() error {
 
 // Stop sends SIGTERM and waits for the process to exit; after 30 s it kills it.
 func (p *Process) Stop() {
+	if p == nil {
+		return
+	}
 	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
@@ -109,6 +116,9 @@ func (p *Process) Stop() {
 // CPUSeconds is the process's user and system time (taskset execs the server, so the pid is
 // the server's).
 func (p *Process) CPUSeconds() (float64, error) {
+	if p == nil {
+		return 0, nil
+	}
 	pid := p.Cmd.Process.Pid
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -130,9 +140,50 @@ func (p *Process) CPUSeconds() (float64, error) {
 }
 
 // RSS is the process's resident set in MiB; PeakRSS its largest so far (VmHWM).
-func (p *Process) RSS() (float64, error) { return framework.ProcStatusMiB(p.Cmd.Process.Pid, "VmRSS") }
-func (p *Process) PeakRSS() (float64, error) {
-	return framework.ProcStatusMiB(p.Cmd.Process.Pid, "VmHWM")
+func (p *Process) RSS() (float64, error)     { return p.procStatus("VmRSS") }
+func (p *Process) PeakRSS() (float64, error) { return p.procStatus("VmHWM") }
+
+func (p *Process) procStatus(field string) (float64, error) {
+	if p == nil {
+		return 0, nil
+	}
+	return framework.ProcStatusMiB(p.Cmd.Process.Pid, field)
+}
+
+// SampleRSS samples the resident set every 100 ms until the returned function is called,
+// which returns the largest sample in MiB.
+func (p *Process) SampleRSS() func() float64 {
+	stop := make(chan struct{})
+	result := make(chan float64)
+	go func() {
+		var peak float64
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if rss, err := p.RSS(); err == nil {
+				peak = max(peak, rss)
+			}
+			select {
+			case <-stop:
+				result <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() float64 { close(stop); return <-result }
+}
+
+// FreePorts returns n ports on 127.0.0.1, free and not handed out before.
+func FreePorts(n int) ([]int, error) {
+	ports := make([]int, n)
+	for i := range ports {
+		var err error
+		if ports[i], err = framework.FreePort(); err != nil {
+			return nil, err
+		}
+	}
+	return ports, nil
 }
 
 // WriteCertificates writes an ECDSA P-256 CA and a serving certificate for 127.0.0.1 to dir

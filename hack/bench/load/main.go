@@ -41,7 +41,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -51,7 +50,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -261,7 +259,7 @@ func run(c config) error {
 	if err := os.WriteFile(policyFile, []byte("apiVersion: bulwark.dev/v1alpha1\nkind: Policy\nprofile: restricted\nmutation:\n  enabled: true\n"), 0o644); err != nil {
 		return err
 	}
-	ports, err := freePorts(4)
+	ports, err := benchproc.FreePorts(4)
 	if err != nil {
 		return err
 	}
@@ -762,33 +760,14 @@ func (g *generators) measure(e *endpoint, m *Measurement, argv []string) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var maxRSS float64
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			if rss, err := e.proc.RSS(); err == nil && rss > maxRSS {
-				maxRSS = rss
-			}
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-		}
-	}()
+	peakRSS := e.proc.SampleRSS()
 	start := time.Now()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	wall := time.Since(start).Seconds()
-	close(stop)
-	wg.Wait()
+	maxRSS := peakRSS()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(stderr.String()))
 	}
@@ -919,25 +898,6 @@ func (c *config) start(logFile string, argv []string) (*process, error) {
 		return nil, err
 	}
 	return &process{Process: p}, nil
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 func httpsClient(caFile string) (*http.Client, error) {

@@ -577,7 +577,7 @@ func (h *harness) load(ctx context.Context, p *process, rate int, d time.Duratio
 	if err != nil {
 		return run, err
 	}
-	stopRSS := p.sampleRSS()
+	stopRSS := p.SampleRSS()
 	n := int(float64(rate) * d.Seconds())
 	interval := time.Second / time.Duration(rate)
 	latencies := make([]time.Duration, n)
@@ -715,82 +715,12 @@ type process struct {
 	pprof string // the profiler's address, with --profile
 }
 
-func (p *process) Stop() {
-	if p.Process != nil {
-		p.Process.Stop()
-	}
-}
-
-func (p *process) Alive() error {
-	if p.Process == nil {
-		return nil
-	}
-	return p.Process.Alive()
-}
-
-func (p *process) CPUSeconds() (float64, error) {
-	if p.Process == nil {
-		return 0, nil
-	}
-	return p.Process.CPUSeconds()
-}
-
-func (p *process) RSS() (float64, error) {
-	if p.Process == nil {
-		return 0, nil
-	}
-	return p.Process.RSS()
-}
-
-func (p *process) PeakRSS() (float64, error) {
-	if p.Process == nil {
-		return 0, nil
-	}
-	return p.Process.PeakRSS()
-}
-
 func (h *harness) start(name string, env []string, argv ...string) (*process, error) {
 	p, err := benchproc.Start(filepath.Join(h.c.out, name+".log"), env, argv)
 	if err != nil {
 		return nil, err
 	}
 	return &process{Process: p}, nil
-}
-
-// sampleRSS samples the resident set every 100 ms until the returned function is called,
-// which returns the largest sample in MiB.
-func (p *process) sampleRSS() func() float64 {
-	stop := make(chan struct{})
-	result := make(chan float64)
-	go func() {
-		var peak float64
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			if rss, err := p.RSS(); err == nil {
-				peak = max(peak, rss)
-			}
-			select {
-			case <-stop:
-				result <- peak
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() float64 { close(stop); return <-result }
-}
-
-// freePorts returns n free ports on 127.0.0.1.
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, n)
-	for i := range ports {
-		var err error
-		if ports[i], err = framework.FreePort(); err != nil {
-			return nil, err
-		}
-	}
-	return ports, nil
 }
 
 // startBulwark runs bulwark serve with the baseline profile and mutation off, and registers
@@ -800,7 +730,7 @@ func (h *harness) startBulwark(binary string) (*process, error) {
 	if err := os.WriteFile(policy, []byte("apiVersion: bulwark.dev/v1alpha1\nkind: Policy\nprofile: baseline\nmutation:\n  enabled: false\n"), 0o644); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(2)
+	ports, err := benchproc.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
@@ -841,7 +771,7 @@ func (h *harness) startBulwark(binary string) (*process, error) {
 // webhook configurations with URLs (https://127.0.0.1:PORT/...) instead of a Service, and its
 // certificate for that address; then the baseline ClusterPolicy is applied.
 func (h *harness) startKyverno() (*process, error) {
-	ports, err := freePorts(2)
+	ports, err := benchproc.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
@@ -873,7 +803,7 @@ func (h *harness) startKyverno() (*process, error) {
 // startGatekeeper runs Gatekeeper's webhook with this harness's certificate, applies the
 // baseline templates and constraints, and registers a validating configuration for pods.
 func (h *harness) startGatekeeper() (*process, error) {
-	ports, err := freePorts(2)
+	ports, err := benchproc.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
